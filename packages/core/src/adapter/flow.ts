@@ -1,0 +1,39 @@
+import type { Logger } from 'pino';
+
+/** Transport of a flow. */
+export type Network = 'tcp' | 'udp';
+
+/** An IP literal and a port. IPv4-mapped IPv6 addresses are always un-mapped before they reach an Endpoint. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * Where a flow wants to go: the original destination learnt from the kernel,
+ * plus the host name when something (a sniffer, an embedder's hook) found one,
+ * so that an outbound such as SOCKS5 can send the name instead of the IP.
+ */
+export interface Destination extends Endpoint {
+  readonly host?: string;
+}
+
+/** What is known about a flow when it is routed and dialled. */
+export interface FlowMetadata {
+  /** Unique per process; every log line of the flow carries it as `flowId`. */
+  readonly id: string;
+  readonly network: Network;
+  /** Tag of the inbound that accepted the flow. */
+  readonly inbound: string;
+  readonly src: Endpoint;
+  readonly dst: Destination;
+}
+
+/** Handed to an outbound with each dial. */
+export interface FlowContext {
+  readonly flow: FlowMetadata;
+  /** Child logger bound to the flow (`flowId`, `src`, `dst`, `network`). */
+  readonly logger: Logger;
+  /** Aborted when the flow is torn down before the dial finishes (client gone, shutdown). */
+  readonly signal: AbortSignal;
+}

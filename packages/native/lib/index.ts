@@ -1,0 +1,154 @@
+/**
+ * Typed surface of the Sluice native addon. This file and `binding.ts` are the
+ * only places that touch the addon untyped; everything else imports from here.
+ *
+ * Every function throws a {@link NativeError} (an `Error` with `code`, `errno`
+ * and `syscall`, and a message that says what to do) when the kernel refuses.
+ */
+import { loadBinding } from './binding';
+
+/** An `Error` raised by a failed system call. */
+export interface NativeError extends Error {
+  /** errno name, e.g. `EPERM`, `EADDRINUSE`. */
+  code: string;
+  /** errno number (positive). */
+  errno: number;
+  /** The call that failed, e.g. `setsockopt(IP_TRANSPARENT)`. */
+  syscall: string;
+}
+
+/** Type guard for {@link NativeError}. */
+export function isNativeError(err: unknown): err is NativeError {
+  return err instanceof Error && typeof (err as NativeError).code === 'string' && typeof (err as NativeError).syscall === 'string';
+}
+
+/** Options of {@link openTransparentListener}. */
+export interface TransparentListenerOptions {
+  /** IPv4 or IPv6 literal to bind; `0.0.0.0` / `::` for all. */
+  address: string;
+  port: number;
+  /** listen() backlog; default 511. */
+  backlog?: number;
+  /** Set `SO_REUSEPORT` so several event loops can each own a listener. */
+  reusePort?: boolean;
+  /** `IPV6_V6ONLY` for IPv6 listeners; default true. */
+  v6Only?: boolean;
+}
+
+/** An IP literal and port as the kernel reported them (IPv4-mapped IPv6 un-mapped). */
+export interface SocketAddress {
+  address: string;
+  port: number;
+}
+
+/** One received datagram. `dst` is the original destination (`IP_ORIGDSTADDR`). */
+export interface UdpDatagram {
+  data: Buffer;
+  srcAddress: string;
+  srcPort: number;
+  dstAddress: string;
+  dstPort: number;
+}
+
+/** Options of {@link UdpTransparentSocket}. */
+export interface UdpTransparentSocketOptions {
+  address: string;
+  port: number;
+  reusePort?: boolean;
+  /** Datagrams drained per `recvmmsg()` call; default 64. */
+  batchSize?: number;
+  /** Largest datagram accepted; longer ones are truncated and dropped (counted). Default 65535. */
+  maxDatagramSize?: number;
+  /** `SO_RCVBUF` in bytes; 0 keeps the kernel default. */
+  receiveBufferSize?: number;
+  /** Most transparent reply sockets kept open (LRU); default 1024. */
+  replyCacheSize?: number;
+  /** A reply socket unused this long is closed; default 60000 ms. */
+  replyIdleMs?: number;
+  /** `SO_MARK` for reply sockets (local-host mode); default none. */
+  mark?: number;
+  /** `IPV6_V6ONLY` for IPv6 sockets; default true. */
+  v6Only?: boolean;
+}
+
+/** Counters of a {@link UdpTransparentSocket}. */
+export interface UdpSocketStats {
+  received: number;
+  batches: number;
+  sent: number;
+  /** Replies dropped because the socket buffer was full (`EAGAIN`). */
+  sendDropped: number;
+  /** Datagrams dropped on receive (truncated, or no original destination). */
+  receiveDropped: number;
+  replySockets: number;
+}
+
+/**
+ * A transparent UDP socket (TPROXY target): receives datagrams with their
+ * original destination and answers *from* that destination. Reception runs on
+ * a `uv_poll` in the calling thread's event loop; `onBatch` is called once per
+ * drained batch.
+ */
+export interface UdpTransparentSocket {
+  readonly fd: number;
+  /**
+   * Sends `data` to `to` with source address and port `from`, through a
+   * transparent socket bound to `from` (cached). Returns false when the datagram
+   * was dropped because the kernel buffer is full; throws a {@link NativeError}
+   * when the reply socket cannot be made (for example `EADDRNOTAVAIL`).
+   */
+  send(data: Buffer, fromAddress: string, fromPort: number, toAddress: string, toPort: number): boolean;
+  /** Stops polling and closes the socket and every reply socket. Idempotent. */
+  close(): void;
+  stats(): UdpSocketStats;
+}
+
+/** Constructor of {@link UdpTransparentSocket}. */
+export interface UdpTransparentSocketConstructor {
+  new (options: UdpTransparentSocketOptions, onBatch: (datagrams: UdpDatagram[]) => void): UdpTransparentSocket;
+}
+
+/** Options of {@link createSocket}. */
+export interface OutboundSocketOptions {
+  type: 'tcp' | 'udp';
+  family: 4 | 6;
+  /** `SO_MARK` (needs CAP_NET_ADMIN). */
+  mark?: number;
+  /** `SO_BINDTODEVICE` interface name (needs CAP_NET_RAW on older kernels). */
+  device?: string;
+  /** Bind to this address before connecting. */
+  localAddress?: string;
+  localPort?: number;
+  /** `IP_TRANSPARENT` so `localAddress` may be foreign (the client's own address). */
+  transparent?: boolean;
+  /** `SO_REUSEADDR`, useful with a fixed `localPort`. */
+  reuseAddr?: boolean;
+}
+
+/** The functions the addon exports. */
+export interface NativeBinding {
+  /** Opens a bound, listening, non-blocking TCP socket with `IP_TRANSPARENT`/`IPV6_TRANSPARENT`; returns its fd for `net.Server.listen({ fd })`. */
+  openTransparentListener(options: TransparentListenerOptions): number;
+  /**
+   * Creates a non-blocking socket with the given options applied (bound when
+   * `localAddress`/`localPort` is set, otherwise unbound) and returns its fd.
+   * TCP: wrap with `new net.Socket({ fd })` and call `.connect()` in the same tick.
+   * UDP: hand to `dgram.Socket.bind({ fd })`.
+   */
+  createSocket(options: OutboundSocketOptions): number;
+  /** `SO_ORIGINAL_DST` / `IP6T_SO_ORIGINAL_DST` of an accepted socket (nat REDIRECT setups). */
+  originalDestination(fd: number): SocketAddress;
+  /** `getsockname()` of an fd. */
+  localAddress(fd: number): SocketAddress;
+  /** Closes an fd this module returned and nobody adopted. */
+  closeFd(fd: number): void;
+  UdpTransparentSocket: UdpTransparentSocketConstructor;
+}
+
+let cached: NativeBinding | undefined;
+
+/** Loads the addon once. Throws with a clear message off Linux or when the build is missing. */
+export function native(): NativeBinding {
+  cached ??= loadBinding() as NativeBinding;
+  return cached;
+}
