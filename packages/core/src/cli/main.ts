@@ -1,0 +1,29 @@
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { registerRun } from './run';
+import { registerCheck } from './check';
+import { registerRules } from './rules';
+import { registerDemo } from './demo';
+
+/** Entry point of the `sluice` binary; resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command();
+  program.name('sluice').description('Transparent proxy for Linux (TPROXY) with pluggable outbounds').exitOverride();
+  let code = 0;
+  const setCode = (c: number): void => {
+    code = c;
+  };
+  registerRun(program, setCode);
+  registerCheck(program, setCode);
+  registerRules(program, setCode);
+  registerDemo(program, setCode);
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    if (typeof e.exitCode === 'number') return e.exitCode;
+    throw err;
+  }
+  return code;
+}

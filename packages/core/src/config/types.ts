@@ -1,0 +1,101 @@
+import type { Network } from '../adapter/flow';
+
+/**
+ * The validated config. Key names follow the config file (snake_case) so that
+ * what users write, what `sluice check` reports and what code reads agree.
+ */
+export interface SluiceConfig {
+  readonly log: LogConfig;
+  /** Extra plugin packages to load by name, besides the built-in ones. */
+  readonly plugins: readonly string[];
+  readonly inbounds: readonly InboundConfig[];
+  /** Outbound entries; type-specific keys are validated later by the type's factory. */
+  readonly outbounds: readonly OutboundEntry[];
+  readonly route: RouteConfig;
+  readonly firewall: FirewallConfig;
+  readonly timeouts: TimeoutsConfig;
+  readonly udp: UdpConfig;
+  /** Directory of the config file, for resolving relative paths (plugins, rule files). */
+  readonly baseDir: string;
+}
+
+export interface LogConfig {
+  /** pino level: trace, debug, info, warn, error, fatal, silent. */
+  readonly level: string;
+}
+
+export interface InboundConfig {
+  readonly tag: string;
+  readonly type: 'tproxy';
+  /** IP literal. */
+  readonly listen: string;
+  readonly port: number;
+  readonly network: readonly Network[];
+  /** `SO_REUSEPORT` on the listeners. */
+  readonly reuse_port: boolean;
+}
+
+export interface OutboundEntry {
+  readonly tag: string;
+  readonly type: string;
+  /** The whole entry as written, for the type's factory to parse. */
+  readonly raw: Record<string, unknown>;
+  /** Key path of the entry, e.g. `outbounds[2]`. */
+  readonly path: string;
+}
+
+/** A port or an inclusive range. */
+export interface PortRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** One routing rule as written; all present fields must match. */
+export interface RuleConfig {
+  /** Label used in logs; defaults to `rules[i]`. */
+  readonly name: string;
+  readonly network?: readonly Network[];
+  readonly inbound?: readonly string[];
+  readonly src_cidr?: readonly string[];
+  readonly dst_cidr?: readonly string[];
+  readonly src_port?: readonly PortRange[];
+  readonly dst_port?: readonly PortRange[];
+  readonly outbound: string;
+}
+
+export interface RouteConfig {
+  readonly rules: readonly RuleConfig[];
+  readonly final: string;
+}
+
+/** What `sluice rules` renders. */
+export interface FirewallConfig {
+  /** fwmark that policy routing sends to the local table. */
+  readonly fwmark: number;
+  /** Routing table number for `local default dev lo`. */
+  readonly table: number;
+  /** Packets carrying this mark (Sluice's own outbound traffic) are never captured. */
+  readonly bypass_mark: number;
+  /** Capture only packets arriving on these interfaces; empty = all but lo. */
+  readonly interfaces: readonly string[];
+  /** Destinations never captured, besides the host's own addresses. */
+  readonly bypass_cidr: readonly string[];
+  /** Also capture this host's own outgoing traffic (output chain). */
+  readonly local: boolean;
+}
+
+export interface TimeoutsConfig {
+  /** Outbound connect timeout. */
+  readonly connect_ms: number;
+  /** A TCP flow with no bytes either way this long is closed. */
+  readonly tcp_idle_ms: number;
+  /** A UDP session with no datagram either way this long is closed. */
+  readonly udp_idle_ms: number;
+  /** On shutdown, how long open flows may finish before they are cut. */
+  readonly drain_ms: number;
+}
+
+export interface UdpConfig {
+  /** Most UDP sessions at once; the least recently used is closed past it. */
+  readonly max_sessions: number;
+}
