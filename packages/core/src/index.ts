@@ -1,1 +1,15 @@
+import 'reflect-metadata';
+
+/** Public API of `@sluice/core`. */
 export * from './adapter';
+export * from './errors';
+export * from './tokens';
+export { configErrorFromZod, joinKeyPath, type ZodLikeIssue } from './util/zod-issues';
+export { formatEndpoint, unmapAddress, addressFamily } from './util/endpoint';
+export { createRootLogger } from './logger';
+export { Sluice, createSluice, type SluiceOptions } from './app/sluice';
+export { relayTcp, type TcpRelay, type TcpRelayResult, type TcpRelayOptions } from './relay/tcp-relay';
+export { UdpSessionTable } from './relay/udp-session-table';
+export { BlockOutbound, blockFactory } from './outbound/block';
+export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './plugins';
+export type * from './config/types';

@@ -1,0 +1,39 @@
+import type { Logger } from 'pino';
+import type { FlowMetadata } from '../adapter/flow';
+import { formatEndpoint } from '../util/endpoint';
+
+/** What is known about a flow when it ends. */
+export interface FlowOutcome {
+  readonly rule: string;
+  readonly outbound: string;
+  readonly up: number;
+  readonly down: number;
+  readonly startedAt: number;
+  readonly error?: string;
+}
+
+/**
+ * Writes the access-log line of a finished flow. `msg: "flow closed"` and its
+ * fields are a contract (checked from outside), so add fields, never rename.
+ */
+export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowOutcome): void {
+  const line: Record<string, unknown> = {
+    flowId: flow.id,
+    network: flow.network,
+    src: formatEndpoint(flow.src),
+    dst: formatEndpoint(flow.dst),
+    inbound: flow.inbound,
+    rule: outcome.rule,
+    outbound: outcome.outbound,
+    up: outcome.up,
+    down: outcome.down,
+    durationMs: Date.now() - outcome.startedAt,
+  };
+  if (flow.dst.host !== undefined) line.host = flow.dst.host;
+  if (outcome.error !== undefined) {
+    line.error = outcome.error;
+    logger.warn(line, 'flow closed');
+  } else {
+    logger.info(line, 'flow closed');
+  }
+}

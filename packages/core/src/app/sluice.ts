@@ -1,0 +1,136 @@
+import { native as loadNative, type NativeBinding } from '@sluice/native';
+import type { Logger } from 'pino';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { Outbound } from '../adapter/outbound';
+import type { FlowRouter, RoutingHook } from '../adapter/router';
+import type { SluiceConfig } from '../config/types';
+import { TproxyInbound } from '../inbound/tproxy';
+import { createRootLogger } from '../logger';
+import { createOutbounds, factoriesByType, planOutbounds } from '../outbound/registry';
+import { registerPlugins } from '../plugins';
+import { Router } from '../router';
+import { Dispatcher } from './dispatcher';
+import { LoopGuard } from './loop-guard';
+import { TcpFlowHandler } from './tcp-handler';
+import { UdpFlowHandler } from './udp-handler';
+
+/** Everything {@link Sluice} can be given besides its config; all optional. */
+export interface SluiceOptions {
+  /** Root logger; default: pino JSON on stdout at `config.log.level`. */
+  readonly logger?: Logger;
+  /** The native binding; tests pass a mock. */
+  readonly native?: NativeBinding;
+  /** Container to register plugins in; default: a child of tsyringe's root. */
+  readonly container?: DependencyContainer;
+  /** Asked before the rules for every flow (embedders). */
+  readonly routingHook?: RoutingHook;
+  /** Replaces the rule router entirely. */
+  readonly router?: FlowRouter;
+}
+
+/**
+ * One running proxy: plugins, outbounds, router and inbounds built from a
+ * validated config. Start order is outbounds → handlers → inbounds; stop is
+ * the reverse, with a bounded drain of open flows in between.
+ */
+export class Sluice {
+  readonly logger: Logger;
+  private readonly container: DependencyContainer;
+  private outbounds = new Map<string, Outbound>();
+  private inbounds: TproxyInbound[] = [];
+  private tcp?: TcpFlowHandler;
+  private udp?: UdpFlowHandler;
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  constructor(
+    readonly config: SluiceConfig,
+    private readonly options: SluiceOptions = {},
+  ) {
+    this.logger = options.logger ?? createRootLogger({ level: config.log.level });
+    this.container = options.container ?? rootContainer.createChildContainer();
+  }
+
+  /** Open TCP flows and UDP sessions. */
+  get activeFlows(): { tcp: number; udp: number } {
+    return { tcp: this.tcp?.size ?? 0, udp: this.udp?.size ?? 0 };
+  }
+
+  /**
+   * Loads plugins, creates and starts outbounds, opens inbounds. On failure
+   * everything opened so far is closed again and the error is rethrown.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`cannot start a Sluice that is ${this.state}`);
+    this.state = 'starting';
+    const { config } = this;
+    try {
+      registerPlugins(this.container, config.plugins, config.baseDir);
+      const plan = planOutbounds(config.outbounds, factoriesByType(this.container));
+      this.outbounds = createOutbounds(plan, this.container, this.logger);
+      for (const o of this.outbounds.values()) await o.start?.();
+
+      const native = this.options.native ?? loadNative();
+      const router = this.options.router ?? new Router(config.route);
+      const dispatcher = new Dispatcher(router, this.outbounds, this.options.routingHook);
+      const loopGuard = new LoopGuard(config.inbounds.map((i) => ({ address: i.listen, port: i.port })));
+      const flowLogger = this.logger.child({ component: 'flow' });
+      const t = config.timeouts;
+      this.tcp = new TcpFlowHandler(dispatcher, loopGuard, flowLogger, { connectTimeoutMs: t.connect_ms, idleMs: t.tcp_idle_ms });
+      this.udp = new UdpFlowHandler(dispatcher, loopGuard, flowLogger, {
+        connectTimeoutMs: t.connect_ms,
+        idleMs: t.udp_idle_ms,
+        maxSessions: config.udp.max_sessions,
+      });
+      for (const ic of config.inbounds) {
+        const inbound = new TproxyInbound(ic, native, { tcp: this.tcp, udp: this.udp }, this.logger.child({ component: `inbound/tproxy[${ic.tag}]` }));
+        await inbound.start();
+        this.inbounds.push(inbound);
+      }
+    } catch (err) {
+      await this.teardown(0);
+      this.state = 'stopped';
+      throw err;
+    }
+    this.state = 'running';
+    this.logger.info(
+      { inbounds: config.inbounds.map((i) => `${i.tag}@${i.listen}:${i.port}`), outbounds: [...this.outbounds.keys()] },
+      'sluice started',
+    );
+  }
+
+  /**
+   * Stops accepting, lets open flows finish for up to `drainMs` (default
+   * `timeouts.drain_ms`), then cuts the rest and closes the outbounds.
+   */
+  async stop(drainMs = this.config.timeouts.drain_ms): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.logger.info({ active: this.activeFlows, drainMs }, 'sluice stopping');
+    await this.teardown(drainMs);
+    this.state = 'stopped';
+    this.logger.info('sluice stopped');
+  }
+
+  private async teardown(drainMs: number): Promise<void> {
+    await Promise.all(this.inbounds.map((i) => i.close()));
+    this.inbounds = [];
+    const deadline = Date.now() + drainMs;
+    while ((this.tcp?.size ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    this.tcp?.abortAll('shutdown');
+    this.udp?.closeAll('shutdown');
+    // Let aborted flows write their access-log lines before the outbounds go.
+    await new Promise((r) => setImmediate(r));
+    for (const o of this.outbounds.values()) {
+      try {
+        await o.close();
+      } catch (err) {
+        this.logger.warn({ err, outbound: o.tag }, 'outbound close failed');
+      }
+    }
+  }
+}
+
+/** Builds a {@link Sluice} from a validated config. */
+export function createSluice(config: SluiceConfig, options?: SluiceOptions): Sluice {
+  return new Sluice(config, options);
+}

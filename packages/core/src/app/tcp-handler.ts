@@ -1,0 +1,148 @@
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { FlowMetadata } from '../adapter/flow';
+import { ErrorCode, SluiceError, isErrnoError, isSluiceError } from '../errors';
+import { relayTcp, type TcpRelay } from '../relay/tcp-relay';
+import { unmapAddress } from '../util/endpoint';
+import { logFlowClosed } from './access-log';
+import type { Dispatcher } from './dispatcher';
+import { FlowContextImpl, nextFlowId } from './flow-context';
+import type { LoopGuard } from './loop-guard';
+
+/** Settings of {@link TcpFlowHandler}. */
+export interface TcpHandlerOptions {
+  readonly connectTimeoutMs: number;
+  readonly idleMs: number;
+}
+
+/** Short, stable text for the access log's `error` field. */
+export function describeError(err: unknown): string {
+  if (isSluiceError(err)) return err.message;
+  if (isErrnoError(err)) return `${err.code}${err.message && !err.message.startsWith(err.code) ? `: ${err.message}` : ''}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Carries accepted TPROXY connections: route, dial with a timeout, relay,
+ * write the access-log line. Keeps the set of live flows for shutdown.
+ */
+export class TcpFlowHandler {
+  private readonly live = new Set<{ relay?: TcpRelay; ctx: FlowContextImpl; client: net.Socket }>();
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly loopGuard: LoopGuard,
+    private readonly logger: Logger,
+    private readonly opts: TcpHandlerOptions,
+  ) {}
+
+  /** Number of flows in progress. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Takes ownership of an accepted socket whose local address is the original destination. */
+  handle(client: net.Socket, inbound: string): void {
+    const startedAt = Date.now();
+    const flow: FlowMetadata = {
+      id: nextFlowId(),
+      network: 'tcp',
+      inbound,
+      src: { address: unmapAddress(client.remoteAddress ?? ''), port: client.remotePort ?? 0 },
+      dst: { address: unmapAddress(client.localAddress ?? ''), port: client.localPort ?? 0 },
+    };
+    const ctx = new FlowContextImpl(flow, this.logger);
+    const entry: { relay?: TcpRelay; ctx: FlowContextImpl; client: net.Socket } = { ctx, client };
+    this.live.add(entry);
+    let rule = '';
+    let outbound = '';
+    const finish = (up: number, down: number, error?: string): void => {
+      this.live.delete(entry);
+      logFlowClosed(this.logger, flow, { rule, outbound, up, down, startedAt, error });
+    };
+    // Until the relay owns the client, a client that goes away must abort the dial.
+    const onEarlyClose = (): void => ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected'));
+    client.on('error', () => {});
+    client.once('close', onEarlyClose);
+
+    if (this.loopGuard.isLoop(flow.dst)) {
+      rule = 'loop';
+      this.logger.warn({ flowId: flow.id, dst: `${flow.dst.address}:${flow.dst.port}` }, 'refused a flow to sluice itself (loop)');
+      client.resetAndDestroy();
+      finish(0, 0, 'loop: destination is a sluice listener');
+      return;
+    }
+
+    const run = async (): Promise<void> => {
+      const d = await this.dispatcher.dispatch(flow);
+      rule = d.rule;
+      outbound = d.target.tag;
+      const upstream = await this.dialWithTimeout(d.target.dialTcp(flow.dst, ctx), ctx);
+      client.off('close', onEarlyClose);
+      if (client.destroyed) {
+        upstream.destroy();
+        throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
+      }
+      entry.relay = relayTcp(client, upstream, { idleMs: this.opts.idleMs });
+      const r = await entry.relay.result;
+      finish(r.up, r.down, r.error);
+    };
+    run().catch((err: unknown) => {
+      // Reset, not FIN: the client must see a failed connection, as it would without a proxy.
+      if (!client.destroyed) client.resetAndDestroy();
+      finish(client.bytesRead, client.bytesWritten, describeError(err));
+    });
+  }
+
+  private dialWithTimeout(dial: Promise<Duplex>, ctx: FlowContextImpl): Promise<Duplex> {
+    const ms = this.opts.connectTimeoutMs;
+    return new Promise<Duplex>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        const err = new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${ms} ms`);
+        ctx.controller.abort(err);
+        reject(err);
+      }, ms);
+      const onAbort = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(ctx.signal.reason);
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      dial.then(
+        (s) => {
+          clearTimeout(timer);
+          ctx.signal.removeEventListener('abort', onAbort);
+          // A stream that arrives after we gave up is nobody's: close it.
+          if (settled) s.destroy();
+          else {
+            settled = true;
+            resolve(s);
+          }
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          ctx.signal.removeEventListener('abort', onAbort);
+          if (!settled) {
+            settled = true;
+            reject(err);
+          }
+        },
+      );
+    });
+  }
+
+  /** Cuts every live flow (after the drain period). */
+  abortAll(reason: string): void {
+    for (const e of this.live) {
+      if (e.relay) e.relay.abort(reason);
+      else {
+        e.ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
+        e.client.destroy();
+      }
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import type { Logger } from 'pino';
+import type { Endpoint, FlowMetadata } from '../adapter/flow';
+import type { PacketChannel } from '../adapter/outbound';
+import { ErrorCode, SluiceError } from '../errors';
+import { UdpSessionTable, type ExpiringSession } from '../relay/udp-session-table';
+import { logFlowClosed } from './access-log';
+import type { Dispatcher } from './dispatcher';
+import { FlowContextImpl, nextFlowId } from './flow-context';
+import type { LoopGuard } from './loop-guard';
+import { describeError } from './tcp-handler';
+
+/** Where replies go: the inbound's transparent socket, which sends from any address. */
+export interface UdpReplySink {
+  send(data: Buffer, fromAddress: string, fromPort: number, toAddress: string, toPort: number): boolean;
+}
+
+/** Settings of {@link UdpFlowHandler}. */
+export interface UdpHandlerOptions {
+  readonly idleMs: number;
+  readonly maxSessions: number;
+  readonly connectTimeoutMs: number;
+  /** Datagrams held per session while its outbound is being dialled. */
+  readonly maxPending?: number;
+}
+
+/** One client endpoint talking to one original destination. */
+class UdpSession implements ExpiringSession {
+  lastActive = 0;
+  up = 0;
+  down = 0;
+  rule = '';
+  outbound = '';
+  channel?: PacketChannel;
+  pending: Buffer[] | undefined = [];
+  closed = false;
+  readonly startedAt = Date.now();
+  constructor(
+    readonly key: string,
+    readonly ctx: FlowContextImpl,
+    private readonly onClosed: (s: UdpSession, reason?: string) => void,
+  ) {}
+
+  close(reason?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = undefined;
+    this.ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason ?? 'closed'));
+    this.channel?.close();
+    this.onClosed(this, reason);
+  }
+}
+
+const CLEAN_REASONS = new Set(['idle timeout', 'shutdown']);
+
+/**
+ * Turns TPROXY datagrams into UDP sessions keyed by inbound, client endpoint
+ * and original destination; replies go back from the address they came from.
+ */
+export class UdpFlowHandler {
+  private readonly table: UdpSessionTable<UdpSession>;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly maxPending: number;
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly loopGuard: LoopGuard,
+    private readonly logger: Logger,
+    private readonly opts: UdpHandlerOptions,
+  ) {
+    this.table = new UdpSessionTable({ maxSessions: opts.maxSessions, idleMs: opts.idleMs });
+    this.maxPending = opts.maxPending ?? 64;
+    this.sweeper = setInterval(() => this.table.sweep(), Math.max(250, Math.min(opts.idleMs / 4, 5000)));
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** One datagram from `src` whose original destination was `dst`. */
+  onDatagram(inbound: string, sink: UdpReplySink, data: Buffer, src: Endpoint, dst: Endpoint): void {
+    const key = `${inbound}|${src.address}|${src.port}|${dst.address}|${dst.port}`;
+    let s = this.table.get(key);
+    if (s) this.table.touch(key, s);
+    else {
+      if (this.loopGuard.isLoop(dst)) {
+        this.logger.warn({ src: `${src.address}:${src.port}`, dst: `${dst.address}:${dst.port}` }, 'dropped a datagram to sluice itself (loop)');
+        return;
+      }
+      s = this.open(key, inbound, sink, src, dst);
+      if (!s) return;
+    }
+    s.up += data.length;
+    if (s.channel) s.channel.send(data, s.ctx.flow.dst);
+    else if (s.pending && s.pending.length < this.maxPending) s.pending.push(data);
+  }
+
+  private open(key: string, inbound: string, sink: UdpReplySink, src: Endpoint, dst: Endpoint): UdpSession | undefined {
+    const flow: FlowMetadata = { id: nextFlowId(), network: 'udp', inbound, src, dst };
+    const ctx = new FlowContextImpl(flow, this.logger);
+    const session = new UdpSession(key, ctx, (s, reason) => {
+      this.table.delete(s.key, s);
+      const error = reason === undefined || CLEAN_REASONS.has(reason) ? undefined : reason;
+      logFlowClosed(this.logger, flow, { rule: s.rule, outbound: s.outbound, up: s.up, down: s.down, startedAt: s.startedAt, error });
+    });
+    this.table.add(key, session);
+    const connect = async (): Promise<void> => {
+      const d = await this.dispatcher.dispatch(flow);
+      session.rule = d.rule;
+      session.outbound = d.target.tag;
+      if (!d.target.dialUdp) throw new SluiceError(ErrorCode.UNSUPPORTED_NETWORK, `outbound "${d.target.tag}" does not carry udp`);
+      const timer = setTimeout(() => ctx.controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+      let channel: PacketChannel;
+      try {
+        channel = await d.target.dialUdp(ctx);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (session.closed) return channel.close();
+      session.channel = channel;
+      channel.setReceiver({
+        onPacket: (payload, from) => {
+          session.down += payload.length;
+          this.table.touch(key, session);
+          try {
+            sink.send(payload, from.address, from.port, src.address, src.port);
+          } catch (err) {
+            ctx.logger.debug({ err }, 'reply not sent');
+          }
+        },
+        onClose: (err) => session.close(err ? describeError(err) : 'upstream closed'),
+      });
+      const queued = session.pending ?? [];
+      session.pending = undefined;
+      for (const p of queued) channel.send(p, flow.dst);
+    };
+    connect().catch((err: unknown) => session.close(describeError(err)));
+    return session;
+  }
+
+  /** Closes every session (shutdown). */
+  closeAll(reason = 'shutdown'): void {
+    clearInterval(this.sweeper);
+    this.table.closeAll(reason);
+  }
+}

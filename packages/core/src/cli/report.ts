@@ -1,0 +1,16 @@
+import { ConfigError } from '../errors';
+
+/** Errors from the native module carry an errno name. */
+export function isNativeErrorLike(err: unknown): err is Error & { code: string; syscall?: string } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string';
+}
+
+/** Prints an error for a person on stderr: one line per config issue, or the message. */
+export function printError(err: unknown): void {
+  if (err instanceof ConfigError) {
+    for (const i of err.issues) process.stderr.write(`${i.path ? `${i.path}: ` : ''}${i.message}\n`);
+    return;
+  }
+  const code = isNativeErrorLike(err) ? ` (${err.code})` : '';
+  process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}${code}\n`);
+}

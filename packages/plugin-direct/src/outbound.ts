@@ -1,0 +1,133 @@
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  addressFamily,
+  unmapAddress,
+  type Destination,
+  type FlowContext,
+  type Outbound,
+  type PacketChannel,
+  type PacketReceiver,
+} from '@sluice/core';
+import type { NativeBinding } from '@sluice/native';
+import type { DirectOptions } from './options';
+
+/**
+ * The `direct` outbound: connects to the flow's original destination from
+ * this host. Sockets that need options Node cannot set (mark, interface,
+ * transparent source) are made by the native module and adopted by Node.
+ */
+export class DirectOutbound implements Outbound {
+  readonly type = 'direct';
+  readonly networks = ['tcp', 'udp'] as const;
+  readonly tag: string;
+  private readonly needsNative: boolean;
+
+  constructor(
+    private readonly options: DirectOptions,
+    private readonly native: () => NativeBinding,
+  ) {
+    this.tag = options.tag;
+    this.needsNative = options.mark !== undefined || options.interface !== undefined || options.transparent;
+  }
+
+  private localAddressFor(family: 4 | 6): string | undefined {
+    return this.options.local_address?.find((a) => addressFamily(a) === family);
+  }
+
+  dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
+    const family = addressFamily(dst.address);
+    const localAddress = this.localAddressFor(family);
+    let socket: net.Socket;
+    if (this.needsNative) {
+      const fd = this.native().createSocket({
+        type: 'tcp',
+        family,
+        mark: this.options.mark,
+        device: this.options.interface,
+        localAddress,
+        transparent: this.options.transparent,
+      });
+      socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+      // Must connect in the same tick as the adoption: libuv would otherwise poll an unconnected fd.
+      socket.connect({ port: dst.port, host: dst.address, noDelay: true });
+    } else {
+      socket = net.connect({ port: dst.port, host: dst.address, localAddress, allowHalfOpen: true, noDelay: true });
+    }
+    return new Promise<Duplex>((resolve, reject) => {
+      const onAbort = (): void => {
+        socket.destroy();
+        reject(ctx.signal.reason);
+      };
+      if (ctx.signal.aborted) return onAbort();
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('connect', () => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (err) => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        socket.destroy();
+        reject(err);
+      });
+    });
+  }
+
+  async dialUdp(ctx: FlowContext): Promise<PacketChannel> {
+    const family = addressFamily(ctx.flow.dst.address);
+    const localAddress = this.localAddressFor(family);
+    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      const done = (): void => {
+        socket.off('error', reject);
+        resolve();
+      };
+      if (this.needsNative) {
+        const fd = this.native().createSocket({
+          type: 'udp',
+          family,
+          mark: this.options.mark,
+          device: this.options.interface,
+          localAddress: localAddress ?? (family === 6 ? '::' : '0.0.0.0'),
+          localPort: 0,
+          transparent: this.options.transparent,
+        });
+        socket.bind({ fd }, done);
+      } else {
+        socket.bind({ address: localAddress, port: 0 }, done);
+      }
+    });
+    return new UdpSocketChannel(socket);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A {@link PacketChannel} over one unconnected dgram socket. */
+export class UdpSocketChannel implements PacketChannel {
+  private receiver?: PacketReceiver;
+  private closed = false;
+
+  constructor(private readonly socket: dgram.Socket) {
+    socket.on('message', (msg, rinfo) => this.receiver?.onPacket(msg, { address: unmapAddress(rinfo.address), port: rinfo.port }));
+    // ICMP errors (port unreachable) surface here; a UDP session survives them, as it would without a proxy.
+    socket.on('error', () => {});
+  }
+
+  send(data: Buffer, dst: Destination): void {
+    if (!this.closed) this.socket.send(data, dst.port, dst.address);
+  }
+
+  setReceiver(receiver: PacketReceiver): void {
+    this.receiver = receiver;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+  }
+}

@@ -1,0 +1,93 @@
+import { strict as assert } from 'node:assert';
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import pino from 'pino';
+import { ConfigError, type FlowContext, type FlowMetadata } from '@sluice/core';
+import { DirectOutbound, directFactory, parseDirectOptions } from '@sluice/plugin-direct';
+import { native } from '@sluice/native';
+
+function ctx(over: Partial<FlowMetadata> = {}): FlowContext & { controller: AbortController } {
+  const controller = new AbortController();
+  const flow: FlowMetadata = { id: 'x', network: 'tcp', inbound: 'in', src: { address: '127.0.0.1', port: 1 }, dst: { address: '127.0.0.1', port: 2 }, ...over };
+  return { flow, logger: pino({ level: 'silent' }), signal: controller.signal, controller };
+}
+
+describe('plugin-direct options', () => {
+  it('accepts the contract keys, with hex marks', () => {
+    const o = parseDirectOptions({ tag: 'direct', type: 'direct', mark: 2, interface: 'eth0', local_address: ['10.0.0.1', '2001:db8::1'] }, 'outbounds[0]');
+    assert.equal(o.mark, 2);
+    assert.equal(parseDirectOptions({ tag: 'd', type: 'direct', mark: '0xff' }, 'o').mark, 255);
+  });
+
+  for (const [raw, pathRe] of [
+    [{ mark: -1 }, /outbounds\[0\]\.mark/],
+    [{ mark: 'abc' }, /outbounds\[0\]\.mark: must be a number or a hex string/],
+    [{ local_address: 'not-an-ip' }, /"not-an-ip" is not an IP address/],
+    [{ interface: 'a-very-long-interface-name' }, /at most 15 characters/],
+    [{ bogus: 1 }, /outbounds\[0\]\.bogus: unknown key "bogus"/],
+  ] as const) {
+    it(`rejects ${JSON.stringify(raw)}`, () => {
+      assert.throws(() => directFactory.parse({ tag: 'd', type: 'direct', ...raw }, 'outbounds[0]'), (e: unknown) => e instanceof ConfigError && pathRe.test(e.message));
+    });
+  }
+});
+
+describe('DirectOutbound', () => {
+  let server: net.Server;
+  let port: number;
+  before(async () => {
+    server = net.createServer((s) => s.end('hello from server'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(() => server.close());
+
+  async function readAll(s: NodeJS.ReadableStream): Promise<string> {
+    let out = '';
+    for await (const c of s) out += String(c);
+    return out;
+  }
+
+  it('dials TCP with plain Node sockets when no socket option is needed', async () => {
+    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct' }, 'o'), native);
+    const s = await o.dialTcp({ address: '127.0.0.1', port }, ctx());
+    assert.equal(await readAll(s), 'hello from server');
+  });
+
+  it('dials TCP through a native socket carrying SO_MARK', async () => {
+    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 0x2 }, 'o'), native);
+    const s = await o.dialTcp({ address: '127.0.0.1', port }, ctx());
+    assert.equal(await readAll(s), 'hello from server');
+  });
+
+  it('rejects with ECONNREFUSED for a closed port, and with the abort reason when aborted', async () => {
+    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2 }, 'o'), native);
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadPort = (closed.address() as net.AddressInfo).port;
+    closed.close();
+    await assert.rejects(o.dialTcp({ address: '127.0.0.1', port: deadPort }, ctx()), { code: 'ECONNREFUSED' });
+    const c = ctx();
+    c.controller.abort(new Error('gone'));
+    await assert.rejects(o.dialTcp({ address: '127.0.0.1', port }, c), /gone/);
+  });
+
+  for (const mark of [undefined, 2]) {
+    it(`carries UDP both ways${mark ? ' with a mark' : ''}`, async () => {
+      const echo = dgram.createSocket('udp4');
+      echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));
+      await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
+      const ePort = echo.address().port;
+      const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', ...(mark ? { mark } : {}) }, 'o'), native);
+      const ch = await o.dialUdp(ctx({ network: 'udp', dst: { address: '127.0.0.1', port: ePort } }));
+      const got = new Promise<{ data: string; from: string }>((resolve) =>
+        ch.setReceiver({ onPacket: (d, from) => resolve({ data: d.toString(), from: `${from.address}:${from.port}` }), onClose: () => {} }),
+      );
+      ch.send(Buffer.from('ping'), { address: '127.0.0.1', port: ePort });
+      assert.deepEqual(await got, { data: 're:ping', from: `127.0.0.1:${ePort}` });
+      ch.close();
+      ch.close();
+      echo.close();
+    });
+  }
+});
