@@ -13,3 +13,4 @@ export { UdpSessionTable } from './relay/udp-session-table';
 export { BlockOutbound, blockFactory } from './outbound/block';
 export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './plugins';
 export type * from './config/types';
+export { flowClosedChannel, type FlowOutcome } from './app/access-log';

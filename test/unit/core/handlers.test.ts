@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { FlowMetadata } from '@sluice/core';
-import { BlockOutbound } from '@sluice/core';
+import { BlockOutbound, flowClosedChannel } from '@sluice/core';
 import { Dispatcher } from '@sluice/core/dist/app/dispatcher';
 import { LoopGuard } from '@sluice/core/dist/app/loop-guard';
 import { TcpFlowHandler } from '@sluice/core/dist/app/tcp-handler';
@@ -13,7 +13,7 @@ const to = (tag: string) => ({ route: () => ({ rule: 'final', outbound: tag }) }
 
 /** Accepts one connection on loopback and hands it to the handler, as the TPROXY inbound would. */
 async function acceptInto(handler: TcpFlowHandler): Promise<{ client: net.Socket; port: number; server: net.Server }> {
-  const server = net.createServer({ allowHalfOpen: true }, (s) => handler.handle(s, 'in4'));
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => handler.handle(s, 'in4'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -28,6 +28,9 @@ describe('TcpFlowHandler', () => {
     out.onDialTcp = async () => upstream.a;
     upstream.b.on('data', (d: Buffer) => upstream.b.end(`echo:${d.toString()}`));
     const handler = new TcpFlowHandler(new Dispatcher(to('direct'), new Map([['direct', out]])), new LoopGuard([]), logger, { connectTimeoutMs: 1000, idleMs: 0 });
+    const published: unknown[] = [];
+    const onClosed = (m: unknown): void => void published.push(m);
+    flowClosedChannel.subscribe(onClosed);
     const { client, port, server } = await acceptInto(handler);
     const got: Buffer[] = [];
     client.on('data', (d: Buffer) => got.push(d));
@@ -47,6 +50,8 @@ describe('TcpFlowHandler', () => {
     assert.equal(typeof line.durationMs, 'number');
     assert.equal(line.error, undefined);
     assert.deepEqual(out.tcpDials, [{ address: '127.0.0.1', port }]);
+    flowClosedChannel.unsubscribe(onClosed);
+    assert.equal(published.length, 1, 'one diagnostics_channel message per flow');
   });
 
   it('resets the client at once for a block outbound', async () => {

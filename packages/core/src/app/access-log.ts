@@ -1,3 +1,4 @@
+import * as diagnostics from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { FlowMetadata } from '../adapter/flow';
 import { formatEndpoint } from '../util/endpoint';
@@ -11,6 +12,12 @@ export interface FlowOutcome {
   readonly startedAt: number;
   readonly error?: string;
 }
+
+/**
+ * `diagnostics_channel` on which every finished flow is published as
+ * `{ flow, outcome }`, for embedders and metrics without a log parser.
+ */
+export const flowClosedChannel = diagnostics.channel('sluice:flow:closed');
 
 /**
  * Writes the access-log line of a finished flow. `msg: "flow closed"` and its
@@ -29,6 +36,7 @@ export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowO
     down: outcome.down,
     durationMs: Date.now() - outcome.startedAt,
   };
+  if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
   if (outcome.error !== undefined) {
     line.error = outcome.error;

@@ -49,7 +49,8 @@ export class TproxyInbound {
 
   private async startTcp(address: string, port: number, reusePort: boolean): Promise<void> {
     const fd = this.native.openTransparentListener({ address, port, reusePort, backlog: 4096, v6Only: addressFamily(address) === 6 });
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    // Paused so a native relay can take the fd before Node reads a byte; the stream relay resumes it.
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true });
     server.on('connection', (socket: net.Socket) => this.handlers.tcp.handle(socket, this.config.tag));
     // Accept errors (EMFILE and friends) must not kill the process; libuv retries.
     server.on('error', (err) => this.logger.error({ err }, 'tcp listener error'));
