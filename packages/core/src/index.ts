@@ -14,3 +14,7 @@ export { BlockOutbound, blockFactory } from './outbound/block';
 export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './plugins';
 export type * from './config/types';
 export { flowClosedChannel, type FlowOutcome } from './app/access-log';
+export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, type ParseConfigOptions } from './config';
+export { validateOutbounds } from './app/validate';
+export { Router } from './router';
+export { renderFirewall } from './firewall';
