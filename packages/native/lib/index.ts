@@ -67,35 +67,55 @@ export interface UdpTransparentSocketOptions {
   replyIdleMs?: number;
   /** `SO_MARK` for reply sockets (local-host mode); default none. */
   mark?: number;
-  /** `IPV6_V6ONLY` for IPv6 sockets; default true. */
+  /** `IPV6_V6ONLY` for IPv6 sockets; default true. With false, IPv4 datagrams arrive too (addresses un-mapped). */
   v6Only?: boolean;
+  /**
+   * Most `recvmmsg()` batches drained per readiness wakeup, so one busy socket
+   * cannot starve the event loop; what is left is read on the next loop turn.
+   * Default 16.
+   */
+  maxBatchesPerWakeup?: number;
 }
 
 /** Counters of a {@link UdpTransparentSocket}. */
 export interface UdpSocketStats {
+  /** Datagrams delivered to `onBatch`. */
   received: number;
+  /** Calls of `onBatch`. */
   batches: number;
+  /** Replies handed to the kernel by `send()`. */
   sent: number;
   /** Replies dropped because the socket buffer was full (`EAGAIN`). */
   sendDropped: number;
   /** Datagrams dropped on receive (truncated, or no original destination). */
   receiveDropped: number;
+  /** Reply sockets currently open (0 after `close()`). */
   replySockets: number;
 }
 
 /**
  * A transparent UDP socket (TPROXY target): receives datagrams with their
  * original destination and answers *from* that destination. Reception runs on
- * a `uv_poll` in the calling thread's event loop; `onBatch` is called once per
- * drained batch.
+ * a `uv_poll` in the calling thread's event loop (worker threads included);
+ * `onBatch` is called once per drained batch. An exception thrown by `onBatch`
+ * is reported like any uncaught exception (`process.on('uncaughtException')`,
+ * or exit); the socket stays consistent and keeps receiving.
+ *
+ * An open socket keeps the event loop alive and is not garbage-collected; call
+ * `close()`. A worker thread that exits closes its sockets.
  */
 export interface UdpTransparentSocket {
+  /** The receiving socket's fd; -1 after `close()`. */
   readonly fd: number;
   /**
    * Sends `data` to `to` with source address and port `from`, through a
-   * transparent socket bound to `from` (cached). Returns false when the datagram
-   * was dropped because the kernel buffer is full; throws a {@link NativeError}
-   * when the reply socket cannot be made (for example `EADDRNOTAVAIL`).
+   * transparent socket bound to `from` (cached, never connected). When `from`
+   * is exactly this socket's own bound address, the reply goes out through this
+   * socket instead (a second socket bound there would take its datagrams).
+   * Returns false when the datagram was dropped because the kernel buffer is
+   * full (`EAGAIN`/`ENOBUFS`); throws a {@link NativeError} when the reply
+   * socket cannot be made (for example `EADDRINUSE`), on other send errors, on
+   * bad arguments (`EINVAL`), and after `close()` (`EBADF`).
    */
   send(data: Buffer, fromAddress: string, fromPort: number, toAddress: string, toPort: number): boolean;
   /** Stops polling and closes the socket and every reply socket. Idempotent. */
@@ -133,7 +153,8 @@ export interface NativeBinding {
    * Creates a non-blocking socket with the given options applied (bound when
    * `localAddress`/`localPort` is set, otherwise unbound) and returns its fd.
    * TCP: wrap with `new net.Socket({ fd })` and call `.connect()` in the same tick.
-   * UDP: hand to `dgram.Socket.bind({ fd })`.
+   * UDP: hand to `dgram.Socket.bind({ fd })`, which emits `'listening'`
+   * synchronously, inside `bind()`: attach the listener first.
    */
   createSocket(options: OutboundSocketOptions): number;
   /** `SO_ORIGINAL_DST` / `IP6T_SO_ORIGINAL_DST` of an accepted socket (nat REDIRECT setups). */

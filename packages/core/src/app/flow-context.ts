@@ -1,9 +1,11 @@
+import { threadId } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { FlowContext, FlowMetadata } from '../adapter/flow';
 import { formatEndpoint } from '../util/endpoint';
 
 let counter = 0;
-const prefix = `${process.pid.toString(36)}-`;
+// Worker threads share the pid, so the thread id keeps their flow ids apart.
+const prefix = threadId === 0 ? `${process.pid.toString(36)}-` : `${process.pid.toString(36)}.${threadId}-`;
 
 /** A process-unique flow id; short because it is on every log line of the flow. */
 export function nextFlowId(): string {

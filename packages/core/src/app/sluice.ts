@@ -26,6 +26,11 @@ export interface SluiceOptions {
   readonly routingHook?: RoutingHook;
   /** Replaces the rule router entirely. */
   readonly router?: FlowRouter;
+  /**
+   * Log `sluice started` / `sluice stopped` (default true). A worker of a
+   * multi-loop pool turns this off: the pool announces once, for all workers.
+   */
+  readonly announce?: boolean;
 }
 
 /**
@@ -94,7 +99,7 @@ export class Sluice {
     this.state = 'running';
     this.logger.info(
       { inbounds: config.inbounds.map((i) => `${i.tag}@${i.listen}:${i.port}`), outbounds: [...this.outbounds.keys()] },
-      'sluice started',
+      this.options.announce === false ? 'worker started' : 'sluice started',
     );
   }
 
@@ -105,10 +110,10 @@ export class Sluice {
   async stop(drainMs = this.config.timeouts.drain_ms): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
-    this.logger.info({ active: this.activeFlows, drainMs }, 'sluice stopping');
+    this.logger.info({ active: this.activeFlows, drainMs }, this.options.announce === false ? 'worker stopping' : 'sluice stopping');
     await this.teardown(drainMs);
     this.state = 'stopped';
-    this.logger.info('sluice stopped');
+    this.logger.info(this.options.announce === false ? 'worker stopped' : 'sluice stopped');
   }
 
   private async teardown(drainMs: number): Promise<void> {
@@ -118,8 +123,9 @@ export class Sluice {
     while ((this.tcp?.size ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.tcp?.abortAll('shutdown');
     this.udp?.closeAll('shutdown');
-    // Let aborted flows write their access-log lines before the outbounds go.
-    await new Promise((r) => setImmediate(r));
+    // Aborted sockets close asynchronously; wait (briefly) so every cut flow still gets its access-log line.
+    const cutDeadline = Date.now() + 1000;
+    while ((this.tcp?.size ?? 0) > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 10));
     for (const o of this.outbounds.values()) {
       try {
         await o.close();

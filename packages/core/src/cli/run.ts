@@ -1,8 +1,25 @@
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import { createSluice } from '../app/sluice';
 import { validateOutbounds } from '../app/validate';
+import { WorkerPool, resolveWorkerCount } from '../app/worker-pool';
 import { loadConfigFile } from '../config';
+import { createRootLogger } from '../logger';
 import { isNativeErrorLike, printError } from './report';
+
+/** What `run` drives: one in-process Sluice, or a pool of worker threads. */
+interface Runner {
+  readonly logger: Logger;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function parseWorkers(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--workers: must be "auto" or a whole number from 1 to 256, not "${value}"`);
+  return n;
+}
 
 /** Adds `sluice run -c FILE`: run in the foreground until SIGINT/SIGTERM. */
 export function registerRun(program: Command, setExitCode: (code: number) => void): void {
@@ -10,23 +27,30 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
     .command('run')
     .description('run Sluice in the foreground with a config file')
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
-    .action(async (opts: { config: string }) => {
-      let config;
+    .option('-w, --workers <n>', 'event loops (worker threads with SO_REUSEPORT listeners): a number or "auto"; overrides the config')
+    .action(async (opts: { config: string; workers?: string }) => {
+      let runner: Runner;
       try {
-        config = await loadConfigFile(opts.config);
+        const config = await loadConfigFile(opts.config);
         validateOutbounds(config);
+        const workers = resolveWorkerCount(opts.workers !== undefined ? parseWorkers(opts.workers) : config.workers);
+        if (workers > 1) {
+          const logger = createRootLogger({ level: config.log.level });
+          runner = Object.assign(new WorkerPool(opts.config, workers, logger), { logger });
+        } else {
+          runner = createSluice(config);
+        }
       } catch (err) {
         printError(err);
         setExitCode(1);
         return;
       }
-      const sluice = createSluice(config);
       try {
-        await sluice.start();
+        await runner.start();
       } catch (err) {
-        sluice.logger.fatal({ err, code: isNativeErrorLike(err) ? err.code : undefined }, 'sluice failed to start');
+        runner.logger.fatal({ err, code: isNativeErrorLike(err) ? err.code : undefined }, 'sluice failed to start');
         printError(err);
-        sluice.logger.flush();
+        await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));
         setExitCode(1);
         return;
       }
@@ -35,14 +59,14 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         const onSignal = (signal: NodeJS.Signals): void => {
           if (stopping) {
             // A second signal means "now": skip the drain.
-            sluice.logger.warn({ signal }, 'second signal, exiting without drain');
-            sluice.logger.flush();
+            runner.logger.warn({ signal }, 'second signal, exiting without drain');
+            runner.logger.flush();
             process.exit(1);
           }
           stopping = true;
-          sluice.logger.info({ signal }, 'signal received, stopping');
-          sluice.stop().then(resolve, (err: unknown) => {
-            sluice.logger.error({ err }, 'stop failed');
+          runner.logger.info({ signal }, 'signal received, stopping');
+          runner.stop().then(resolve, (err: unknown) => {
+            runner.logger.error({ err }, 'stop failed');
             resolve();
           });
         };
@@ -50,7 +74,7 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         process.on('SIGTERM', onSignal);
       });
       // Exit explicitly: a plugin's stray timer or pooled socket must not keep a stopped proxy alive.
-      await new Promise<void>((resolve) => sluice.logger.flush(() => resolve()));
+      await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));
       process.exit(0);
     });
 }

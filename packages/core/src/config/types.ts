@@ -15,6 +15,8 @@ export interface SluiceConfig {
   readonly firewall: FirewallConfig;
   readonly timeouts: TimeoutsConfig;
   readonly udp: UdpConfig;
+  /** Event loops to run (worker threads with SO_REUSEPORT listeners), or `auto` for one per CPU; default 1. */
+  readonly workers: number | 'auto';
   /** Directory of the config file, for resolving relative paths (plugins, rule files). */
   readonly baseDir: string;
 }

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * New connections per second: wrk with `Connection: close` (one request per
+ * connection) in the client namespace against a tiny HTTP server in the
+ * remote. Plain forwarding vs Sluice vs v2ray, interleaved, with a pause
+ * between runs so TIME_WAIT from the last run does not distort the next.
+ * Before the comparison, the server's own capacity is measured from inside
+ * the remote namespace (no gateway), to show it is not the bottleneck.
+ *
+ *   node bench/conn-rate.js [--quick] [--reps N] [--modes …] [--seconds S]
+ *                           [--connections C] [--threads T] [--workers W]
+ */
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
+const { have } = require('./lib/env');
+const { parseFlags, withBench, interleave, runMain, sleep, fmt } = require('./lib/harness');
+const { waitListening } = require('./lib/topo');
+const { machineInfo } = require('./lib/env');
+const { makeRow, report } = require('./lib/report');
+
+const USAGE = `usage: node bench/conn-rate.js [options]
+  --seconds S       length of each wrk run (default 5; 2 with --quick)
+  --connections C   wrk -c (default 32)
+  --threads T       wrk -t (default 2)
+  --workers W       HTTP server processes in the remote (default 1)
+  --server c|node   the C epoll server (default; compiled with cc) or the Node one
+  --pause-ms MS     pause between runs (default 3000)`;
+
+const PORT = 8080;
+
+function parseWrk(text) {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
+  const errors = se ? { connect: +se[1], read: +se[2], write: +se[3], timeout: +se[4] } : undefined;
+  return { rps, requests, errors, non2xx };
+}
+
+/** One wrk run from `role` to `host`; returns the parsed result. */
+async function wrk(topo, role, host, { seconds, connections, threads }) {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-H', 'Connection: close', `http://${host}:${PORT}/`];
+  const r = await topo.exec(role, 'wrk', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
+  const p = parseWrk(r.stdout);
+  if (!(p.rps > 0)) throw new Error(`wrk got no responses (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+  return p;
+}
+
+function errorText(p) {
+  const e = p.errors;
+  const total = e ? e.connect + e.read + e.write + e.timeout : 0;
+  return total || p.non2xx ? `${total} socket errors ${JSON.stringify(e)}, ${p.non2xx} non-2xx of ${p.requests}` : '';
+}
+
+async function main(argv) {
+  const flags = parseFlags(
+    argv,
+    {
+      seconds: { type: 'string' },
+      connections: { type: 'string' },
+      threads: { type: 'string' },
+      workers: { type: 'string' },
+      server: { type: 'string' },
+      'pause-ms': { type: 'string' },
+    },
+    USAGE,
+  );
+  const opts = {
+    seconds: Number(flags.seconds ?? (flags.quick ? 2 : 5)),
+    connections: Number(flags.connections ?? 32),
+    threads: Number(flags.threads ?? 2),
+  };
+  const workers = Number(flags.workers ?? 1);
+  const pauseMs = Number(flags['pause-ms'] ?? (flags.quick ? 1000 : 3000));
+  const rows = await withBench('conn', flags, ['wrk'], async (ctx) => {
+    const { topo, log } = ctx;
+    const host = topo.addresses.remote.v4;
+    const kind = flags.server ?? (have('cc') ? 'c' : 'node');
+    let server;
+    if (kind === 'c') {
+      const bin = path.join(ctx.workdir, 'http-server');
+      execFileSync('cc', ['-O2', '-o', bin, path.join(__dirname, 'lib/http-server.c')], { stdio: 'inherit' });
+      server = topo.spawn('remote', bin, [host, String(PORT), String(workers)]);
+    } else {
+      server = topo.spawn('remote', process.execPath, [path.join(__dirname, 'lib/http-server.js'), '--host', host, '--port', String(PORT), '--workers', String(workers)]);
+    }
+    server.stderr.on('data', (d) => log.warn(`http-server: ${d}`));
+    await waitListening(topo, 'remote', PORT);
+    // The server's own ceiling: wrk in the remote namespace itself, no gateway.
+    const local = await wrk(topo, 'remote', host, opts);
+    log.info(`server alone (wrk inside the remote namespace): ${fmt(local.rps)} conn/s`);
+    await sleep(pauseMs);
+    const problems = [];
+    log.info(`wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s, ${flags.reps} reps × ${flags.modes.join('/')}`);
+    const samples = await interleave(
+      ctx,
+      async (mode) => {
+        const p = await wrk(topo, 'client', host, opts);
+        const e = errorText(p);
+        if (e) problems.push(`${mode}: ${e}`);
+        return p.rps;
+      },
+      { pauseMs },
+    );
+    const notes = [
+      `wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s; ${kind === 'c' ? 'C epoll' : 'Node'} server (${workers} process) alone ${fmt(local.rps)} conn/s`,
+      ...problems,
+    ].join('; ');
+    return [makeRow('conn-rate', samples, machineInfo(), { quick: flags.quick, reps: flags.reps, notes })];
+  });
+  report(rows, flags.write);
+  return rows;
+}
+
+module.exports = { main, parseWrk };
+if (require.main === module) runMain(main);

@@ -1,0 +1,194 @@
+'use strict';
+/**
+ * What every benchmark script shares: flags, logging, the topology's
+ * lifetime, A/B interleaving of the modes, medians.
+ */
+const { parseArgs } = require('node:util');
+const fs = require('node:fs');
+const { assertRoot, ensureTools } = require('./env');
+const { createBenchTopology, sleep } = require('./topo');
+const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
+
+const ALL_MODES = ['plain', 'sluice', 'v2ray'];
+
+const COMMON_OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  reps: { type: 'string' },
+  modes: { type: 'string' },
+  write: { type: 'boolean' },
+  'no-write': { type: 'boolean', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+
+const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations, results not written
+  --reps N         repetitions per mode (default 3; 1 with --quick)
+  --modes LIST     comma-separated subset of plain,sluice,v2ray (default all)
+  --write          write docs/benchmarks.md even with --quick
+  --no-write       print only
+  -v, --verbose    log every setup command`;
+
+/** Parses argv with the common flags plus `extra` (parseArgs option specs). */
+function parseFlags(argv, extra = {}, usage = '') {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...extra }, allowPositionals: false });
+  if (values.help) {
+    process.stdout.write(`${usage}\n${COMMON_HELP}\n`);
+    process.exit(0);
+  }
+  const modes = values.modes ? values.modes.split(',').map((m) => m.trim()) : [...ALL_MODES];
+  for (const m of modes) if (!ALL_MODES.includes(m)) throw new Error(`unknown mode ${m} (plain, sluice, v2ray)`);
+  const reps = values.reps ? Number(values.reps) : values.quick ? 1 : 3;
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer`);
+  const write = values.write ?? (!values.quick && !values['no-write']);
+  return { ...values, modes, reps, write };
+}
+
+function makeLog(name, verbose) {
+  const stamp = () => new Date().toISOString().slice(11, 19);
+  const line = (lvl) => (msg) => process.stderr.write(`${stamp()} [${name}]${lvl} ${msg}\n`);
+  return { info: line(''), warn: line(' WARN'), debug: verbose ? line(' debug') : () => undefined };
+}
+
+/**
+ * Builds the topology, starts the proxies the selected modes need, runs
+ * `body(ctx)` and tears everything down whatever happens (errors, Ctrl-C).
+ * ctx: { topo, log, flags, firewall, proxies: { sluice?, v2ray? }, activate(mode), workdir }.
+ */
+async function withBench(name, flags, tools, body, { proxyOptions = {}, startProxies = true } = {}) {
+  assertRoot();
+  const log = makeLog(name, flags.verbose);
+  ensureTools(['ip', 'nft', 'ss', 'prlimit', ...tools, ...(flags.modes.includes('v2ray') ? ['v2ray'] : [])], log.info);
+  const workdir = makeWorkdir(name);
+  const rmWorkdir = () => fs.rmSync(workdir, { recursive: true, force: true });
+  process.once('exit', rmWorkdir);
+  const topo = await createBenchTopology(name, log);
+  const firewall = new GatewayFirewall(topo, workdir, log);
+  const proxies = {};
+  const ctx = {
+    topo,
+    log,
+    flags,
+    firewall,
+    proxies,
+    workdir,
+    /** Creates (does not start) the proxy process for a mode. */
+    newProxy(kind, opts = {}) {
+      return new ProxyProcess(topo, kind, workdir, log, { ...proxyOptions[kind], ...opts });
+    },
+    /** Routes the gateway for `mode`, checking that its proxy still runs. */
+    async activate(mode, proxy = proxies[mode]) {
+      if (mode === 'plain') return firewall.use(undefined);
+      proxy.assertAlive();
+      return firewall.use(proxy.port);
+    },
+  };
+  try {
+    if (startProxies) {
+      for (const kind of flags.modes) {
+        if (kind === 'plain') continue;
+        proxies[kind] = ctx.newProxy(kind);
+        await proxies[kind].start();
+      }
+    }
+    return await body(ctx);
+  } finally {
+    for (const p of Object.values(proxies)) await p.stop().catch(() => undefined);
+    await topo.destroy();
+    rmWorkdir();
+  }
+}
+
+const CLK_TCK = 100;
+
+/** utime+stime of a process (all threads), in seconds. */
+function procCpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+function machineJiffies() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = f[3] + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Runs `fn` and measures, alongside, the CPU the process `pid` used (in % of
+ * one core) and how busy the whole machine was (% of all cores).
+ */
+async function withCpu(pid, fn) {
+  const t0 = Date.now();
+  const p0 = pid ? procCpuSeconds(pid) : undefined;
+  const m0 = machineJiffies();
+  const value = await fn();
+  const wall = (Date.now() - t0) / 1000;
+  const p1 = pid ? procCpuSeconds(pid) : undefined;
+  const m1 = machineJiffies();
+  return {
+    value,
+    proxyCpu: p0 !== undefined && p1 !== undefined ? (100 * (p1 - p0)) / wall : undefined,
+    machineBusy: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
+  };
+}
+
+/**
+ * Runs `measure(mode, rep)` reps × modes times, rotating the order each
+ * repetition (plain,sluice,v2ray → sluice,v2ray,plain → …) so that drift on a
+ * noisy machine hits every mode alike. Returns { mode: [values] }.
+ */
+async function interleave(ctx, measure, { pauseMs = 1000 } = {}) {
+  const { modes, reps } = ctx.flags;
+  const samples = Object.fromEntries(modes.map((m) => [m, []]));
+  const cpu = Object.fromEntries(modes.map((m) => [m, { proxy: [], machine: [] }]));
+  for (let rep = 0; rep < reps; rep++) {
+    const order = modes.map((_, i) => modes[(i + rep) % modes.length]);
+    for (const mode of order) {
+      await ctx.activate(mode);
+      const r = await withCpu(ctx.proxies[mode]?.pid, () => measure(mode, rep));
+      const v = r.value;
+      samples[mode].push(v);
+      cpu[mode].machine.push(Math.round(r.machineBusy));
+      if (r.proxyCpu !== undefined) cpu[mode].proxy.push(Math.round(r.proxyCpu));
+      const cpuText = `${r.proxyCpu !== undefined ? `${mode} ${Math.round(r.proxyCpu)}% of a core, ` : ''}machine ${Math.round(r.machineBusy)}% busy`;
+      ctx.log.info(`rep ${rep + 1}/${reps} ${mode}: ${typeof v === 'number' ? fmt(v) : JSON.stringify(v)} (${cpuText})`);
+      if (mode !== 'plain') ctx.proxies[mode]?.assertAlive();
+      await sleep(pauseMs);
+    }
+  }
+  await ctx.firewall.use(undefined);
+  Object.defineProperty(samples, 'cpu', { value: cpu, enumerable: false });
+  return samples;
+}
+
+function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+function fmt(x, digits = 3) {
+  if (x === undefined || x === null || !Number.isFinite(x)) return '—';
+  if (Math.abs(x) >= 100) return Math.round(x).toLocaleString('en-US');
+  return Number(x.toPrecision(digits)).toString();
+}
+
+/** Runs a script's main and exits non-zero with the message on failure. */
+function runMain(main) {
+  main(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`bench: ${err && err.stack ? err.stack : err}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { ALL_MODES, parseFlags, makeLog, withBench, interleave, withCpu, procCpuSeconds, median, fmt, runMain, sleep };

@@ -1,0 +1,206 @@
+'use strict';
+/**
+ * The three ways the gateway carries traffic in a benchmark:
+ * - `plain`: the gateway only routes (no TPROXY rules, no proxy) — the ceiling;
+ * - `sluice`: `sluice run` in the gateway, firewall from `sluice rules`;
+ * - `v2ray`: Debian's v2ray, dokodemo-door with `sockopt.tproxy`, freedom
+ *   outbound, behind the same firewall (rendered by `sluice rules` for its port).
+ * In the proxy modes the gateway also drops everything it would forward, so a
+ * proxy that is down (or a rule that does not match) fails the run instead of
+ * silently measuring plain forwarding.
+ */
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { ROOT, loadNetns, waitListening } = require('./topo');
+const { fileLimits } = require('./env');
+
+const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
+/** Inbound ports in the gateway. */
+const PORTS = { sluice: 15001, v2ray: 15002 };
+const BYPASS_MARK = 2;
+
+function sluiceConfig(port) {
+  return [
+    'log: { level: warn }',
+    'inbounds:',
+    `  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp, udp] }`,
+    'outbounds:',
+    `  - { tag: direct, type: direct, mark: 0x${BYPASS_MARK.toString(16)} }`,
+    'route: { rules: [], final: direct }',
+    '',
+  ].join('\n');
+}
+
+function v2rayConfig(port) {
+  return {
+    log: { loglevel: 'warning' },
+    inbounds: [
+      {
+        tag: 'tproxy-in',
+        listen: '127.0.0.1',
+        port,
+        protocol: 'dokodemo-door',
+        settings: { network: 'tcp,udp', followRedirect: true },
+        streamSettings: { sockopt: { tproxy: 'tproxy' } },
+      },
+    ],
+    outbounds: [{ tag: 'direct', protocol: 'freedom', settings: {}, streamSettings: { sockopt: { mark: BYPASS_MARK } } }],
+  };
+}
+
+/**
+ * The same gateway ruleset `sluice rules` renders (v0 of it, kept for when the
+ * CLI is broken mid-edit): used only if `sluice rules` fails.
+ */
+function fallbackRules(port) {
+  const nft = `table inet sluice_bench {}
+delete table inet sluice_bench
+table inet sluice_bench {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark & 0x${BYPASS_MARK.toString(16)} == 0x${BYPASS_MARK.toString(16)} return
+    fib daddr type local return
+    iif lo return
+    meta l4proto tcp socket transparent 1 meta mark set 0x1 accept
+    meta nfproto ipv4 meta l4proto { tcp, udp } tproxy ip to 127.0.0.1:${port} meta mark set 0x1 accept
+  }
+}
+`;
+  return {
+    nft,
+    up: ['ip rule add fwmark 0x1 lookup 100', 'ip route add local default dev lo table 100'],
+    down: ['ip rule del fwmark 0x1 lookup 100', 'ip route del local default dev lo table 100'],
+    removeNft: 'table inet sluice_bench {}\ndelete table inet sluice_bench\n',
+  };
+}
+
+/** Switches the gateway's firewall between the modes. */
+class GatewayFirewall {
+  constructor(topo, workdir, log) {
+    this.topo = topo;
+    this.workdir = workdir;
+    this.log = log;
+    this.netns = loadNetns();
+    /** What is installed now: undefined (plain), or { port, how }. */
+    this.current = undefined;
+    this.warnedFallback = false;
+  }
+
+  configFor(port) {
+    const file = path.join(this.workdir, `rules-${port}.yaml`);
+    if (!fs.existsSync(file)) fs.writeFileSync(file, sluiceConfig(port));
+    return file;
+  }
+
+  /** Plain routing (no port) or TPROXY to `port` behind a final drop. */
+  async use(port) {
+    if (this.current?.port === port) return;
+    await this.clear();
+    if (port === undefined) return;
+    await this.topo.installFinalDrop();
+    const cfg = this.configFor(port);
+    const r = await this.netns.runSluice(this.topo, ['rules', '-c', cfg, '--apply'], { allowFailure: true });
+    if (r.code === 0) {
+      this.current = { port, how: 'sluice', cfg };
+      return;
+    }
+    if (!this.warnedFallback) {
+      this.log.warn(`sluice rules --apply failed (${(r.stderr || r.stdout).trim().split('\n').pop()}); using the bench's copy of the ruleset`);
+      this.warnedFallback = true;
+    }
+    const fb = fallbackRules(port);
+    await this.topo.installFirewall('gw', fb.nft, fb.up);
+    this.current = { port, how: 'fallback', fb };
+  }
+
+  /** Back to a plain router. */
+  async clear() {
+    const cur = this.current;
+    this.current = undefined;
+    if (cur?.how === 'sluice') {
+      await this.netns.runSluice(this.topo, ['rules', '-c', cur.cfg, '--remove']);
+    } else if (cur?.how === 'fallback') {
+      await this.topo.installFirewall('gw', cur.fb.removeNft, []);
+      for (const line of cur.fb.down) await this.topo.exec('gw', 'ip', line.split(' ').slice(1), { allowFailure: true });
+    }
+    await this.topo.removeFinalDrop();
+  }
+}
+
+/** A proxy process in the gateway namespace. */
+class ProxyProcess {
+  /**
+   * @param kind 'sluice' | 'v2ray'
+   * @param opts.nodeOptions NODE_OPTIONS for Sluice (e.g. `--cpu-prof --cpu-prof-dir=…`)
+   */
+  constructor(topo, kind, workdir, log, opts = {}) {
+    this.topo = topo;
+    this.kind = kind;
+    this.port = PORTS[kind];
+    this.workdir = workdir;
+    this.log = log;
+    this.opts = opts;
+    this.watch = undefined;
+  }
+
+  get pid() {
+    return this.watch?.child.pid;
+  }
+
+  async start() {
+    const netns = loadNetns();
+    let child;
+    if (this.kind === 'sluice') {
+      const cfg = path.join(this.workdir, `sluice-${this.port}.yaml`);
+      fs.writeFileSync(cfg, sluiceConfig(this.port));
+      const env = { ...process.env };
+      if (this.opts.nodeOptions) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${this.opts.nodeOptions}`.trim();
+      child = this.topo.spawn('gw', process.execPath, [SLUICE_BIN, 'run', '-c', cfg], { env });
+    } else {
+      const cfg = path.join(this.workdir, `v2ray-${this.port}.json`);
+      fs.writeFileSync(cfg, JSON.stringify(v2rayConfig(this.port), null, 2));
+      child = this.topo.spawn('gw', 'v2ray', ['-config', cfg]);
+    }
+    this.watch = new netns.ChildWatch(child, `${this.kind} in ${this.topo.names.gw}`);
+    await waitListening(this.topo, 'gw', this.port, { watch: this.watch });
+    await waitListening(this.topo, 'gw', this.port, { proto: 'udp', watch: this.watch });
+    // Each proxied TCP flow holds two fds; let the proxy use the whole hard limit.
+    const { hard } = fileLimits();
+    await this.topo.exec('gw', 'prlimit', ['--pid', String(this.pid), `--nofile=${hard}:${hard}`], { allowFailure: true });
+    this.log.debug(`${this.kind} pid ${this.pid} listening on ${this.port}`);
+  }
+
+  /** Throws (with the process's output) if it has died. */
+  assertAlive() {
+    if (!this.watch || this.watch.exitStatus) {
+      throw new Error(`${this.kind} is not running${this.watch ? `\n${this.watch.describe(30)}` : ''}`);
+    }
+  }
+
+  /** Resident set size in KiB, from /proc/<pid>/status. */
+  rssKiB() {
+    const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+  }
+
+  /** Open fds of the process. */
+  fdCount() {
+    return fs.readdirSync(`/proc/${this.pid}/fd`).length;
+  }
+
+  /** Stops it with SIGTERM (so a --cpu-prof profile gets written), SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000) {
+    const w = this.watch;
+    if (!w || w.exitStatus) return;
+    const timer = setTimeout(() => w.child.kill('SIGKILL'), graceMs);
+    await w.stop('SIGTERM');
+    clearTimeout(timer);
+  }
+}
+
+function makeWorkdir(name) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `sluice-bench-${name}-`));
+}
+
+module.exports = { PORTS, sluiceConfig, v2rayConfig, fallbackRules, GatewayFirewall, ProxyProcess, makeWorkdir, SLUICE_BIN };

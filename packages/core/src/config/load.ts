@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { ConfigError } from '../errors';
+import type { SluiceConfig } from './types';
+import { normalizeConfig } from './normalize';
+
+/** Options of {@link parseConfig}. */
+export interface ParseConfigOptions {
+  /** Only changes how errors are worded: JSON is parsed as the YAML it also is. */
+  readonly format?: 'yaml' | 'json';
+  /** Directory that relative paths in the config are resolved against. */
+  readonly baseDir: string;
+}
+
+/**
+ * Parses a YAML or JSON document into a plain value. Syntax errors become
+ * {@link ConfigError} issues with line and column.
+ */
+export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'): unknown {
+  const lineCounter = new LineCounter();
+  // YAML 1.2 core schema: `0x2` is the number 2, and `yes`/`on` stay strings.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, schema: 'core' });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return { path: '', message: `${format.toUpperCase()} syntax error at line ${line}, column ${col}: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  return doc.toJS({ maxAliasCount: 100 });
+}
+
+/**
+ * Parses and validates config text, filling in every default.
+ *
+ * @throws {ConfigError} listing every problem (syntax, unknown keys, bad values, dangling references).
+ */
+export function parseConfig(text: string, opts: ParseConfigOptions): SluiceConfig {
+  return normalizeConfig(parseDocumentText(text, opts.format), opts.baseDir);
+}
+
+/** `json` for `.json` files, `yaml` for everything else. */
+export function formatOf(path: string): 'yaml' | 'json' {
+  return extname(path).toLowerCase() === '.json' ? 'json' : 'yaml';
+}
+
+/**
+ * Reads, parses and validates a config file; relative paths in it resolve
+ * against the file's directory.
+ *
+ * @throws {ConfigError} when the file cannot be read or is not a valid config.
+ */
+export async function loadConfigFile(path: string): Promise<SluiceConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new ConfigError([{ path: '', message: `cannot read config file ${path}: ${reason}` }]);
+  }
+  return parseConfig(text, { format: formatOf(path), baseDir: dirname(resolve(path)) });
+}

@@ -1,0 +1,38 @@
+import { ConfigError } from '../errors';
+import type { SluiceConfig } from './types';
+import { readInbounds, readOutbounds } from './endpoints';
+import { IssueList, isObj, readObject } from './reader';
+import { readRoute } from './route';
+import { readFirewall, readLog, readPlugins, readTimeouts, readUdp, readWorkers } from './settings';
+
+const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'workers'] as const;
+
+/**
+ * Validates an already-parsed config document and fills in every default.
+ * Every section is read even after an error elsewhere, so one run reports all
+ * problems.
+ *
+ * @throws {ConfigError} listing every issue found.
+ */
+export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
+  if (doc !== undefined && doc !== null && !isObj(doc)) {
+    throw new ConfigError([{ path: '', message: 'the config must be a mapping of sections (inbounds, outbounds, route…)' }]);
+  }
+  const issues = new IssueList();
+  const root = doc ? (readObject(doc, '', TOP_KEYS, issues) ?? {}) : {};
+  const log = readLog(root, issues);
+  const plugins = readPlugins(root, issues);
+  const { inbounds, tags: inboundTags } = readInbounds(root.inbounds, issues);
+  const { outbounds, tags: outboundTags } = readOutbounds(root.outbounds, issues);
+  const route = readRoute(
+    root.route,
+    { inbounds: inboundTags, outbounds: outboundTags, outboundOrder: [...outboundTags] },
+    issues,
+  );
+  const firewall = readFirewall(root, outbounds, issues);
+  const timeouts = readTimeouts(root, issues);
+  const udp = readUdp(root, issues);
+  const workers = readWorkers(root, issues);
+  if (issues.length > 0) throw new ConfigError(issues.items);
+  return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, workers, baseDir };
+}

@@ -1,0 +1,117 @@
+import type { FirewallConfig, LogConfig, OutboundEntry, TimeoutsConfig, UdpConfig } from './types';
+import { DEFAULTS, LOG_LEVELS, MAX_TIMER_MS } from './defaults';
+import { readCidrs } from './route';
+import { at, checkInt, IssueList, Obj, readBool, readInt, readList, readSection, show, toInt } from './reader';
+
+const MARK = { min: 1, max: 0xffffffff } as const;
+const COUNT = { min: 1, max: MAX_TIMER_MS } as const;
+// Linux ifnames: at most 15 bytes, no '/', ':' or whitespace; quotes are refused too because names go into nft text.
+const IFNAME = /^[^\s/:"'\\]{1,15}$/;
+
+export function readLog(root: Obj, issues: IssueList): LogConfig {
+  const obj = readSection(root, 'log', ['level'], issues);
+  if (obj.level === undefined) return { level: DEFAULTS.logLevel };
+  if (typeof obj.level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(obj.level)) {
+    issues.add('log.level', `must be one of ${LOG_LEVELS.join(', ')} (got ${show(obj.level)})`);
+    return { level: DEFAULTS.logLevel };
+  }
+  return { level: obj.level };
+}
+
+export function readPlugins(root: Obj, issues: IssueList): string[] {
+  const v = root.plugins;
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    issues.add('plugins', 'must be a list of package names');
+    return [];
+  }
+  const seen = new Set<string>();
+  v.forEach((name, i) => {
+    if (typeof name !== 'string' || name.trim() === '') issues.add(at('plugins', i), `must be a package name (got ${show(name)})`);
+    else if (seen.has(name)) issues.add(at('plugins', i), `duplicate plugin "${name}"`);
+    else seen.add(name);
+  });
+  return [...seen];
+}
+
+export function readTimeouts(root: Obj, issues: IssueList): TimeoutsConfig {
+  const keys = Object.keys(DEFAULTS.timeouts) as (keyof TimeoutsConfig)[];
+  const obj = readSection(root, 'timeouts', keys, issues);
+  const d = DEFAULTS.timeouts;
+  return {
+    connect_ms: readInt(obj, 'connect_ms', 'timeouts', COUNT, d.connect_ms, issues),
+    tcp_idle_ms: readInt(obj, 'tcp_idle_ms', 'timeouts', COUNT, d.tcp_idle_ms, issues),
+    udp_idle_ms: readInt(obj, 'udp_idle_ms', 'timeouts', COUNT, d.udp_idle_ms, issues),
+    // Zero is meaningful here: cut open flows at once on shutdown.
+    drain_ms: readInt(obj, 'drain_ms', 'timeouts', { min: 0, max: MAX_TIMER_MS }, d.drain_ms, issues),
+  };
+}
+
+export function readUdp(root: Obj, issues: IssueList): UdpConfig {
+  const obj = readSection(root, 'udp', ['max_sessions'], issues);
+  return { max_sessions: readInt(obj, 'max_sessions', 'udp', COUNT, DEFAULTS.udp.max_sessions, issues) };
+}
+
+/** `workers`: `auto` or a whole number of event loops; default 1. */
+export function readWorkers(root: Obj, issues: IssueList): number | 'auto' {
+  const v = root.workers;
+  if (v === undefined) return 1;
+  if (v === 'auto') return 'auto';
+  return checkInt(v, 'workers', { min: 1, max: 256 }, issues) ?? 1;
+}
+
+/** The mark of the first outbound with a numeric `mark`: its traffic is what must escape capture. */
+function markFromOutbounds(outbounds: readonly OutboundEntry[]): number | undefined {
+  for (const o of outbounds) {
+    const m = toInt(o.raw.mark);
+    if (m !== undefined && m >= MARK.min && m <= MARK.max) return m;
+  }
+  return undefined;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+export function readFirewall(root: Obj, outbounds: readonly OutboundEntry[], issues: IssueList): FirewallConfig {
+  const keys = ['fwmark', 'table', 'bypass_mark', 'interfaces', 'bypass_cidr', 'local'];
+  const obj = readSection(root, 'firewall', keys, issues);
+  const d = DEFAULTS.firewall;
+  const fwmark = readInt(obj, 'fwmark', 'firewall', MARK, d.fwmark, issues);
+  const table = readInt(obj, 'table', 'firewall', { min: 1, max: 0x7fffffff }, d.table, issues);
+  if (table >= 253 && table <= 255) {
+    issues.add('firewall.table', `must not be ${table}: 253-255 are the kernel's default, main and local tables`);
+  }
+  const bypassMark = readInt(obj, 'bypass_mark', 'firewall', MARK, markFromOutbounds(outbounds) ?? d.bypass_mark, issues);
+  if ((fwmark & bypassMark) >>> 0 === bypassMark) {
+    const where = obj.bypass_mark === undefined ? ' (taken from the first outbound with a mark)' : '';
+    issues.add(
+      'firewall.bypass_mark',
+      `${hex(bypassMark)}${where} is contained in firewall.fwmark ${hex(fwmark)}: captured packets would count as Sluice's own and escape`,
+    );
+  }
+  let interfaces: string[] = [];
+  if (obj.interfaces !== undefined && obj.interfaces !== null) {
+    if (Array.isArray(obj.interfaces) && obj.interfaces.length === 0) interfaces = [];
+    else
+      interfaces =
+        readList<string>(obj.interfaces, 'firewall.interfaces', issues, (name, p) => {
+          if (typeof name === 'string' && IFNAME.test(name) && name !== '.' && name !== '..') return name;
+          issues.add(p, `must be an interface name (at most 15 characters, no spaces, '/', ':' or quotes; got ${show(name)})`);
+          return undefined;
+        }) ?? [];
+  }
+  let bypass: string[] = [...d.bypass_cidr];
+  if (obj.bypass_cidr !== undefined && obj.bypass_cidr !== null) {
+    bypass =
+      Array.isArray(obj.bypass_cidr) && obj.bypass_cidr.length === 0
+        ? []
+        : (readCidrs(obj.bypass_cidr, 'firewall.bypass_cidr', issues) ?? bypass);
+  }
+  return {
+    fwmark,
+    table,
+    bypass_mark: bypassMark,
+    interfaces: [...new Set(interfaces)],
+    bypass_cidr: bypass,
+    local: readBool(obj, 'local', 'firewall', false, issues),
+  };
+}

@@ -1,0 +1,186 @@
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import type { Network } from '../adapter/flow';
+import { parseCidr } from '../config/net';
+import type { InboundConfig, SluiceConfig } from '../config/types';
+
+/** The nftables table Sluice owns; nothing outside it is ever touched. */
+export const NFT_TABLE = 'inet sluice';
+
+/** What `sluice rules` prints and applies. */
+export interface RenderedFirewall {
+  /** A complete file for `nft -f`; re-applying it replaces the previous version atomically. */
+  readonly nft: string;
+  /** Policy-routing commands, run after the ruleset is loaded. */
+  readonly up: string[];
+  /** Commands that undo everything: the table first (stop capturing), then policy routing. */
+  readonly down: string[];
+}
+
+interface Steering {
+  readonly family: 4 | 6;
+  readonly index: number;
+  readonly inbound: InboundConfig;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** `meta l4proto tcp` or `meta l4proto { tcp, udp }`. */
+function l4(networks: readonly Network[]): string {
+  return networks.length === 1 ? `meta l4proto ${networks[0]}` : `meta l4proto { ${networks.join(', ')} }`;
+}
+
+function tproxyTarget(s: Steering): string {
+  const { listen, port } = s.inbound;
+  // A wildcard listener takes the packet on whatever address it arrived for.
+  if (ipaddr.parse(listen).range() === 'unspecified') return `:${port}`;
+  return s.family === 4 ? `${listen}:${port}` : `[${listen}]:${port}`;
+}
+
+/**
+ * The first inbound per address family steers that family; the kernel can
+ * hand a packet to only one TPROXY target, so the rest are listed as skipped.
+ */
+function pickSteering(inbounds: readonly InboundConfig[]): { steering: Steering[]; skipped: string[] } {
+  const steering: Steering[] = [];
+  const skipped: string[] = [];
+  inbounds.forEach((inbound, index) => {
+    const family = isIP(inbound.listen) === 6 ? 6 : 4;
+    if (steering.some((s) => s.family === family)) {
+      skipped.push(
+        `# Not steered: inbounds[${index}] "${inbound.tag}" (${inbound.listen} port ${inbound.port}); only the first IPv${family} inbound receives TPROXY traffic.`,
+      );
+    } else {
+      steering.push({ family, index, inbound });
+    }
+  });
+  return { steering, skipped };
+}
+
+function bypassSet(name: string, type: string, cidrs: readonly string[]): string[] {
+  return [
+    `\tset ${name} {`,
+    `\t\ttype ${type}`,
+    // auto-merge: user lists may overlap, which a plain interval set refuses.
+    '\t\tflags interval',
+    '\t\tauto-merge',
+    `\t\telements = { ${cidrs.join(', ')} }`,
+    '\t}',
+  ];
+}
+
+/** Interface restriction at the top of prerouting: which packets may be captured at all. */
+function interfaceRules(config: SluiceConfig): string[] {
+  const { interfaces, local, fwmark } = config.firewall;
+  const out: string[] = [];
+  if (local) {
+    out.push(
+      '\t\t# On lo, only this host\'s own traffic that the output chain marked for capture.',
+      `\t\tiif lo meta mark != ${hex(fwmark)} return`,
+    );
+  }
+  if (interfaces.length > 0) {
+    const names = [...interfaces, ...(local && !interfaces.includes('lo') ? ['lo'] : [])];
+    out.push('\t\t# Capture only what arrives on the configured interfaces.');
+    out.push(`\t\tiifname != { ${names.map((n) => `"${n}"`).join(', ')} } return`);
+  } else if (!local) {
+    out.push('\t\t# Gateway mode: clients arrive on real interfaces, never on lo.', '\t\tiif lo return');
+  }
+  return out;
+}
+
+/** Sluice's own outbound connections carry the bypass mark (SO_MARK); capturing them would loop. */
+function markBypass(config: SluiceConfig): string[] {
+  const mark = hex(config.firewall.bypass_mark);
+  return ["\t\t# Sluice's own outbound connections carry the bypass mark (SO_MARK); capturing them would loop.", `\t\tmeta mark & ${mark} == ${mark} return`];
+}
+
+/** Destinations and packets never captured, shared by prerouting and output. */
+function bypassRules(v4: readonly string[], v6: readonly string[]): string[] {
+  return [
+    "\t\t# Replies of flows Sluice did not capture (bypassed destinations, this host's own servers) pass untouched.",
+    '\t\tct direction reply return',
+    '\t\t# Traffic for this host itself is delivered normally.',
+    '\t\tfib daddr type local return',
+    ...(v4.length > 0 ? ['\t\tip daddr @bypass4 return'] : []),
+    ...(v6.length > 0 ? ['\t\tip6 daddr @bypass6 return'] : []),
+  ];
+}
+
+/**
+ * Renders the nftables ruleset and policy routing that send a config's
+ * traffic to its TPROXY inbounds. Pure: runs nothing.
+ *
+ * The ruleset declares `table inet sluice`, deletes it and declares it again,
+ * so `nft -f` replaces an earlier version in one transaction and leaves every
+ * other table alone.
+ */
+export function renderFirewall(config: SluiceConfig): RenderedFirewall {
+  const fw = config.firewall;
+  const fwmark = hex(fw.fwmark);
+  const { steering, skipped } = pickSteering(config.inbounds);
+  const v4 = fw.bypass_cidr.filter((c) => parseCidr(c)?.family === 4);
+  const v6 = fw.bypass_cidr.filter((c) => parseCidr(c)?.family === 6);
+  const anyTcp = steering.some((s) => s.inbound.network.includes('tcp'));
+
+  const prerouting = [
+    '\tchain prerouting {',
+    '\t\ttype filter hook prerouting priority mangle; policy accept;',
+    ...markBypass(config),
+    // Before the reply and interface checks: packets for a transparent (client-address) outbound socket
+    // of Sluice's arrive as replies on the upstream interface and must still reach it.
+    ...(anyTcp
+      ? [
+          '\t\t# Packets of connections a transparent Sluice socket already owns: deliver, no new tproxy lookup.',
+          `\t\tmeta l4proto tcp socket transparent 1 meta mark set ${fwmark} accept`,
+        ]
+      : []),
+    ...bypassRules(v4, v6),
+    ...interfaceRules(config),
+    ...steering.map(
+      (s) =>
+        `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} tproxy ip${s.family === 6 ? '6' : ''} to ${tproxyTarget(s)} meta mark set ${fwmark} accept`,
+    ),
+    '\t}',
+  ];
+
+  const output = fw.local
+    ? [
+        '',
+        '\tchain output {',
+        '\t\ttype route hook output priority mangle; policy accept;',
+        ...markBypass(config),
+        ...bypassRules(v4, v6),
+        "\t\t# This host's own connections: the mark reroutes them via lo into prerouting above.",
+        ...steering.map((s) => `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} meta mark set ${fwmark}`),
+        '\t}',
+      ]
+    : [];
+
+  const families = steering.map((s) => s.family).sort();
+  const nft = [
+    `# Generated by sluice rules: ${fw.local ? 'local' : 'gateway'} mode, fwmark ${fwmark} -> table ${fw.table}, bypass mark ${hex(fw.bypass_mark)}.`,
+    ...skipped,
+    '# Declaring the table before deleting it makes this file re-appliable; no other table is touched.',
+    `table ${NFT_TABLE} {}`,
+    `delete table ${NFT_TABLE}`,
+    '',
+    `table ${NFT_TABLE} {`,
+    ...(v4.length > 0 ? bypassSet('bypass4', 'ipv4_addr', v4) : []),
+    ...(v6.length > 0 ? bypassSet('bypass6', 'ipv6_addr', v6) : []),
+    ...(v4.length + v6.length > 0 ? [''] : []),
+    ...prerouting,
+    ...output,
+    '}',
+    '',
+  ].join('\n');
+
+  const ip = (f: 4 | 6): string => (f === 6 ? 'ip -6' : 'ip');
+  const rule = (f: 4 | 6, op: string): string => `${ip(f)} rule ${op} fwmark ${fwmark} lookup ${fw.table}`;
+  const route = (f: 4 | 6, op: string): string => `${ip(f)} route ${op} local default dev lo table ${fw.table}`;
+  return {
+    nft,
+    up: families.flatMap((f) => [rule(f, 'add'), route(f, 'add')]),
+    down: [`nft delete table ${NFT_TABLE}`, ...families.flatMap((f) => [rule(f, 'del'), route(f, 'del')])],
+  };
+}

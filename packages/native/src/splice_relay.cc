@@ -1,0 +1,459 @@
+#include "splice_relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <initializer_list>
+#include <utility>
+
+#include "args.h"
+#include "errors.h"
+#include "modules.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kClassName = "SpliceRelay";
+// SPLICE_F_NONBLOCK makes the pipe end non-blocking; the socket ends are
+// non-blocking through O_NONBLOCK, which splice() also honours.
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+// Fill/drain rounds per direction and wakeup: enough to move several pipes'
+// worth, few enough that one busy flow does not starve the others on the loop.
+constexpr int kMaxRounds = 16;
+// Bytes read per recv() when splice() cannot read (see FillWithRecv).
+constexpr size_t kRecvChunk = 64 * 1024;
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? name : "E" + std::to_string(err);
+}
+
+// A CLOEXEC, non-blocking copy of a connected TCP socket, or a throw.
+UniqueFd DupTcpSocket(Napi::Env env, int fd) {
+  const std::string subject = "fd " + std::to_string(fd);
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) ThrowErrno(env, errno, "fcntl(F_DUPFD_CLOEXEC)", subject);
+  int type = 0;
+  int protocol = 0;
+  socklen_t length = sizeof type;
+  if (::getsockopt(copy.get(), SOL_SOCKET, SO_TYPE, &type, &length) != 0) {
+    ThrowErrno(env, errno, "getsockopt(SO_TYPE)", subject);
+  }
+  length = sizeof protocol;
+  if (::getsockopt(copy.get(), SOL_SOCKET, SO_PROTOCOL, &protocol, &length) != 0) {
+    ThrowErrno(env, errno, "getsockopt(SO_PROTOCOL)", subject);
+  }
+  if (type != SOCK_STREAM || protocol != IPPROTO_TCP) {
+    ThrowInvalid(env, kClassName, subject + " is not a TCP socket");
+  }
+  sockaddr_storage peer{};
+  length = sizeof peer;
+  if (::getpeername(copy.get(), reinterpret_cast<sockaddr*>(&peer), &length) != 0) {
+    ThrowErrno(env, errno, "getpeername", subject);  // ENOTCONN: not (or no longer) connected
+  }
+  // Shared with the original fd's open file description; Node's are non-blocking already.
+  const int flags = ::fcntl(copy.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(copy.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    ThrowErrno(env, errno, "fcntl(O_NONBLOCK)", subject);
+  }
+  return copy;
+}
+
+// A non-blocking pipe; returns its capacity.
+size_t OpenPipe(Napi::Env env, UniqueFd* read_end, UniqueFd* write_end, int64_t size) {
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) ThrowErrno(env, errno, "pipe2");
+  read_end->reset(fds[0]);
+  write_end->reset(fds[1]);
+  // A bigger pipe moves more per system call. Above fs.pipe-max-size, or past
+  // the per-user quota (fs.pipe-user-pages-soft) without CAP_SYS_RESOURCE or
+  // CAP_SYS_ADMIN, the kernel refuses (EPERM): keep what we got, slower but correct.
+  if (size > 0) (void)::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(size));
+  const int capacity = ::fcntl(fds[1], F_GETPIPE_SZ);
+  if (capacity <= 0) ThrowErrno(env, errno, "fcntl(F_GETPIPE_SZ)");
+  return static_cast<size_t>(capacity);
+}
+
+std::vector<uint8_t> BufferOption(Napi::Env env, const Napi::Object& options, const char* key) {
+  const Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return {};
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowInvalid(env, kClassName, std::string("options.") + key + " must be a Buffer or Uint8Array");
+  }
+  const auto bytes = value.As<Napi::Uint8Array>();
+  return std::vector<uint8_t>(bytes.Data(), bytes.Data() + bytes.ElementLength());
+}
+
+// splice() through a pipe between two sockets of a socketpair: the kernel or a
+// sandbox (seccomp, gVisor) may lack it.
+bool ProbeSplice() {
+  int pair[2];
+  int pipe_fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) return false;
+  const UniqueFd left(pair[0]);
+  const UniqueFd right(pair[1]);
+  if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  const UniqueFd pipe_read(pipe_fds[0]);
+  const UniqueFd pipe_write(pipe_fds[1]);
+  const char byte = 'x';
+  if (::send(left.get(), &byte, 1, MSG_NOSIGNAL) != 1) return false;
+  if (::splice(right.get(), nullptr, pipe_write.get(), nullptr, 1, kSpliceFlags) != 1) return false;
+  return ::splice(pipe_read.get(), nullptr, left.get(), nullptr, 1, kSpliceFlags) == 1;
+}
+
+Napi::Value SpliceSupported(const Napi::CallbackInfo& info) {
+  static const bool supported = ProbeSplice();  // once per process; thread-safe initialisation
+  return Napi::Boolean::New(info.Env(), supported);
+}
+
+}  // namespace
+
+SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<SpliceRelay>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  const int fd_a = static_cast<int>(IntArg(info, 0, kClassName, "fdA", 0, INT32_MAX));
+  const int fd_b = static_cast<int>(IntArg(info, 1, kClassName, "fdB", 0, INT32_MAX));
+  if (fd_a == fd_b) ThrowInvalid(env, kClassName, "fdA and fdB are the same fd");
+  const OptionReader options(env, kClassName, info[2]);
+  idle_ms_ = static_cast<uint64_t>(options.OptionalInt("idleMs", 0, INT32_MAX).value_or(0));
+  const int64_t pipe_size = options.OptionalInt("pipeSize", 0, INT32_MAX).value_or(0);
+  up_.pending = BufferOption(env, info[2].As<Napi::Object>(), "pendingA");
+  down_.pending = BufferOption(env, info[2].As<Napi::Object>(), "pendingB");
+  if (!info[3].IsFunction()) ThrowInvalid(env, kClassName, "onDone must be a function");
+
+  if (napi_get_uv_event_loop(env, &loop_) != napi_ok || loop_ == nullptr) {
+    throw Napi::Error::New(env, "SpliceRelay: no libuv event loop for this environment");
+  }
+  a_.fd = DupTcpSocket(env, fd_a);
+  b_.fd = DupTcpSocket(env, fd_b);
+  up_.from = &a_;
+  up_.to = &b_;
+  down_.from = &b_;
+  down_.to = &a_;
+  up_.capacity = OpenPipe(env, &up_.pipe_read, &up_.pipe_write, pipe_size);
+  down_.capacity = OpenPipe(env, &down_.pipe_read, &down_.pipe_write, pipe_size);
+  for (Side* side : {&a_, &b_}) {
+    int error = 0;
+    // Our own dup: libuv refuses a second poll on an fd number it already
+    // watches (UV_EEXIST), and Node's socket still holds the original.
+    side->poll = MakePoll(loop_, side->fd.get(), &error);
+    if (!side->poll) ThrowErrno(env, -error, "uv_poll_init", "the " + std::string(side->name) + " socket");
+    side->poll->data = this;
+  }
+  auto timer = std::make_unique<uv_timer_t>();
+  uv_timer_init(loop_, timer.get());  // cannot fail
+  timer->data = this;
+  timer_.reset(timer.release());
+  async_context_ = std::make_unique<Napi::AsyncContext>(env, kClassName, info.This().As<Napi::Object>());
+
+  // Nothing below throws: from here on the relay owns the fds and runs.
+  on_done_ = Napi::Persistent(info[3].As<Napi::Function>());
+  // A running relay stays alive without a JS reference, as a socket does.
+  Ref();
+  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
+  cleanup_hook_ = true;
+  Touch();
+  if (idle_ms_ > 0) uv_timer_start(timer_.get(), OnIdleTimer, idle_ms_, 0);
+  UpdateInterest(a_);
+  UpdateInterest(b_);
+}
+
+SpliceRelay::~SpliceRelay() { Release(false); }
+
+void SpliceRelay::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<SpliceRelay*>(handle->data);
+  const bool is_a = handle == self->a_.poll.get();
+  Side& side = is_a ? self->a_ : self->b_;
+  if (status < 0) {
+    // libuv reports EPOLLERR as UV_EBADF and stops the handle; the socket's
+    // own pending error says what happened (ECONNRESET, ETIMEDOUT…).
+    int err = 0;
+    socklen_t length = sizeof err;
+    if (::getsockopt(side.fd.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0 || err == 0) err = -status;
+    self->Fail(side, err, "poll");
+    return;
+  }
+  Direction& out = is_a ? self->up_ : self->down_;
+  Direction& in = is_a ? self->down_ : self->up_;
+  if ((events & UV_READABLE) != 0) {
+    side.readable_hint = true;
+    if (!self->Pump(out)) return;
+  }
+  if ((events & UV_WRITABLE) != 0 && !self->Pump(in)) return;
+  if (self->up_.shut && self->down_.shut) {
+    self->Finish("");  // both ends finished in order: a clean close
+    return;
+  }
+  self->UpdateInterest(self->a_);
+  self->UpdateInterest(self->b_);
+}
+
+bool SpliceRelay::Pump(Direction& d) {
+  for (int round = 0; round < kMaxRounds; ++round) {
+    const Step filled = Fill(d);
+    if (filled == Step::kFailed) return false;
+    const Step drained = Drain(d);
+    if (drained == Step::kFailed || !ShutIfDrained(d)) return false;
+    if (filled != Step::kProgress && drained != Step::kProgress) break;
+  }
+  return true;
+}
+
+SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
+  if (d.eof || d.stalled || d.in_pipe >= d.capacity) return Step::kIdle;
+  const bool hinted = std::exchange(d.from->readable_hint, false);
+  ssize_t n;
+  do {
+    n = ::splice(d.from->fd.get(), nullptr, d.pipe_write.get(), nullptr, d.capacity - d.in_pipe, kSpliceFlags);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    d.in_pipe += static_cast<size_t>(n);
+    Touch();
+    return Step::kProgress;
+  }
+  if (n == 0) {
+    d.eof = true;
+    return Step::kProgress;
+  }
+  if (errno != EAGAIN) {
+    Fail(*d.from, errno, "splice");
+    return Step::kFailed;
+  }
+  if (d.in_pipe > 0) {
+    // The socket is empty, or every pipe slot is taken (a slot may hold less
+    // than a page, so in_pipe < capacity proves nothing). Polling for
+    // readability could then spin: wait until a write has freed a slot.
+    d.stalled = true;
+    return Step::kIdle;
+  }
+  return hinted ? FillWithRecv(d) : Step::kIdle;
+}
+
+// splice() reads TCP through tcp_read_sock(), which stops in front of urgent
+// (MSG_OOB) data and never passes it, while recv() skips the urgent byte. So a
+// socket that polls readable but gives EAGAIN to splice() into an empty pipe is
+// stuck there (or the wakeup was spurious): read on with recv() and send those
+// bytes before the pipe's, which is empty, so order is kept. Without this one
+// urgent byte would make the relay spin.
+SpliceRelay::Step SpliceRelay::FillWithRecv(Direction& d) {
+  if (d.pending_left() > 0) {
+    d.stalled = true;  // send what we have first
+    return Step::kIdle;
+  }
+  d.pending.resize(kRecvChunk);
+  d.pending_sent = 0;
+  ssize_t n;
+  do {
+    n = ::recv(d.from->fd.get(), d.pending.data(), d.pending.size(), MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  d.pending.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  if (n > 0) {
+    Touch();
+    return Step::kProgress;
+  }
+  if (n == 0) {
+    d.eof = true;
+    return Step::kProgress;
+  }
+  if (errno == EAGAIN) return Step::kIdle;
+  Fail(*d.from, errno, "recv");
+  return Step::kFailed;
+}
+
+SpliceRelay::Step SpliceRelay::Drain(Direction& d) {
+  Step step = Step::kIdle;
+  ssize_t n;
+  while (d.pending_left() > 0) {
+    do {
+      n = ::send(d.to->fd.get(), d.pending.data() + d.pending_sent, d.pending_left(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN) return step;
+      Fail(*d.to, errno, "send");
+      return Step::kFailed;
+    }
+    d.pending_sent += static_cast<size_t>(n);
+    d.delivered += static_cast<double>(n);
+    d.stalled = false;
+    step = Step::kProgress;
+    Touch();
+  }
+  if (!d.pending.empty()) {
+    std::vector<uint8_t>().swap(d.pending);  // the steady state holds no user-space buffer
+    d.pending_sent = 0;
+  }
+  if (d.in_pipe == 0) return step;
+  do {
+    n = ::splice(d.pipe_read.get(), nullptr, d.to->fd.get(), nullptr, d.in_pipe, kSpliceFlags);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN) return step;
+    Fail(*d.to, errno, "splice");
+    return Step::kFailed;
+  }
+  if (n == 0) return step;
+  d.in_pipe -= static_cast<size_t>(n);
+  d.delivered += static_cast<double>(n);
+  d.stalled = false;
+  Touch();
+  return Step::kProgress;
+}
+
+bool SpliceRelay::ShutIfDrained(Direction& d) {
+  if (!d.eof || d.shut || d.buffered() > 0) return true;
+  // Half-close: pass the EOF on once everything before it is delivered; the
+  // other direction keeps running.
+  d.shut = true;
+  if (::shutdown(d.to->fd.get(), SHUT_WR) != 0) {
+    Fail(*d.to, errno, "shutdown");
+    return false;
+  }
+  return true;
+}
+
+void SpliceRelay::UpdateInterest(Side& side) {
+  if (state_ != State::kRunning) return;
+  const Direction& out = &side == &a_ ? up_ : down_;
+  const Direction& in = &side == &a_ ? down_ : up_;
+  int events = 0;
+  // Backpressure: read only while the pipe has room, write only while there is data.
+  if (!out.eof && !out.stalled && out.in_pipe < out.capacity) events |= UV_READABLE;
+  if (in.buffered() > 0) events |= UV_WRITABLE;
+  if (events == side.events) return;  // uv_poll_start costs epoll_ctl calls even when nothing changes
+  const int err = events == 0 ? uv_poll_stop(side.poll.get()) : uv_poll_start(side.poll.get(), events, OnPoll);
+  if (err != 0) {
+    Fail(side, -err, "uv_poll_start");
+    return;
+  }
+  side.events = events;
+}
+
+void SpliceRelay::Touch() { last_activity_ = uv_now(loop_); }
+
+void SpliceRelay::OnIdleTimer(uv_timer_t* timer) {
+  auto* self = static_cast<SpliceRelay*>(timer->data);
+  const uint64_t idle = uv_now(self->loop_) - self->last_activity_;
+  if (idle >= self->idle_ms_) {
+    self->Finish("idle timeout");
+    return;
+  }
+  // Activity only moves a timestamp; the timer wakes up once per period at most.
+  uv_timer_start(timer, OnIdleTimer, self->idle_ms_ - idle, 0);
+}
+
+void SpliceRelay::Fail(const Side& side, int err, const char* syscall) {
+  // EINVAL/ENOSYS from splice(): the fd type or the kernel does not support
+  // it. Said apart from network errors so JavaScript can stop using splice.
+  const bool unsupported = (err == EINVAL || err == ENOSYS) && strcmp(syscall, "splice") == 0;
+  std::string error = std::string(side.name) + ": " + ErrnoName(err);
+  if (unsupported) error += " (splice unsupported)";
+  Finish(error, unsupported);
+}
+
+void SpliceRelay::Finish(const std::string& error, bool unsupported) {
+  if (state_ != State::kRunning) return;
+  state_ = State::kDelivering;
+  error_ = error;
+  unsupported_ = unsupported;
+  CloseIo(!error.empty());
+  // onDone runs from the loop, never inside abort(): callers may be iterating.
+  uv_timer_start(timer_.get(), OnDeliver, 0, 0);
+}
+
+void SpliceRelay::CloseIo(bool reset) {
+  for (Side* side : {&a_, &b_}) {
+    side->poll.reset();  // stop polling before the fd closes
+    if (reset && side->fd.valid()) {
+      // Close with a reset: a proxy passes a failed flow on as failed, not as a clean end.
+      const linger hard{1, 0};
+      (void)::setsockopt(side->fd.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    }
+    side->fd.reset();
+  }
+  for (Direction* d : {&up_, &down_}) {
+    d->pipe_read.reset();
+    d->pipe_write.reset();
+  }
+}
+
+void SpliceRelay::OnDeliver(uv_timer_t* timer) {
+  auto* self = static_cast<SpliceRelay*>(timer->data);
+  self->Release(false);
+  self->state_ = State::kDone;
+  Napi::Env env(self->env_);
+  Napi::HandleScope scope(env);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("up", self->up_.delivered);
+  result.Set("down", self->down_.delivered);
+  if (!self->error_.empty()) result.Set("error", self->error_);
+  if (self->unsupported_) result.Set("unsupported", true);
+  // Moved out so the callback (and what its closure holds) is released right after it runs.
+  Napi::FunctionReference on_done = std::move(self->on_done_);
+  try {
+    on_done.MakeCallback(self->Value(), {result}, *self->async_context_);
+  } catch (const Napi::Error& error) {
+    // Reported as any uncaught exception is ('uncaughtException', or exit).
+    napi_value exception = error.Value();
+    if (exception != nullptr) napi_fatal_exception(env, exception);
+  }
+  self->Unref();  // last: `self` may be collected any time after this
+}
+
+void SpliceRelay::Release(bool reset) {
+  if (state_ == State::kRunning) {
+    // Only on environment teardown (or destruction) of a running relay.
+    state_ = State::kDelivering;
+    CloseIo(reset);
+  }
+  timer_.reset();
+  if (cleanup_hook_) {
+    cleanup_hook_ = false;
+    napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+  }
+}
+
+void SpliceRelay::OnEnvCleanup(void* self) {
+  auto* relay = static_cast<SpliceRelay*>(self);
+  relay->cleanup_hook_ = false;  // being run, so already on its way out
+  // The environment (a worker, say) is going away: reset the flows rather than
+  // leave the peers believing in a clean end.
+  relay->Release(true);
+}
+
+void SpliceRelay::Abort(const Napi::CallbackInfo& info) {
+  std::string reason = "abort()";
+  if (info.Length() > 0 && info[0].IsString()) reason = info[0].As<Napi::String>().Utf8Value();
+  Finish("aborted: " + reason);
+}
+
+Napi::Value SpliceRelay::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool open = state_ == State::kRunning;
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("up", up_.delivered);
+  stats.Set("down", down_.delivered);
+  stats.Set("bufferedUp", static_cast<double>(open ? up_.buffered() : 0));
+  stats.Set("bufferedDown", static_cast<double>(open ? down_.buffered() : 0));
+  stats.Set("pipeSize", static_cast<double>(up_.capacity));
+  stats.Set("open", open);
+  return stats;
+}
+
+Napi::Function SpliceRelay::DefineClass(Napi::Env env) {
+  return ObjectWrap<SpliceRelay>::DefineClass(env, kClassName,
+                                              {
+                                                  InstanceMethod<&SpliceRelay::Abort>("abort"),
+                                                  InstanceMethod<&SpliceRelay::Stats>("stats"),
+                                              });
+}
+
+void InitSpliceRelay(Napi::Env env, Napi::Object exports) {
+  exports.Set(kClassName, SpliceRelay::DefineClass(env));
+  exports.Set("spliceSupported", Napi::Function::New(env, SpliceSupported, "spliceSupported"));
+}
+
+}  // namespace sluice

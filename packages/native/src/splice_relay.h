@@ -1,0 +1,111 @@
+// SpliceRelay: moves the bytes of one proxied TCP flow between two sockets in
+// the kernel (socket -> pipe -> socket with splice()), so they never cross
+// into user space. Driven by uv_poll on the event loop of the thread that
+// created it; JavaScript hears from it once, when the flow is over.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "unique_fd.h"
+#include "uv_handle.h"
+
+namespace sluice {
+
+class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
+ public:
+  static Napi::Function DefineClass(Napi::Env env);
+
+  // new SpliceRelay(fdA, fdB, { idleMs, pendingA, pendingB, pipeSize }, onDone).
+  // Dups both fds (the relay owns the copies); JavaScript then destroys its
+  // own sockets, which sends nothing to the peers.
+  explicit SpliceRelay(const Napi::CallbackInfo& info);
+  ~SpliceRelay() override;
+
+ private:
+  // One socket: A is the client side, B the upstream side.
+  struct Side {
+    explicit Side(const char* side_name) : name(side_name) {}
+    const char* name;  // "client" or "upstream", the prefix of error strings
+    UniqueFd fd;
+    UvHandle<uv_poll_t> poll;
+    int events = 0;  // interest currently passed to uv_poll_start
+    // Set when the poll reported the socket readable, cleared by the next read
+    // attempt: tells a spurious wakeup from a socket splice cannot read.
+    bool readable_hint = false;
+  };
+
+  // One direction: read from `from` into a pipe, written from the pipe to `to`.
+  struct Direction {
+    Side* from = nullptr;
+    Side* to = nullptr;
+    UniqueFd pipe_read;
+    UniqueFd pipe_write;
+    size_t capacity = 0;  // F_GETPIPE_SZ
+    size_t in_pipe = 0;   // bytes spliced in and not yet out
+    // Bytes that must reach `to` before anything in the pipe: those JavaScript
+    // read before the hand-over, and those read with recv() (see Fill).
+    std::vector<uint8_t> pending;
+    size_t pending_sent = 0;
+    bool eof = false;      // `from` reported end of stream
+    bool stalled = false;  // a read made no progress although data may wait: retry after a write
+    bool shut = false;     // `to` is shut down for writing: this direction is over
+    double delivered = 0;  // bytes written to `to`
+
+    size_t pending_left() const { return pending.size() - pending_sent; }
+    size_t buffered() const { return pending_left() + in_pipe; }
+  };
+
+  enum class Step { kIdle, kProgress, kFailed };
+  enum class State { kRunning, kDelivering, kDone };
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnIdleTimer(uv_timer_t* timer);
+  static void OnDeliver(uv_timer_t* timer);
+  static void OnEnvCleanup(void* self);
+
+  void Abort(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+
+  // Moves what it can in one direction; false once the relay has failed.
+  bool Pump(Direction& d);
+  Step Fill(Direction& d);
+  Step FillWithRecv(Direction& d);
+  Step Drain(Direction& d);
+  bool ShutIfDrained(Direction& d);
+  void UpdateInterest(Side& side);
+  void Touch();
+
+  // Ends the relay: releases the sockets (reset when `error` is set) and
+  // pipes now, and calls onDone from the event loop.
+  void Finish(const std::string& error, bool unsupported = false);
+  void Fail(const Side& side, int err, const char* syscall);
+  // Closes the polls, the sockets (with a reset: SO_LINGER {1, 0}) and the pipes.
+  void CloseIo(bool reset);
+  // Releases every native resource; idempotent, never calls into JavaScript.
+  void Release(bool reset);
+
+  napi_env env_;
+  uv_loop_t* loop_ = nullptr;
+  Side a_{"client"};
+  Side b_{"upstream"};
+  Direction up_;    // A -> B
+  Direction down_;  // B -> A
+  UvHandle<uv_timer_t> timer_;  // idle timeout, then the deferred onDone
+  uint64_t idle_ms_ = 0;
+  uint64_t last_activity_ = 0;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  Napi::FunctionReference on_done_;
+  State state_ = State::kRunning;
+  std::string error_;
+  bool unsupported_ = false;
+  bool cleanup_hook_ = false;
+};
+
+}  // namespace sluice

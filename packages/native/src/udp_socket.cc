@@ -1,0 +1,283 @@
+#include "udp_socket.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+
+#include "args.h"
+#include "errors.h"
+#include "modules.h"
+#include "sockaddr.h"
+#include "socket_setup.h"
+
+namespace sluice {
+namespace {
+constexpr const char* kClassName = "UdpTransparentSocket";
+}  // namespace
+
+// Options of the constructor, with the defaults documented in lib/index.ts.
+struct UdpTransparentSocket::Settings {
+  SockAddr bind;
+  bool reuse_port = false;
+  bool v6_only = true;
+  size_t batch_size = 64;
+  size_t max_datagram_size = 65535;
+  int receive_buffer_size = 0;
+  size_t reply_cache_size = 1024;
+  int64_t reply_idle_ms = 60000;
+  std::optional<uint32_t> mark;
+  int max_batches = 16;
+};
+
+UdpTransparentSocket::Settings UdpTransparentSocket::ReadSettings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const OptionReader options(env, kClassName, info[0]);
+  Settings s;
+  const std::string address = options.RequiredString("address");
+  const auto port = static_cast<uint16_t>(options.RequiredInt("port", 0, 65535));
+  s.bind = ParseSockAddrOrThrow(env, kClassName, address, port);
+  s.reuse_port = options.Bool("reusePort", s.reuse_port);
+  s.v6_only = options.Bool("v6Only", s.v6_only);
+  // UIO_MAXIOV (1024) is the most recvmmsg() takes at once.
+  s.batch_size = static_cast<size_t>(options.OptionalInt("batchSize", 1, 1024).value_or(s.batch_size));
+  s.max_datagram_size = static_cast<size_t>(
+      options.OptionalInt("maxDatagramSize", 1, 65535).value_or(s.max_datagram_size));
+  s.receive_buffer_size =
+      static_cast<int>(options.OptionalInt("receiveBufferSize", 0, INT32_MAX).value_or(0));
+  s.reply_cache_size =
+      static_cast<size_t>(options.OptionalInt("replyCacheSize", 1, INT32_MAX).value_or(s.reply_cache_size));
+  s.reply_idle_ms = options.OptionalInt("replyIdleMs", 0, INT32_MAX).value_or(s.reply_idle_ms);
+  if (const auto mark = options.OptionalInt("mark", 0, UINT32_MAX)) s.mark = static_cast<uint32_t>(*mark);
+  s.max_batches = static_cast<int>(options.OptionalInt("maxBatchesPerWakeup", 1, INT32_MAX).value_or(s.max_batches));
+  if (!info[1].IsFunction()) ThrowInvalid(env, kClassName, "onBatch must be a function");
+  return s;
+}
+
+UniqueFd UdpTransparentSocket::OpenReceiver(Napi::Env env, const Settings& s) {
+  const int family = s.bind.family();
+  const bool dual_stack = family == AF_INET6 && !s.v6_only;
+  UniqueFd fd = OpenSocket(env, family, SOCK_DGRAM);
+  SetIntOption(env, fd.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+  if (family == AF_INET6) {
+    SetIntOption(env, fd.get(), SOL_IPV6, IPV6_V6ONLY, s.v6_only ? 1 : 0, "IPV6_V6ONLY");
+  }
+  SetTransparent(env, fd.get(), family, dual_stack);
+  // IPv4 datagrams (on a dual-stack socket too) report IP_ORIGDSTADDR; IPv6 ones IPV6_ORIGDSTADDR.
+  if (family == AF_INET || dual_stack) {
+    SetIntOption(env, fd.get(), SOL_IP, IP_RECVORIGDSTADDR, 1, "IP_RECVORIGDSTADDR");
+  }
+  if (family == AF_INET6) {
+    SetIntOption(env, fd.get(), SOL_IPV6, IPV6_RECVORIGDSTADDR, 1, "IPV6_RECVORIGDSTADDR");
+  }
+  if (s.reuse_port) SetIntOption(env, fd.get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+  if (s.receive_buffer_size > 0) {
+    SetIntOption(env, fd.get(), SOL_SOCKET, SO_RCVBUF, s.receive_buffer_size, "SO_RCVBUF");
+  }
+  Bind(env, fd.get(), s.bind);
+  return fd;
+}
+
+UdpTransparentSocket::UdpTransparentSocket(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<UdpTransparentSocket>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  const Settings settings = ReadSettings(info);
+  UniqueFd fd = OpenReceiver(env, settings);
+
+  // The loop of the calling thread (a worker's own loop in worker_threads).
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "UdpTransparentSocket: no libuv event loop for this environment");
+  }
+  int error = 0;
+  UvHandle<uv_poll_t> poll = MakePoll(loop, fd.get(), &error);
+  if (!poll) ThrowErrno(env, -error, "uv_poll_init", EndpointString(settings.bind));
+  // A worker's teardown closes the socket and waits for the poll's close callback.
+  if (!poll.GuardTeardown(env, OnEnvTeardown, this)) {
+    throw Napi::Error::New(env, "UdpTransparentSocket: cannot register an environment cleanup hook");
+  }
+
+  batch_ = std::make_unique<DatagramBatch>(settings.batch_size, settings.max_datagram_size);
+  replies_ = std::make_unique<ReplyCache>(settings.reply_cache_size,
+                                          std::chrono::milliseconds(settings.reply_idle_ms), settings.mark);
+  async_context_ = std::make_unique<Napi::AsyncContext>(env, kClassName, info.This().As<Napi::Object>());
+  max_batches_ = settings.max_batches;
+
+  poll->data = this;
+  error = uv_poll_start(poll.get(), UV_READABLE, OnPoll);
+  if (error != 0) ThrowErrno(env, -error, "uv_poll_start", EndpointString(settings.bind));
+
+  local_.length = sizeof local_.storage;
+  if (::getsockname(fd.get(), local_.get(), &local_.length) != 0) ThrowErrno(env, errno, "getsockname");
+
+  // Nothing below throws: from here on the socket is open.
+  on_batch_ = Napi::Persistent(info[1].As<Napi::Function>());
+  fd_ = std::move(fd);
+  poll_ = std::move(poll);
+  open_ = true;
+  // An open socket stays alive without a JS reference, like a listening
+  // net.Server. The poll handle's cleanup hook closes it at env teardown.
+  Ref();
+}
+
+UdpTransparentSocket::~UdpTransparentSocket() { Release(); }
+
+void UdpTransparentSocket::Release() {
+  if (!open_) return;
+  open_ = false;
+  poll_.Close();  // uv_close stops polling now; the memory goes in the close callback
+  fd_.reset();    // after the poll: never close an fd that epoll still watches
+  replies_->Clear();
+  batch_.reset();
+}
+
+// The environment (a worker thread, or the main thread at exit) is going away
+// with the socket still open: release everything; no JS may run now.
+void UdpTransparentSocket::OnEnvTeardown(void* self) { static_cast<UdpTransparentSocket*>(self)->Release(); }
+
+void UdpTransparentSocket::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<UdpTransparentSocket*>(handle->data);
+  if (status < 0) {
+    // Only when the fd went bad under us: stop, and say so rather than spin.
+    uv_poll_stop(handle);
+    Napi::Env env(self->env_);
+    Napi::HandleScope scope(env);
+    napi_fatal_exception(env, ErrnoError(env, -status, "uv_poll", "the UdpTransparentSocket fd").Value());
+    return;
+  }
+  if ((events & UV_READABLE) != 0) self->Drain();
+}
+
+void UdpTransparentSocket::Drain() {
+  Napi::Env env(env_);
+  Napi::HandleScope outer(env);
+  // A handle on our own JS object keeps it (and so `this`) alive while the
+  // callback runs, even if the callback closes the socket.
+  [[maybe_unused]] Napi::Object keep_alive = Value();
+  for (int round = 0; round < max_batches_ && open_; ++round) {
+    const int count = batch_->Receive(fd_.get());
+    // -EAGAIN: drained. Other errors cannot be pending on an unconnected UDP
+    // socket without IP_RECVERR; level-triggered polling retries anyway.
+    if (count <= 0) return;
+    const bool full = static_cast<size_t>(count) == batch_->capacity();
+    Napi::HandleScope scope(env);
+    if (!Deliver(env, count) || !full) return;
+  }
+}
+
+bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
+  Napi::Array datagrams = Napi::Array::New(env);
+  uint32_t delivered = 0;
+  for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
+    const sockaddr* destination = batch_->original_destination(i);
+    if (batch_->truncated(i) || destination == nullptr) {
+      ++counters_.receive_dropped;
+      continue;
+    }
+    const Endpoint src = FormatSockAddr(batch_->source(i));
+    const Endpoint dst = FormatSockAddr(destination);
+    Napi::Object datagram = Napi::Object::New(env);
+    datagram.Set("data", Napi::Buffer<uint8_t>::Copy(env, batch_->data(i), batch_->size(i)));
+    datagram.Set("srcAddress", Napi::String::New(env, src.address));
+    datagram.Set("srcPort", Napi::Number::New(env, src.port));
+    datagram.Set("dstAddress", Napi::String::New(env, dst.address));
+    datagram.Set("dstPort", Napi::Number::New(env, dst.port));
+    datagrams.Set(delivered++, datagram);
+  }
+  if (delivered == 0) return true;
+  counters_.received += delivered;
+  ++counters_.batches;
+  try {
+    on_batch_.MakeCallback(Value(), {datagrams}, *async_context_);
+  } catch (const Napi::Error& error) {
+    // Report it as any uncaught exception is reported ('uncaughtException',
+    // or exit). Our counters and buffers are already consistent; the next
+    // wakeup carries on with what is left in the socket.
+    napi_value exception = error.Value();
+    if (exception != nullptr) napi_fatal_exception(env, exception);
+    return false;
+  }
+  return true;
+}
+
+Napi::Value UdpTransparentSocket::Fd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), open_ ? fd_.get() : -1);
+}
+
+Napi::Value UdpTransparentSocket::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "send";
+  if (!info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowInvalid(env, fn, "data must be a Buffer or Uint8Array");
+  }
+  const auto data = info[0].As<Napi::Uint8Array>();
+  const std::string from_address = StringArg(info, 1, fn, "fromAddress");
+  const auto from_port = static_cast<uint16_t>(IntArg(info, 2, fn, "fromPort", 1, 65535));
+  const std::string to_address = StringArg(info, 3, fn, "toAddress");
+  const auto to_port = static_cast<uint16_t>(IntArg(info, 4, fn, "toPort", 1, 65535));
+  const SockAddr from = ParseSockAddrOrThrow(env, fn, from_address, from_port);
+  const SockAddr to = ParseSockAddrOrThrow(env, fn, to_address, to_port);
+  if (from.family() != to.family()) {
+    ThrowInvalid(env, fn, "fromAddress \"" + from_address + "\" and toAddress \"" + to_address +
+                              "\" are of different address families");
+  }
+  if (!open_) ThrowErrno(env, EBADF, "sendto", "the closed UdpTransparentSocket");
+
+  const auto now = ReplyCache::Clock::now();
+  replies_->Sweep(now);
+  // A reply socket bound to the listener's own address would take the
+  // listener's later datagrams (the newest bind wins): answer through the
+  // listener itself, which is bound to exactly `from`.
+  const int fd = SameEndpoint(from, local_) ? fd_.get() : replies_->Acquire(env, from, now);
+  ssize_t sent;
+  do {
+    sent = ::sendto(fd, data.Data(), data.ByteLength(), MSG_DONTWAIT, to.get(), to.length);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+      ++counters_.send_dropped;
+      return Napi::Boolean::New(env, false);
+    }
+    ThrowErrno(env, errno, "sendto", EndpointString(to));
+  }
+  ++counters_.sent;
+  return Napi::Boolean::New(env, true);
+}
+
+void UdpTransparentSocket::Close(const Napi::CallbackInfo&) {
+  if (!open_) return;
+  Release();
+  on_batch_.Reset();  // drop the closure (and whatever it holds) now, not at GC
+  Unref();
+}
+
+Napi::Value UdpTransparentSocket::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("received", counters_.received);
+  stats.Set("batches", counters_.batches);
+  stats.Set("sent", counters_.sent);
+  stats.Set("sendDropped", counters_.send_dropped);
+  stats.Set("receiveDropped", counters_.receive_dropped);
+  stats.Set("replySockets", static_cast<double>(open_ ? replies_->size() : 0));
+  return stats;
+}
+
+Napi::Function UdpTransparentSocket::DefineClass(Napi::Env env) {
+  return ObjectWrap<UdpTransparentSocket>::DefineClass(
+      env, kClassName,
+      {
+          InstanceAccessor<&UdpTransparentSocket::Fd>("fd"),
+          InstanceMethod<&UdpTransparentSocket::Send>("send"),
+          InstanceMethod<&UdpTransparentSocket::Close>("close"),
+          InstanceMethod<&UdpTransparentSocket::Stats>("stats"),
+      });
+}
+
+void InitUdpSocket(Napi::Env env, Napi::Object exports) {
+  exports.Set(kClassName, UdpTransparentSocket::DefineClass(env));
+}
+
+}  // namespace sluice

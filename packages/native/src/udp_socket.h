@@ -1,0 +1,69 @@
+// UdpTransparentSocket: the UDP TPROXY target. Receives on a uv_poll in the
+// event loop of the thread that created it and hands datagrams to JavaScript
+// one batch (one recvmmsg) per callback; replies go out through ReplyCache.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "datagram_batch.h"
+#include "reply_cache.h"
+#include "sockaddr.h"
+#include "unique_fd.h"
+#include "uv_handle.h"
+
+namespace sluice {
+
+class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
+ public:
+  static Napi::Function DefineClass(Napi::Env env);
+
+  explicit UdpTransparentSocket(const Napi::CallbackInfo& info);
+  ~UdpTransparentSocket() override;
+
+ private:
+  struct Counters {
+    double received = 0;
+    double batches = 0;
+    double sent = 0;
+    double send_dropped = 0;
+    double receive_dropped = 0;
+  };
+  struct Settings;
+
+  static Settings ReadSettings(const Napi::CallbackInfo& info);
+  static UniqueFd OpenReceiver(Napi::Env env, const Settings& settings);
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnEnvTeardown(void* self);
+
+  Napi::Value Fd(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  void Close(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+
+  // Receives up to max_batches_ batches; stops early when the socket is
+  // empty, the callback threw, or the callback closed the socket.
+  void Drain();
+  // Builds the JS array for the last Receive() and calls onBatch. Returns
+  // false when the callback threw (the exception is already reported).
+  bool Deliver(Napi::Env env, int count);
+  // Releases every native resource; idempotent, never calls into JS.
+  void Release();
+
+  napi_env env_;
+  UniqueFd fd_;
+  SockAddr local_;  // what fd_ is bound to, port resolved
+  UvHandle<uv_poll_t> poll_;
+  std::unique_ptr<DatagramBatch> batch_;
+  std::unique_ptr<ReplyCache> replies_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  Napi::FunctionReference on_batch_;
+  int max_batches_ = 1;
+  bool open_ = false;
+  Counters counters_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,119 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { configErrorFromZod } from '@sluice/core';
+
+/** SOCKS protocol version spoken to the server. */
+export type SocksVersion = 5 | 4 | '4a';
+
+/** Validated options of one `type: socks` outbound. */
+export interface SocksOptions {
+  readonly tag: string;
+  readonly type: 'socks';
+  /** IP literal or host name of the SOCKS server. */
+  readonly server: string;
+  readonly port: number;
+  readonly version: SocksVersion;
+  /** SOCKS5: RFC 1929 user name; SOCKS4/4a: the USERID field. */
+  readonly username?: string;
+  /** SOCKS5 only (RFC 1929). Never logged, never part of an error message. */
+  readonly password?: string;
+  /** Tag of the outbound that carries this one's traffic (TCP and UDP). */
+  readonly via?: string;
+  readonly connect_timeout_ms: number;
+  readonly handshake_timeout_ms: number;
+  /** UDP ASSOCIATE support; true by default for SOCKS5, impossible for 4/4a. */
+  readonly udp: boolean;
+}
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
+
+/** True for an IP literal or an RFC 1123 host name (underscores tolerated, trailing dot allowed). */
+export function isHostOrIp(value: string): boolean {
+  if (isIP(value) !== 0) return true;
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  return name.length > 0 && name.length <= 253 && name.split('.').every((label) => HOST_LABEL.test(label));
+}
+
+const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+const PORT = 'must be 1-65535';
+const timeout = z
+  .number({ invalid_type_error: 'must be a number of milliseconds' })
+  .int('must be a whole number of milliseconds')
+  .min(1, 'must be at least 1')
+  .max(600_000, 'must be at most 600000');
+
+const schema = z
+  .object({
+    tag: z.string({ required_error: 'required', invalid_type_error: 'must be a string' }).min(1, 'must not be empty'),
+    type: z.literal('socks', { errorMap: () => ({ message: 'must be "socks"' }) }),
+    server: z
+      .string({ required_error: 'required', invalid_type_error: 'must be a string' })
+      .refine(isHostOrIp, 'must be an IP address or a host name'),
+    port: z
+      .number({ required_error: 'required', invalid_type_error: PORT })
+      .int(PORT)
+      .min(1, PORT)
+      .max(65535, PORT),
+    // YAML gives `4` as a number and `4a` as a string; accept "4" and "5" too.
+    version: z
+      .union([z.literal(5), z.literal(4), z.literal('5'), z.literal('4'), z.literal('4a')], {
+        errorMap: () => ({ message: 'must be 5, 4 or "4a"' }),
+      })
+      .default(5)
+      .transform((v): SocksVersion => (v === '4a' ? '4a' : (Number(v) as 4 | 5))),
+    username: z
+      .string({ invalid_type_error: 'must be a string' })
+      .refine((s) => byteLength(s) >= 1 && byteLength(s) <= 255, 'must be 1-255 bytes')
+      .optional(),
+    password: z
+      .string({ invalid_type_error: 'must be a string' })
+      .refine((s) => byteLength(s) >= 1 && byteLength(s) <= 255, 'must be 1-255 bytes')
+      .optional(),
+    via: z.string({ invalid_type_error: 'must be the tag of another outbound' }).min(1, 'must not be empty').optional(),
+    connect_timeout_ms: timeout.default(10_000),
+    handshake_timeout_ms: timeout.default(10_000),
+    udp: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.version !== 5 && o.password !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['password'], message: 'only SOCKS5 has passwords (SOCKS4 sends username as USERID)' });
+    }
+    if (o.version === 5 && o.password !== undefined && o.username === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['username'], message: 'required when password is set' });
+    }
+    if (o.version === 5 && o.username !== undefined && o.password === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['password'], message: 'required when username is set' });
+    }
+    if (o.version !== 5 && o.udp === true) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['udp'], message: 'UDP needs SOCKS5 (version 5)' });
+    }
+    if (o.via !== undefined && o.via === o.tag) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['via'], message: 'must name another outbound, not itself' });
+    }
+  });
+
+/**
+ * Validates one raw outbound entry. Throws a {@link ConfigError} listing every
+ * problem, with paths under `path` (`outbounds[2].port: must be 1-65535`).
+ * Whether `via` names an existing outbound is checked by core, which knows all tags.
+ */
+export function parseSocksOptions(raw: Record<string, unknown>, path: string): SocksOptions {
+  const result = schema.safeParse(raw);
+  if (!result.success) throw configErrorFromZod(result.error.issues, path);
+  const o = result.data;
+  return {
+    tag: o.tag,
+    type: 'socks',
+    server: o.server,
+    port: o.port,
+    version: o.version,
+    ...(o.username !== undefined && { username: o.username }),
+    ...(o.password !== undefined && { password: o.password }),
+    ...(o.via !== undefined && { via: o.via }),
+    connect_timeout_ms: o.connect_timeout_ms,
+    handshake_timeout_ms: o.handshake_timeout_ms,
+    udp: o.udp ?? o.version === 5,
+  };
+}

@@ -1,0 +1,156 @@
+import { isIP, isIPv6, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  ErrorCode,
+  SluiceError,
+  formatEndpoint,
+  type Destination,
+  type Endpoint,
+  type FlowContext,
+  type Network,
+  type Outbound,
+  type OutboundDeps,
+  type PacketChannel,
+} from '@sluice/core';
+import { connectTcp, openDgramChannel, withDeadline } from './dial';
+import * as errors from './errors';
+import { handshake, type HandshakeRequest } from './handshake';
+import { isUnspecified, normalizeIp } from './ip';
+import type { SocksOptions } from './options';
+import { SocksUdpChannel } from './udp-channel';
+
+/**
+ * A SOCKS5/4/4a server as an outbound. Its transport to the server is either
+ * a TCP connection of its own or, with `via`, whatever the `via` outbound's
+ * `dialTcp` returns; UDP likewise rides on the `via` outbound's `dialUdp`.
+ * So a chain of any depth is plain composition, and nothing here knows what
+ * type the `via` is.
+ */
+export class SocksOutbound implements Outbound {
+  readonly type = 'socks';
+  readonly tag: string;
+  readonly networks: readonly Network[];
+  /** Present only when UDP is enabled (and the `via`, if any, carries UDP). */
+  readonly dialUdp?: (ctx: FlowContext) => Promise<PacketChannel>;
+  private readonly via?: Outbound;
+
+  constructor(
+    private readonly options: SocksOptions,
+    deps: OutboundDeps,
+  ) {
+    this.tag = options.tag;
+    this.via = options.via !== undefined ? deps.resolve(options.via) : undefined;
+    const udp = options.udp && (this.via === undefined || (this.via.networks.includes('udp') && this.via.dialUdp !== undefined));
+    if (options.udp && !udp) deps.logger.warn({ via: options.via }, 'socks: udp disabled: the via outbound does not carry UDP');
+    this.networks = udp ? ['tcp', 'udp'] : ['tcp'];
+    if (udp) this.dialUdp = (ctx) => this.associate(ctx);
+  }
+
+  /** Connects to the server (directly or through `via`) and asks it to CONNECT to `dst`. */
+  async dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
+    const stream = await this.openTransport(ctx);
+    try {
+      await handshake(stream, this.request('connect', this.targetHost(dst), dst.port), this.limits(ctx));
+      return stream;
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
+  }
+
+  /** Nothing to release: each flow's streams and channels are closed by their owners. */
+  async close(): Promise<void> {}
+
+  /** SOCKS4 can only carry an IPv4 address; 5 and 4a send the sniffed name when there is one. */
+  private targetHost(dst: Destination): string {
+    return this.options.version === 4 ? dst.address : (dst.host ?? dst.address);
+  }
+
+  private request(command: HandshakeRequest['command'], host: string, port: number): HandshakeRequest {
+    const { version, username, password } = this.options;
+    return { version, command, host, port, username, password };
+  }
+
+  private limits(ctx: FlowContext): { timeoutMs: number; signal: AbortSignal } {
+    return { timeoutMs: this.options.handshake_timeout_ms, signal: ctx.signal };
+  }
+
+  /** A byte stream to the SOCKS server, within `connect_timeout_ms`. */
+  private openTransport(ctx: FlowContext): Promise<Duplex> {
+    const { server, port, connect_timeout_ms: ms, via: viaTag } = this.options;
+    const via = this.via;
+    if (via === undefined) {
+      return withDeadline<Duplex>(ms, ctx.signal, (signal) => connectTcp(server, port, signal), (s) => s.destroy(), errors.connectTimeout, errors.connectFailed);
+    }
+    // A server given by name is passed on as a name too, so that a socks `via` lets its
+    // own server resolve it (names that only resolve inside the first hop's network work).
+    const target: Destination = isIP(server) ? { address: server, port } : { address: server, port, host: server };
+    return withDeadline<Duplex>(
+      ms,
+      ctx.signal,
+      (signal) => via.dialTcp(target, { ...ctx, signal }),
+      (s) => s.destroy(),
+      errors.connectTimeout,
+      (err) => errors.fromVia(viaTag!, err),
+    );
+  }
+
+  /** One UDP ASSOCIATE: control connection, relay endpoint, datagram carrier. */
+  private async associate(ctx: FlowContext): Promise<PacketChannel> {
+    const control = await this.openTransport(ctx);
+    try {
+      const bound = await handshake(control, this.request('associate', this.unknownSource(control), 0), this.limits(ctx));
+      if (bound.port === 0) throw errors.malformedReply('port 0 for the UDP relay');
+      const { relay, matchPortOnly } = this.relayEndpoint(bound, control);
+      const carrier = await this.openCarrier(relay, control, ctx);
+      const logger = ctx.logger.child({ outbound: this.tag, relay: formatEndpoint(relay) });
+      return new SocksUdpChannel({ control, carrier, relay, matchPortOnly, logger });
+    } catch (err) {
+      control.destroy();
+      throw err;
+    }
+  }
+
+  /**
+   * The ASSOCIATE's DST: "I do not know my UDP source yet", as 0.0.0.0:0, which
+   * strict servers (dante) accept. dante reads the address family from it, so
+   * a server reached over IPv6 gets `::` (with 0.0.0.0 it answers reply 8,
+   * "no IPv4 address found amongst the internal addresses").
+   */
+  private unknownSource(control: Duplex): string {
+    const peer = this.via === undefined && control instanceof Socket ? control.remoteAddress : this.options.server;
+    return peer !== undefined && isIPv6(normalizeIp(peer)) ? '::' : '0.0.0.0';
+  }
+
+  /**
+   * Where to send datagrams. A server answering 0.0.0.0 or :: means "the
+   * address you reached me at": the socket's peer when we connected ourselves,
+   * else the configured server (a `via` socket's peer is the previous hop).
+   */
+  private relayEndpoint(bound: Endpoint, control: Duplex): { relay: Endpoint; matchPortOnly: boolean } {
+    if (!isUnspecified(bound.address)) return { relay: bound, matchPortOnly: isIP(bound.address) === 0 };
+    const peer = this.via === undefined && control instanceof Socket ? control.remoteAddress : undefined;
+    return { relay: { address: normalizeIp(peer ?? this.options.server), port: bound.port }, matchPortOnly: true };
+  }
+
+  /** The datagram path to the relay: our own UDP socket, or the `via` outbound's channel. */
+  private openCarrier(relay: Endpoint, control: Duplex, ctx: FlowContext): Promise<PacketChannel> {
+    const { connect_timeout_ms: ms, via: viaTag } = this.options;
+    const via = this.via;
+    if (via === undefined) {
+      const local = control instanceof Socket && control.localAddress ? normalizeIp(control.localAddress) : undefined;
+      const fail = (err: unknown): SluiceError => new SluiceError(ErrorCode.DIAL, 'socks: cannot open UDP socket', { cause: err });
+      return withDeadline(ms, ctx.signal, () => openDgramChannel(relay, local, ctx.logger), (c) => c.close(), errors.connectTimeout, fail);
+    }
+    // Present: the constructor enables UDP only when the via has it.
+    const dialUdp = via.dialUdp!.bind(via);
+    return withDeadline(
+      ms,
+      ctx.signal,
+      (signal) => dialUdp({ ...ctx, signal }),
+      (c) => c.close(),
+      errors.connectTimeout,
+      (err) => errors.fromVia(viaTag!, err),
+    );
+  }
+}

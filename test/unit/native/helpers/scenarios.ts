@@ -1,0 +1,237 @@
+/**
+ * Scenarios that must run in a child process: inside a network namespace,
+ * under reduced capabilities, or where an uncaught exception or a worker
+ * teardown must not disturb mocha. Each returns a JSON-able result; the
+ * assertions live in the *.test.ts files.
+ */
+import * as dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { Worker } from 'node:worker_threads';
+import { native, UdpDatagram, UdpTransparentSocketOptions } from '@sluice/native';
+import { errorFields, onceWithin, thrown, until } from './wait';
+
+type Scenario = (args: any) => Promise<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The accepted socket's fd (Node keeps it on the handle). */
+export function fdOf(socket: net.Socket): number {
+  return (socket as unknown as { _handle: { fd: number } })._handle.fd;
+}
+
+/** Ports bound by UDP sockets in this namespace (/proc/net/udp and udp6). */
+export function boundUdpPorts(): number[] {
+  const ports: number[] = [];
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      if (local) ports.push(parseInt(local.split(':')[1], 16));
+    }
+  }
+  return ports;
+}
+
+function nftCounter(name: string): number {
+  const json = execFileSync('nft', ['-j', 'list', 'counter', 'inet', 'sluice_test', name], { encoding: 'utf8' });
+  const entry = (JSON.parse(json) as { nftables: Array<{ counter?: { packets: number } }> }).nftables.find((e) => e.counter);
+  return entry!.counter!.packets;
+}
+
+/** TPROXY'd UDP: two datagrams to a foreign target, each answered from that target. */
+async function tproxyUdp(args: {
+  socket: UdpTransparentSocketOptions;
+  clientType: 'udp4' | 'udp6';
+  target: { address: string; port: number };
+}): Promise<unknown> {
+  const batches: UdpDatagram[][] = [];
+  const socket = new (native().UdpTransparentSocket)(args.socket, (datagrams) => {
+    batches.push(datagrams);
+    for (const d of datagrams) {
+      socket.send(Buffer.from(`reply to ${d.data.toString()}`), d.dstAddress, d.dstPort, d.srcAddress, d.srcPort);
+    }
+  });
+  const client = dgram.createSocket(args.clientType);
+  client.bind(0);
+  await onceWithin(client, 'listening');
+  const replies: Array<{ data: string; address: string; port: number }> = [];
+  for (const word of ['one', 'two']) {
+    client.send(word, args.target.port, args.target.address);
+    const [message, rinfo] = await onceWithin<[Buffer, dgram.RemoteInfo]>(client, 'message');
+    replies.push({ data: message.toString(), address: rinfo.address, port: rinfo.port });
+  }
+  const stats = socket.stats();
+  const clientPort = client.address().port;
+  socket.close();
+  client.close();
+  return {
+    clientPort,
+    batches: batches.map((b) => b.map((d) => ({ ...d, data: d.data.toString() }))),
+    replies,
+    stats,
+  };
+}
+
+/** TPROXY'd TCP: a connection to a foreign target lands on the transparent listener. */
+async function tproxyTcp(args: {
+  listener: { address: string; port: number; v6Only?: boolean };
+  target: { address: string; port: number };
+}): Promise<unknown> {
+  const fd = native().openTransparentListener(args.listener);
+  const server = net.createServer((socket) => {
+    seen = {
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+      remoteAddress: socket.remoteAddress,
+      native: native().localAddress(fdOf(socket)),
+    };
+    socket.pipe(socket);
+  });
+  let seen: unknown;
+  server.listen({ fd });
+  await onceWithin(server, 'listening');
+  const client = net.connect(args.target.port, args.target.address);
+  await onceWithin(client, 'connect');
+  client.end('echo me');
+  let echoed = '';
+  client.on('data', (chunk: Buffer) => (echoed += chunk.toString()));
+  await onceWithin(client, 'end');
+  server.close();
+  return { seen, echoed, client: { localAddress: client.localAddress, localPort: client.localPort } };
+}
+
+/** Marked and unmarked outbound sockets, counted by nft counters `tcp_marked`/`udp_marked`. */
+async function markedSockets(): Promise<unknown> {
+  const { createSocket } = native();
+  const server = net.createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
+  await onceWithin(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  const sink = dgram.createSocket('udp4').bind(0, '127.0.0.1');
+  await onceWithin(sink, 'listening');
+
+  async function tcpExchange(mark?: number): Promise<string> {
+    const socket = new net.Socket({ fd: createSocket({ type: 'tcp', family: 4, mark }) });
+    socket.connect(port, '127.0.0.1');
+    await onceWithin(socket, 'connect');
+    socket.end('ping');
+    let echoed = '';
+    socket.on('data', (chunk: Buffer) => (echoed += chunk.toString()));
+    await onceWithin(socket, 'close');
+    return echoed;
+  }
+  async function udpSend(mark?: number): Promise<string> {
+    const socket = dgram.createSocket('udp4');
+    // bind({ fd }) emits 'listening' synchronously: listen first.
+    const listening = onceWithin(socket, 'listening');
+    socket.bind({ fd: createSocket({ type: 'udp', family: 4, mark }) });
+    await listening;
+    socket.send('datagram', sink.address().port, '127.0.0.1');
+    const [message] = await onceWithin<[Buffer]>(sink, 'message');
+    socket.close();
+    return message.toString();
+  }
+
+  const result = {
+    unmarked: { echoed: await tcpExchange(), udp: await udpSend(), tcpPackets: 0, udpPackets: 0 },
+    marked: { echoed: '', udp: '', tcpPackets: 0, udpPackets: 0 },
+  };
+  result.unmarked.tcpPackets = nftCounter('tcp_marked');
+  result.unmarked.udpPackets = nftCounter('udp_marked');
+  result.marked.echoed = await tcpExchange(2);
+  result.marked.udp = await udpSend(2);
+  result.marked.tcpPackets = nftCounter('tcp_marked');
+  result.marked.udpPackets = nftCounter('udp_marked');
+  server.close();
+  sink.close();
+  return result;
+}
+
+/** A connection redirected by nat REDIRECT, and one that was not. */
+async function originalDst(args: {
+  serverHost: string;
+  serverPort: number;
+  target: { address: string; port: number };
+}): Promise<unknown> {
+  const results: unknown[] = [];
+  const server = net.createServer((socket) => {
+    try {
+      results.push({ ok: native().originalDestination(fdOf(socket)), local: native().localAddress(fdOf(socket)) });
+    } catch (err) {
+      results.push({ error: errorFields(err) });
+    }
+    socket.destroy();
+  });
+  server.listen(args.serverPort, args.serverHost);
+  await onceWithin(server, 'listening');
+  const client = net.connect(args.target.port, args.target.address);
+  await onceWithin(client, 'close');
+  server.close();
+  return results[0];
+}
+
+/** What the capability-needing calls throw without CAP_NET_ADMIN and CAP_NET_RAW. */
+async function withoutCapabilities(): Promise<unknown> {
+  const n = native();
+  return {
+    listener: thrown(() => n.openTransparentListener({ address: '127.0.0.1', port: 0 })),
+    listener6: thrown(() => n.openTransparentListener({ address: '::1', port: 0 })),
+    mark: thrown(() => n.createSocket({ type: 'tcp', family: 4, mark: 1 })),
+    transparent: thrown(() => n.createSocket({ type: 'udp', family: 4, transparent: true, localAddress: '198.18.0.7' })),
+    udp: thrown(() => new n.UdpTransparentSocket({ address: '127.0.0.1', port: 0 }, () => {})),
+  };
+}
+
+/** onBatch throws; `handler` decides whether the process has an 'uncaughtException' listener. */
+async function onBatchThrows(args: { handler: boolean }): Promise<unknown> {
+  const caught: string[] = [];
+  if (args.handler) process.on('uncaughtException', (err) => caught.push(err.message));
+  let calls = 0;
+  const socket = new (native().UdpTransparentSocket)({ address: '127.0.0.1', port: 0 }, () => {
+    calls += 1;
+    fs.writeSync(1, `CALLED ${calls}\n`);
+    throw new Error(`boom-from-onBatch ${calls}`);
+  });
+  const client = dgram.createSocket('udp4');
+  for (let i = 0; i < 3; i++) {
+    client.send(`d${i}`, native().localAddress(socket.fd).port, '127.0.0.1');
+    await until(() => calls > i, `call ${i + 1} of onBatch`);
+  }
+  const stats = socket.stats();
+  socket.close();
+  client.close();
+  return { calls, caught, stats };
+}
+
+/** A socket owned by a worker thread: torn down by terminate(), or closed by the worker itself. */
+async function workerTeardown(args: { closeInWorker: boolean }): Promise<unknown> {
+  const worker = new Worker(
+    `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { native } = require(workerData.module);
+    const socket = new (native().UdpTransparentSocket)({ address: '127.0.0.1', port: 0 }, (batch) => {
+      parentPort.postMessage({ batch: batch.map((d) => d.data.toString()) });
+      if (workerData.closeInWorker) { socket.close(); parentPort.close(); }
+    });
+    parentPort.postMessage({ port: native().localAddress(socket.fd).port });
+    `,
+    { eval: true, workerData: { module: require.resolve('@sluice/native'), closeInWorker: args.closeInWorker } },
+  );
+  const [{ port }] = await onceWithin<[{ port: number }]>(worker, 'message');
+  const boundBefore = boundUdpPorts().includes(port);
+  const client = dgram.createSocket('udp4');
+  client.send('hello worker', port, '127.0.0.1');
+  const [{ batch }] = await onceWithin<[{ batch: string[] }]>(worker, 'message');
+  if (!args.closeInWorker) void worker.terminate();
+  const [exitCode] = await onceWithin<[number]>(worker, 'exit');
+  client.close();
+  return { batch, boundBefore, boundAfter: boundUdpPorts().includes(port), exitCode };
+}
+
+export const scenarios: Record<string, Scenario> = {
+  tproxyUdp,
+  tproxyTcp,
+  markedSockets,
+  originalDst,
+  withoutCapabilities,
+  onBatchThrows,
+  workerTeardown,
+};

@@ -1,0 +1,82 @@
+import * as assert from 'node:assert/strict';
+import { addTproxy, addUplink, Netns } from './helpers/netns';
+
+interface TproxyUdpResult {
+  clientPort: number;
+  batches: Array<Array<{ data: string; srcAddress: string; srcPort: number; dstAddress: string; dstPort: number }>>;
+  replies: Array<{ data: string; address: string; port: number }>;
+  stats: { received: number; sent: number; replySockets: number };
+}
+
+describe('native: UdpTransparentSocket under real TPROXY (network namespace)', () => {
+  let ns: Netns;
+  before(async () => {
+    ns = await Netns.create('udp');
+    await addUplink(ns);
+    await addTproxy(ns, [{ proto: 'udp', dport: 5353, port: 15353 }]);
+    // Counts replies that carry mark 2 (the `mark` option).
+    await ns.nft(`
+table inet sluice_count {
+  counter reply_marked {}
+  chain output {
+    type filter hook output priority 0; policy accept;
+    meta mark 0x2 udp sport 5353 counter name reply_marked
+  }
+}
+`);
+  });
+  after(async () => ns?.destroy());
+
+  function assertRoundTrip(r: TproxyUdpResult, client: string, target: { address: string; port: number }): void {
+    // Both datagrams reached the listener, one batch each, with the client as
+    // source and the foreign target as original destination.
+    assert.deepEqual(
+      r.batches,
+      ['one', 'two'].map((data) => [{ data, srcAddress: client, srcPort: r.clientPort, dstAddress: target.address, dstPort: target.port }]),
+    );
+    // Replies came from exactly the original destination, address and port.
+    assert.deepEqual(r.replies, [
+      { data: 'reply to one', address: target.address, port: target.port },
+      { data: 'reply to two', address: target.address, port: target.port },
+    ]);
+    // One reply socket served both replies and did not take the second datagram.
+    assert.equal(r.stats.replySockets, 1);
+    assert.equal(r.stats.received, 2);
+    assert.equal(r.stats.sent, 2);
+  }
+
+  it('IPv4: receives with the original destination and replies from it', async () => {
+    const target = { address: '198.18.0.9', port: 5353 };
+    const r = await ns.scenario<TproxyUdpResult>('tproxyUdp', { socket: { address: '0.0.0.0', port: 15353 }, clientType: 'udp4', target });
+    assertRoundTrip(r, '10.200.0.1', target);
+  });
+
+  it('IPv6: receives with the original destination and replies from it', async () => {
+    const target = { address: '2001:db8:ffff::9', port: 5353 };
+    const r = await ns.scenario<TproxyUdpResult>('tproxyUdp', { socket: { address: '::', port: 15353 }, clientType: 'udp6', target });
+    assertRoundTrip(r, '2001:db8:1::1', target);
+  });
+
+  it('dual-stack IPv6 socket: IPv4 datagrams arrive with both addresses un-mapped', async () => {
+    const target = { address: '198.18.0.9', port: 5353 };
+    const r = await ns.scenario<TproxyUdpResult>('tproxyUdp', {
+      socket: { address: '::', port: 15353, v6Only: false },
+      clientType: 'udp4',
+      target,
+    });
+    assertRoundTrip(r, '10.200.0.1', target);
+  });
+
+  it('applies `mark` to reply sockets (counted by nft), and only when asked', async () => {
+    const target = { address: '198.18.0.9', port: 5353 };
+    const before = await ns.counter('inet', 'sluice_count', 'reply_marked');
+    assertRoundTrip(await ns.scenario<TproxyUdpResult>('tproxyUdp', { socket: { address: '0.0.0.0', port: 15353 }, clientType: 'udp4', target }), '10.200.0.1', target);
+    assert.equal(await ns.counter('inet', 'sluice_count', 'reply_marked'), before, 'unmarked replies must not count');
+    assertRoundTrip(
+      await ns.scenario<TproxyUdpResult>('tproxyUdp', { socket: { address: '0.0.0.0', port: 15353, mark: 2 }, clientType: 'udp4', target }),
+      '10.200.0.1',
+      target,
+    );
+    assert.equal(await ns.counter('inet', 'sluice_count', 'reply_marked'), before + 2);
+  });
+});

@@ -1,0 +1,144 @@
+import { strict as assert } from 'node:assert';
+import * as dgram from 'node:dgram';
+import { ErrorCode, isSluiceError, type Endpoint, type PacketChannel } from '@sluice/core';
+import { encodeUdpFrame, type SocksUdpChannel } from '@sluice/plugin-socks';
+import { flowCtx, makeSocks, nextPacket, scriptedServer, testDirect } from './helpers';
+
+/** A fake UDP relay: records what arrives and can answer from itself or from a stranger. */
+async function fakeRelay(): Promise<{ sock: dgram.Socket; port: number; got: { frame: Buffer; from: Endpoint }[]; next(): Promise<Endpoint> }> {
+  const sock = dgram.createSocket('udp4');
+  const got: { frame: Buffer; from: Endpoint }[] = [];
+  let wake: (() => void) | undefined;
+  sock.on('message', (frame, r) => {
+    got.push({ frame, from: { address: r.address, port: r.port } });
+    wake?.();
+  });
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  return {
+    sock,
+    port: sock.address().port,
+    got,
+    next: () =>
+      new Promise((resolve) => {
+        const n = got.length;
+        wake = () => got.length > n && resolve(got[n].from);
+      }),
+  };
+}
+
+function associateReply(address: number[], port: number): Buffer {
+  return Buffer.from([5, 0, 0, 1, ...address, port >> 8, port & 255]);
+}
+
+describe('socks UDP against a scripted server', () => {
+  it('frames, filters and unwraps datagrams, and closes with the control connection', async () => {
+    const relay = await fakeRelay();
+    // 0.0.0.0 in the reply: the relay is on the address we reached the server at.
+    const srv = await scriptedServer([Buffer.from([5, 0]), associateReply([0, 0, 0, 0], relay.port)]);
+    const out = makeSocks({ server: '127.0.0.1', port: srv.port });
+    assert.deepEqual(out.networks, ['tcp', 'udp']);
+    const channel = (await out.dialUdp!(flowCtx(undefined, 'udp'))) as SocksUdpChannel;
+    assert.deepEqual(srv.received[1], Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]), 'ASSOCIATE 0.0.0.0:0');
+
+    const arrived = relay.next();
+    channel.send(Buffer.from('ping'), { address: '198.51.100.9', port: 5353 });
+    const client = await arrived;
+    assert.equal(client.address, '127.0.0.1', 'bound to the control connection’s local address');
+    assert.deepEqual(relay.got[0].frame, Buffer.concat([Buffer.from([0, 0, 0, 1, 198, 51, 100, 9, 0x14, 0xe9]), Buffer.from('ping')]));
+
+    const packets: { data: string; from: Endpoint }[] = [];
+    let closed: Error | undefined;
+    let onClosed!: () => void;
+    const closedP = new Promise<void>((r) => (onClosed = r));
+    channel.setReceiver({
+      onPacket: (data, from) => packets.push({ data: data.toString(), from }),
+      onClose: (err) => {
+        closed = err;
+        onClosed();
+      },
+    });
+    const stranger = dgram.createSocket('udp4');
+    const good = encodeUdpFrame({ address: '203.0.113.5', port: 53 }, Buffer.from('pong'));
+    const fragment = Buffer.from(good);
+    fragment[2] = 1;
+    relay.sock.send(fragment, client.port, client.address);
+    relay.sock.send(good.subarray(0, 7), client.port, client.address);
+    relay.sock.send(Buffer.from([0, 0, 0, 7, 1]), client.port, client.address);
+    stranger.send(good, client.port, client.address);
+    await new Promise((r) => setTimeout(r, 50));
+    relay.sock.send(good, client.port, client.address);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(packets, [{ data: 'pong', from: { address: '203.0.113.5', port: 53 } }]);
+    assert.deepEqual(channel.stats, { sent: 1, received: 1, dropped: 4 });
+
+    // The server hangs up the control connection: the channel closes itself and says why.
+    await srv.close();
+    await closedP;
+    assert.ok(isSluiceError(closed));
+    assert.equal(closed.message, 'socks: udp control connection closed');
+    channel.send(Buffer.from('late'), { address: '198.51.100.9', port: 1 }); // must not throw
+    channel.close(); // idempotent
+    stranger.close();
+    relay.sock.close();
+  });
+
+  it('closing the channel closes the control connection and the via channel', async () => {
+    const relay = await fakeRelay();
+    const srv = await scriptedServer([Buffer.from([5, 0]), associateReply([127, 0, 0, 1], relay.port)]);
+    const direct = testDirect();
+    const closedVia: PacketChannel[] = [];
+    const origDialUdp = direct.dialUdp!.bind(direct);
+    direct.dialUdp = async (ctx) => {
+      const c = await origDialUdp(ctx);
+      const close = c.close.bind(c);
+      c.close = () => {
+        closedVia.push(c);
+        close();
+      };
+      return c;
+    };
+    const out = makeSocks({ server: '127.0.0.1', port: srv.port, via: 'direct' }, { direct });
+    const channel = await out.dialUdp!(flowCtx(undefined, 'udp'));
+    assert.equal(direct.tcpDials.length, 1);
+    assert.deepEqual(direct.tcpDials[0], { address: '127.0.0.1', port: srv.port });
+    assert.equal(direct.udpDials, 1);
+    const arrived = relay.next();
+    channel.send(Buffer.from('x'), { address: '127.0.0.1', port: 7 });
+    await arrived;
+    channel.close();
+    assert.equal(closedVia.length, 1);
+    await srv.clientClosed; // the control connection went with the channel
+    await srv.close();
+    relay.sock.close();
+  });
+
+  it('uses a relay given by a concrete address', async () => {
+    const relay = await fakeRelay();
+    const srv = await scriptedServer([Buffer.from([5, 0]), associateReply([127, 0, 0, 1], relay.port)]);
+    const channel = await makeSocks({ server: '127.0.0.1', port: srv.port }).dialUdp!(flowCtx(undefined, 'udp'));
+    const arrived = relay.next();
+    channel.send(Buffer.from('q'), { address: '192.0.2.1', port: 9 });
+    const client = await arrived;
+    const p = nextPacket(channel);
+    relay.sock.send(encodeUdpFrame({ address: '192.0.2.1', port: 9 }, Buffer.from('a')), client.port, client.address);
+    const got = await p;
+    assert.equal(got.data.toString(), 'a');
+    channel.close();
+    await srv.close();
+    relay.sock.close();
+  });
+
+  it('fails ASSOCIATE errors like CONNECT errors, and refuses UDP when disabled', async () => {
+    const srv = await scriptedServer([Buffer.from([5, 0]), Buffer.from([5, 7, 0, 1, 0, 0, 0, 0, 0, 0])]);
+    await assert.rejects(makeSocks({ server: '127.0.0.1', port: srv.port }).dialUdp!(flowCtx()), {
+      message: 'socks: command not supported (reply 7)',
+      code: ErrorCode.DIAL,
+    });
+    await srv.close();
+    const off = makeSocks({ server: '127.0.0.1', port: 1, udp: false });
+    assert.deepEqual(off.networks, ['tcp']);
+    assert.equal(off.dialUdp, undefined);
+    const tcpOnly = { ...testDirect('t'), networks: ['tcp'] as const, dialUdp: undefined };
+    assert.deepEqual(makeSocks({ server: '127.0.0.1', port: 1, via: 't' }, { t: tcpOnly }).networks, ['tcp']);
+  });
+});

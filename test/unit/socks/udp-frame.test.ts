@@ -1,0 +1,108 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { SocketAddress } from 'node:net';
+import { SocksClient } from 'socks';
+import { decodeUdpFrame, encodeUdpFrame } from '@sluice/plugin-socks';
+import { bytesToIp, ipToBytes } from '@sluice/plugin-socks/dist/ip';
+
+const payload = Buffer.from('hello datagram');
+
+describe('socks udp frames', () => {
+  it('round-trips IPv4', () => {
+    const frame = encodeUdpFrame({ address: '192.0.2.7', port: 53 }, payload);
+    assert.deepEqual(frame.subarray(0, 10), Buffer.from([0, 0, 0, 1, 192, 0, 2, 7, 0, 53]));
+    assert.deepEqual(decodeUdpFrame(frame), { ok: true, from: { address: '192.0.2.7', port: 53 }, data: payload });
+  });
+
+  it('round-trips IPv6 and gives the canonical address back', () => {
+    const frame = encodeUdpFrame({ address: '2001:db8::1', port: 443 }, payload);
+    assert.equal(frame[3], 4);
+    assert.equal(frame.length, 22 + payload.length);
+    const d = decodeUdpFrame(frame);
+    assert.ok(d.ok);
+    assert.deepEqual(d.from, { address: '2001:db8::1', port: 443 });
+  });
+
+  it('un-maps IPv4-mapped IPv6 sources', () => {
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3]), Buffer.from([0, 80]), payload]);
+    const d = decodeUdpFrame(frame);
+    assert.ok(d.ok);
+    assert.deepEqual(d.from, { address: '10.1.2.3', port: 80 });
+  });
+
+  it('round-trips a host name', () => {
+    const frame = encodeUdpFrame({ address: 'relay.example', port: 1000 }, payload);
+    assert.equal(frame[3], 3);
+    assert.equal(frame[4], 'relay.example'.length);
+    const d = decodeUdpFrame(frame);
+    assert.ok(d.ok);
+    assert.deepEqual(d.from, { address: 'relay.example', port: 1000 });
+    assert.deepEqual(d.data, payload);
+  });
+
+  it('round-trips an empty payload and a 64 KiB one', () => {
+    for (const data of [Buffer.alloc(0), Buffer.alloc(65_000, 7)]) {
+      const d = decodeUdpFrame(encodeUdpFrame({ address: '127.0.0.1', port: 9 }, data));
+      assert.ok(d.ok);
+      assert.equal(d.data.length, data.length);
+    }
+  });
+
+  it('refuses to encode a name over 255 bytes', () => {
+    assert.throws(() => encodeUdpFrame({ address: 'a'.repeat(256), port: 1 }, payload), RangeError);
+  });
+
+  const bad: [string, Buffer, string][] = [
+    ['empty', Buffer.alloc(0), 'truncated'],
+    ['3 bytes', Buffer.from([0, 0, 0]), 'truncated'],
+    ['IPv4 cut short', Buffer.from([0, 0, 0, 1, 1, 2, 3]), 'truncated'],
+    ['IPv6 cut short', Buffer.from([0, 0, 0, 4, ...Array(17).fill(0)]), 'truncated'],
+    ['name without length', Buffer.from([0, 0, 0, 3]), 'truncated'],
+    ['name longer than frame', Buffer.from([0, 0, 0, 3, 200, 97, 98]), 'truncated'],
+    ['fragment', Buffer.from([0, 0, 1, 1, 1, 2, 3, 4, 0, 53, 9]), 'fragmented'],
+    ['unknown ATYP', Buffer.from([0, 0, 0, 9, 1, 2, 3, 4, 0, 53, 9]), 'address-type'],
+  ];
+  for (const [name, frame, reason] of bad) {
+    it(`drops ${name}`, () => assert.deepEqual(decodeUdpFrame(frame), { ok: false, reason }));
+  }
+
+  it('agrees with the socks package both ways', () => {
+    for (const address of ['192.0.2.7', '0.0.0.0', '255.255.255.255', '2001:db8::1', '::', 'fe80::1:2:3', 'name.example']) {
+      const data = randomBytes(50);
+      const ours = encodeUdpFrame({ address, port: 4242 }, data);
+      const theirs = SocksClient.createUDPFrame({ remoteHost: { host: address, port: 4242 }, data });
+      assert.deepEqual(ours, theirs, address);
+      const parsed = SocksClient.parseUDPFrame(ours);
+      const d = decodeUdpFrame(theirs);
+      assert.ok(d.ok);
+      assert.equal(d.from.port, parsed.remoteHost.port);
+      assert.deepEqual(d.data, parsed.data);
+      assert.equal(d.from.address, address.includes(':') ? new SocketAddress({ address: parsed.remoteHost.host, family: 'ipv6' }).address : parsed.remoteHost.host);
+    }
+  });
+
+  it('renders IPv6 exactly as Node does (20,000 random addresses)', () => {
+    for (let k = 0; k < 20_000; k++) {
+      const b = randomBytes(16);
+      // Zero runs of every length, so "::" placement is exercised.
+      for (let i = 0; i < 16; i += 2) if (Math.random() < 0.6) b.writeUInt16BE(0, i);
+      const text = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
+      const node = new SocketAddress({ address: text, family: 'ipv6' }).address;
+      const expected = /^::ffff:\d/.test(node) ? node.slice(7) : node;
+      assert.equal(bytesToIp(b), expected, text);
+      assert.deepEqual(ipToBytes(node), b, node);
+    }
+    assert.deepEqual(ipToBytes('fe80::1%eth0'), ipToBytes('fe80::1'));
+    assert.equal(ipToBytes('not-an-ip'), undefined);
+    assert.equal(bytesToIp(Buffer.from([10, 0, 0, 255])), '10.0.0.255');
+  });
+
+  it('never throws on random bytes', () => {
+    for (let i = 0; i < 5000; i++) {
+      const frame = Buffer.from(Array.from({ length: Math.floor(Math.random() * 40) }, () => Math.floor(Math.random() * 256)));
+      if (Math.random() < 0.5 && frame.length > 3) frame[3] = [1, 3, 4][i % 3];
+      if (frame.length > 2) frame[2] = 0;
+      decodeUdpFrame(frame);
+    }
+  });
+});
