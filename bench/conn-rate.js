@@ -3,8 +3,14 @@
 /**
  * New connections per second: wrk with `Connection: close` (one request per
  * connection) in the client namespace against a tiny HTTP server in the
- * remote. Plain forwarding vs Sluice vs v2ray, interleaved, with a pause
- * between runs so TIME_WAIT from the last run does not distort the next.
+ * remote. Plain forwarding vs Sluice vs v2ray, interleaved. TIME_WAIT from
+ * one run must not distort the next: the client's port range is wide, and
+ * every run talks to a server port of its own, so no 4-tuple of a run can
+ * meet a TIME_WAIT socket of an earlier one. (That matters: a proxy that
+ * closes the client leg first leaves TIME_WAIT sockets in the gateway, and
+ * while they last, early demux attaches them to forwarded packets of the same
+ * 4-tuple, which ip_forward then drops — plain forwarding measured right
+ * after a Sluice run fell from ~16k to ~350 conn/s that way.)
  * Before the comparison, the server's own capacity is measured from inside
  * the remote namespace (no gateway), to show it is not the bottleneck.
  *
@@ -27,7 +33,8 @@ const USAGE = `usage: node bench/conn-rate.js [options]
   --server c|node   the C epoll server (default; compiled with cc) or the Node one
   --pause-ms MS     pause between runs (default 3000)`;
 
-const PORT = 8080;
+/** First server port; run i uses PORT + i. */
+const PORT = 8000;
 
 function parseWrk(text) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
@@ -39,8 +46,8 @@ function parseWrk(text) {
 }
 
 /** One wrk run from `role` to `host`; returns the parsed result. */
-async function wrk(topo, role, host, { seconds, connections, threads }) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-H', 'Connection: close', `http://${host}:${PORT}/`];
+async function wrk(topo, role, host, port, { seconds, connections, threads }) {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-H', 'Connection: close', `http://${host}:${port}/`];
   const r = await topo.exec(role, 'wrk', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
   const p = parseWrk(r.stdout);
   if (!(p.rps > 0)) throw new Error(`wrk got no responses (exit ${r.code}):\n${r.stdout}${r.stderr}`);
@@ -77,18 +84,20 @@ async function main(argv) {
     const { topo, log } = ctx;
     const host = topo.addresses.remote.v4;
     const kind = flags.server ?? (have('cc') ? 'c' : 'node');
+    const ports = 1 + flags.reps * flags.modes.length;
+    let nextPort = PORT;
     let server;
     if (kind === 'c') {
       const bin = path.join(ctx.workdir, 'http-server');
       execFileSync('cc', ['-O2', '-o', bin, path.join(__dirname, 'lib/http-server.c')], { stdio: 'inherit' });
-      server = topo.spawn('remote', bin, [host, String(PORT), String(workers)]);
+      server = topo.spawn('remote', bin, [host, String(PORT), String(ports), String(workers)]);
     } else {
-      server = topo.spawn('remote', process.execPath, [path.join(__dirname, 'lib/http-server.js'), '--host', host, '--port', String(PORT), '--workers', String(workers)]);
+      server = topo.spawn('remote', process.execPath, [path.join(__dirname, 'lib/http-server.js'), '--host', host, '--port', String(PORT), '--ports', String(ports), '--workers', String(workers)]);
     }
     server.stderr.on('data', (d) => log.warn(`http-server: ${d}`));
-    await waitListening(topo, 'remote', PORT);
+    await waitListening(topo, 'remote', PORT + ports - 1);
     // The server's own ceiling: wrk in the remote namespace itself, no gateway.
-    const local = await wrk(topo, 'remote', host, opts);
+    const local = await wrk(topo, 'remote', host, nextPort++, opts);
     log.info(`server alone (wrk inside the remote namespace): ${fmt(local.rps)} conn/s`);
     await sleep(pauseMs);
     const problems = [];
@@ -96,7 +105,7 @@ async function main(argv) {
     const samples = await interleave(
       ctx,
       async (mode) => {
-        const p = await wrk(topo, 'client', host, opts);
+        const p = await wrk(topo, 'client', host, nextPort++, opts);
         const e = errorText(p);
         if (e) problems.push(`${mode}: ${e}`);
         return p.rps;

@@ -3,10 +3,12 @@
  * bench/conn-rate.js at run time): one epoll loop per process, answers each
  * request with a fixed 2-byte body and "Connection: close", then closes.
  * A few microseconds per connection, so the server stays far from being the
- * bottleneck of what it measures.
+ * bottleneck of what it measures. Listens on PORTS consecutive ports from
+ * PORT, so each benchmark run can use a port of its own: TIME_WAIT sockets
+ * left by one run then never match the next run's 4-tuples.
  *
- *   http-server ADDRESS PORT [PROCESSES]
- * Prints {"event":"listening"} when the socket listens.
+ *   http-server ADDRESS PORT [PORTS] [PROCESSES]
+ * Prints {"event":"listening"} when the sockets listen.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
@@ -26,10 +28,22 @@ static const char RESPONSE[] =
 /* Characters of "\r\n\r\n" matched so far, per connection fd. */
 static unsigned char matched[MAX_FDS];
 
-static void serve(int lfd) {
+#define MAX_PORTS 64
+static int listeners[MAX_PORTS];
+static int nlisteners;
+
+static int is_listener(int fd) {
+  for (int i = 0; i < nlisteners; i++) if (listeners[i] == fd) return 1;
+  return 0;
+}
+
+static void serve(void) {
   int ep = epoll_create1(0);
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = lfd};
-  if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0) { perror("epoll"); exit(1); }
+  if (ep < 0) { perror("epoll"); exit(1); }
+  for (int i = 0; i < nlisteners; i++) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listeners[i]};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev) < 0) { perror("epoll_ctl"); exit(1); }
+  }
   struct epoll_event events[256];
   char buf[4096];
   for (;;) {
@@ -37,9 +51,9 @@ static void serve(int lfd) {
     if (n < 0 && errno == EINTR) continue;
     for (int i = 0; i < n; i++) {
       int fd = events[i].data.fd;
-      if (fd == lfd) {
+      if (is_listener(fd)) {
         for (;;) {
-          int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (c < 0) break;
           if (c >= MAX_FDS) { close(c); continue; }
           matched[c] = 0;
@@ -65,16 +79,22 @@ static void serve(int lfd) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: %s ADDRESS PORT [PROCESSES]\n", argv[0]); return 2; }
-  int procs = argc > 3 ? atoi(argv[3]) : 1;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
-  if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) { fprintf(stderr, "bad address %s\n", argv[1]); return 2; }
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 65535) < 0) { perror("listen"); return 1; }
-  printf("{\"event\":\"listening\",\"port\":%d,\"processes\":%d}\n", atoi(argv[2]), procs);
+  if (argc < 3) { fprintf(stderr, "usage: %s ADDRESS PORT [PORTS] [PROCESSES]\n", argv[0]); return 2; }
+  int port = atoi(argv[2]);
+  nlisteners = argc > 3 ? atoi(argv[3]) : 1;
+  int procs = argc > 4 ? atoi(argv[4]) : 1;
+  if (nlisteners < 1 || nlisteners > MAX_PORTS) { fprintf(stderr, "PORTS must be 1..%d\n", MAX_PORTS); return 2; }
+  for (int i = 0; i < nlisteners; i++) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port + i)};
+    if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) { fprintf(stderr, "bad address %s\n", argv[1]); return 2; }
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 65535) < 0) { perror("listen"); return 1; }
+    listeners[i] = lfd;
+  }
+  printf("{\"event\":\"listening\",\"port\":%d,\"ports\":%d,\"processes\":%d}\n", port, nlisteners, procs);
   fflush(stdout);
   for (int i = 1; i < procs; i++) if (fork() == 0) break;
-  serve(lfd);
+  serve();
 }

@@ -20,6 +20,20 @@ import type { SocksOptions } from './options';
 import { SocksUdpChannel } from './udp-channel';
 
 /**
+ * `ctx` with another signal. Not `{ ...ctx, signal }`: core's context makes its
+ * logger lazily in a getter, which a spread would drop.
+ */
+function withSignal(ctx: FlowContext, signal: AbortSignal): FlowContext {
+  return {
+    flow: ctx.flow,
+    signal,
+    get logger() {
+      return ctx.logger;
+    },
+  };
+}
+
+/**
  * A SOCKS5/4/4a server as an outbound. Its transport to the server is either
  * a TCP connection of its own or, with `via`, whatever the `via` outbound's
  * `dialTcp` returns; UDP likewise rides on the `via` outbound's `dialUdp`.
@@ -88,7 +102,7 @@ export class SocksOutbound implements Outbound {
     return withDeadline<Duplex>(
       ms,
       ctx.signal,
-      (signal) => via.dialTcp(target, { ...ctx, signal }),
+      (signal) => via.dialTcp(target, withSignal(ctx, signal)),
       (s) => s.destroy(),
       errors.connectTimeout,
       (err) => errors.fromVia(viaTag!, err),
@@ -147,7 +161,7 @@ export class SocksOutbound implements Outbound {
     return withDeadline(
       ms,
       ctx.signal,
-      (signal) => dialUdp({ ...ctx, signal }),
+      (signal) => dialUdp(withSignal(ctx, signal)),
       (c) => c.close(),
       errors.connectTimeout,
       (err) => errors.fromVia(viaTag!, err),

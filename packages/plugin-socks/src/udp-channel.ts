@@ -44,6 +44,8 @@ export class SocksUdpChannel implements PacketChannel {
   readonly stats: SocksUdpStats = { sent: 0, received: 0, dropped: 0 };
   private receiver?: PacketReceiver;
   private closed = false;
+  /** Why the channel closed by itself before anyone was listening; told to the receiver when it is set. */
+  private earlyFailure?: Error;
 
   constructor(private readonly session: SocksUdpSession) {
     const { control, carrier } = session;
@@ -57,6 +59,8 @@ export class SocksUdpChannel implements PacketChannel {
     control.on('close', () => this.fail(new SluiceError(ErrorCode.UPSTREAM, 'socks: udp control connection closed')));
     control.on('error', (err) => this.fail(new SluiceError(ErrorCode.UPSTREAM, 'socks: udp control connection failed', { cause: err })));
     control.resume();
+    // Gone between the reply and now: its 'end'/'close' will not come again.
+    if (control.destroyed || control.readableEnded) this.fail(new SluiceError(ErrorCode.UPSTREAM, 'socks: udp control connection closed'));
   }
 
   send(data: Buffer, dst: Destination): void {
@@ -76,6 +80,11 @@ export class SocksUdpChannel implements PacketChannel {
 
   setReceiver(receiver: PacketReceiver): void {
     this.receiver = receiver;
+    const early = this.earlyFailure;
+    if (early) {
+      this.earlyFailure = undefined;
+      queueMicrotask(() => receiver.onClose(early));
+    }
   }
 
   close(): void {
@@ -113,7 +122,8 @@ export class SocksUdpChannel implements PacketChannel {
     if (this.closed) return;
     this.closed = true;
     this.release();
-    this.receiver?.onClose(err);
+    if (this.receiver) this.receiver.onClose(err);
+    else this.earlyFailure = err;
   }
 
   private release(): void {

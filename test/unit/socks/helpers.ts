@@ -6,20 +6,29 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import pino from 'pino';
-import type { Destination, Endpoint, FlowContext, Outbound, OutboundDeps, PacketChannel, PacketReceiver } from '@sluice/core';
+import type { Destination, Endpoint, FlowContext, FlowMetadata, Outbound, OutboundDeps, PacketChannel, PacketReceiver } from '@sluice/core';
 import { SocksOutbound, parseSocksOptions } from '@sluice/plugin-socks';
 
 export const silent = pino({ level: 'silent' });
 
-/** A FlowContext for one dial, with its AbortController. */
-export function flowCtx(dst: Destination = { address: '127.0.0.1', port: 9 }, network: 'tcp' | 'udp' = 'tcp'): FlowContext & { ac: AbortController } {
-  const ac = new AbortController();
-  return {
-    ac,
-    signal: ac.signal,
-    logger: silent,
-    flow: { id: 'test', network, inbound: 'test', src: { address: '127.0.0.1', port: 1 }, dst },
-  };
+/**
+ * A FlowContext for one dial, shaped like core's: `signal` and `logger` are
+ * prototype getters, so an outbound that copies the context with a spread
+ * (and loses them) fails here as it would in Sluice.
+ */
+export class TestFlowContext implements FlowContext {
+  readonly ac = new AbortController();
+  constructor(readonly flow: FlowMetadata) {}
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+  get logger(): FlowContext['logger'] {
+    return silent;
+  }
+}
+
+export function flowCtx(dst: Destination = { address: '127.0.0.1', port: 9 }, network: 'tcp' | 'udp' = 'tcp'): TestFlowContext {
+  return new TestFlowContext({ id: 'test', network, inbound: 'test', src: { address: '127.0.0.1', port: 1 }, dst });
 }
 
 /** Builds a socks outbound from raw config, resolving `via` tags in `others`. */
@@ -48,6 +57,8 @@ export function testDirect(tag = 'direct'): Outbound & { tcpDials: Destination[]
     udpDials: 0,
     dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
       o.tcpDials.push(dst);
+      // Touch what a real outbound uses, so a context that lost its getters fails here.
+      ctx.logger.debug({ flowId: ctx.flow.id }, 'test direct dial');
       return new Promise((resolve, reject) => {
         const s = net.connect({ host: dst.host ?? dst.address, port: dst.port });
         const onAbort = (): void => {
@@ -63,8 +74,9 @@ export function testDirect(tag = 'direct'): Outbound & { tcpDials: Destination[]
         });
       });
     },
-    async dialUdp(): Promise<PacketChannel> {
+    async dialUdp(ctx: FlowContext): Promise<PacketChannel> {
       o.udpDials++;
+      ctx.logger.debug({ flowId: ctx.flow.id }, 'test direct udp');
       const sock = dgram.createSocket('udp4');
       await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
       let receiver: PacketReceiver | undefined;

@@ -128,6 +128,16 @@ describe('socks UDP against a scripted server', () => {
     relay.sock.close();
   });
 
+  it('a control connection that closes right after the reply still reaches the receiver', async () => {
+    const relay = await fakeRelay();
+    const srv = await scriptedServer([Buffer.from([5, 0]), { end: associateReply([127, 0, 0, 1], relay.port) }]);
+    const channel = await makeSocks({ server: '127.0.0.1', port: srv.port }).dialUdp!(flowCtx(undefined, 'udp'));
+    await new Promise((r) => setTimeout(r, 50)); // the FIN has been seen before anyone listens
+    await assert.rejects(nextPacket(channel, 1000), { message: 'socks: udp control connection closed' });
+    await srv.close();
+    relay.sock.close();
+  });
+
   it('fails ASSOCIATE errors like CONNECT errors, and refuses UDP when disabled', async () => {
     const srv = await scriptedServer([Buffer.from([5, 0]), Buffer.from([5, 7, 0, 1, 0, 0, 0, 0, 0, 0])]);
     await assert.rejects(makeSocks({ server: '127.0.0.1', port: srv.port }).dialUdp!(flowCtx()), {

@@ -5,9 +5,8 @@
  */
 import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadConfigFile } from '../config';
+import { validateConfigFile } from '../config';
 import { createSluice, type Sluice } from './sluice';
-import { validateOutbounds } from './validate';
 import type { PoolMessage, WorkerInit } from './worker-pool';
 
 const init = workerData as WorkerInit;
@@ -18,8 +17,7 @@ function send(msg: PoolMessage): void {
 }
 
 async function main(): Promise<void> {
-  const loaded = await loadConfigFile(init.configPath);
-  validateOutbounds(loaded);
+  const loaded = await validateConfigFile(init.configPath);
   // Every worker binds the same address and port; the kernel spreads flows across the group.
   const config = { ...loaded, inbounds: loaded.inbounds.map((i) => ({ ...i, reuse_port: true })) };
   sluice = createSluice(config, { announce: false });

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { createSluice } from '../app/sluice';
-import { validateOutbounds } from '../app/validate';
 import { WorkerPool, resolveWorkerCount } from '../app/worker-pool';
-import { loadConfigFile } from '../config';
+import { validateConfigFile } from '../config';
 import { createRootLogger } from '../logger';
 import { isNativeErrorLike, printError } from './report';
 
@@ -31,8 +30,7 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
     .action(async (opts: { config: string; workers?: string }) => {
       let runner: Runner;
       try {
-        const config = await loadConfigFile(opts.config);
-        validateOutbounds(config);
+        const config = await validateConfigFile(opts.config);
         const workers = resolveWorkerCount(opts.workers !== undefined ? parseWorkers(opts.workers) : config.workers);
         if (workers > 1) {
           const logger = createRootLogger({ level: config.log.level });

@@ -5,6 +5,7 @@ import { isIpLiteral } from './net';
 import { at, isObj, IssueList, readBool, readInt, readList, readObject, readString, show } from './reader';
 
 const INBOUND_KEYS = ['tag', 'type', 'listen', 'port', 'network', 'reuse_port'] as const;
+/** Bounds of a TCP/UDP port. */
 export const PORT = { min: 1, max: 65535 } as const;
 
 /** Reads `network: tcp` or `network: [tcp, udp]` into a sorted list without duplicates. */
@@ -23,6 +24,7 @@ export interface InboundsResult {
   readonly tags: Set<string>;
 }
 
+/** Reads and checks `inbounds`: strict entries, unique tags, IP literals, no two listeners on one socket. */
 export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
   const inbounds: InboundConfig[] = [];
   const tags = new Set<string>();
@@ -67,6 +69,7 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
   return { inbounds, tags };
 }
 
+/** Outbounds plus every tag seen, for cross-references. */
 export interface OutboundsResult {
   readonly outbounds: OutboundEntry[];
   readonly tags: Set<string>;

@@ -3,6 +3,7 @@
  * starts, and every problem is reported at once as a {@link ConfigError}.
  */
 import type { SluiceConfig } from './types';
+import { validateOutbounds } from '../app/validate';
 import { loadConfigFile } from './load';
 
 export * from './types';
@@ -10,19 +11,21 @@ export { loadConfigFile, parseConfig, parseDocumentText, formatOf } from './load
 export type { ParseConfigOptions } from './load';
 export { normalizeConfig } from './normalize';
 export { redactConfig, toConfigDocument, isSecretKey, REDACTED } from './redact';
-export { parseCidr, isIpLiteral } from './net';
+export { parseCidr, parseIPv4, parseIPv6, isIpLiteral } from './net';
 export type { ParsedCidr } from './net';
 export { DEFAULTS, LOG_LEVELS } from './defaults';
 export { ConfigError } from '../errors';
 export type { ConfigIssue } from '../errors';
 
 /**
- * Everything `sluice check` validates: today the core schema, later also each
- * outbound's own options through its type's factory. `sluice check`, `sluice
- * rules` and `sluice run` all go through here so they agree on what is valid.
+ * Everything `sluice check` validates: the core schema, then each outbound's
+ * own options through its type's factory (plugins loaded, no socket opened). `sluice check` and
+ * `sluice rules` go through here, so that extending it extends both.
  *
  * @throws {ConfigError} listing every problem found.
  */
 export async function validateConfigFile(path: string): Promise<SluiceConfig> {
-  return loadConfigFile(path);
+  const config = await loadConfigFile(path);
+  validateOutbounds(config);
+  return config;
 }

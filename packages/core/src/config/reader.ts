@@ -20,6 +20,7 @@ export function at(path: string, key: string | number): string {
   return path ? `${path}.${key}` : key;
 }
 
+/** True for a mapping (not a list, not null). */
 export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -89,6 +90,7 @@ export function toInt(v: unknown): number | undefined {
   return undefined;
 }
 
+/** Inclusive bounds of an integer setting. */
 export interface IntRule {
   readonly min: number;
   readonly max: number;
@@ -130,6 +132,7 @@ export function readString(obj: Obj, key: string, path: string, issues: IssueLis
   return v;
 }
 
+/** Reads an optional boolean; `def` when absent or invalid. */
 export function readBool(obj: Obj, key: string, path: string, def: boolean, issues: IssueList): boolean {
   const v = obj[key];
   if (v === undefined) return def;

@@ -91,6 +91,7 @@ function readRule(v: unknown, i: number, tags: KnownTags, issues: IssueList): Ru
   return Object.fromEntries(Object.entries(rule).filter(([, x]) => x !== undefined)) as unknown as RuleConfig;
 }
 
+/** Reads `route`: each rule's conditions and references, and `final` (defaulting to a sole outbound). */
 export function readRoute(v: unknown, tags: KnownTags, issues: IssueList): RouteConfig {
   const obj = v === undefined || v === null ? {} : (readObject(v, 'route', ROUTE_KEYS, issues) ?? {});
   const rules: RuleConfig[] = [];

@@ -8,6 +8,7 @@ const COUNT = { min: 1, max: MAX_TIMER_MS } as const;
 // Linux ifnames: at most 15 bytes, no '/', ':' or whitespace; quotes are refused too because names go into nft text.
 const IFNAME = /^[^\s/:"'\\]{1,15}$/;
 
+/** Reads `log`; the level must be a pino level. */
 export function readLog(root: Obj, issues: IssueList): LogConfig {
   const obj = readSection(root, 'log', ['level'], issues);
   if (obj.level === undefined) return { level: DEFAULTS.logLevel };
@@ -18,6 +19,7 @@ export function readLog(root: Obj, issues: IssueList): LogConfig {
   return { level: obj.level };
 }
 
+/** Reads `plugins`: package names, without duplicates. */
 export function readPlugins(root: Obj, issues: IssueList): string[] {
   const v = root.plugins;
   if (v === undefined || v === null) return [];
@@ -34,6 +36,7 @@ export function readPlugins(root: Obj, issues: IssueList): string[] {
   return [...seen];
 }
 
+/** Reads `timeouts`; each fits a Node timer. */
 export function readTimeouts(root: Obj, issues: IssueList): TimeoutsConfig {
   const keys = Object.keys(DEFAULTS.timeouts) as (keyof TimeoutsConfig)[];
   const obj = readSection(root, 'timeouts', keys, issues);
@@ -47,6 +50,7 @@ export function readTimeouts(root: Obj, issues: IssueList): TimeoutsConfig {
   };
 }
 
+/** Reads `udp`. */
 export function readUdp(root: Obj, issues: IssueList): UdpConfig {
   const obj = readSection(root, 'udp', ['max_sessions'], issues);
   return { max_sessions: readInt(obj, 'max_sessions', 'udp', COUNT, DEFAULTS.udp.max_sessions, issues) };
@@ -71,6 +75,10 @@ function markFromOutbounds(outbounds: readonly OutboundEntry[]): number | undefi
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/**
+ * Reads `firewall`. `bypass_mark` defaults to the first outbound mark, and must
+ * not be contained in `fwmark`, or captured packets would look like Sluice's own.
+ */
 export function readFirewall(root: Obj, outbounds: readonly OutboundEntry[], issues: IssueList): FirewallConfig {
   const keys = ['fwmark', 'table', 'bypass_mark', 'interfaces', 'bypass_cidr', 'local'];
   const obj = readSection(root, 'firewall', keys, issues);
