@@ -16,6 +16,7 @@
  *
  *   node bench/conn-rate.js [--quick] [--reps N] [--modes …] [--seconds S]
  *                           [--connections C] [--threads T] [--workers W]
+ *                           [--cpu-prof [--perf] [--prof-dir D]]
  */
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
@@ -24,6 +25,7 @@ const { parseFlags, withBench, interleave, runMain, sleep, fmt } = require('./li
 const { waitListening } = require('./lib/topo');
 const { machineInfo } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
+const { profileSluice, PROFILE_OPTIONS, PROFILE_HELP } = require('./lib/profile');
 
 const USAGE = `usage: node bench/conn-rate.js [options]
   --seconds S       length of each wrk run (default 5; 2 with --quick)
@@ -31,7 +33,8 @@ const USAGE = `usage: node bench/conn-rate.js [options]
   --threads T       wrk -t (default 2)
   --workers W       HTTP server processes in the remote (default 1)
   --server c|node   the C epoll server (default; compiled with cc) or the Node one
-  --pause-ms MS     pause between runs (default 3000)`;
+  --pause-ms MS     pause between runs (default 3000)
+${PROFILE_HELP}`;
 
 /** First server port; run i uses PORT + i. */
 const PORT = 8000;
@@ -60,6 +63,24 @@ function errorText(p) {
   return total || p.non2xx ? `${total} socket errors ${JSON.stringify(e)}, ${p.non2xx} non-2xx of ${p.requests}` : '';
 }
 
+/** Starts the HTTP server in the remote on `ports` consecutive ports from PORT. */
+async function startServer(ctx, flags, workers, ports) {
+  const { topo, log } = ctx;
+  const host = topo.addresses.remote.v4;
+  const kind = flags.server ?? (have('cc') ? 'c' : 'node');
+  let server;
+  if (kind === 'c') {
+    const bin = path.join(ctx.workdir, 'http-server');
+    execFileSync('cc', ['-O2', '-o', bin, path.join(__dirname, 'lib/http-server.c')], { stdio: 'inherit' });
+    server = topo.spawn('remote', bin, [host, String(PORT), String(ports), String(workers)]);
+  } else {
+    server = topo.spawn('remote', process.execPath, [path.join(__dirname, 'lib/http-server.js'), '--host', host, '--port', String(PORT), '--ports', String(ports), '--workers', String(workers)]);
+  }
+  server.stderr.on('data', (d) => log.warn(`http-server: ${d}`));
+  await waitListening(topo, 'remote', PORT + ports - 1);
+  return { server, kind };
+}
+
 async function main(argv) {
   const flags = parseFlags(
     argv,
@@ -70,6 +91,7 @@ async function main(argv) {
       workers: { type: 'string' },
       server: { type: 'string' },
       'pause-ms': { type: 'string' },
+      ...PROFILE_OPTIONS,
     },
     USAGE,
   );
@@ -80,22 +102,21 @@ async function main(argv) {
   };
   const workers = Number(flags.workers ?? 1);
   const pauseMs = Number(flags['pause-ms'] ?? (flags.quick ? 1000 : 3000));
+  if (flags['cpu-prof']) {
+    return profileSluice('connprof', flags, ['wrk'], async (ctx) => {
+      await startServer(ctx, flags, workers, 1);
+      return async () => {
+        const p = await wrk(ctx.topo, 'client', ctx.topo.addresses.remote.v4, PORT, opts);
+        return { rps: p.rps, text: `wrk through Sluice under --cpu-prof: ${fmt(p.rps)} conn/s${errorText(p) ? ` (${errorText(p)})` : ''}` };
+      };
+    });
+  }
   const rows = await withBench('conn', flags, ['wrk'], async (ctx) => {
     const { topo, log } = ctx;
     const host = topo.addresses.remote.v4;
-    const kind = flags.server ?? (have('cc') ? 'c' : 'node');
     const ports = 1 + flags.reps * flags.modes.length;
     let nextPort = PORT;
-    let server;
-    if (kind === 'c') {
-      const bin = path.join(ctx.workdir, 'http-server');
-      execFileSync('cc', ['-O2', '-o', bin, path.join(__dirname, 'lib/http-server.c')], { stdio: 'inherit' });
-      server = topo.spawn('remote', bin, [host, String(PORT), String(ports), String(workers)]);
-    } else {
-      server = topo.spawn('remote', process.execPath, [path.join(__dirname, 'lib/http-server.js'), '--host', host, '--port', String(PORT), '--ports', String(ports), '--workers', String(workers)]);
-    }
-    server.stderr.on('data', (d) => log.warn(`http-server: ${d}`));
-    await waitListening(topo, 'remote', PORT + ports - 1);
+    const { server, kind } = await startServer(ctx, flags, workers, ports);
     // The server's own ceiling: wrk in the remote namespace itself, no gateway.
     const local = await wrk(topo, 'remote', host, nextPort++, opts);
     log.info(`server alone (wrk inside the remote namespace): ${fmt(local.rps)} conn/s`);
@@ -110,7 +131,7 @@ async function main(argv) {
         if (e) problems.push(`${mode}: ${e}`);
         return p.rps;
       },
-      { pauseMs },
+      { pauseMs, watchPids: { server: server.pid } },
     );
     const notes = [
       `wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s; ${kind === 'c' ? 'C epoll' : 'Node'} server (${workers} process) alone ${fmt(local.rps)} conn/s`,

@@ -100,12 +100,12 @@ async function withBench(name, flags, tools, body, { proxyOptions = {}, startPro
 
 const CLK_TCK = 100;
 
-/** utime+stime of a process (all threads), in seconds. */
-function procCpuSeconds(pid) {
+/** utime+stime of a process (all threads), in seconds; with `sysOnly`, stime alone. */
+function procCpuSeconds(pid, sysOnly = false) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    return ((sysOnly ? 0 : Number(f[11])) + Number(f[12])) / CLK_TCK;
   } catch {
     return undefined;
   }
@@ -120,43 +120,52 @@ function machineJiffies() {
 }
 
 /**
- * Runs `fn` and measures, alongside, the CPU the process `pid` used (in % of
- * one core) and how busy the whole machine was (% of all cores).
+ * Runs `fn` and measures, alongside, the CPU each process in `pids`
+ * ({ name: pid }) used, in % of one core, and how busy the whole machine was
+ * (% of all cores).
  */
-async function withCpu(pid, fn) {
+async function withCpu(pids, fn) {
+  // The proxy's kernel share too: how much of its time is syscalls and the network stack under them.
+  const names = Object.keys(pids).filter((k) => pids[k]);
+  const probes = names.flatMap((k) => (k === 'proxy' ? [[k, false], ['proxy sys', true]] : [[k, false]]));
+  const read = () => probes.map(([k, sys]) => procCpuSeconds(pids[k === 'proxy sys' ? 'proxy' : k], sys));
   const t0 = Date.now();
-  const p0 = pid ? procCpuSeconds(pid) : undefined;
+  const p0 = read();
   const m0 = machineJiffies();
   const value = await fn();
   const wall = (Date.now() - t0) / 1000;
-  const p1 = pid ? procCpuSeconds(pid) : undefined;
+  const p1 = read();
   const m1 = machineJiffies();
-  return {
-    value,
-    proxyCpu: p0 !== undefined && p1 !== undefined ? (100 * (p1 - p0)) / wall : undefined,
-    machineBusy: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
-  };
+  const cpu = {};
+  probes.forEach(([k], i) => {
+    if (p0[i] !== undefined && p1[i] !== undefined) cpu[k] = Math.round((100 * (p1[i] - p0[i])) / wall);
+  });
+  return { value, cpu, machineBusy: Math.round((100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total)) };
 }
 
 /**
  * Runs `measure(mode, rep)` reps × modes times, rotating the order each
  * repetition (plain,sluice,v2ray → sluice,v2ray,plain → …) so that drift on a
- * noisy machine hits every mode alike. Returns { mode: [values] }.
+ * noisy machine hits every mode alike. Returns { mode: [values] }, with a
+ * non-enumerable `cpu`: { mode: { proxy: [%], machine: [%], <name>: [%] } }
+ * for the proxy, the machine and each of `watchPids` ({ name: pid }, e.g. the
+ * server, to show it is not the bottleneck).
  */
-async function interleave(ctx, measure, { pauseMs = 1000 } = {}) {
+async function interleave(ctx, measure, { pauseMs = 1000, watchPids = {} } = {}) {
   const { modes, reps } = ctx.flags;
   const samples = Object.fromEntries(modes.map((m) => [m, []]));
   const cpu = Object.fromEntries(modes.map((m) => [m, { proxy: [], machine: [] }]));
+  const push = (obj, k, v) => (obj[k] ??= []).push(v);
   for (let rep = 0; rep < reps; rep++) {
     const order = modes.map((_, i) => modes[(i + rep) % modes.length]);
     for (const mode of order) {
       await ctx.activate(mode);
-      const r = await withCpu(ctx.proxies[mode]?.pid, () => measure(mode, rep));
+      const r = await withCpu({ proxy: ctx.proxies[mode]?.pid, ...watchPids }, () => measure(mode, rep));
       const v = r.value;
       samples[mode].push(v);
-      cpu[mode].machine.push(Math.round(r.machineBusy));
-      if (r.proxyCpu !== undefined) cpu[mode].proxy.push(Math.round(r.proxyCpu));
-      const cpuText = `${r.proxyCpu !== undefined ? `${mode} ${Math.round(r.proxyCpu)}% of a core, ` : ''}machine ${Math.round(r.machineBusy)}% busy`;
+      push(cpu[mode], 'machine', r.machineBusy);
+      for (const [k, pct] of Object.entries(r.cpu)) push(cpu[mode], k, pct);
+      const cpuText = [...Object.entries(r.cpu).map(([k, pct]) => `${k.replace('proxy', mode)} ${pct}%`), `machine ${r.machineBusy}% busy`].join(', ');
       ctx.log.info(`rep ${rep + 1}/${reps} ${mode}: ${typeof v === 'number' ? fmt(v) : JSON.stringify(v)} (${cpuText})`);
       if (mode !== 'plain') ctx.proxies[mode]?.assertAlive();
       await sleep(pauseMs);

@@ -132,7 +132,8 @@ class GatewayFirewall {
 class ProxyProcess {
   /**
    * @param kind 'sluice' | 'v2ray'
-   * @param opts.nodeOptions NODE_OPTIONS for Sluice (e.g. `--cpu-prof --cpu-prof-dir=…`)
+   * @param opts.nodeArgs node flags for Sluice, e.g. `['--cpu-prof', '--cpu-prof-dir=…']`
+   *   (Node 20 refuses --cpu-prof in NODE_OPTIONS, so they go on the command line)
    */
   constructor(topo, kind, workdir, log, opts = {}) {
     this.topo = topo;
@@ -154,9 +155,7 @@ class ProxyProcess {
     if (this.kind === 'sluice') {
       const cfg = path.join(this.workdir, `sluice-${this.port}.yaml`);
       fs.writeFileSync(cfg, sluiceConfig(this.port));
-      const env = { ...process.env };
-      if (this.opts.nodeOptions) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${this.opts.nodeOptions}`.trim();
-      child = this.topo.spawn('gw', process.execPath, [SLUICE_BIN, 'run', '-c', cfg], { env });
+      child = this.topo.spawn('gw', process.execPath, [...(this.opts.nodeArgs ?? []), SLUICE_BIN, 'run', '-c', cfg]);
     } else {
       const cfg = path.join(this.workdir, `v2ray-${this.port}.json`);
       fs.writeFileSync(cfg, JSON.stringify(v2rayConfig(this.port), null, 2));

@@ -105,9 +105,14 @@ function renderTable(rows) {
     out.push(`- ${r.title} [${r.unit}]: ${s}${r.notes ? ` — ${r.notes}` : ''}`);
     if (r.cpu) {
       const c = Object.entries(r.cpu)
-        .map(([m, v]) => `${m} ${v.proxy.length ? `proxy ${median(v.proxy)}% of a core, ` : ''}machine ${median(v.machine)}%`)
+        .map(([m, v]) => {
+          const procs = Object.entries(v)
+            .filter(([k, xs]) => k !== 'machine' && xs.length)
+            .map(([k, xs]) => `${k.replace('proxy', m)} ${median(xs)}%`);
+          return `${m}: ${[...procs, `machine ${median(v.machine)}% busy`].join(', ')}`;
+        })
         .join('; ');
-      out.push(`  - CPU (medians): ${c}`);
+      out.push(`  - CPU during the runs (medians; a process in % of one core, the machine in % of all ${r.machine.nproc}): ${c}`);
     }
   }
   out.push('', END);

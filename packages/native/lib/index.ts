@@ -145,6 +145,97 @@ export interface OutboundSocketOptions {
   reuseAddr?: boolean;
 }
 
+/** Options of {@link SpliceRelay}. */
+export interface SpliceRelayOptions {
+  /** No byte either way for this long ends the flow with `error: 'idle timeout'`; 0 (default) disables. */
+  idleMs?: number;
+  /** Bytes already read from A (by JavaScript, before the hand-over): written to B before anything else. */
+  pendingA?: Uint8Array;
+  /** Bytes already read from B: written to A before anything else. */
+  pendingB?: Uint8Array;
+  /**
+   * Capacity of each direction's pipe in bytes (`F_SETPIPE_SZ`, rounded up to
+   * a power-of-two number of pages); default the kernel's (64 KiB). A larger
+   * pipe moves more per system call. Above `fs.pipe-max-size`, or past
+   * `fs.pipe-user-pages-soft` without CAP_SYS_RESOURCE/CAP_SYS_ADMIN, the
+   * kernel keeps the default (see {@link SpliceRelayStats.pipeSize}).
+   */
+  pipeSize?: number;
+}
+
+/** How a {@link SpliceRelay} ended; passed to its `onDone` callback. */
+export interface SpliceRelayResult {
+  /** Bytes written to B that came from A (pending bytes included). */
+  up: number;
+  /** Bytes written to A that came from B (pending bytes included). */
+  down: number;
+  /**
+   * Absent when both directions ended in order (EOF passed on both ways).
+   * Otherwise `'idle timeout'`, `'aborted: <reason>'`, or `'<side>: <errno name>'`
+   * with side `client` (A) or `upstream` (B), e.g. `'upstream: ECONNRESET'`.
+   * Both sockets were then closed with a reset (`SO_LINGER` 0).
+   */
+  error?: string;
+  /**
+   * True when `splice()` itself was refused (`EINVAL`/`ENOSYS`: a kernel or
+   * sandbox without splice for these fds); `error` then ends in
+   * `(splice unsupported)`. Use the user-space relay from then on.
+   */
+  unsupported?: boolean;
+}
+
+/** Counters of a {@link SpliceRelay}. */
+export interface SpliceRelayStats {
+  /** Bytes delivered A to B so far. */
+  up: number;
+  /** Bytes delivered B to A so far. */
+  down: number;
+  /** Bytes read from A and not yet written to B (in the pipe or pending); bounded by the pipe size plus the pending bytes. */
+  bufferedUp: number;
+  /** Bytes read from B and not yet written to A. */
+  bufferedDown: number;
+  /** Capacity of each pipe, as the kernel granted it. */
+  pipeSize: number;
+  /** False once the relay has ended (its fds are closed). */
+  open: boolean;
+}
+
+/**
+ * Relays one TCP flow between two connected sockets in the kernel: per
+ * direction, `splice()` from the socket into a pipe and from the pipe into the
+ * other socket, so the bytes never enter user space. Runs on `uv_poll` in the
+ * event loop of the creating thread (worker threads included), with
+ * backpressure (reads only while the pipe has room), half-close (an EOF is
+ * passed on as `shutdown(SHUT_WR)` once everything before it is delivered;
+ * the other direction keeps running), an idle timeout, and a reset of both
+ * sides when either fails.
+ */
+export interface SpliceRelay {
+  /**
+   * Ends the flow now: both sockets are reset; `onDone` gets
+   * `error: 'aborted: <reason>'`. Returns false (and does nothing) when the
+   * relay had already ended, its `onDone` perhaps not yet called.
+   */
+  abort(reason?: string): boolean;
+  stats(): SpliceRelayStats;
+}
+
+/** Constructor of {@link SpliceRelay}. */
+export interface SpliceRelayConstructor {
+  /**
+   * Starts relaying between `fdA` (the client side) and `fdB` (the upstream
+   * side). The relay `dup()`s both fds and owns the copies: the caller then
+   * closes its own fds (destroying a Node socket whose fd has a copy sends
+   * neither FIN nor RST). Throws a {@link NativeError} (and owns nothing)
+   * when an fd is not a connected TCP socket or a resource cannot be made.
+   * `onDone` is called exactly once, from the event loop (never inside
+   * `abort()`), after every fd is closed. The relay keeps itself and the event
+   * loop alive until then; on environment teardown (a worker exiting) it
+   * resets both sockets without calling `onDone`.
+   */
+  new (fdA: number, fdB: number, options: SpliceRelayOptions, onDone: (result: SpliceRelayResult) => void): SpliceRelay;
+}
+
 /** The functions the addon exports. */
 export interface NativeBinding {
   /** Opens a bound, listening, non-blocking TCP socket with `IP_TRANSPARENT`/`IPV6_TRANSPARENT`; returns its fd for `net.Server.listen({ fd })`. */
@@ -164,6 +255,10 @@ export interface NativeBinding {
   /** Closes an fd this module returned and nobody adopted. */
   closeFd(fd: number): void;
   UdpTransparentSocket: UdpTransparentSocketConstructor;
+  /** In-kernel TCP relay; see {@link SpliceRelayConstructor}. */
+  SpliceRelay: SpliceRelayConstructor;
+  /** Whether `splice()` works here (probed once per process on a socketpair). */
+  spliceSupported(): boolean;
 }
 
 let cached: NativeBinding | undefined;

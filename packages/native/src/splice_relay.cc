@@ -424,10 +424,13 @@ void SpliceRelay::OnEnvCleanup(void* self) {
   relay->Release(true);
 }
 
-void SpliceRelay::Abort(const Napi::CallbackInfo& info) {
+Napi::Value SpliceRelay::Abort(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kRunning) return Napi::Boolean::New(env, false);
   std::string reason = "abort()";
   if (info.Length() > 0 && info[0].IsString()) reason = info[0].As<Napi::String>().Utf8Value();
   Finish("aborted: " + reason);
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value SpliceRelay::Stats(const Napi::CallbackInfo& info) {

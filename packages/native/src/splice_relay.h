@@ -70,7 +70,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   static void OnDeliver(uv_timer_t* timer);
   static void OnEnvCleanup(void* self);
 
-  void Abort(const Napi::CallbackInfo& info);
+  Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
 
   // Moves what it can in one direction; false once the relay has failed.

@@ -1,8 +1,12 @@
 import * as dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
+  ErrorCode,
+  SluiceError,
   addressFamily,
+  isErrnoError,
   unmapAddress,
   type Destination,
   type FlowContext,
@@ -36,8 +40,27 @@ export class DirectOutbound implements Outbound {
     return this.options.local_address?.find((a) => addressFamily(a) === family);
   }
 
-  dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
-    const family = addressFamily(dst.address);
+  async dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
+    // A chain may hand us a host name (a SOCKS server named in config); the native path needs an IP before connect.
+    const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
+    try {
+      return await this.connect(address, dst.port, ctx);
+    } catch (err) {
+      if (err === ctx.signal.reason || !isErrnoError(err)) throw err;
+      throw new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${dst.port} failed (${err.code})`, { cause: err });
+    }
+  }
+
+  private async resolve(name: string): Promise<string> {
+    try {
+      return (await lookup(name)).address;
+    } catch (err) {
+      throw new SluiceError(ErrorCode.DIAL, `direct: cannot resolve "${name}" (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+    }
+  }
+
+  private connect(address: string, port: number, ctx: FlowContext): Promise<net.Socket> {
+    const family = addressFamily(address);
     const localAddress = this.localAddressFor(family);
     let socket: net.Socket;
     if (this.needsNative) {
@@ -51,11 +74,11 @@ export class DirectOutbound implements Outbound {
       });
       socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
       // Must connect in the same tick as the adoption: libuv would otherwise poll an unconnected fd.
-      socket.connect({ port: dst.port, host: dst.address, noDelay: true });
+      socket.connect({ port, host: address, noDelay: true });
     } else {
-      socket = net.connect({ port: dst.port, host: dst.address, localAddress, allowHalfOpen: true, noDelay: true });
+      socket = net.connect({ port, host: address, localAddress, allowHalfOpen: true, noDelay: true });
     }
-    return new Promise<Duplex>((resolve, reject) => {
+    return new Promise<net.Socket>((resolve, reject) => {
       const onAbort = (): void => {
         socket.destroy();
         reject(ctx.signal.reason);

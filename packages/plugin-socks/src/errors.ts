@@ -70,7 +70,16 @@ export function aborted(signal: AbortSignal): SluiceError {
   return isSluiceError(signal.reason) ? signal.reason : new SluiceError(ErrorCode.DIAL, 'socks: dial aborted', { cause: signal.reason });
 }
 
-/** Passes SluiceErrors through; anything else from a `via` becomes a dial error naming the hop. */
+/**
+ * What a failed `via` dial becomes: its SluiceError unchanged (hop1's own
+ * `socks: connect timeout`, say); an errno error, which means the via could
+ * not reach our server, as {@link connectFailed}; anything else a dial error
+ * naming the hop.
+ */
 export function fromVia(via: string, err: unknown): SluiceError {
-  return isSluiceError(err) ? err : new SluiceError(ErrorCode.DIAL, `socks: via "${via}" failed`, { cause: err });
+  // A via that wrapped a socket error (direct does) failed to reach our server: say so in SOCKS terms.
+  if (isSluiceError(err) && isErrnoError(err.cause) && !isSluiceError(err.cause)) return connectFailed(err.cause);
+  if (isSluiceError(err)) return err;
+  if (isErrnoError(err)) return connectFailed(err);
+  return new SluiceError(ErrorCode.DIAL, `socks: via "${via}" failed`, { cause: err });
 }

@@ -66,10 +66,20 @@ describe('DirectOutbound', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const deadPort = (closed.address() as net.AddressInfo).port;
     closed.close();
-    await assert.rejects(o.dialTcp({ address: '127.0.0.1', port: deadPort }, ctx()), { code: 'ECONNREFUSED' });
+    await assert.rejects(o.dialTcp({ address: '127.0.0.1', port: deadPort }, ctx()), {
+      code: 'SLUICE_ERR_DIAL',
+      message: `direct: connect to 127.0.0.1:${deadPort} failed (ECONNREFUSED)`,
+    });
     const c = ctx();
     c.controller.abort(new Error('gone'));
     await assert.rejects(o.dialTcp({ address: '127.0.0.1', port }, c), /gone/);
+  });
+
+  it('resolves a host name given as the address (a named server in a chain)', async () => {
+    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2 }, 'o'), native);
+    const s = await o.dialTcp({ address: 'localhost', host: 'localhost', port }, ctx());
+    assert.equal(await readAll(s), 'hello from server');
+    await assert.rejects(o.dialTcp({ address: 'no-such-host.invalid', port }, ctx()), /direct: cannot resolve "no-such-host.invalid"/);
   });
 
   for (const mark of [undefined, 2]) {

@@ -212,6 +212,10 @@ describe('socks handshake against a scripted server', () => {
       message: 'socks: connect to server failed (ECONNREFUSED)',
       code: ErrorCode.DIAL,
     });
+    // The same through a via that rejects with a plain errno error.
+    await assert.rejects(makeSocks({ server: '127.0.0.1', port, via: 'direct' }, { direct: testDirect() }).dialTcp(DST, flowCtx()), {
+      message: 'socks: connect to server failed (ECONNREFUSED)',
+    });
   });
 
   it('bounds a via that never answers by connect_timeout_ms', async () => {

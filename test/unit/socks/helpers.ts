@@ -160,7 +160,7 @@ async function waitListening(host: string, port: number, child: ChildProcess, ou
   throw new Error(`server did not listen on ${host}:${port}: ${output()}`);
 }
 
-async function spawnServer(cmd: string, args: string[], host: string, port: number): Promise<ServerProcess> {
+async function spawnServer(cmd: string, args: string[], host: string, port: number, tmpDir?: string): Promise<ServerProcess> {
   let out = '';
   // Own process group, so stop() also reaches dante's forked children.
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -168,6 +168,7 @@ async function spawnServer(cmd: string, args: string[], host: string, port: numb
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (): Promise<void> => {
+    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
     if (child.exitCode !== null || child.signalCode !== null) return;
     try {
       process.kill(-child.pid!, 'SIGTERM');
@@ -216,7 +217,7 @@ export async function startDante(host: string, clientFrom?: string, extra = ''):
       '',
     ].join('\n'),
   );
-  return spawnServer('danted', ['-f', conf, '-p', path.join(dir, 'danted.pid')], host, port);
+  return spawnServer('danted', ['-f', conf, '-p', path.join(dir, 'danted.pid')], host, port, dir);
 }
 
 /** Starts microsocks with username/password auth; outgoing connections from `host`. */

@@ -17,24 +17,25 @@ export function nextFlowId(): string {
  * made on first use: most flows never log anything but their access line.
  */
 export class FlowContextImpl implements FlowContext {
-  private child?: Logger;
   readonly controller = new AbortController();
+  readonly signal: AbortSignal = this.controller.signal;
+  declare readonly logger: Logger;
+
   constructor(
     readonly flow: FlowMetadata,
-    private readonly parent: Logger,
-  ) {}
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  get logger(): Logger {
-    this.child ??= this.parent.child({
-      flowId: this.flow.id,
-      network: this.flow.network,
-      src: formatEndpoint(this.flow.src),
-      dst: formatEndpoint(this.flow.dst),
+    parent: Logger,
+  ) {
+    let child: Logger | undefined;
+    // An own, enumerable getter: plugins that copy the context (`{ ...ctx, signal }`) still get a logger.
+    Object.defineProperty(this, 'logger', {
+      enumerable: true,
+      get: (): Logger =>
+        (child ??= parent.child({
+          flowId: flow.id,
+          network: flow.network,
+          src: formatEndpoint(flow.src),
+          dst: formatEndpoint(flow.dst),
+        })),
     });
-    return this.child;
   }
 }

@@ -209,7 +209,8 @@ async function workerTeardown(args: { closeInWorker: boolean }): Promise<unknown
     const { native } = require(workerData.module);
     const socket = new (native().UdpTransparentSocket)({ address: '127.0.0.1', port: 0 }, (batch) => {
       parentPort.postMessage({ batch: batch.map((d) => d.data.toString()) });
-      if (workerData.closeInWorker) { socket.close(); parentPort.close(); }
+      if (workerData.closeInWorker) { socket.close(); parentPort.close();
+        setTimeout(() => require('fs').writeSync(2, 'STILL ALIVE ' + JSON.stringify(process._getActiveHandles().map(h=>h.constructor.name)) + JSON.stringify(process._getActiveRequests().map(h=>h.constructor.name)) + '\\n'), 2000).unref(); }
     });
     parentPort.postMessage({ port: native().localAddress(socket.fd).port });
     `,

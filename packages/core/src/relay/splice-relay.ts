@@ -1,0 +1,122 @@
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { NativeBinding, SpliceRelayResult } from '@sluice/native';
+import type { TcpRelay, TcpRelayOptions, TcpRelayResult } from './tcp-relay';
+
+/** Options of {@link spliceRelay}. */
+export interface SpliceRelayOptions extends TcpRelayOptions {
+  /**
+   * Capacity of each direction's kernel pipe in bytes; default
+   * {@link DEFAULT_SPLICE_PIPE_SIZE}. Larger moves more per system call and
+   * pins more memory per flow when a reader is slow.
+   */
+  readonly pipeSize?: number;
+}
+
+/** Default pipe capacity: 256 KiB per direction. See `docs/benchmarks.md` (relay-loopback). */
+export const DEFAULT_SPLICE_PIPE_SIZE = 256 * 1024;
+
+/** Bindings on which `splice()` was refused at run time (`unsupported`): no more attempts there. */
+const refused = new WeakSet<NativeBinding>();
+
+/**
+ * Whether {@link spliceRelay} can be used with this binding: the addon has
+ * the relay, `splice()` works in this kernel/sandbox, and no relay has
+ * reported it unsupported since.
+ */
+export function spliceAvailable(native: NativeBinding): boolean {
+  return (
+    typeof native.SpliceRelay === 'function' &&
+    typeof native.spliceSupported === 'function' &&
+    !refused.has(native) &&
+    native.spliceSupported()
+  );
+}
+
+/** The libuv handle behind a `net.Socket`; not public API, but stable since Node 0.x. */
+interface WithHandle {
+  _handle?: { fd?: unknown } | null;
+}
+
+/**
+ * The fd of a socket whose bytes can be taken over from the kernel, or
+ * undefined: a plain (not TLS) connected TCP socket, writable, with nothing
+ * waiting to be written, no encoding, and nobody consuming it right now.
+ */
+function handOverFd(stream: Duplex): number | undefined {
+  if (!(stream instanceof net.Socket) || 'encrypted' in stream) return undefined;
+  if (stream.destroyed || stream.connecting || stream.pending || !stream.writable) return undefined;
+  if (stream.writableLength > 0 || stream.readableFlowing === true) return undefined;
+  if (stream.readableEncoding !== null || stream.readableObjectMode) return undefined;
+  const fd = (stream as WithHandle)._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** Everything the stream has read from the kernel and not yet handed to anyone. */
+function takeBuffered(stream: net.Socket): Buffer {
+  const chunks: Buffer[] = [];
+  for (let c = stream.read() as Buffer | null; c !== null; c = stream.read() as Buffer | null) chunks.push(c);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/**
+ * Relays `client` and `upstream` in the kernel with `splice()` (see the
+ * native `SpliceRelay`): same contract as `relayTcp` (half-close,
+ * backpressure, idle timeout, byte counts, a reset on failure), a fraction
+ * of the CPU.
+ *
+ * Both must be connected `net.Socket`s over TCP, paused (accepted with
+ * `pauseOnConnect`, or `pause()`d) with nothing left to write. Bytes they
+ * already read are collected with `read()` and sent first; bytes read earlier
+ * by someone else (a sniffer) must have been passed on or `unshift()`ed back.
+ * On success both Node sockets are destroyed without a FIN (the relay owns
+ * copies of their fds), so they emit `'close'` and nothing else matters of
+ * them: detach listeners that would treat that as the end of the flow.
+ *
+ * Returns undefined, leaving both sockets as they were, when a socket is not
+ * eligible or the relay cannot start: use `relayTcp` then.
+ */
+export function spliceRelay(client: Duplex, upstream: Duplex, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
+  if (!spliceAvailable(native)) return undefined;
+  const fdA = handOverFd(client);
+  const fdB = handOverFd(upstream);
+  if (fdA === undefined || fdB === undefined) return undefined;
+  const clientSocket = client as net.Socket;
+  const upstreamSocket = upstream as net.Socket;
+  const pendingA = takeBuffered(clientSocket);
+  const pendingB = takeBuffered(upstreamSocket);
+
+  let settle!: (r: TcpRelayResult) => void;
+  const result = new Promise<TcpRelayResult>((resolve) => (settle = resolve));
+  // Counted as relayTcp counts: bytes read from the client, bytes written to it.
+  const upBefore = clientSocket.bytesRead - pendingA.length;
+  const downBefore = clientSocket.bytesWritten;
+  let abortReason: string | undefined;
+  const onDone = (r: SpliceRelayResult): void => {
+    if (r.unsupported) refused.add(native);
+    const up = upBefore + r.up;
+    const down = downBefore + r.down;
+    const error = abortReason ?? r.error;
+    settle(error === undefined ? { up, down } : { up, down, error });
+  };
+
+  let relay;
+  try {
+    relay = new native.SpliceRelay(fdA, fdB, { idleMs: opts.idleMs, pendingA, pendingB, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
+  } catch {
+    // Not a TCP socket after all, not connected any more, out of fds…: put the bytes back for relayTcp.
+    if (pendingA.length > 0) clientSocket.unshift(pendingA);
+    if (pendingB.length > 0) upstreamSocket.unshift(pendingB);
+    return undefined;
+  }
+  // Closing an fd of which the relay holds a copy sends nothing to the peer.
+  clientSocket.destroy();
+  upstreamSocket.destroy();
+  return {
+    result,
+    abort(reason) {
+      // Recorded as given, as relayTcp does; ignored once the relay has ended by itself.
+      if (relay.abort(reason)) abortReason ??= reason;
+    },
+  };
+}
