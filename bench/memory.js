@@ -14,16 +14,24 @@
  * then the largest N that fits, as the report says.
  *
  *   node bench/memory.js [--quick] [--reps N] [--modes sluice,v2ray] [--connections N]
+ *   node bench/memory.js --heap-snapshot [--connections N]   # where Sluice's bytes go
  */
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { parseFlags, withBench, runMain, sleep, fmt } = require('./lib/harness');
 const { waitListening } = require('./lib/topo');
 const { machineInfo, fileLimits } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
 const { loadNetns } = require('./lib/topo');
+const { summarizeHeap, formatGrowth } = require('./lib/heap');
 
 const USAGE = `usage: node bench/memory.js [options]
-  --connections N  idle connections to hold (default 10000; 2000 with --quick)`;
+  --connections N  idle connections to hold (default 10000; 2000 with --quick)
+  --heap-snapshot  instead of the comparison: one Sluice run with a V8 heap
+                   snapshot before and after opening the flows, and the JS
+                   heap growth per flow by constructor
+  --prof-dir D     where the snapshots go (default a temp directory)`;
 
 const PORT = 7000;
 const PEER = path.join(__dirname, 'lib/idle-peer.js');
@@ -64,11 +72,66 @@ async function closeIdle(client, server) {
   await serverCount(server, (n) => n === 0, 60_000, 'remote down to 0 connections');
 }
 
+/** Sends SIGUSR2 to a Sluice started with --heapsnapshot-signal and waits until the new snapshot is written. */
+async function heapSnapshot(proxy, dir) {
+  const before = new Set(fs.readdirSync(dir));
+  process.kill(proxy.pid, 'SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  for (;;) {
+    await sleep(1000);
+    const f = fs.readdirSync(dir).find((x) => x.endsWith('.heapsnapshot') && !before.has(x));
+    const size = f ? fs.statSync(path.join(dir, f)).size : -1;
+    if (f && size > 0 && size === last) return path.join(dir, f);
+    last = size;
+    if (Date.now() > deadline) throw new Error(`no heap snapshot from pid ${proxy.pid} in ${dir}`);
+  }
+}
+
+/** One Sluice run: heap snapshots before and after opening the flows, growth per flow by constructor. */
+async function heapRun(flags, wanted, hard) {
+  const dir = flags['prof-dir'] ? path.resolve(flags['prof-dir']) : fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-heap-'));
+  fs.mkdirSync(dir, { recursive: true });
+  const nodeArgs = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`];
+  await withBench(
+    'memheap',
+    { ...flags, modes: ['sluice'] },
+    [],
+    async (ctx) => {
+      const { topo } = ctx;
+      const server = spawnPeer(topo, 'remote', ['server', '--host', topo.addresses.remote.v4, '--port', String(PORT)]);
+      await waitListening(topo, 'remote', PORT, { watch: server });
+      const proxy = ctx.newProxy('sluice', { nodeArgs });
+      await proxy.start();
+      try {
+        await ctx.activate('sluice', proxy);
+        await closeIdle(await openIdle(topo, server, WARMUP), server);
+        await sleep(2000);
+        const rss0 = proxy.rssKiB();
+        const snap0 = await heapSnapshot(proxy, dir);
+        const n = Math.min(wanted, Math.floor((hard - proxy.fdCount() - FD_SLACK) / 2));
+        const client = await openIdle(topo, server, n);
+        await sleep(3000);
+        const rss1 = proxy.rssKiB();
+        const snap1 = await heapSnapshot(proxy, dir);
+        process.stdout.write(`Sluice RSS ${fmt(rss0)} → ${fmt(rss1)} KiB with ${n} idle flows: ${((rss1 - rss0) / n).toFixed(2)} KiB/flow (a snapshot was taken in between, so this is a lower bound)\nsnapshots: ${snap0} ${snap1}\n`);
+        process.stdout.write(formatGrowth(summarizeHeap(snap0), summarizeHeap(snap1), n));
+        await closeIdle(client, server);
+      } finally {
+        await ctx.firewall.use(undefined);
+        await proxy.stop();
+      }
+    },
+    { startProxies: false },
+  );
+}
+
 async function main(argv) {
-  const flags = parseFlags(argv, { connections: { type: 'string' } }, USAGE);
+  const flags = parseFlags(argv, { connections: { type: 'string' }, 'heap-snapshot': { type: 'boolean', default: false }, 'prof-dir': { type: 'string' } }, USAGE);
   flags.modes = flags.modes.filter((m) => m !== 'plain');
   const wanted = Number(flags.connections ?? (flags.quick ? 2000 : 10_000));
   const { hard } = fileLimits();
+  if (flags['heap-snapshot']) return heapRun(flags, wanted, hard);
   const notes = [];
   const rows = await withBench(
     'mem',

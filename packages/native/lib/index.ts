@@ -4,6 +4,9 @@
  *
  * Every function throws a {@link NativeError} (an `Error` with `code`, `errno`
  * and `syscall`, and a message that says what to do) when the kernel refuses.
+ * Bad arguments (an address that is not an IP literal, a port out of range, a
+ * missing option) throw a `TypeError` that is also a NativeError, with code
+ * `EINVAL` and the bad value in its message.
  */
 import { loadBinding } from './binding';
 

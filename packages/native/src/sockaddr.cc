@@ -71,6 +71,16 @@ Endpoint FormatSockAddr(const sockaddr* addr) {
       inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
     }
     endpoint.port = ntohs(v6->sin6_port);
+    endpoint.address = text;
+    if (v6->sin6_scope_id != 0) {
+      // Link-local: keep the zone, so the address can be used again as is.
+      char name[IF_NAMESIZE] = "";
+      endpoint.address += "%";
+      endpoint.address += if_indextoname(v6->sin6_scope_id, name) != nullptr
+                              ? std::string(name)
+                              : std::to_string(v6->sin6_scope_id);
+    }
+    return endpoint;
   }
   endpoint.address = text;
   return endpoint;

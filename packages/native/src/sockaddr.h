@@ -37,7 +37,8 @@ SockAddr ParseSockAddrOrThrow(Napi::Env env, const std::string& where, const std
                               uint16_t port);
 
 // Formats a kernel-supplied address; IPv4-mapped IPv6 (::ffff:a.b.c.d) comes
-// out as a.b.c.d. Unknown families give an empty address.
+// out as a.b.c.d, a scoped (link-local) one as fe80::1%eth0. Unknown families
+// give an empty address.
 Endpoint FormatSockAddr(const sockaddr* addr);
 
 // Same family, address and port (IPv6 scope included).

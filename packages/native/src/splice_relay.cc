@@ -215,35 +215,29 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
     Touch();
     return Step::kProgress;
   }
-  if (n == 0) {
-    d.eof = true;
-    return Step::kProgress;
-  }
-  if (errno != EAGAIN) {
+  if (n < 0 && errno != EAGAIN) {
     Fail(*d.from, errno, "splice");
     return Step::kFailed;
   }
-  if (d.in_pipe > 0) {
-    // The socket is empty, or every pipe slot is taken (a slot may hold less
-    // than a page, so in_pipe < capacity proves nothing). Polling for
-    // readability could then spin: wait until a write has freed a slot.
+  if (d.buffered() > 0) {
+    // EAGAIN: the socket is empty, or every pipe slot is taken (a slot may
+    // hold less than a page, so in_pipe < capacity proves nothing), and
+    // polling for readability could spin. 0: see FillWithRecv, which must wait
+    // for what is buffered to go first. Either way: retry after a write.
     d.stalled = true;
     return Step::kIdle;
   }
-  return hinted ? FillWithRecv(d) : Step::kIdle;
+  return n == 0 || hinted ? FillWithRecv(d) : Step::kIdle;
 }
 
 // splice() reads TCP through tcp_read_sock(), which stops in front of urgent
-// (MSG_OOB) data and never passes it, while recv() skips the urgent byte. So a
-// socket that polls readable but gives EAGAIN to splice() into an empty pipe is
-// stuck there (or the wakeup was spurious): read on with recv() and send those
-// bytes before the pipe's, which is empty, so order is kept. Without this one
-// urgent byte would make the relay spin.
+// (MSG_OOB) data and never passes it, while recv() skips the urgent byte. At
+// that mark splice() says EAGAIN although the socket polls readable, or 0 (as
+// at EOF) once the peer's FIN is in too. So both are checked with recv(), with
+// nothing else buffered so that order is kept: it returns 0 at a true EOF, and
+// otherwise bytes that are sent on like pending ones. Without this one urgent
+// byte would make the relay spin or cut the stream short.
 SpliceRelay::Step SpliceRelay::FillWithRecv(Direction& d) {
-  if (d.pending_left() > 0) {
-    d.stalled = true;  // send what we have first
-    return Step::kIdle;
-  }
   d.pending.resize(kRecvChunk);
   d.pending_sent = 0;
   ssize_t n;
@@ -259,7 +253,7 @@ SpliceRelay::Step SpliceRelay::FillWithRecv(Direction& d) {
     d.eof = true;
     return Step::kProgress;
   }
-  if (errno == EAGAIN) return Step::kIdle;
+  if (errno == EAGAIN) return Step::kIdle;  // a spurious wakeup
   Fail(*d.from, errno, "recv");
   return Step::kFailed;
 }

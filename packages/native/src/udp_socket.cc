@@ -188,17 +188,24 @@ bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
   if (delivered == 0) return true;
   counters_.received += delivered;
   ++counters_.batches;
-  try {
-    on_batch_.MakeCallback(Value(), {datagrams}, *async_context_);
-  } catch (const Napi::Error& error) {
-    // Report it as any uncaught exception is reported ('uncaughtException',
-    // or exit). Our counters and buffers are already consistent; the next
-    // wakeup carries on with what is left in the socket.
-    napi_value exception = error.Value();
-    if (exception != nullptr) napi_fatal_exception(env, exception);
-    return false;
+  // The raw call, not node-addon-api's throwing wrapper: when a worker is
+  // being terminated the call fails without a JS exception, and building a
+  // Napi::Error then would abort the process.
+  napi_value argv[] = {datagrams};
+  napi_value result;
+  const napi_status status = napi_make_callback(env, static_cast<napi_async_context>(*async_context_), Value(),
+                                                on_batch_.Value(), 1, argv, &result);
+  if (status == napi_ok) return true;
+  // Report it as any uncaught exception is reported ('uncaughtException', or
+  // exit). Counters and buffers are already consistent; the next wakeup
+  // carries on with what is left in the socket.
+  bool pending = false;
+  napi_value exception = nullptr;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exception) == napi_ok && exception != nullptr) {
+    napi_fatal_exception(env, exception);
   }
-  return true;
+  return false;
 }
 
 Napi::Value UdpTransparentSocket::Fd(const Napi::CallbackInfo& info) {

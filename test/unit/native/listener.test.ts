@@ -77,6 +77,10 @@ describe('native: openTransparentListener', () => {
     const fd6 = native().openTransparentListener({ address: '2001:db8::77', port: 0 });
     assert.equal(native().localAddress(fd6).address, '2001:db8::77');
     native().closeFd(fd6);
+    // A link-local address keeps its zone both ways.
+    const scoped = native().openTransparentListener({ address: 'fe80::77%lo', port: 0 });
+    assert.equal(native().localAddress(scoped).address, 'fe80::77%lo');
+    native().closeFd(scoped);
   });
 
   it('throws EADDRINUSE with code, errno, syscall and a sentence naming the address', () => {

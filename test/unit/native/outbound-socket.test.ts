@@ -89,8 +89,10 @@ describe('native: createSocket', () => {
   });
 
   it('transparent lets localAddress be foreign; without it bind fails with EADDRNOTAVAIL', () => {
-    const fd = native().createSocket({ type: 'tcp', family: 4, transparent: true, localAddress: '198.18.0.5', localPort: 4321 });
-    assert.deepEqual(native().localAddress(fd), { address: '198.18.0.5', port: 4321 });
+    const fd = native().createSocket({ type: 'tcp', family: 4, transparent: true, localAddress: '198.18.0.5' });
+    const local = native().localAddress(fd);
+    assert.equal(local.address, '198.18.0.5');
+    assert.ok(local.port > 0);
     native().closeFd(fd);
     const fd6 = native().createSocket({ type: 'udp', family: 6, transparent: true, localAddress: '2001:db8::5' });
     assert.equal(native().localAddress(fd6).address, '2001:db8::5');

@@ -19,16 +19,29 @@ describe('native: UdpTransparentSocket lifecycle (child processes)', () => {
     assert.equal(r.stdout, 'CALLED 1\n');
   });
 
+  it('an open socket without JS references keeps receiving after GC; a closed one is collected', async () => {
+    const r = await runScenario<any>([], 'gcLifetime');
+    assert.equal(r.received, 1);
+    assert.equal(r.collected, true);
+  });
+
   it('a worker thread receives on its own loop, and terminating it closes the socket', async () => {
-    const r = await runScenario<any>([], 'workerTeardown', { closeInWorker: false });
+    const r = await runScenario<any>([], 'workerTeardown', { mode: 'terminate' });
     assert.deepEqual(r.batch, ['hello worker']);
     assert.equal(r.boundBefore, true);
     assert.equal(r.boundAfter, false, 'the env cleanup hook must close the socket');
     assert.equal(r.exitCode, 1); // terminate()
   });
 
+  it('terminating a worker while onBatch runs neither crashes nor leaks the socket', async () => {
+    const r = await runScenario<any>([], 'workerTeardown', { mode: 'terminateInCallback' });
+    assert.deepEqual(r.batch, ['hello worker']);
+    assert.equal(r.boundAfter, false);
+    assert.equal(r.exitCode, 1);
+  });
+
   it('a worker that closes its socket exits by itself (the poll no longer holds its loop)', async () => {
-    const r = await runScenario<any>([], 'workerTeardown', { closeInWorker: true });
+    const r = await runScenario<any>([], 'workerTeardown', { mode: 'close' });
     assert.deepEqual(r.batch, ['hello worker']);
     assert.equal(r.boundAfter, false);
     assert.equal(r.exitCode, 0);

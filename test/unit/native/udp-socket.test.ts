@@ -203,6 +203,20 @@ describe('native: UdpTransparentSocket (loopback)', () => {
     );
   });
 
+  it('send() throws EADDRINUSE when another socket without SO_REUSEADDR holds the from address', async () => {
+    const f = track(await fixture());
+    const holder = dgram.createSocket('udp4').bind(0, '127.0.0.5');
+    await onceWithin(holder, 'listening');
+    cleanups.push(() => holder.close());
+    const from = holder.address().port;
+    const to = f.client.address();
+    assert.throws(
+      () => f.socket.send(Buffer.from('x'), '127.0.0.5', from, to.address, to.port),
+      (err: unknown) => isNativeError(err) && err.code === 'EADDRINUSE' && err.syscall === 'bind' && err.message.includes(`127.0.0.5:${from}`),
+    );
+    assert.equal(f.socket.stats().replySockets, 0);
+  });
+
   it('rejects bad arguments with EINVAL TypeErrors naming the bad value', async () => {
     const { UdpTransparentSocket: Udp } = native();
     const invalid = (pattern: RegExp) => (err: unknown) =>

@@ -21,6 +21,7 @@ table inet sluice_count {
   chain output {
     type filter hook output priority 0; policy accept;
     meta mark 0x2 udp sport 5353 counter name reply_marked
+    udp dport 9 drop
   }
 }
 `);
@@ -78,5 +79,35 @@ table inet sluice_count {
       target,
     );
     assert.equal(await ns.counter('inet', 'sluice_count', 'reply_marked'), before + 2);
+  });
+
+  it('send() throws a NativeError when the firewall refuses the reply', async () => {
+    const err = await ns.scenario<any>('sendRefused', { from: '198.18.0.9', to: '10.200.0.1', toPort: 9 });
+    assert.equal(err.code, 'EPERM');
+    assert.equal(err.syscall, 'sendto');
+    assert.match(err.message, /sending to 10\.200\.0\.1:9 was refused by the firewall/);
+  });
+
+  describe('send() when the kernel buffer is full', () => {
+    let slow: Netns;
+    before(async () => {
+      slow = await Netns.create('udp-slow');
+      await addUplink(slow);
+      // 8 kbit/s with a deep queue: sent datagrams stay charged to the socket.
+      await slow.sh(`
+        ip neigh add 10.200.0.99 lladdr 02:00:00:00:00:99 dev v0
+        tc qdisc add dev v0 root tbf rate 8kbit burst 1600 limit 10000000
+      `);
+    });
+    after(async () => slow?.destroy());
+
+    it('returns false and counts sendDropped instead of throwing (EAGAIN)', async () => {
+      const r = await slow.scenario<any>('sendBackpressure', { from: '10.200.0.1', to: '10.200.0.99', count: 500 });
+      assert.ok(r.accepted > 0, 'the first replies fit');
+      assert.ok(r.refused > 0, 'later ones are refused');
+      assert.equal(r.accepted + r.refused, 500);
+      assert.equal(r.stats.sent, r.accepted);
+      assert.equal(r.stats.sendDropped, r.refused);
+    });
   });
 });

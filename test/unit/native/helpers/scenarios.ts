@@ -8,6 +8,8 @@ import * as dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { native, UdpDatagram, UdpTransparentSocketOptions } from '@sluice/native';
 import { errorFields, onceWithin, thrown, until } from './wait';
@@ -201,33 +203,100 @@ async function onBatchThrows(args: { handler: boolean }): Promise<unknown> {
   return { calls, caught, stats };
 }
 
-/** A socket owned by a worker thread: torn down by terminate(), or closed by the worker itself. */
-async function workerTeardown(args: { closeInWorker: boolean }): Promise<unknown> {
+/**
+ * A socket owned by a worker thread, ended three ways: `terminate` (from the
+ * main thread, between callbacks), `terminateInCallback` (while onBatch runs),
+ * `close` (the worker closes its socket and exits by itself).
+ */
+async function workerTeardown(args: { mode: 'terminate' | 'terminateInCallback' | 'close' }): Promise<unknown> {
   const worker = new Worker(
     `
     const { parentPort, workerData } = require('node:worker_threads');
     const { native } = require(workerData.module);
     const socket = new (native().UdpTransparentSocket)({ address: '127.0.0.1', port: 0 }, (batch) => {
       parentPort.postMessage({ batch: batch.map((d) => d.data.toString()) });
-      if (workerData.closeInWorker) { socket.close(); parentPort.close();
-        setTimeout(() => require('fs').writeSync(2, 'STILL ALIVE ' + JSON.stringify(process._getActiveHandles().map(h=>h.constructor.name)) + JSON.stringify(process._getActiveRequests().map(h=>h.constructor.name)) + '\\n'), 2000).unref(); }
+      if (workerData.mode === 'close') {
+        socket.close();
+        parentPort.close();
+      }
+      if (workerData.mode === 'terminateInCallback') {
+        const end = Date.now() + 10000;
+        while (Date.now() < end) {} // terminated in here
+      }
     });
     parentPort.postMessage({ port: native().localAddress(socket.fd).port });
     `,
-    { eval: true, workerData: { module: require.resolve('@sluice/native'), closeInWorker: args.closeInWorker } },
+    { eval: true, workerData: { module: require.resolve('@sluice/native'), mode: args.mode } },
   );
+  // Listen for 'exit' now: a worker that ends right after posting emits its
+  // last 'message' and 'exit' in one go.
+  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   const [{ port }] = await onceWithin<[{ port: number }]>(worker, 'message');
   const boundBefore = boundUdpPorts().includes(port);
   const client = dgram.createSocket('udp4');
   client.send('hello worker', port, '127.0.0.1');
   const [{ batch }] = await onceWithin<[{ batch: string[] }]>(worker, 'message');
-  if (!args.closeInWorker) void worker.terminate();
-  const [exitCode] = await onceWithin<[number]>(worker, 'exit');
+  if (args.mode !== 'close') void worker.terminate();
+  const exitCode = await Promise.race([
+    exited,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the worker did not exit within 5000 ms')), 5_000).unref()),
+  ]);
   client.close();
   return { batch, boundBefore, boundAfter: boundUdpPorts().includes(port), exitCode };
 }
 
+/** An open socket nobody references keeps working; a closed one is collected. */
+async function gcLifetime(): Promise<unknown> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const { UdpTransparentSocket } = native();
+  let received = 0;
+  const port = (() => {
+    const socket = new UdpTransparentSocket({ address: '127.0.0.1', port: 0 }, (b) => (received += b.length));
+    return native().localAddress(socket.fd).port; // the socket itself is dropped here
+  })();
+  let collected = false;
+  const registry = new FinalizationRegistry(() => (collected = true));
+  (() => {
+    const closed = new UdpTransparentSocket({ address: '127.0.0.1', port: 0 }, () => {});
+    closed.close();
+    registry.register(closed, 'closed');
+  })();
+  for (let i = 0; i < 5 && !collected; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const client = dgram.createSocket('udp4');
+  client.send('still there?', port, '127.0.0.1');
+  await until(() => received === 1, 'the unreferenced socket to receive');
+  client.close();
+  return { received, collected };
+}
+
+/** Replies into a throttled link until the send buffer is full. */
+async function sendBackpressure(args: { from: string; to: string; count: number }): Promise<unknown> {
+  const socket = new (native().UdpTransparentSocket)({ address: '0.0.0.0', port: 15353 }, () => {});
+  const results: boolean[] = [];
+  for (let i = 0; i < args.count; i++) results.push(socket.send(Buffer.alloc(1000), args.from, 5353, args.to, 9));
+  const stats = socket.stats();
+  socket.close();
+  return { accepted: results.filter((r) => r).length, refused: results.filter((r) => !r).length, stats };
+}
+
+/** A reply the firewall drops on output. */
+async function sendRefused(args: { from: string; to: string; toPort: number }): Promise<unknown> {
+  const socket = new (native().UdpTransparentSocket)({ address: '0.0.0.0', port: 15353 }, () => {});
+  try {
+    return thrown(() => socket.send(Buffer.from('x'), args.from, 5353, args.to, args.toPort));
+  } finally {
+    socket.close();
+  }
+}
+
 export const scenarios: Record<string, Scenario> = {
+  sendRefused,
+  sendBackpressure,
+  gcLifetime,
   tproxyUdp,
   tproxyTcp,
   markedSockets,
