@@ -257,6 +257,11 @@ export interface NativeBinding {
   localAddress(fd: number): SocketAddress;
   /** Closes an fd this module returned and nobody adopted. */
   closeFd(fd: number): void;
+  /**
+   * Raises the soft `RLIMIT_NOFILE` to the hard limit (no privilege needed)
+   * and returns both. Each proxied TCP flow costs at least two fds.
+   */
+  raiseFileLimit(): { soft: number; hard: number };
   UdpTransparentSocket: UdpTransparentSocketConstructor;
   /** In-kernel TCP relay; see {@link SpliceRelayConstructor}. */
   SpliceRelay: SpliceRelayConstructor;

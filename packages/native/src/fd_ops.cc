@@ -1,5 +1,6 @@
-// localAddress and closeFd: small operations on fds handed out by this addon.
+// localAddress, closeFd and raiseFileLimit: small operations on fds and the fd budget.
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,11 +33,31 @@ void CloseFd(const Napi::CallbackInfo& info) {
   if (::close(fd) != 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", "fd " + std::to_string(fd));
 }
 
+// A proxied TCP flow costs two fds (more with splice pipes), and distributions
+// start processes with a soft limit of 1024: lift it to the hard limit, which
+// needs no privilege. Node has no setrlimit of its own.
+Napi::Value RaiseFileLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) ThrowErrno(env, errno, "getrlimit(RLIMIT_NOFILE)");
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) ThrowErrno(env, errno, "setrlimit(RLIMIT_NOFILE)");
+    limit = raised;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("soft", Napi::Number::New(env, static_cast<double>(limit.rlim_cur)));
+  out.Set("hard", Napi::Number::New(env, static_cast<double>(limit.rlim_max)));
+  return out;
+}
+
 }  // namespace
 
 void InitFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("raiseFileLimit", Napi::Function::New(env, RaiseFileLimit, "raiseFileLimit"));
 }
 
 }  // namespace sluice

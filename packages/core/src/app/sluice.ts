@@ -75,6 +75,7 @@ export class Sluice {
       for (const o of this.outbounds.values()) await o.start?.();
 
       const native = this.options.native ?? loadNative();
+      this.raiseFileLimit(native);
       const router = this.options.router ?? new Router(config.route);
       const dispatcher = new Dispatcher(router, this.outbounds, this.options.routingHook);
       const loopGuard = new LoopGuard(config.inbounds.map((i) => ({ address: i.listen, port: i.port })));
@@ -101,6 +102,16 @@ export class Sluice {
       { inbounds: config.inbounds.map((i) => `${i.tag}@${i.listen}:${i.port}`), outbounds: [...this.outbounds.keys()] },
       this.options.announce === false ? 'worker started' : 'sluice started',
     );
+  }
+
+  private raiseFileLimit(native: NativeBinding): void {
+    try {
+      const { soft } = native.raiseFileLimit();
+      this.logger.debug({ soft }, 'open-file limit');
+      if (soft < 4096) this.logger.warn({ soft }, 'the open-file limit is low: each proxied TCP flow needs two file descriptors');
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot raise the open-file limit');
+    }
   }
 
   /**
