@@ -8,6 +8,7 @@ import { TproxyInbound } from '../inbound/tproxy';
 import { createRootLogger } from '../logger';
 import { createOutbounds, factoriesByType, planOutbounds } from '../outbound/registry';
 import { registerPlugins } from '../plugins';
+import { spliceAvailable } from '../relay/splice-relay';
 import { Router } from '../router';
 import { Dispatcher } from './dispatcher';
 import { LoopGuard } from './loop-guard';
@@ -81,7 +82,8 @@ export class Sluice {
       const loopGuard = new LoopGuard(config.inbounds.map((i) => ({ address: i.listen, port: i.port })));
       const flowLogger = this.logger.child({ component: 'flow' });
       const t = config.timeouts;
-      this.tcp = new TcpFlowHandler(dispatcher, loopGuard, flowLogger, { connectTimeoutMs: t.connect_ms, idleMs: t.tcp_idle_ms });
+      const splice = config.relay.splice && spliceAvailable(native) ? native : undefined;
+      this.tcp = new TcpFlowHandler(dispatcher, loopGuard, flowLogger, { connectTimeoutMs: t.connect_ms, idleMs: t.tcp_idle_ms, splice });
       this.udp = new UdpFlowHandler(dispatcher, loopGuard, flowLogger, {
         connectTimeoutMs: t.connect_ms,
         idleMs: t.udp_idle_ms,

@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FlowMetadata } from '../adapter/flow';
 import { ErrorCode, SluiceError, isErrnoError, isSluiceError } from '../errors';
+import type { NativeBinding } from '@sluice/native';
+import { spliceRelay } from '../relay/splice-relay';
 import { relayTcp, type TcpRelay } from '../relay/tcp-relay';
 import { unmapAddress } from '../util/endpoint';
 import { logFlowClosed } from './access-log';
@@ -14,6 +16,8 @@ import type { LoopGuard } from './loop-guard';
 export interface TcpHandlerOptions {
   readonly connectTimeoutMs: number;
   readonly idleMs: number;
+  /** When set, flows between two plain sockets are relayed in the kernel by this binding's splice relay. */
+  readonly splice?: NativeBinding;
 }
 
 /** Short, stable text for the access log's `error` field. */
@@ -84,7 +88,7 @@ export class TcpFlowHandler {
         upstream.destroy();
         throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
       }
-      entry.relay = relayTcp(client, upstream, { idleMs: this.opts.idleMs });
+      entry.relay = this.relay(client, upstream);
       const r = await entry.relay.result;
       finish(r.up, r.down, r.error);
     };
@@ -93,6 +97,15 @@ export class TcpFlowHandler {
       if (!client.destroyed) client.resetAndDestroy();
       finish(client.bytesRead, client.bytesWritten, describeError(err));
     });
+  }
+
+  private relay(client: net.Socket, upstream: Duplex): TcpRelay {
+    const opts = { idleMs: this.opts.idleMs };
+    if (this.opts.splice) {
+      const spliced = spliceRelay(client, upstream, opts, this.opts.splice);
+      if (spliced) return spliced;
+    }
+    return relayTcp(client, upstream, opts);
   }
 
   private dialWithTimeout(dial: Promise<Duplex>, ctx: FlowContextImpl): Promise<Duplex> {

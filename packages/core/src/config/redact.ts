@@ -67,5 +67,6 @@ export function toConfigDocument(config: SluiceConfig): Record<string, unknown> 
     timeouts: { ...config.timeouts },
     udp: { ...config.udp },
     workers: config.workers,
+    relay: { ...config.relay },
   };
 }

@@ -1,4 +1,4 @@
-import type { FirewallConfig, LogConfig, OutboundEntry, TimeoutsConfig, UdpConfig } from './types';
+import type { FirewallConfig, LogConfig, OutboundEntry, RelayConfig, TimeoutsConfig, UdpConfig } from './types';
 import { DEFAULTS, LOG_LEVELS, MAX_TIMER_MS } from './defaults';
 import { readCidrs } from './route';
 import { at, checkInt, IssueList, Obj, readBool, readInt, readList, readSection, show, toInt } from './reader';
@@ -54,6 +54,11 @@ export function readTimeouts(root: Obj, issues: IssueList): TimeoutsConfig {
 export function readUdp(root: Obj, issues: IssueList): UdpConfig {
   const obj = readSection(root, 'udp', ['max_sessions'], issues);
   return { max_sessions: readInt(obj, 'max_sessions', 'udp', COUNT, DEFAULTS.udp.max_sessions, issues) };
+}
+
+export function readRelay(root: Obj, issues: IssueList): RelayConfig {
+  const obj = readSection(root, 'relay', ['splice'], issues);
+  return { splice: readBool(obj, 'splice', 'relay', true, issues) };
 }
 
 /** `workers`: `auto` or a whole number of event loops; default 1. */

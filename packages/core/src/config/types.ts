@@ -15,6 +15,7 @@ export interface SluiceConfig {
   readonly firewall: FirewallConfig;
   readonly timeouts: TimeoutsConfig;
   readonly udp: UdpConfig;
+  readonly relay: RelayConfig;
   /** Event loops to run (worker threads with SO_REUSEPORT listeners), or `auto` for one per CPU; default 1. */
   readonly workers: number | 'auto';
   /** Directory of the config file, for resolving relative paths (plugins, rule files). */
@@ -100,4 +101,13 @@ export interface TimeoutsConfig {
 export interface UdpConfig {
   /** Most UDP sessions at once; the least recently used is closed past it. */
   readonly max_sessions: number;
+}
+
+export interface RelayConfig {
+  /**
+   * Relay TCP flows whose bytes no JavaScript needs to see (both sides plain
+   * sockets) in the kernel with splice(); falls back to the stream relay when
+   * unavailable. Default true.
+   */
+  readonly splice: boolean;
 }
