@@ -41,7 +41,8 @@ const SILENT_PORT = 1099;
 const BAD_AUTH_RULE_PORT = 8091;
 const SILENT_RULE_PORT = 8092;
 const BAD_AUTH_TIMEOUT_MS = 4000;
-const SILENT_TIMEOUT_MS = 3000;
+/** Longer than the flows run next to the stuck one may take (2 s each), so they all end while it waits. */
+const SILENT_TIMEOUT_MS = 5000;
 
 // Random, so finding them in Sluice's output cannot be a coincidence, and never in this file's text.
 const USER = `u-${randomBytes(6).toString('hex')}`;
@@ -203,8 +204,6 @@ describe('e2e: one SOCKS hop (dante, microsocks) through Sluice', function () {
     assert.ok(flow.durationMs < BAD_AUTH_TIMEOUT_MS, describeFlows([flow]));
     assert.equal(flow.up, 0, 'nothing may reach an upstream that refused us');
     assert.equal(flow.down, 0);
-    // Nothing from microsocks reached the HTTP server from this attempt (good-credential requests only).
-    assert.ok(httpMicro.probe.eventsNamed('closed').every((e) => !(e.urls as string[]).includes('/bad')));
 
     // Sluice at debug level plus `sluice check` on the same config: neither secret, nor the user name.
     const check = await runSluice(env.topo, ['check', '-c', configPath], { allowFailure: true });
@@ -257,9 +256,10 @@ describe('e2e: one SOCKS hop (dante, microsocks) through Sluice', function () {
     const dropsBefore = await readSilentDrops(env.topo);
     const seen = env.sluice!.flows().length;
     let silentDone = false;
-    const silent = curl(env.topo, url(A.remote.v4, SILENT_RULE_PORT, '/silent'), 15).finally(() => (silentDone = true));
+    const silent = curl(env.topo, url(A.remote.v4, SILENT_RULE_PORT, '/silent'), 20).finally(() => (silentDone = true));
     // The failing flow is under way once Sluice's SYN to the silent port has been dropped there.
     await waitFor('Sluice dialling the silent upstream', async () => (await readSilentDrops(env.topo)) > dropsBefore, { timeoutMs: 3000 });
+    const stuckSince = Date.now();
 
     const [viaDante, viaMicro, dns, bad] = await Promise.all([
       curl(env.topo, url(A.remote.v4, httpDante.port, '/during-dante')),
@@ -267,7 +267,7 @@ describe('e2e: one SOCKS hop (dante, microsocks) through Sluice', function () {
       dig(env.topo, A.remote.v4, 'during.example.test', 'A', `${A.client.v4}#40063`),
       curl(env.topo, url(A.remote.v4, BAD_AUTH_RULE_PORT, '/during-bad')),
     ]);
-    assert.equal(silentDone, false, 'the silent-upstream flow ended before the others were done: the test proves nothing');
+    assert.equal(silentDone, false, `the silent-upstream flow ended before the others were done (${Date.now() - stuckSince} ms): the test proves nothing`);
     assert.equal(viaDante.exitCode, 0, describeCurl(viaDante));
     assert.equal((JSON.parse(viaDante.body) as { peer: string }).peer, DANTE_OUT4);
     assert.equal(viaMicro.exitCode, 0, describeCurl(viaMicro));

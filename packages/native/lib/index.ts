@@ -157,11 +157,13 @@ export interface SpliceRelayOptions {
   /** Bytes already read from B: written to A before anything else. */
   pendingB?: Uint8Array;
   /**
-   * Capacity of each direction's pipe in bytes (`F_SETPIPE_SZ`, rounded up to
-   * a power-of-two number of pages); default the kernel's (64 KiB). A larger
-   * pipe moves more per system call. Above `fs.pipe-max-size`, or past
-   * `fs.pipe-user-pages-soft` without CAP_SYS_RESOURCE/CAP_SYS_ADMIN, the
-   * kernel keeps the default (see {@link SpliceRelayStats.pipeSize}).
+   * Capacity in bytes that a direction's pipe grows to (`F_SETPIPE_SZ`,
+   * rounded up to a power-of-two number of pages) once it has carried 1 MiB:
+   * a larger pipe moves more per system call. Pipes start at the kernel's
+   * default (64 KiB), so short flows use little of the per-user pipe quota
+   * (`fs.pipe-user-pages-soft`, which applies without CAP_SYS_RESOURCE or
+   * CAP_SYS_ADMIN). Where the kernel refuses (past that quota or
+   * `fs.pipe-max-size`) the pipe keeps its size. Default: no growth.
    */
   pipeSize?: number;
 }
@@ -193,12 +195,14 @@ export interface SpliceRelayStats {
   up: number;
   /** Bytes delivered B to A so far. */
   down: number;
-  /** Bytes read from A and not yet written to B (in the pipe or pending); bounded by the pipe size plus the pending bytes. */
+  /** Bytes read from A and not yet written to B (in the pipe or pending); bounded by the pipe's capacity plus the pending bytes. */
   bufferedUp: number;
   /** Bytes read from B and not yet written to A. */
   bufferedDown: number;
-  /** Capacity of each pipe, as the kernel granted it. */
-  pipeSize: number;
+  /** Capacity of the A-to-B pipe now, as the kernel granted it (see {@link SpliceRelayOptions.pipeSize}). */
+  pipeSizeUp: number;
+  /** Capacity of the B-to-A pipe now. */
+  pipeSizeDown: number;
   /** False once the relay has ended (its fds are closed). */
   open: boolean;
 }

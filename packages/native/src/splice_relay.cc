@@ -26,6 +26,9 @@ constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 constexpr int kMaxRounds = 16;
 // Bytes read per recv() when splice() cannot read (see FillWithRecv).
 constexpr size_t kRecvChunk = 64 * 1024;
+// A direction that has carried this much is a bulk transfer: its pipe grows
+// to options.pipeSize (see Grow).
+constexpr double kBulkBytes = 1024 * 1024;
 
 std::string ErrnoName(int err) {
   const char* name = strerrorname_np(err);
@@ -63,16 +66,12 @@ UniqueFd DupTcpSocket(Napi::Env env, int fd) {
   return copy;
 }
 
-// A non-blocking pipe; returns its capacity.
-size_t OpenPipe(Napi::Env env, UniqueFd* read_end, UniqueFd* write_end, int64_t size) {
+// A non-blocking pipe of the default size; returns its capacity.
+size_t OpenPipe(Napi::Env env, UniqueFd* read_end, UniqueFd* write_end) {
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) ThrowErrno(env, errno, "pipe2");
   read_end->reset(fds[0]);
   write_end->reset(fds[1]);
-  // A bigger pipe moves more per system call. Above fs.pipe-max-size, or past
-  // the per-user quota (fs.pipe-user-pages-soft) without CAP_SYS_RESOURCE or
-  // CAP_SYS_ADMIN, the kernel refuses (EPERM): keep what we got, slower but correct.
-  if (size > 0) (void)::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(size));
   const int capacity = ::fcntl(fds[1], F_GETPIPE_SZ);
   if (capacity <= 0) ThrowErrno(env, errno, "fcntl(F_GETPIPE_SZ)");
   return static_cast<size_t>(capacity);
@@ -120,7 +119,7 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
   if (fd_a == fd_b) ThrowInvalid(env, kClassName, "fdA and fdB are the same fd");
   const OptionReader options(env, kClassName, info[2]);
   idle_ms_ = static_cast<uint64_t>(options.OptionalInt("idleMs", 0, INT32_MAX).value_or(0));
-  const int64_t pipe_size = options.OptionalInt("pipeSize", 0, INT32_MAX).value_or(0);
+  bulk_pipe_size_ = static_cast<size_t>(options.OptionalInt("pipeSize", 0, INT32_MAX).value_or(0));
   up_.pending = BufferOption(env, info[2].As<Napi::Object>(), "pendingA");
   down_.pending = BufferOption(env, info[2].As<Napi::Object>(), "pendingB");
   if (!info[3].IsFunction()) ThrowInvalid(env, kClassName, "onDone must be a function");
@@ -134,8 +133,8 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
   up_.to = &b_;
   down_.from = &b_;
   down_.to = &a_;
-  up_.capacity = OpenPipe(env, &up_.pipe_read, &up_.pipe_write, pipe_size);
-  down_.capacity = OpenPipe(env, &down_.pipe_read, &down_.pipe_write, pipe_size);
+  up_.capacity = OpenPipe(env, &up_.pipe_read, &up_.pipe_write);
+  down_.capacity = OpenPipe(env, &down_.pipe_read, &down_.pipe_write);
   for (Side* side : {&a_, &b_}) {
     int error = 0;
     // Our own dup: libuv refuses a second poll on an fd number it already
@@ -204,8 +203,8 @@ bool SpliceRelay::Pump(Direction& d) {
 }
 
 SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
-  if (d.eof || d.stalled || d.in_pipe >= d.capacity) return Step::kIdle;
   const bool hinted = std::exchange(d.from->readable_hint, false);
+  if (d.eof || d.stalled || d.in_pipe >= d.capacity) return Step::kIdle;
   ssize_t n;
   do {
     n = ::splice(d.from->fd.get(), nullptr, d.pipe_write.get(), nullptr, d.capacity - d.in_pipe, kSpliceFlags);
@@ -213,6 +212,7 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
   if (n > 0) {
     d.in_pipe += static_cast<size_t>(n);
     Touch();
+    if (!d.grown && d.delivered + static_cast<double>(d.in_pipe) >= kBulkBytes) Grow(d);
     return Step::kProgress;
   }
   if (n < 0 && errno != EAGAIN) {
@@ -228,6 +228,18 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
     return Step::kIdle;
   }
   return n == 0 || hinted ? FillWithRecv(d) : Step::kIdle;
+}
+
+// A bigger pipe moves more per system call, but pipes count against a
+// per-user quota (fs.pipe-user-pages-soft; past it, new pipes get 2 pages) for
+// any user without CAP_SYS_RESOURCE or CAP_SYS_ADMIN. So a pipe starts at the
+// default size and only a bulk direction's grows. When the kernel refuses
+// (EPERM past the quota or fs.pipe-max-size), the pipe stays as it is.
+void SpliceRelay::Grow(Direction& d) {
+  d.grown = true;  // one attempt per direction
+  if (bulk_pipe_size_ == 0 || bulk_pipe_size_ == d.capacity) return;
+  const int capacity = ::fcntl(d.pipe_write.get(), F_SETPIPE_SZ, static_cast<int>(bulk_pipe_size_));
+  if (capacity > 0) d.capacity = static_cast<size_t>(capacity);
 }
 
 // splice() reads TCP through tcp_read_sock(), which stops in front of urgent
@@ -340,6 +352,12 @@ void SpliceRelay::OnIdleTimer(uv_timer_t* timer) {
 }
 
 void SpliceRelay::Fail(const Side& side, int err, const char* syscall) {
+  if (err == ENOTCONN || err == EPIPE) {
+    // The call tripped over a reset socket: its pending error (ECONNRESET) says what happened.
+    int pending = 0;
+    socklen_t length = sizeof pending;
+    if (::getsockopt(side.fd.get(), SOL_SOCKET, SO_ERROR, &pending, &length) == 0 && pending != 0) err = pending;
+  }
   // EINVAL/ENOSYS from splice(): the fd type or the kernel does not support
   // it. Said apart from network errors so JavaScript can stop using splice.
   const bool unsupported = (err == EINVAL || err == ENOSYS) && strcmp(syscall, "splice") == 0;
@@ -435,7 +453,8 @@ Napi::Value SpliceRelay::Stats(const Napi::CallbackInfo& info) {
   stats.Set("down", down_.delivered);
   stats.Set("bufferedUp", static_cast<double>(open ? up_.buffered() : 0));
   stats.Set("bufferedDown", static_cast<double>(open ? down_.buffered() : 0));
-  stats.Set("pipeSize", static_cast<double>(up_.capacity));
+  stats.Set("pipeSizeUp", static_cast<double>(up_.capacity));
+  stats.Set("pipeSizeDown", static_cast<double>(down_.capacity));
   stats.Set("open", open);
   return stats;
 }

@@ -56,6 +56,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     bool eof = false;      // `from` reported end of stream
     bool stalled = false;  // a read made no progress although data may wait: retry after a write
     bool shut = false;     // `to` is shut down for writing: this direction is over
+    bool grown = false;    // Grow() was tried
     double delivered = 0;  // bytes written to `to`
 
     size_t pending_left() const { return pending.size() - pending_sent; }
@@ -77,6 +78,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   bool Pump(Direction& d);
   Step Fill(Direction& d);
   Step FillWithRecv(Direction& d);
+  void Grow(Direction& d);
   Step Drain(Direction& d);
   bool ShutIfDrained(Direction& d);
   void UpdateInterest(Side& side);
@@ -99,6 +101,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   Direction down_;  // B -> A
   UvHandle<uv_timer_t> timer_;  // idle timeout, then the deferred onDone
   uint64_t idle_ms_ = 0;
+  size_t bulk_pipe_size_ = 0;  // options.pipeSize; 0 keeps the default
   uint64_t last_activity_ = 0;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   Napi::FunctionReference on_done_;

@@ -34,7 +34,7 @@ function fakeBinding(start: (onDone: (r: SpliceRelayResult) => void) => void): N
       return true;
     }
     stats() {
-      return { up: 0, down: 0, bufferedUp: 0, bufferedDown: 0, pipeSize: 0, open: true };
+      return { up: 0, down: 0, bufferedUp: 0, bufferedDown: 0, pipeSizeUp: 0, pipeSizeDown: 0, open: true };
     }
   }
   return { ...native(), SpliceRelay: FakeSpliceRelay, spliceSupported: () => true } as unknown as NativeBinding;

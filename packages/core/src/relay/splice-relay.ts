@@ -6,15 +6,15 @@ import type { TcpRelay, TcpRelayOptions, TcpRelayResult } from './tcp-relay';
 /** Options of {@link spliceRelay}. */
 export interface SpliceRelayOptions extends TcpRelayOptions {
   /**
-   * Capacity of each direction's kernel pipe in bytes; default
-   * {@link DEFAULT_SPLICE_PIPE_SIZE}. Larger moves more per system call and
-   * pins more memory per flow when a reader is slow.
+   * Capacity a direction's kernel pipe grows to once it has carried 1 MiB
+   * (pipes start at 64 KiB); default {@link DEFAULT_SPLICE_PIPE_SIZE}. Larger
+   * moves more per system call and can hold more per flow when a reader is slow.
    */
   readonly pipeSize?: number;
 }
 
-/** Default pipe capacity: 256 KiB per direction. See `docs/benchmarks.md` (relay-loopback). */
-export const DEFAULT_SPLICE_PIPE_SIZE = 256 * 1024;
+/** Default bulk pipe capacity, 1 MiB (also the kernel's default `fs.pipe-max-size`); see `bench/relay-loopback.js`. */
+export const DEFAULT_SPLICE_PIPE_SIZE = 1024 * 1024;
 
 /** Bindings on which `splice()` was refused at run time (`unsupported`): no more attempts there. */
 const refused = new WeakSet<NativeBinding>();
