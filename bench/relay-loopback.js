@@ -146,7 +146,7 @@ async function main() {
   const opts = { pipeSize: values['pipe-size'] ? Number(values['pipe-size']) : undefined, maxSeconds: Number(values['max-seconds']) };
   const modes = values.modes.split(',');
   const best = {};
-  process.stdout.write(`relay-loopback: ${values.gib} GiB per run, ${values.reps} rep(s), pipe size ${opts.pipeSize ?? 'default'}, node ${process.version}\n`);
+  process.stdout.write(`relay-loopback: ${values.gib} GiB per run, ${values.reps} rep(s), splice pipe size ${opts.pipeSize ?? require('../packages/core/dist/relay/splice-relay').DEFAULT_SPLICE_PIPE_SIZE} B, node ${process.version}\n`);
   for (let rep = 0; rep < Number(values.reps); rep++) {
     for (const mode of modes) {
       const r = await runOnce(mode, bytes, opts);

@@ -18,3 +18,4 @@ export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, type Par
 export { validateOutbounds } from './app/validate';
 export { Router } from './router';
 export { renderFirewall } from './firewall';
+export { spliceRelay, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';

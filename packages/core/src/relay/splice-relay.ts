@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { NativeBinding, SpliceRelayResult } from '@sluice/native';
+import type { NativeBinding, SpliceRelay, SpliceRelayResult } from '@sluice/native';
 import type { TcpRelay, TcpRelayOptions, TcpRelayResult } from './tcp-relay';
 
 /** Options of {@link spliceRelay}. */
@@ -69,12 +69,15 @@ function takeBuffered(stream: net.Socket): Buffer {
  * `pauseOnConnect`, or `pause()`d) with nothing left to write. Bytes they
  * already read are collected with `read()` and sent first; bytes read earlier
  * by someone else (a sniffer) must have been passed on or `unshift()`ed back.
- * On success both Node sockets are destroyed without a FIN (the relay owns
- * copies of their fds), so they emit `'close'` and nothing else matters of
- * them: detach listeners that would treat that as the end of the flow.
+ * On success both Node sockets are destroyed without sending anything (the
+ * relay owns copies of their fds): each still emits `'close'` (and `'end'` if
+ * Node had already seen the EOF), so detach listeners that would take that for
+ * the end of the flow; `result` is the end of the flow.
  *
  * Returns undefined, leaving both sockets as they were, when a socket is not
- * eligible or the relay cannot start: use `relayTcp` then.
+ * eligible or the relay cannot start: use `relayTcp` then. Should `splice()`
+ * turn out unsupported at run time (EINVAL: a sandbox), that one flow fails
+ * and {@link spliceAvailable} is false from then on.
  */
 export function spliceRelay(client: Duplex, upstream: Duplex, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
   if (!spliceAvailable(native)) return undefined;
@@ -100,7 +103,7 @@ export function spliceRelay(client: Duplex, upstream: Duplex, opts: SpliceRelayO
     settle(error === undefined ? { up, down } : { up, down, error });
   };
 
-  let relay;
+  let relay: SpliceRelay;
   try {
     relay = new native.SpliceRelay(fdA, fdB, { idleMs: opts.idleMs, pendingA, pendingB, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
   } catch {
