@@ -10,10 +10,15 @@
  * either).
  *
  * N is 10,000 unless the open-files hard limit (20,000 here, not raisable
- * without CAP_SYS_RESOURCE) cannot hold 2 fds per flow plus the proxy's own:
- * then the largest N that fits, as the report says.
+ * without CAP_SYS_RESOURCE) cannot hold that many flows: then the largest N
+ * that fits, as the report says. A proxy needs 2 fds per flow (its two
+ * sockets); Sluice's splice relay 6 (plus two pipes), so with the default
+ * config it cannot hold more than ~3,300 flows under that limit. Hence the
+ * default modes: sluice (the default config), sluice-nosplice
+ * (`relay: { splice: false }`, 2 fds per flow, so ~10,000) and v2ray; the fds
+ * per flow are measured on the warm-up flows.
  *
- *   node bench/memory.js [--quick] [--reps N] [--modes sluice,v2ray] [--connections N]
+ *   node bench/memory.js [--quick] [--reps N] [--modes sluice,sluice-nosplice,v2ray] [--connections N]
  *   node bench/memory.js --heap-snapshot [--connections N]   # where Sluice's bytes go
  */
 const fs = require('node:fs');
@@ -36,8 +41,13 @@ const USAGE = `usage: node bench/memory.js [options]
 const PORT = 7000;
 const PEER = path.join(__dirname, 'lib/idle-peer.js');
 const WARMUP = 200;
-/** fds a proxy needs besides 2 per flow (listeners, epoll, stdio, pipes) plus slack. */
-const FD_SLACK = 32;
+/** Connections the client has in flight at once. */
+const CONCURRENCY = 64;
+/** fds kept free besides the flows': transient copies while a flow is set up (Sluice dups fds to hand them to the splice relay). */
+const FD_SLACK = 2 * CONCURRENCY + 32;
+const DEFAULT_MODES = ['sluice', 'sluice-nosplice', 'v2ray'];
+/** RSS is read after each quarter of the flows; KiB per flow is the slope through those points. */
+const STEPS = 4;
 
 function spawnPeer(topo, role, args) {
   const { ChildWatch } = loadNetns();
@@ -58,18 +68,86 @@ function serverCount(server, pred, timeoutMs, what) {
 }
 
 /** Opens `count` connections from the client namespace and waits until the remote holds them all. */
-async function openIdle(topo, server, count) {
+async function openIdle(topo, server, count, proxy, alreadyOpen = 0) {
   const host = topo.addresses.remote.v4;
-  const client = spawnPeer(topo, 'client', ['client', '--host', host, '--port', String(PORT), '--count', String(count)]);
+  const client = spawnPeer(topo, 'client', ['client', '--host', host, '--port', String(PORT), '--count', String(count), '--concurrency', String(CONCURRENCY)]);
   const ready = await client.waitFor((l) => l.event === 'ready', 180_000, `${count} connections`);
-  if (ready.failed > 0) throw new Error(`${ready.failed} of ${count} connections failed (first: ${ready.firstError})`);
-  await serverCount(server, (n) => n >= count, 60_000, `remote holding ${count} connections`);
+  if (ready.failed > 0) {
+    const counters = [];
+    for (const role of ['client', 'gw', 'remote']) {
+      const r = await topo.exec(role, 'nstat', ['-az'], { allowFailure: true });
+      const hits = r.stdout.split('\n').filter((l) => /Rst|Reset|Overflow|Syncookie|TW|Drop|Abort/i.test(l) && !/\s0\s+0\.0$/.test(l));
+      counters.push(`${role}: ${hits.map((l) => l.trim().replace(/\s+/g, ' ').replace(/ [\d.]+$/, '')).join(', ')}`);
+    }
+    const proxyOut = proxy?.watch ? `\n${proxy.watch.describe(8)}` : '';
+    throw new Error(`${ready.failed} of ${count} connections failed (first: ${ready.firstError})\nnstat since the namespaces were made:\n${counters.join('\n')}${proxyOut}`);
+  }
+  await serverCount(server, (n) => n >= alreadyOpen + count, 60_000, `remote holding ${alreadyOpen + count} connections`);
   return client;
 }
 
-async function closeIdle(client, server) {
-  await client.stop('SIGKILL');
+async function closeIdle(clients, server) {
+  for (const c of [clients].flat()) await c.stop('SIGKILL');
   await serverCount(server, (n) => n === 0, 60_000, 'remote down to 0 connections');
+}
+
+/** Least-squares slope of y over x. */
+function slope(points) {
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p[0], 0) / n;
+  const my = points.reduce((a, p) => a + p[1], 0) / n;
+  const sxy = points.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
+  const sxx = points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
+  return sxy / sxx;
+}
+
+/**
+ * Opens `n` flows in STEPS equal steps, reading the settled RSS after each;
+ * returns the clients and the points [flows, KiB].
+ */
+async function openInSteps(topo, server, proxy, n) {
+  const clients = [];
+  const points = [];
+  let open = 0;
+  for (let i = 1; i <= STEPS; i++) {
+    const target = Math.round((n * i) / STEPS);
+    clients.push(await openIdle(topo, server, target - open, proxy, open));
+    open = target;
+    const r = await settledRss(proxy);
+    points.push([open, r.rss, r.settled]);
+  }
+  return { clients, points };
+}
+
+/**
+ * RSS once it has stopped moving: V8's memory reducer shrinks the heap a few
+ * seconds after activity ends, which would otherwise land at a random point
+ * between the two readings (and showed up as negative KiB per flow).
+ * Stable = less than 512 KiB between the extremes of 3 s of readings.
+ */
+async function settledRss(proxy, maxMs = 30_000) {
+  const readings = [];
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    readings.push(proxy.rssKiB());
+    const window = readings.slice(-7);
+    if (window.length === 7 && Math.max(...window) - Math.min(...window) < 512) return { rss: window[6], settled: true };
+    if (Date.now() > deadline) return { rss: readings[readings.length - 1], settled: false };
+    await sleep(500);
+  }
+}
+
+/**
+ * Opens and closes WARMUP flows (so lazily loaded code and pools count in the
+ * baseline), measuring on the way how many fds the proxy holds per flow.
+ */
+async function warmUp(topo, server, proxy) {
+  const idleFds = proxy.fdCount();
+  const client = await openIdle(topo, server, WARMUP, proxy);
+  await sleep(500);
+  const perFlow = Math.max(2, Math.round((proxy.fdCount() - idleFds) / WARMUP));
+  await closeIdle(client, server);
+  return { perFlow };
 }
 
 /** Sends SIGUSR2 to a Sluice started with --heapsnapshot-signal and waits until the new snapshot is written. */
@@ -105,14 +183,12 @@ async function heapRun(flags, wanted, hard) {
       await proxy.start();
       try {
         await ctx.activate('sluice', proxy);
-        await closeIdle(await openIdle(topo, server, WARMUP), server);
-        await sleep(2000);
-        const rss0 = proxy.rssKiB();
+        const { perFlow } = await warmUp(topo, server, proxy);
+        const rss0 = (await settledRss(proxy)).rss;
         const snap0 = await heapSnapshot(proxy, dir);
-        const n = Math.min(wanted, Math.floor((hard - proxy.fdCount() - FD_SLACK) / 2));
-        const client = await openIdle(topo, server, n);
-        await sleep(3000);
-        const rss1 = proxy.rssKiB();
+        const n = Math.min(wanted, Math.floor((hard - proxy.fdCount() - FD_SLACK) / perFlow));
+        const client = await openIdle(topo, server, n, proxy);
+        const rss1 = (await settledRss(proxy)).rss;
         const snap1 = await heapSnapshot(proxy, dir);
         process.stdout.write(`Sluice RSS ${fmt(rss0)} → ${fmt(rss1)} KiB with ${n} idle flows: ${((rss1 - rss0) / n).toFixed(2)} KiB/flow (a snapshot was taken in between, so this is a lower bound)\nsnapshots: ${snap0} ${snap1}\n`);
         process.stdout.write(formatGrowth(summarizeHeap(snap0), summarizeHeap(snap1), n));
@@ -128,11 +204,11 @@ async function heapRun(flags, wanted, hard) {
 
 async function main(argv) {
   const flags = parseFlags(argv, { connections: { type: 'string' }, 'heap-snapshot': { type: 'boolean', default: false }, 'prof-dir': { type: 'string' } }, USAGE);
+  if (!argv.some((a) => a.startsWith('--modes'))) flags.modes = [...DEFAULT_MODES];
   flags.modes = flags.modes.filter((m) => m !== 'plain');
   const wanted = Number(flags.connections ?? (flags.quick ? 2000 : 10_000));
   const { hard } = fileLimits();
   if (flags['heap-snapshot']) return heapRun(flags, wanted, hard);
-  const notes = [];
   const rows = await withBench(
     'mem',
     flags,
@@ -142,7 +218,8 @@ async function main(argv) {
       const server = spawnPeer(topo, 'remote', ['server', '--host', topo.addresses.remote.v4, '--port', String(PORT)]);
       await waitListening(topo, 'remote', PORT, { watch: server });
       const samples = Object.fromEntries(flags.modes.map((m) => [m, []]));
-      let measuredN;
+      const measured = {};
+      const unsettled = new Set();
       for (let rep = 0; rep < flags.reps; rep++) {
         const order = flags.modes.map((_, i) => flags.modes[(i + rep) % flags.modes.length]);
         for (const kind of order) {
@@ -150,38 +227,47 @@ async function main(argv) {
           await proxy.start();
           try {
             await ctx.activate(kind, proxy);
-            await closeIdle(await openIdle(topo, server, WARMUP), server);
-            await sleep(2000);
-            const base = proxy.rssKiB();
+            const { perFlow } = await warmUp(topo, server, proxy);
+            const before = await settledRss(proxy);
+            const base = before.rss;
             const baseFds = proxy.fdCount();
-            const n = Math.min(wanted, Math.floor((hard - baseFds - FD_SLACK) / 2));
-            if (n < wanted && !notes.some((x) => x.startsWith('N='))) {
-              notes.push(`N=${n}, not ${wanted}: open-files hard limit ${hard} must hold 2 fds per flow plus ${baseFds} of the proxy's own`);
-            }
-            const client = await openIdle(topo, server, n);
-            await sleep(3000);
+            const n = Math.min(wanted, Math.floor((hard - baseFds - FD_SLACK) / perFlow));
+            measured[kind] = { n, perFlow, baseFds };
+            const { clients, points } = await openInSteps(topo, server, proxy, n);
             proxy.assertAlive();
-            const rss = proxy.rssKiB();
+            if (!before.settled || points.some((p) => !p[2])) unsettled.add(kind);
             const fds = proxy.fdCount();
-            const per = (rss - base) / n;
-            log.info(`rep ${rep + 1}/${flags.reps} ${kind}: RSS ${fmt(base)} → ${fmt(rss)} KiB with ${n} idle flows (${fds} fds): ${per.toFixed(2)} KiB/flow`);
+            const per = slope(points);
+            const rss = points[points.length - 1][1];
+            log.info(
+              `rep ${rep + 1}/${flags.reps} ${kind}: RSS ${fmt(base)} KiB, then ${points.map((p) => `${fmt(p[1])}@${p[0]}`).join(', ')} (${fds} fds): ` +
+                `slope ${per.toFixed(2)} KiB/flow; (RSS(N) − RSS(0)) / N = ${((rss - base) / n).toFixed(2)}`,
+            );
             samples[kind].push(per);
-            measuredN = n;
-            await closeIdle(client, server);
+            await closeIdle(clients, server);
           } finally {
             await ctx.firewall.use(undefined);
             await proxy.stop();
           }
         }
       }
-      return [
-        makeRow('memory', samples, machineInfo(), {
-          quick: flags.quick,
-          reps: flags.reps,
-          notes: [`(RSS after − RSS before) / N at N=${measuredN} idle flows`, ...notes].join('; '),
-          extra: { connections: measuredN },
-        }),
-      ];
+      const nText = Object.entries(measured)
+        .map(([m, x]) => `${m} N=${fmt(x.n)} (${x.perFlow} fds per flow)`)
+        .join(', ');
+      const limitNote = Object.values(measured).some((x) => x.n < wanted)
+        ? `; N < ${fmt(wanted)} where ${fmt(wanted)} flows do not fit in the open-files hard limit of ${fmt(hard)}`
+        : '';
+      const common = { quick: flags.quick, reps: flags.reps, extra: { connections: Object.fromEntries(Object.entries(measured).map(([m, x]) => [m, x.n])) } };
+      const unsettledNote = unsettled.size ? `; RSS still moving after 30 s for ${[...unsettled].join(', ')}` : '';
+      const note = `slope of settled RSS over flows, read at N/4, N/2, 3N/4 and N idle flows: ${nText}${limitNote}${unsettledNote}`;
+      const rows = [];
+      if (samples.sluice) rows.push(makeRow('memory', samples, machineInfo(), { ...common, notes: note }));
+      if (samples['sluice-nosplice']) {
+        const alt = { ...samples, sluice: samples['sluice-nosplice'] };
+        delete alt['sluice-nosplice'];
+        rows.push(makeRow('memory-nosplice', alt, machineInfo(), { ...common, notes: note }));
+      }
+      return rows;
     },
     { startProxies: false },
   );

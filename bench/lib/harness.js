@@ -9,7 +9,10 @@ const { assertRoot, ensureTools } = require('./env');
 const { createBenchTopology, sleep } = require('./topo');
 const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
 
+/** Default modes: the comparison issue #4 asks for. */
 const ALL_MODES = ['plain', 'sluice', 'v2ray'];
+/** Opt-in Sluice variants (see SLUICE_VARIANTS in proxies.js). */
+const EXTRA_MODES = ['sluice-nosplice', 'sluice-workers'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -23,7 +26,9 @@ const COMMON_OPTIONS = {
 
 const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations, results not written
   --reps N         repetitions per mode (default 3; 1 with --quick)
-  --modes LIST     comma-separated subset of plain,sluice,v2ray (default all)
+  --modes LIST     comma-separated, from plain,sluice,v2ray (the default) and
+                   the Sluice variants sluice-nosplice (relay.splice: false)
+                   and sluice-workers (workers: auto)
   --write          write docs/benchmarks.md even with --quick
   --no-write       print only
   -v, --verbose    log every setup command`;
@@ -36,7 +41,9 @@ function parseFlags(argv, extra = {}, usage = '') {
     process.exit(0);
   }
   const modes = values.modes ? values.modes.split(',').map((m) => m.trim()) : [...ALL_MODES];
-  for (const m of modes) if (!ALL_MODES.includes(m)) throw new Error(`unknown mode ${m} (plain, sluice, v2ray)`);
+  for (const m of modes) {
+    if (!ALL_MODES.includes(m) && !EXTRA_MODES.includes(m)) throw new Error(`unknown mode ${m} (${[...ALL_MODES, ...EXTRA_MODES].join(', ')})`);
+  }
   const reps = values.reps ? Number(values.reps) : values.quick ? 1 : 3;
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer`);
   const write = values.write ?? (!values.quick && !values['no-write']);
@@ -200,4 +207,4 @@ function runMain(main) {
   );
 }
 
-module.exports = { ALL_MODES, parseFlags, makeLog, withBench, interleave, withCpu, procCpuSeconds, median, fmt, runMain, sleep };
+module.exports = { ALL_MODES, EXTRA_MODES, parseFlags, makeLog, withBench, interleave, withCpu, procCpuSeconds, median, fmt, runMain, sleep };

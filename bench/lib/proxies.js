@@ -16,11 +16,21 @@ const { ROOT, loadNetns, waitListening } = require('./topo');
 const { fileLimits } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
-/** Inbound ports in the gateway. */
-const PORTS = { sluice: 15001, v2ray: 15002 };
+/** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004 };
 const BYPASS_MARK = 2;
 
-function sluiceConfig(port) {
+/**
+ * Sluice variants, opt-in with --modes: lines added to the config of issue #4.
+ * `sluice` itself is that config unchanged (the splice relay on, one event loop).
+ */
+const SLUICE_VARIANTS = {
+  sluice: [],
+  'sluice-nosplice': ['relay: { splice: false }'],
+  'sluice-workers': ['workers: auto'],
+};
+
+function sluiceConfig(port, extra = []) {
   return [
     'log: { level: warn }',
     'inbounds:',
@@ -28,6 +38,7 @@ function sluiceConfig(port) {
     'outbounds:',
     `  - { tag: direct, type: direct, mark: 0x${BYPASS_MARK.toString(16)} }`,
     'route: { rules: [], final: direct }',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -131,7 +142,7 @@ class GatewayFirewall {
 /** A proxy process in the gateway namespace. */
 class ProxyProcess {
   /**
-   * @param kind 'sluice' | 'v2ray'
+   * @param kind 'v2ray', 'sluice' or a Sluice variant (see SLUICE_VARIANTS)
    * @param opts.nodeArgs node flags for Sluice, e.g. `['--cpu-prof', '--cpu-prof-dir=…']`
    *   (Node 20 refuses --cpu-prof in NODE_OPTIONS, so they go on the command line)
    */
@@ -152,9 +163,9 @@ class ProxyProcess {
   async start() {
     const netns = loadNetns();
     let child;
-    if (this.kind === 'sluice') {
-      const cfg = path.join(this.workdir, `sluice-${this.port}.yaml`);
-      fs.writeFileSync(cfg, sluiceConfig(this.port));
+    if (SLUICE_VARIANTS[this.kind]) {
+      const cfg = path.join(this.workdir, `${this.kind}-${this.port}.yaml`);
+      fs.writeFileSync(cfg, sluiceConfig(this.port, SLUICE_VARIANTS[this.kind]));
       child = this.topo.spawn('gw', process.execPath, [...(this.opts.nodeArgs ?? []), SLUICE_BIN, 'run', '-c', cfg]);
     } else {
       const cfg = path.join(this.workdir, `v2ray-${this.port}.json`);
@@ -202,4 +213,4 @@ function makeWorkdir(name) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `sluice-bench-${name}-`));
 }
 
-module.exports = { PORTS, sluiceConfig, v2rayConfig, fallbackRules, GatewayFirewall, ProxyProcess, makeWorkdir, SLUICE_BIN };
+module.exports = { PORTS, SLUICE_VARIANTS, sluiceConfig, v2rayConfig, fallbackRules, GatewayFirewall, ProxyProcess, makeWorkdir, SLUICE_BIN };

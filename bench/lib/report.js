@@ -24,6 +24,12 @@ const WORKLOADS = {
   dns: { title: 'DNS over UDP (dnsperf -c 4, dnsmasq)', unit: 'qps', target: { min: 0.7 } },
   'conn-rate': { title: 'New connections/s (wrk, `Connection: close`)', unit: 'conn/s', target: { min: 0.75 } },
   memory: { title: 'RSS per idle proxied TCP connection', unit: 'KiB', target: { max: 3 }, lowerIsBetter: true },
+  'memory-nosplice': {
+    title: 'RSS per idle proxied TCP connection, Sluice with `relay: { splice: false }`',
+    unit: 'KiB',
+    target: { max: 3 },
+    lowerIsBetter: true,
+  },
 };
 
 /**

@@ -123,25 +123,45 @@ export class DirectOutbound implements Outbound {
         socket.bind({ address: localAddress, port: 0 }, done);
       }
     });
-    return new UdpSocketChannel(socket);
+    const dst = ctx.flow.dst;
+    // Connected to the session's destination: no per-datagram name lookup or route lookup, and the kernel only
+    // delivers that peer's replies (a session is one client endpoint and one destination).
+    await new Promise<void>((resolve) => {
+      socket.connect(dst.port, dst.address, () => resolve());
+    });
+    return new UdpSocketChannel(socket, dst);
   }
 
   async close(): Promise<void> {}
 }
 
-/** A {@link PacketChannel} over one unconnected dgram socket. */
+/**
+ * A {@link PacketChannel} over one dgram socket, connected to `peer` when one
+ * is given. A datagram for any other destination (a chain sending to a SOCKS
+ * relay, say) disconnects it for good, after which it sends to each address.
+ */
 export class UdpSocketChannel implements PacketChannel {
   private receiver?: PacketReceiver;
   private closed = false;
 
-  constructor(private readonly socket: dgram.Socket) {
+  constructor(
+    private readonly socket: dgram.Socket,
+    private peer?: Destination,
+  ) {
     socket.on('message', (msg, rinfo) => this.receiver?.onPacket(msg, { address: unmapAddress(rinfo.address), port: rinfo.port }));
     // ICMP errors (port unreachable) surface here; a UDP session survives them, as it would without a proxy.
     socket.on('error', () => {});
   }
 
   send(data: Buffer, dst: Destination): void {
-    if (!this.closed) this.socket.send(data, dst.port, dst.address);
+    if (this.closed) return;
+    const peer = this.peer;
+    if (peer !== undefined) {
+      if (peer.port === dst.port && peer.address === dst.address) return this.socket.send(data);
+      this.peer = undefined;
+      this.socket.disconnect();
+    }
+    this.socket.send(data, dst.port, dst.address);
   }
 
   setReceiver(receiver: PacketReceiver): void {

@@ -82,6 +82,31 @@ describe('DirectOutbound', () => {
     await assert.rejects(o.dialTcp({ address: 'no-such-host.invalid', port }, ctx()), /direct: cannot resolve "no-such-host.invalid"/);
   });
 
+  it('keeps a UDP session connected to its destination, and disconnects when asked to send elsewhere', async () => {
+    const echoes = await Promise.all(
+      ['a', 'b'].map(async (name) => {
+        const e = dgram.createSocket('udp4');
+        e.on('message', (m, r) => e.send(Buffer.from(`${name}:${m.toString()}`), r.port, r.address));
+        await new Promise<void>((r) => e.bind(0, '127.0.0.1', r));
+        return e;
+      }),
+    );
+    const [a, b] = echoes.map((e) => ({ address: '127.0.0.1', port: e.address().port }));
+    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct' }, 'o'), native);
+    const ch = await o.dialUdp(ctx({ network: 'udp', dst: a }));
+    const got: string[] = [];
+    ch.setReceiver({ onPacket: (d) => got.push(d.toString()), onClose: () => {} });
+    ch.send(Buffer.from('1'), a);
+    await new Promise((r) => setTimeout(r, 50));
+    ch.send(Buffer.from('2'), b);
+    ch.send(Buffer.from('3'), a);
+    const deadline = Date.now() + 2000;
+    while (got.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got.sort(), ['a:1', 'a:3', 'b:2']);
+    ch.close();
+    echoes.forEach((e) => e.close());
+  });
+
   for (const mark of [undefined, 2]) {
     it(`carries UDP both ways${mark ? ' with a mark' : ''}`, async () => {
       const echo = dgram.createSocket('udp4');
