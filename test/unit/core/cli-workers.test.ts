@@ -9,16 +9,16 @@ import { waitUntil } from './fakes';
 const bin = path.resolve(__dirname, '..', '..', '..', '..', 'packages', 'core', 'bin', 'sluice.js');
 
 describe('sluice run --workers', () => {
-  it('spreads flows over several event loops and stops them all on SIGTERM', async function () {
+  for (const mode of ['process', 'thread']) it(`spreads flows over several ${mode} workers' event loops and stops them all on SIGTERM`, async function () {
     this.timeout(30000);
-    const port = 21000 + (process.pid % 20000);
+    const port = 21000 + (process.pid % 20000) + (mode === 'thread' ? 1 : 0);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-workers-'));
     const file = path.join(dir, 'c.yaml');
     fs.writeFileSync(
       file,
       `log: { level: info }\ninbounds: [{ tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp] }]\noutbounds: [{ tag: direct, type: direct }]\n`,
     );
-    const child = spawn(process.execPath, [bin, 'run', '-c', file, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'run', '-c', file, '--workers', '2', '--worker-mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Record<string, unknown>[] = [];
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {

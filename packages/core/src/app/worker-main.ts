@@ -1,19 +1,27 @@
 /**
- * Body of one worker thread of a {@link WorkerPool}: loads the config, runs
- * its own Sluice (own event loop, own SO_REUSEPORT listeners) and obeys the
- * pool's `stop` message.
+ * Body of one worker of a {@link WorkerPool}, as a thread or a child process:
+ * loads the config, runs its own Sluice (own event loop, own SO_REUSEPORT
+ * listeners) and obeys the pool's `stop` message.
  */
 import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { validateConfigFile } from '../config';
 import { createSluice, type Sluice } from './sluice';
-import type { PoolMessage, WorkerInit } from './worker-pool';
+import { WORKER_ENV, type PoolMessage, type WorkerInit } from './worker-pool';
 
-const init = workerData as WorkerInit;
+const isThread = parentPort !== null;
+const init: WorkerInit = isThread ? (workerData as WorkerInit) : (JSON.parse(process.env[WORKER_ENV] ?? '{}') as WorkerInit);
 let sluice: Sluice | undefined;
 
 function send(msg: PoolMessage): void {
-  parentPort?.postMessage(msg);
+  if (isThread) parentPort?.postMessage(msg);
+  else process.send?.(msg);
+}
+
+function onMessage(msg: PoolMessage): void {
+  if (msg.type !== 'stop' || !sluice) return;
+  const s = sluice;
+  s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
 }
 
 async function main(): Promise<void> {
@@ -25,13 +33,21 @@ async function main(): Promise<void> {
   send({ type: 'started' });
 }
 
-parentPort?.on('message', (msg: PoolMessage) => {
-  if (msg.type !== 'stop' || !sluice) return;
-  const s = sluice;
-  s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
-});
+if (isThread) parentPort?.on('message', onMessage);
+else {
+  process.on('message', onMessage);
+  // The pool decides when to stop: a Ctrl-C reaches the whole process group, so workers ignore it.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
+  // The pool is gone (killed without a goodbye): stop serving rather than linger as an orphan.
+  process.on('disconnect', () => {
+    const done = (): never => process.exit(0);
+    if (sluice) void sluice.stop(0).finally(done);
+    else done();
+  });
+}
 
 main().catch((err: unknown) => {
-  const e = err as Error & { code?: string };
-  send({ type: 'failed', message: e.message, code: e.code, issues: (e as { issues?: unknown }).issues as PoolMessage['issues'] });
+  const e = err as Error & { code?: string; issues?: PoolMessage['issues'] };
+  send({ type: 'failed', message: e.message, code: e.code, issues: e.issues });
 });

@@ -26,15 +26,18 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
     .command('run')
     .description('run Sluice in the foreground with a config file')
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
-    .option('-w, --workers <n>', 'event loops (worker threads with SO_REUSEPORT listeners): a number or "auto"; overrides the config')
-    .action(async (opts: { config: string; workers?: string }) => {
+    .option('-w, --workers <n>', 'event loops (workers with SO_REUSEPORT listeners): a number or "auto"; overrides the config')
+    .option('--worker-mode <mode>', 'workers as "process" (own open-file limit each) or "thread"; overrides the config')
+    .action(async (opts: { config: string; workers?: string; workerMode?: string }) => {
       let runner: Runner;
       try {
         const config = await validateConfigFile(opts.config);
         const workers = resolveWorkerCount(opts.workers !== undefined ? parseWorkers(opts.workers) : config.workers);
         if (workers > 1) {
           const logger = createRootLogger({ level: config.log.level });
-          runner = Object.assign(new WorkerPool(opts.config, workers, logger), { logger });
+          const mode = opts.workerMode ?? config.worker_mode;
+          if (mode !== 'process' && mode !== 'thread') throw new Error(`--worker-mode: must be "process" or "thread", not "${mode}"`);
+          runner = Object.assign(new WorkerPool(opts.config, workers, logger, mode), { logger });
         } else {
           runner = createSluice(config);
         }

@@ -67,6 +67,7 @@ export function toConfigDocument(config: SluiceConfig): Record<string, unknown> 
     timeouts: { ...config.timeouts },
     udp: { ...config.udp },
     workers: config.workers,
+    worker_mode: config.worker_mode,
     relay: { ...config.relay },
   };
 }

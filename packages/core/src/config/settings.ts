@@ -69,6 +69,14 @@ export function readWorkers(root: Obj, issues: IssueList): number | 'auto' {
   return checkInt(v, 'workers', { min: 1, max: 256 }, issues) ?? 1;
 }
 
+/** `worker_mode`: `process` (default) or `thread`. */
+export function readWorkerMode(root: Obj, issues: IssueList): 'process' | 'thread' {
+  const v = root.worker_mode;
+  if (v === undefined || v === 'process' || v === 'thread') return v ?? 'process';
+  issues.add('worker_mode', `must be "process" or "thread" (got ${show(v)})`);
+  return 'process';
+}
+
 /** The mark of the first outbound with a numeric `mark`: its traffic is what must escape capture. */
 function markFromOutbounds(outbounds: readonly OutboundEntry[]): number | undefined {
   for (const o of outbounds) {

@@ -18,6 +18,8 @@ export interface SluiceConfig {
   readonly relay: RelayConfig;
   /** Event loops to run (worker threads with SO_REUSEPORT listeners), or `auto` for one per CPU; default 1. */
   readonly workers: number | 'auto';
+  /** How workers run when there are several: `process` (default; each has its own open-file limit) or `thread`. */
+  readonly worker_mode: 'process' | 'thread';
   /** Directory of the config file, for resolving relative paths (plugins, rule files). */
   readonly baseDir: string;
 }
