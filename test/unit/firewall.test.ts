@@ -33,7 +33,8 @@ describe('firewall: renderFirewall', () => {
       'type filter hook prerouting priority mangle; policy accept;',
       'meta mark & 0x2 == 0x2 return',
       'meta l4proto tcp socket transparent 1 meta mark set 0x1 accept',
-      'ct direction reply return',
+      'ip saddr @bypass4 return',
+      'ip6 saddr @bypass6 return',
       'fib daddr type local return',
       'ip daddr @bypass4 return',
       'ip6 daddr @bypass6 return',
@@ -42,6 +43,8 @@ describe('firewall: renderFirewall', () => {
       'meta nfproto ipv6 meta l4proto { tcp, udp } tproxy ip6 to [::1]:15002 meta mark set 0x1 accept',
     ]);
     assert.doesNotMatch(fw.nft, /chain output/);
+    // A gateway keeps conntrack out of its forwarding path: nothing in the ruleset may need it.
+    assert.doesNotMatch(fw.nft, /\bct\b/);
     assert.deepEqual(fw.up, [
       'ip rule add fwmark 0x1 lookup 100',
       'ip route add local default dev lo table 100',
@@ -106,6 +109,7 @@ ${OUTBOUNDS}`);
     const fw = render(`${DUAL}${OUTBOUNDS}\nfirewall: { local: true }`);
     const pre = chain(fw.nft, 'prerouting');
     assert.ok(pre.includes('iif lo meta mark != 0x1 return'));
+    assert.ok(pre.includes('ct direction reply return'), 'local mode tells replies of local servers apart with conntrack');
     assert.ok(!pre.includes('iif lo return'));
     assert.deepEqual(chain(fw.nft, 'output'), [
       'type route hook output priority mangle; policy accept;',

@@ -95,11 +95,28 @@ function markBypass(config: SluiceConfig): string[] {
   return ["\t\t# Sluice's own outbound connections carry the bypass mark (SO_MARK); capturing them would loop.", `\t\tmeta mark & ${mark} == ${mark} return`];
 }
 
-/** Destinations and packets never captured, shared by prerouting and output. */
-function bypassRules(v4: readonly string[], v6: readonly string[]): string[] {
+/**
+ * Destinations and packets never captured, shared by prerouting and output.
+ *
+ * Replies of flows Sluice did not capture must pass untouched. In local mode
+ * that needs conntrack (a reply of this host's own server looks like any
+ * other outgoing packet). A gateway needs no conntrack for it: such replies
+ * come from a bypassed address, and the gateway's own connections are
+ * answered to a local address. Keeping conntrack out of the gateway matters
+ * under load: every proxied connection would otherwise leave a tracked entry
+ * (TIME_WAIT included), at a cost per packet and, at high connection rates,
+ * a full table that drops new connections.
+ */
+function bypassRules(v4: readonly string[], v6: readonly string[], local: boolean): string[] {
+  const replies = local
+    ? ["\t\t# Replies of flows Sluice did not capture (this host's own servers, bypassed destinations) pass untouched.", '\t\tct direction reply return']
+    : [
+        '\t\t# Replies from bypassed destinations pass untouched (stateless: no conntrack in the gateway).',
+        ...(v4.length > 0 ? ['\t\tip saddr @bypass4 return'] : []),
+        ...(v6.length > 0 ? ['\t\tip6 saddr @bypass6 return'] : []),
+      ];
   return [
-    "\t\t# Replies of flows Sluice did not capture (bypassed destinations, this host's own servers) pass untouched.",
-    '\t\tct direction reply return',
+    ...replies,
     '\t\t# Traffic for this host itself is delivered normally.',
     '\t\tfib daddr type local return',
     ...(v4.length > 0 ? ['\t\tip daddr @bypass4 return'] : []),
@@ -135,7 +152,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
           `\t\tmeta l4proto tcp socket transparent 1 meta mark set ${fwmark} accept`,
         ]
       : []),
-    ...bypassRules(v4, v6),
+    ...bypassRules(v4, v6, fw.local),
     ...interfaceRules(config),
     ...steering.map(
       (s) =>
@@ -150,7 +167,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
         '\tchain output {',
         '\t\ttype route hook output priority mangle; policy accept;',
         ...markBypass(config),
-        ...bypassRules(v4, v6),
+        ...bypassRules(v4, v6, true),
         "\t\t# This host's own connections: the mark reroutes them via lo into prerouting above.",
         ...steering.map((s) => `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} meta mark set ${fwmark}`),
         '\t}',
