@@ -28,11 +28,40 @@ export function describeError(err: unknown): string {
 }
 
 /**
+ * One TCP flow's state. A class rather than closures so that, once a relay
+ * owns the sockets, the flow keeps nothing but what its access-log line needs:
+ * an idle spliced flow must not pin two destroyed `net.Socket`s and an
+ * AbortController in memory.
+ */
+class TcpFlow {
+  readonly startedAt = Date.now();
+  rule = '';
+  outbound = '';
+  ctx: FlowContextImpl | undefined;
+  client: net.Socket | undefined;
+  relay: TcpRelay | undefined;
+
+  constructor(
+    readonly flow: FlowMetadata,
+    client: net.Socket,
+    logger: Logger,
+  ) {
+    this.client = client;
+    this.ctx = new FlowContextImpl(flow, logger);
+  }
+
+  /** Until the relay owns the client, a client that goes away must abort the dial. */
+  readonly onEarlyClose = (): void => {
+    this.ctx?.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected'));
+  };
+}
+
+/**
  * Carries accepted TPROXY connections: route, dial with a timeout, relay,
  * write the access-log line. Keeps the set of live flows for shutdown.
  */
 export class TcpFlowHandler {
-  private readonly live = new Set<{ relay?: TcpRelay; ctx: FlowContextImpl; client: net.Socket }>();
+  private readonly live = new Set<TcpFlow>();
 
   constructor(
     private readonly dispatcher: Dispatcher,
@@ -48,7 +77,6 @@ export class TcpFlowHandler {
 
   /** Takes ownership of an accepted socket whose local address is the original destination. */
   handle(client: net.Socket, inbound: string): void {
-    const startedAt = Date.now();
     const flow: FlowMetadata = {
       id: nextFlowId(),
       network: 'tcp',
@@ -56,47 +84,47 @@ export class TcpFlowHandler {
       src: { address: unmapAddress(client.remoteAddress ?? ''), port: client.remotePort ?? 0 },
       dst: { address: unmapAddress(client.localAddress ?? ''), port: client.localPort ?? 0 },
     };
-    const ctx = new FlowContextImpl(flow, this.logger);
-    const entry: { relay?: TcpRelay; ctx: FlowContextImpl; client: net.Socket } = { ctx, client };
-    this.live.add(entry);
-    let rule = '';
-    let outbound = '';
-    const finish = (up: number, down: number, error?: string): void => {
-      this.live.delete(entry);
-      logFlowClosed(this.logger, flow, { rule, outbound, up, down, startedAt, error });
-    };
-    // Until the relay owns the client, a client that goes away must abort the dial.
-    const onEarlyClose = (): void => ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected'));
-    client.on('error', () => {});
-    client.once('close', onEarlyClose);
+    const f = new TcpFlow(flow, client, this.logger);
+    this.live.add(f);
+    client.on('error', ignore);
+    client.once('close', f.onEarlyClose);
 
     if (this.loopGuard.isLoop(flow.dst)) {
-      rule = 'loop';
+      f.rule = 'loop';
       this.logger.warn({ flowId: flow.id, dst: `${flow.dst.address}:${flow.dst.port}` }, 'refused a flow to sluice itself (loop)');
       client.resetAndDestroy();
-      finish(0, 0, 'loop: destination is a sluice listener');
+      this.finish(f, 0, 0, 'loop: destination is a sluice listener');
       return;
     }
-
-    const run = async (): Promise<void> => {
-      const d = await this.dispatcher.dispatch(flow);
-      rule = d.rule;
-      outbound = d.target.tag;
-      const upstream = await this.dialWithTimeout(d.target.dialTcp(flow.dst, ctx), ctx);
-      client.off('close', onEarlyClose);
-      if (client.destroyed) {
-        upstream.destroy();
-        throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
-      }
-      entry.relay = this.relay(client, upstream);
-      const r = await entry.relay.result;
-      finish(r.up, r.down, r.error);
-    };
-    run().catch((err: unknown) => {
+    this.run(f, client).catch((err: unknown) => {
       // Reset, not FIN: the client must see a failed connection, as it would without a proxy.
       if (!client.destroyed) client.resetAndDestroy();
-      finish(client.bytesRead, client.bytesWritten, describeError(err));
+      this.finish(f, client.bytesRead, client.bytesWritten, describeError(err));
     });
+  }
+
+  private async run(f: TcpFlow, client: net.Socket): Promise<void> {
+    const ctx = f.ctx!;
+    const d = await this.dispatcher.dispatch(f.flow);
+    f.rule = d.rule;
+    f.outbound = d.target.tag;
+    const upstream = await this.dialWithTimeout(d.target.dialTcp(f.flow.dst, ctx), ctx);
+    client.off('close', f.onEarlyClose);
+    if (client.destroyed) {
+      upstream.destroy();
+      throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
+    }
+    const relay = this.relay(client, upstream);
+    f.relay = relay;
+    // From here the relay owns the sockets and aborts go through it.
+    f.client = undefined;
+    f.ctx = undefined;
+    void relay.result.then((r) => this.finish(f, r.up, r.down, r.error));
+  }
+
+  private finish(f: TcpFlow, up: number, down: number, error?: string): void {
+    this.live.delete(f);
+    logFlowClosed(this.logger, f.flow, { rule: f.rule, outbound: f.outbound, up, down, startedAt: f.startedAt, error });
   }
 
   private relay(client: net.Socket, upstream: Duplex): TcpRelay {
@@ -150,12 +178,14 @@ export class TcpFlowHandler {
 
   /** Cuts every live flow (after the drain period). */
   abortAll(reason: string): void {
-    for (const e of this.live) {
-      if (e.relay) e.relay.abort(reason);
+    for (const f of this.live) {
+      if (f.relay) f.relay.abort(reason);
       else {
-        e.ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
-        e.client.destroy();
+        f.ctx?.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
+        f.client?.destroy();
       }
     }
   }
 }
+
+function ignore(): void {}
