@@ -11,6 +11,7 @@
         "src/listener.cc",
         "src/original_dst.cc",
         "src/outbound_socket.cc",
+        "src/pipe_pool.cc",
         "src/reply_cache.cc",
         "src/sockaddr.cc",
         "src/socket_setup.cc",

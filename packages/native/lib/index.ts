@@ -199,12 +199,53 @@ export interface SpliceRelayStats {
   bufferedUp: number;
   /** Bytes read from B and not yet written to A. */
   bufferedDown: number;
-  /** Capacity of the A-to-B pipe now, as the kernel granted it (see {@link SpliceRelayOptions.pipeSize}). */
+  /**
+   * Capacity of the A-to-B pipe, as the kernel granted it (see
+   * {@link SpliceRelayOptions.pipeSize}): of the pipe the direction holds now,
+   * else of the one it last held (0 before it carried anything). A direction
+   * borrows a pipe from its thread's pool only while bytes are in flight; see
+   * {@link NativeBinding.splicePoolStats}.
+   */
   pipeSizeUp: number;
-  /** Capacity of the B-to-A pipe now. */
+  /** Capacity of the B-to-A pipe, as for {@link SpliceRelayStats.pipeSizeUp}. */
   pipeSizeDown: number;
+  /** Pipes the relay holds now, 0 to 2: 0 when idle (it then holds only its two sockets). */
+  pipes: number;
   /** False once the relay has ended (its fds are closed). */
   open: boolean;
+}
+
+/**
+ * Counters of the pipe pool of the calling thread (each worker thread has its
+ * own), shared by its {@link SpliceRelay}s. A relay direction borrows a pipe
+ * when its socket turns readable and gives it back as soon as the pipe is
+ * empty again, so an idle flow holds its two socket fds and no pipe, and
+ * short exchanges reuse the same few pipes without `pipe2()`/`close()`. The
+ * pool keeps at most `maxFree` empty pipes (at most 4 of them grown by
+ * {@link SpliceRelayOptions.pipeSize}), closes those unused for 5 s, and
+ * closes all of them when the thread's environment is torn down.
+ * `opened`, `reused`, `closed` and `failed` count since the pool was made.
+ */
+export interface SplicePoolStats {
+  /** Empty pipes waiting in the pool (2 fds each). */
+  free: number;
+  /** Of those, pipes grown past the default size. */
+  freeGrown: number;
+  /** Pipes lent to relays now (each holds bytes in flight, or is within one wakeup). */
+  inUse: number;
+  /** Pipes created (`pipe2()`). */
+  opened: number;
+  /** Loans served from the pool, without a system call. */
+  reused: number;
+  /** Pipes closed: over the cap, unused for 5 s, trimmed, or holding bytes when their flow failed. */
+  closed: number;
+  /**
+   * `pipe2()` failures (`EMFILE`, `ENFILE`, `ENOMEM`). The flow is not failed:
+   * that read goes through user space (`recv()`/`send()`), and the next one tries again.
+   */
+  failed: number;
+  /** Most empty pipes the pool keeps. */
+  maxFree: number;
 }
 
 /**
@@ -215,7 +256,9 @@ export interface SpliceRelayStats {
  * backpressure (reads only while the pipe has room), half-close (an EOF is
  * passed on as `shutdown(SHUT_WR)` once everything before it is delivered;
  * the other direction keeps running), an idle timeout, and a reset of both
- * sides when either fails.
+ * sides when either fails. A direction borrows its pipe from the thread's
+ * pool only while bytes are in flight (see {@link SplicePoolStats}): an idle
+ * relay holds its two socket fds and nothing else.
  */
 export interface SpliceRelay {
   /**
@@ -271,6 +314,14 @@ export interface NativeBinding {
   SpliceRelay: SpliceRelayConstructor;
   /** Whether `splice()` works here (probed once per process on a socketpair). */
   spliceSupported(): boolean;
+  /** Counters of this thread's {@link SpliceRelay} pipe pool (all zero before its first relay). */
+  splicePoolStats(): SplicePoolStats;
+  /**
+   * Closes the free pipes of this thread's pool now (they are closed after
+   * 5 s unused anyway); returns how many. Pipes lent to relays are not
+   * touched. For tests that count fds, and to shed fds at once.
+   */
+  splicePoolTrim(): number;
 }
 
 let cached: NativeBinding | undefined;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,17 +67,6 @@ UniqueFd DupTcpSocket(Napi::Env env, int fd) {
   return copy;
 }
 
-// A non-blocking pipe of the default size; returns its capacity.
-size_t OpenPipe(Napi::Env env, UniqueFd* read_end, UniqueFd* write_end) {
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) ThrowErrno(env, errno, "pipe2");
-  read_end->reset(fds[0]);
-  write_end->reset(fds[1]);
-  const int capacity = ::fcntl(fds[1], F_GETPIPE_SZ);
-  if (capacity <= 0) ThrowErrno(env, errno, "fcntl(F_GETPIPE_SZ)");
-  return static_cast<size_t>(capacity);
-}
-
 std::vector<uint8_t> BufferOption(Napi::Env env, const Napi::Object& options, const char* key) {
   const Napi::Value value = options.Get(key);
   if (value.IsUndefined()) return {};
@@ -109,6 +99,36 @@ Napi::Value SpliceSupported(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), supported);
 }
 
+// splicePoolStats(): the counters of this environment's pipe pool (zeros
+// before its first relay).
+Napi::Value SplicePoolStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const PipePool* pool = PipePool::Find(env);
+  const PipePool::Stats stats = pool != nullptr ? pool->GetStats() : PipePool::Stats{};
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("free", static_cast<double>(stats.free));
+  result.Set("freeGrown", static_cast<double>(stats.free_grown));
+  result.Set("inUse", static_cast<double>(stats.in_use));
+  result.Set("opened", stats.opened);
+  result.Set("reused", stats.reused);
+  result.Set("closed", stats.closed);
+  result.Set("failed", stats.failed);
+  result.Set("maxFree", static_cast<double>(PipePool::kMaxFree));
+  return result;
+}
+
+// splicePoolTrim(): closes this environment's free pipes now; returns how many.
+Napi::Value SplicePoolTrim(const Napi::CallbackInfo& info) {
+  PipePool* pool = PipePool::Find(info.Env());
+  return Napi::Number::New(info.Env(), static_cast<double>(pool != nullptr ? pool->Trim() : 0));
+}
+
+// Bytes in a pipe, by the kernel's count; -1 if it cannot say.
+int BytesInPipe(const Pipe& pipe) {
+  int bytes = 0;
+  return ::ioctl(pipe.read_end.get(), FIONREAD, &bytes) == 0 ? bytes : -1;
+}
+
 }  // namespace
 
 SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
@@ -127,14 +147,14 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
   if (napi_get_uv_event_loop(env, &loop_) != napi_ok || loop_ == nullptr) {
     throw Napi::Error::New(env, "SpliceRelay: no libuv event loop for this environment");
   }
+  // Before this relay's cleanup hook is added: the pool's then runs after it.
+  pool_ = PipePool::ForEnv(env, loop_);
   a_.fd = DupTcpSocket(env, fd_a);
   b_.fd = DupTcpSocket(env, fd_b);
   up_.from = &a_;
   up_.to = &b_;
   down_.from = &b_;
   down_.to = &a_;
-  up_.capacity = OpenPipe(env, &up_.pipe_read, &up_.pipe_write);
-  down_.capacity = OpenPipe(env, &down_.pipe_read, &down_.pipe_write);
   for (Side* side : {&a_, &b_}) {
     int error = 0;
     // Our own dup: libuv refuses a second poll on an fd number it already
@@ -199,20 +219,59 @@ bool SpliceRelay::Pump(Direction& d) {
     if (drained == Step::kFailed || !ShutIfDrained(d)) return false;
     if (filled != Step::kProgress && drained != Step::kProgress) break;
   }
+  // Empty again: back to the pool, so that an idle flow holds no pipe. A
+  // busy flow takes the same pipe back at its next wakeup (the pool lends the
+  // newest first), which costs no system call.
+  if (d.in_pipe == 0) GiveBackPipe(d);
   return true;
+}
+
+// Borrows a pipe for `d` (a grown one for a bulk direction if the pool has
+// one); false when none can be had (EMFILE, ENFILE, ENOMEM from pipe2()).
+bool SpliceRelay::TakePipe(Direction& d) {
+  const size_t wanted = d.bulk && !d.grow_refused ? d.grown_capacity : 0;
+  if (pool_->Acquire(wanted, &d.pipe) != 0) return false;
+  if (d.bulk) Grow(d);
+  return true;
+}
+
+void SpliceRelay::GiveBackPipe(Direction& d) {
+  if (!d.pipe.valid()) return;
+  d.last_capacity = d.pipe.capacity;
+  pool_->Release(std::move(d.pipe));
+  d.pipe = Pipe();
 }
 
 SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
   const bool hinted = std::exchange(d.from->readable_hint, false);
-  if (d.eof || d.stalled || d.in_pipe >= d.capacity) return Step::kIdle;
+  if (d.eof || d.stalled) return Step::kIdle;
+  if (!d.pipe.valid()) {
+    // A pipe only for a socket that said it is readable: a spurious attempt
+    // would take one from the pool just to give it back.
+    if (!hinted) return Step::kIdle;
+    if (!TakePipe(d)) {
+      // Out of fds (or memory) for a pipe: this read goes through user space,
+      // as one behind urgent data does; the flow keeps running.
+      if (d.buffered() > 0) {
+        d.stalled = true;  // FillWithRecv must not overtake what is buffered: retry after a write
+        return Step::kIdle;
+      }
+      return FillWithRecv(d);
+    }
+  }
+  if (d.in_pipe >= d.pipe.capacity) return Step::kIdle;
   ssize_t n;
   do {
-    n = ::splice(d.from->fd.get(), nullptr, d.pipe_write.get(), nullptr, d.capacity - d.in_pipe, kSpliceFlags);
+    n = ::splice(d.from->fd.get(), nullptr, d.pipe.write_end.get(), nullptr, d.pipe.capacity - d.in_pipe,
+                 kSpliceFlags);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     d.in_pipe += static_cast<size_t>(n);
     Touch();
-    if (!d.grown && d.delivered + static_cast<double>(d.in_pipe) >= kBulkBytes) Grow(d);
+    if (!d.bulk && d.delivered + static_cast<double>(d.in_pipe) >= kBulkBytes) {
+      d.bulk = true;
+      Grow(d);
+    }
     return Step::kProgress;
   }
   if (n < 0 && errno != EAGAIN) {
@@ -233,13 +292,23 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
 // A bigger pipe moves more per system call, but pipes count against a
 // per-user quota (fs.pipe-user-pages-soft; past it, new pipes get 2 pages) for
 // any user without CAP_SYS_RESOURCE or CAP_SYS_ADMIN. So a pipe starts at the
-// default size and only a bulk direction's grows. When the kernel refuses
-// (EPERM past the quota or fs.pipe-max-size), the pipe stays as it is.
+// default size and only a bulk direction's grows: the pipe it holds when it
+// becomes bulk, and then the pipes it borrows (a grown one of the same size
+// from the pool when there is one, which costs nothing). When the kernel
+// refuses (EPERM past the quota or fs.pipe-max-size), the direction stays
+// with default pipes.
 void SpliceRelay::Grow(Direction& d) {
-  d.grown = true;  // one attempt per direction
-  if (bulk_pipe_size_ == 0 || bulk_pipe_size_ == d.capacity) return;
-  const int capacity = ::fcntl(d.pipe_write.get(), F_SETPIPE_SZ, static_cast<int>(bulk_pipe_size_));
-  if (capacity > 0) d.capacity = static_cast<size_t>(capacity);
+  if (bulk_pipe_size_ == 0 || d.grow_refused) return;
+  const bool done = d.grown_capacity != 0 ? d.pipe.capacity == d.grown_capacity : d.pipe.capacity == bulk_pipe_size_;
+  if (done) return;
+  const int capacity = ::fcntl(d.pipe.write_end.get(), F_SETPIPE_SZ, static_cast<int>(bulk_pipe_size_));
+  if (capacity <= 0) {
+    d.grow_refused = true;
+    return;
+  }
+  d.pipe.capacity = static_cast<size_t>(capacity);
+  d.pipe.grown = true;
+  d.grown_capacity = d.pipe.capacity;
 }
 
 // splice() reads TCP through tcp_read_sock(), which stops in front of urgent
@@ -256,7 +325,12 @@ SpliceRelay::Step SpliceRelay::FillWithRecv(Direction& d) {
   do {
     n = ::recv(d.from->fd.get(), d.pending.data(), d.pending.size(), MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
-  d.pending.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  if (n > 0) {
+    d.pending.resize(static_cast<size_t>(n));
+  } else {
+    // Usually this is the EOF check of every flow: keep no 64 KiB buffer alive until the relay is collected.
+    std::vector<uint8_t>().swap(d.pending);
+  }
   if (n > 0) {
     Touch();
     return Step::kProgress;
@@ -294,7 +368,7 @@ SpliceRelay::Step SpliceRelay::Drain(Direction& d) {
   }
   if (d.in_pipe == 0) return step;
   do {
-    n = ::splice(d.pipe_read.get(), nullptr, d.to->fd.get(), nullptr, d.in_pipe, kSpliceFlags);
+    n = ::splice(d.pipe.read_end.get(), nullptr, d.to->fd.get(), nullptr, d.in_pipe, kSpliceFlags);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN) return step;
@@ -326,8 +400,10 @@ void SpliceRelay::UpdateInterest(Side& side) {
   const Direction& out = &side == &a_ ? up_ : down_;
   const Direction& in = &side == &a_ ? down_ : up_;
   int events = 0;
-  // Backpressure: read only while the pipe has room, write only while there is data.
-  if (!out.eof && !out.stalled && out.in_pipe < out.capacity) events |= UV_READABLE;
+  // Backpressure: read only while the pipe has room (a direction without a
+  // pipe borrows one when the socket turns readable), write only while there
+  // is data.
+  if (!out.eof && !out.stalled && (!out.pipe.valid() || out.in_pipe < out.pipe.capacity)) events |= UV_READABLE;
   if (in.buffered() > 0) events |= UV_WRITABLE;
   if (events == side.events) return;  // uv_poll_start costs epoll_ctl calls even when nothing changes
   const int err = events == 0 ? uv_poll_stop(side.poll.get()) : uv_poll_start(side.poll.get(), events, OnPoll);
@@ -387,8 +463,16 @@ void SpliceRelay::CloseIo(bool reset) {
     side->fd.reset();
   }
   for (Direction* d : {&up_, &down_}) {
-    d->pipe_read.reset();
-    d->pipe_write.reset();
+    if (!d->pipe.valid()) continue;
+    // Bytes a failed flow leaves in a pipe die with it; the count is exact,
+    // but this path is rare enough to ask the kernel too.
+    if (d->in_pipe == 0 && BytesInPipe(d->pipe) == 0) {
+      GiveBackPipe(*d);
+    } else {
+      d->last_capacity = d->pipe.capacity;
+      pool_->Discard(std::move(d->pipe));
+      d->pipe = Pipe();
+    }
   }
 }
 
@@ -453,8 +537,9 @@ Napi::Value SpliceRelay::Stats(const Napi::CallbackInfo& info) {
   stats.Set("down", down_.delivered);
   stats.Set("bufferedUp", static_cast<double>(open ? up_.buffered() : 0));
   stats.Set("bufferedDown", static_cast<double>(open ? down_.buffered() : 0));
-  stats.Set("pipeSizeUp", static_cast<double>(up_.capacity));
-  stats.Set("pipeSizeDown", static_cast<double>(down_.capacity));
+  stats.Set("pipeSizeUp", static_cast<double>(up_.pipe.valid() ? up_.pipe.capacity : up_.last_capacity));
+  stats.Set("pipeSizeDown", static_cast<double>(down_.pipe.valid() ? down_.pipe.capacity : down_.last_capacity));
+  stats.Set("pipes", static_cast<double>((up_.pipe.valid() ? 1 : 0) + (down_.pipe.valid() ? 1 : 0)));
   stats.Set("open", open);
   return stats;
 }
@@ -470,6 +555,8 @@ Napi::Function SpliceRelay::DefineClass(Napi::Env env) {
 void InitSpliceRelay(Napi::Env env, Napi::Object exports) {
   exports.Set(kClassName, SpliceRelay::DefineClass(env));
   exports.Set("spliceSupported", Napi::Function::New(env, SpliceSupported, "spliceSupported"));
+  exports.Set("splicePoolStats", Napi::Function::New(env, SplicePoolStats, "splicePoolStats"));
+  exports.Set("splicePoolTrim", Napi::Function::New(env, SplicePoolTrim, "splicePoolTrim"));
 }
 
 }  // namespace sluice

@@ -1,7 +1,9 @@
 // SpliceRelay: moves the bytes of one proxied TCP flow between two sockets in
 // the kernel (socket -> pipe -> socket with splice()), so they never cross
 // into user space. Driven by uv_poll on the event loop of the thread that
-// created it; JavaScript hears from it once, when the flow is over.
+// created it; JavaScript hears from it once, when the flow is over. The pipes
+// are borrowed from the environment's PipePool only while bytes are in
+// flight: an idle flow holds its two sockets and nothing else.
 #pragma once
 
 #include <napi.h>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "pipe_pool.h"
 #include "unique_fd.h"
 #include "uv_handle.h"
 
@@ -45,19 +48,22 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   struct Direction {
     Side* from = nullptr;
     Side* to = nullptr;
-    UniqueFd pipe_read;
-    UniqueFd pipe_write;
-    size_t capacity = 0;  // F_GETPIPE_SZ
-    size_t in_pipe = 0;   // bytes spliced in and not yet out
+    // Borrowed from the pool when `from` turns readable, given back once
+    // empty (see Pump): held only while in_pipe > 0, or within one Pump.
+    Pipe pipe;
+    size_t in_pipe = 0;        // bytes spliced in and not yet out
+    size_t last_capacity = 0;  // of the pipe last held, for stats()
     // Bytes that must reach `to` before anything in the pipe: those JavaScript
     // read before the hand-over, and those read with recv() (see Fill).
     std::vector<uint8_t> pending;
     size_t pending_sent = 0;
-    bool eof = false;      // `from` reported end of stream
-    bool stalled = false;  // a read made no progress although data may wait: retry after a write
-    bool shut = false;     // `to` is shut down for writing: this direction is over
-    bool grown = false;    // Grow() was tried
-    double delivered = 0;  // bytes written to `to`
+    bool eof = false;           // `from` reported end of stream
+    bool stalled = false;       // a read made no progress although data may wait: retry after a write
+    bool shut = false;          // `to` is shut down for writing: this direction is over
+    bool bulk = false;          // has carried kBulkBytes: its pipes grow to pipeSize (see Grow)
+    bool grow_refused = false;  // the kernel refused F_SETPIPE_SZ: no more attempts
+    size_t grown_capacity = 0;  // what F_SETPIPE_SZ granted, asked of the pool next time
+    double delivered = 0;       // bytes written to `to`
 
     size_t pending_left() const { return pending.size() - pending_sent; }
     size_t buffered() const { return pending_left() + in_pipe; }
@@ -78,6 +84,8 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   bool Pump(Direction& d);
   Step Fill(Direction& d);
   Step FillWithRecv(Direction& d);
+  bool TakePipe(Direction& d);
+  void GiveBackPipe(Direction& d);
   void Grow(Direction& d);
   Step Drain(Direction& d);
   bool ShutIfDrained(Direction& d);
@@ -88,13 +96,15 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   // pipes now, and calls onDone from the event loop.
   void Finish(const std::string& error, bool unsupported = false);
   void Fail(const Side& side, int err, const char* syscall);
-  // Closes the polls, the sockets (with a reset: SO_LINGER {1, 0}) and the pipes.
+  // Closes the polls and the sockets (with a reset: SO_LINGER {1, 0}); empty
+  // pipes go back to the pool, others are closed.
   void CloseIo(bool reset);
   // Releases every native resource; idempotent, never calls into JavaScript.
   void Release(bool reset);
 
   napi_env env_;
   uv_loop_t* loop_ = nullptr;
+  std::shared_ptr<PipePool> pool_;  // this environment's
   Side a_{"client"};
   Side b_{"upstream"};
   Direction up_;    // A -> B

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { onceWithin } from './helpers/wait';
+import { onceWithin, until } from './helpers/wait';
 
 /** A connected loopback pair: `a` dialled, `b` accepted with `pauseOnConnect`; both allowHalfOpen. */
 export async function tcpPair(): Promise<{ a: net.Socket; b: net.Socket }> {
@@ -18,6 +18,29 @@ export async function tcpPair(): Promise<{ a: net.Socket; b: net.Socket }> {
   if (a.connecting) await onceWithin(a, 'connect');
   server.close();
   return { a, b };
+}
+
+/**
+ * `n` connected loopback pairs through one listener (closed before this
+ * resolves, so only the pairs' own 2n fds stay open), `b` accepted with
+ * `pauseOnConnect` as in {@link tcpPair}. Dials in batches to stay under the backlog.
+ */
+export async function tcpPairs(n: number): Promise<Array<{ a: net.Socket; b: net.Socket }>> {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  server.listen(0, '127.0.0.1');
+  await onceWithin(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = new Map<number, net.Socket>(); // by the dialler's port
+  server.on('connection', (b: net.Socket) => accepted.set(b.remotePort!, b));
+  const dialled: net.Socket[] = [];
+  for (let i = 0; i < n; i += 64) {
+    const batch = Array.from({ length: Math.min(64, n - i) }, () => net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+    await Promise.all(batch.map((a) => onceWithin(a, 'connect')));
+    dialled.push(...batch);
+  }
+  await until(() => accepted.size === n, `${n} connections accepted`);
+  server.close();
+  return dialled.map((a) => ({ a, b: accepted.get(a.localPort!)! }));
 }
 
 /**

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { native, isNativeError, type SpliceRelay, type SpliceRelayOptions, type SpliceRelayResult } from '@sluice/native';
 import { onceWithin, until } from './helpers/wait';
-import { delay, fdOf, makeFlow, openFds, sink, source, tcpPair, type Flow } from './splice-fixtures';
+import { delay, fdOf, makeFlow, openFds, sink, source, tcpPair, tcpPairs, type Flow } from './splice-fixtures';
 
 const MiB = 1024 * 1024;
 
@@ -150,6 +150,7 @@ describe('native: SpliceRelay', function () {
   });
 
   it('leaks no fds over 200 relays', async () => {
+    native().splicePoolTrim(); // the pool's free pipes are kept on purpose: counted without them
     const before = openFds();
     for (let batch = 0; batch < 10; batch++) {
       await Promise.all(
@@ -168,6 +169,8 @@ describe('native: SpliceRelay', function () {
         }),
       );
     }
+    assert.equal(native().splicePoolStats().inUse, 0, 'every pipe given back');
+    native().splicePoolTrim();
     assert.equal(openFds(), before);
   });
 
@@ -242,6 +245,200 @@ describe('native: SpliceRelay', function () {
     });
   }
 
+  describe('pipe pool', () => {
+    const pool = (): ReturnType<ReturnType<typeof native>['splicePoolStats']> => native().splicePoolStats();
+
+    /** A flow carried through a relay with a request and an answer, then ended; its peers closed. */
+    async function exchange(options: SpliceRelayOptions = {}): Promise<SpliceRelay> {
+      const flow = await makeFlow();
+      const { relay, done } = relayFlow(flow, options);
+      const atServer = sink(flow.server);
+      const atApp = sink(flow.app);
+      flow.app.end('GET /');
+      await atServer.ended;
+      flow.server.end('200 OK');
+      await atApp.ended;
+      assert.deepEqual(await done, { up: 5, down: 6 });
+      flow.app.destroy();
+      flow.server.destroy();
+      await Promise.all([atApp.closed, atServer.closed]);
+      return relay;
+    }
+
+    /** Waits until `sender` has been held back (no progress for 10 polls). */
+    async function heldBack(sender: ReturnType<typeof source>): Promise<void> {
+      let last = -1;
+      let still = 0;
+      await until(() => {
+        const now = sender.written();
+        still = now === last && now > 0 ? still + 1 : 0;
+        last = now;
+        return still >= 10;
+      }, 'the sender to be held back', 20_000);
+    }
+
+    it('an idle relay holds exactly its 2 socket fds, and after traffic at most the pool’s free pipes more', async () => {
+      const n = 500;
+      await exchange(); // the pool and whatever Node makes lazily exist before counting
+      native().splicePoolTrim();
+      const before = openFds();
+      const clients = await tcpPairs(n);
+      const upstreams = await tcpPairs(n);
+      const flows: Flow[] = clients.map((c, i) => ({ app: c.a, inbound: c.b, outbound: upstreams[i]!.b, server: upstreams[i]!.a }));
+      assert.equal(openFds() - before, 4 * n, 'the four sockets of each flow');
+      const relays = flows.map((f) => relayFlow(f));
+      await until(() => flows.every((f) => f.inbound.closed && f.outbound.closed), 'the handed-over Node sockets to close');
+      // Per flow: the relay's 2 dups, plus the 2 peers this test holds (app, server). No pipe.
+      assert.equal(openFds() - before, n * 2 + n * 2);
+      assert.ok(relays.every((r) => r.relay.stats().pipes === 0));
+      assert.equal(pool().inUse, 0);
+
+      // One request and answer on every flow at once, then idle again.
+      await Promise.all(
+        flows.map(async (f) => {
+          f.server.on('data', () => f.server.write('pong'));
+          const answered = onceWithin(f.app, 'data', 20_000);
+          f.app.write('ping');
+          await answered;
+        }),
+      );
+      const stats = pool();
+      assert.ok(relays.every((r) => r.relay.stats().pipes === 0 && r.relay.stats().open));
+      assert.equal(stats.inUse, 0);
+      assert.ok(stats.free <= stats.maxFree, `${stats.free} free pipes, cap ${stats.maxFree}`);
+      assert.equal(openFds() - before, n * 2 + n * 2 + 2 * stats.free, 'still 2 fds per flow, plus the free pipes');
+
+      for (const f of flows) {
+        f.app.end();
+        f.server.end();
+      }
+      for (const r of await Promise.all(relays.map((r) => r.done))) assert.deepEqual(r, { up: 4, down: 4 });
+      for (const f of flows) {
+        f.app.destroy();
+        f.server.destroy();
+      }
+      await until(() => flows.every((f) => f.app.closed && f.server.closed), 'the peers to close');
+      native().splicePoolTrim();
+      assert.equal(openFds(), before);
+    });
+
+    it('reuses pipes: 200 sequential request/response flows open a handful', async () => {
+      const s0 = pool();
+      for (let i = 0; i < 200; i++) await exchange();
+      const s1 = pool();
+      const opened = s1.opened - s0.opened;
+      const loans = opened + s1.reused - s0.reused;
+      assert.ok(loans >= 400, `${loans} loans (at least one per direction and flow)`);
+      assert.ok(opened <= 4, `${opened} pipes opened for ${loans} loans`);
+      assert.equal(s1.inUse, 0);
+    });
+
+    it('a stuck direction keeps its one pipe; abort closes it rather than lend its bytes again', async () => {
+      const flow = await makeFlow({ dialled: true }); // `server` then never reads
+      const { relay, done } = relayFlow(flow);
+      const atApp = sink(flow.app);
+      flow.server.on('error', () => {});
+      const s0 = pool();
+      const sender = source(flow.app, 16 * MiB, 5, false);
+      await heldBack(sender);
+      const stats = relay.stats();
+      assert.equal(stats.pipes, 1, 'the stuck direction holds a pipe, the idle one none');
+      assert.ok(stats.bufferedUp > 0 && stats.bufferedUp <= stats.pipeSizeUp, `${stats.bufferedUp} bytes in a ${stats.pipeSizeUp}-byte pipe`);
+      assert.equal(stats.bufferedDown, 0);
+      assert.equal(pool().inUse, s0.inUse + 1);
+      relay.abort('stuck');
+      const s1 = pool();
+      assert.equal(s1.inUse, s0.inUse);
+      assert.equal(s1.closed - s0.closed, 1, 'the pipe with bytes in it is closed');
+      assert.ok(s1.free <= s0.free, 'and not returned to the pool');
+      assert.equal((await done).error, 'aborted: stuck');
+      assert.equal(await closedWith(atApp), 'ECONNRESET');
+      flow.server.destroy();
+    });
+
+    it('keeps at most maxFree empty pipes once a burst is over', async () => {
+      const n = 24;
+      const flows = await Promise.all(Array.from({ length: n }, () => makeFlow({ dialled: true })));
+      const relays = flows.map((f) => relayFlow(f));
+      const s0 = pool();
+      const senders = flows.map((f, i) => source(f.app, 8 * MiB, 100 + i));
+      await Promise.all(senders.map(heldBack));
+      await until(() => relays.every((r) => r.relay.stats().pipes === 1), 'every flow stuck with a full pipe');
+      assert.ok(pool().inUse >= s0.inUse + n);
+      const sinks = flows.map((f) => sink(f.server));
+      await Promise.all(sinks.map((k) => k.ended));
+      for (const [i, k] of sinks.entries()) assert.equal(k.digest(), await senders[i]!.done);
+      const s1 = pool();
+      assert.equal(s1.inUse, 0);
+      assert.ok(s1.free <= s1.maxFree, `${s1.free} free pipes, cap ${s1.maxFree}`);
+      assert.ok(s1.closed - s0.closed >= n - s1.maxFree, `${s1.closed - s0.closed} closed`);
+      for (const f of flows) f.server.end();
+      for (const r of await Promise.all(relays.map((r) => r.done))) assert.deepEqual(r, { up: 8 * MiB, down: 0 });
+      for (const f of flows) f.app.destroy();
+    });
+
+    it('a bulk direction borrows its grown pipe again; short flows still get default ones', async () => {
+      const s0 = pool();
+      const flow = await makeFlow();
+      const { relay, done } = relayFlow(flow, { pipeSize: MiB });
+      const atServer = sink(flow.server);
+      const up = source(flow.app, 32 * MiB, 6);
+      await atServer.ended;
+      assert.equal(atServer.digest(), await up.done);
+      flow.server.end();
+      assert.deepEqual(await done, { up: 32 * MiB, down: 0 });
+      assert.equal(relay.stats().pipeSizeUp, MiB, 'grown once it carried 1 MiB');
+      const s1 = pool();
+      assert.ok(s1.opened - s0.opened <= 2, `${s1.opened - s0.opened} pipes opened for 32 MiB`);
+      assert.ok(s1.freeGrown >= 1, 'the grown pipe is kept');
+      // A grown pipe is lent only to a bulk direction: the next short flow's pipes are the default size.
+      const short = await exchange({ pipeSize: MiB });
+      assert.ok(short.stats().pipeSizeUp > 0 && short.stats().pipeSizeUp < MiB, `short flow pipe ${short.stats().pipeSizeUp}`);
+      assert.equal(pool().freeGrown, s1.freeGrown);
+      flow.app.destroy();
+    });
+
+    it('copies through user space while no pipe can be had (EMFILE), and the flow goes on', async () => {
+      const flow = await makeFlow();
+      const { done } = relayFlow(flow);
+      const atServer = sink(flow.server);
+      const atApp = sink(flow.app);
+      native().splicePoolTrim();
+      const s0 = pool();
+      const fillers: number[] = [];
+      let sent: ReturnType<typeof source>;
+      try {
+        for (;;) fillers.push(fs.openSync('/dev/null', 'r'));
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EMFILE');
+      }
+      try {
+        sent = source(flow.app, 512 * 1024, 7, false);
+        await until(() => atServer.bytes() === 512 * 1024, 'the bytes at the server without a pipe');
+      } finally {
+        for (const fd of fillers) fs.closeSync(fd);
+      }
+      assert.ok(pool().failed > s0.failed, 'pipe2() failed');
+      flow.app.end();
+      await atServer.ended;
+      assert.equal(atServer.digest(), await sent.done);
+      flow.server.end('spliced again');
+      await atApp.ended;
+      assert.equal(atApp.text(), 'spliced again');
+      assert.deepEqual(await done, { up: 512 * 1024, down: 13 });
+      assert.ok(pool().opened > s0.opened, 'a pipe once fds were back');
+    });
+
+    it('closes free pipes left unused for 5 s', async function () {
+      this.timeout(20_000);
+      await exchange();
+      assert.ok(pool().free >= 1);
+      await delay(5_500);
+      assert.equal(pool().free, 0);
+      assert.equal(pool().inUse, 0);
+    });
+  });
+
   describe('in a worker thread', () => {
     const addon = require.resolve('@sluice/native');
     // Relays the fds it is given (fds are per process) until the flow ends.
@@ -277,6 +474,38 @@ describe('native: SpliceRelay', function () {
       assert.equal(atServer.digest(), await up.done);
       assert.deepEqual(await done, { up: 8 * MiB, down: 4 });
       await worker.terminate();
+    });
+
+    it('gives each worker its own pipe pool, closed with the worker', async () => {
+      const before = openFds();
+      const main0 = native().splicePoolStats();
+      const flow = await makeFlow();
+      const code = `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const { native } = require(workerData.addon);
+        new (native().SpliceRelay)(workerData.fdA, workerData.fdB, {}, () => {});
+        parentPort.on('message', () => parentPort.postMessage({ pool: native().splicePoolStats() }));
+        parentPort.postMessage({ started: true });
+      `;
+      const worker = new Worker(code, { eval: true, workerData: { addon, fdA: fdOf(flow.inbound), fdB: fdOf(flow.outbound) } });
+      await onceWithin(worker, 'message', 10_000);
+      flow.inbound.destroy();
+      flow.outbound.destroy();
+      const atServer = sink(flow.server);
+      const atApp = sink(flow.app);
+      flow.app.write('ping');
+      await until(() => atServer.text() === 'ping', 'the request through the worker');
+      flow.server.write('pong');
+      await until(() => atApp.text() === 'pong', 'the answer through the worker');
+      const reply = onceWithin<[{ pool: ReturnType<ReturnType<typeof native>['splicePoolStats']> }]>(worker, 'message');
+      worker.postMessage('stats');
+      const [{ pool }] = await reply;
+      assert.ok(pool.opened >= 1 && pool.free >= 1 && pool.inUse === 0, JSON.stringify(pool));
+      const main1 = native().splicePoolStats();
+      assert.equal(main1.opened + main1.reused, main0.opened + main0.reused, 'nothing borrowed from the main thread’s pool');
+      await worker.terminate(); // resets the flow; the worker's pool closes its pipes
+      assert.equal(await closedWith(atApp), 'ECONNRESET');
+      await until(() => openFds() <= before, 'the worker’s relay and pool fds to close');
     });
 
     it('resets the flow and closes its fds when the worker exits mid-flow', async () => {

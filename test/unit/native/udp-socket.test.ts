@@ -4,7 +4,11 @@ import * as fs from 'node:fs';
 import { native, isNativeError, UdpDatagram, UdpTransparentSocket, UdpTransparentSocketOptions } from '@sluice/native';
 import { onceWithin, until } from './helpers/wait';
 
-const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+// Free splice pipes from earlier suites close on a timer; trim them first so the count cannot shift under a test.
+const openFds = (): number => {
+  native().splicePoolTrim();
+  return fs.readdirSync('/proc/self/fd').length;
+};
 
 /** A socket on 127.0.0.1 that records every batch, plus a client socket. */
 async function fixture(options: Partial<UdpTransparentSocketOptions> = {}, onBatch?: (b: UdpDatagram[]) => void) {
