@@ -286,6 +286,64 @@ export interface SpliceRelayConstructor {
   new (fdA: number, fdB: number, options: SpliceRelayOptions, onDone: (result: SpliceRelayResult) => void): SpliceRelay;
 }
 
+/** A native accept loop; see {@link FastAcceptorConstructor}. */
+export interface FastAcceptor {
+  /** Stops accepting and closes the listening fd; false if already closed. Connections already reported are not touched. */
+  close(): boolean;
+}
+
+/**
+ * Native accept: `new FastAcceptor(listenFd, onBatch)` takes ownership of a
+ * listening TCP fd (from {@link NativeBinding.openTransparentListener}) and
+ * accepts with an `accept4()` loop on the event loop. Each wakeup's
+ * connections (up to 64) reach `onBatch` in one call as a flat array, five
+ * entries per connection: `fd, srcAddress, srcPort, dstAddress, dstPort`
+ * (source = the peer, destination = `getsockname()`, the original destination
+ * under TPROXY; IPv4-mapped addresses unmapped). Each fd is non-blocking,
+ * CLOEXEC, `TCP_NODELAY`, and owned by the callee: hand it to a
+ * `SpliceRelay`, adopt it with `new net.Socket({ fd })`, or close it
+ * ({@link NativeBinding.resetFd}). Out of fds (EMFILE), accepting pauses for 100 ms.
+ */
+export interface FastAcceptorConstructor {
+  new (listenFd: number, onBatch: (batch: Array<number | string>) => void): FastAcceptor;
+}
+
+/** Options of {@link TcpDialConstructor}. */
+export interface TcpDialOptions {
+  /** IP literal to connect to (IPv4 or IPv6; the socket's family follows it). */
+  address: string;
+  port: number;
+  /** `SO_MARK` (needs CAP_NET_ADMIN). */
+  mark?: number;
+  /** `SO_BINDTODEVICE` interface name. */
+  device?: string;
+  /** Bind to this address (port 0) before connecting; must be of the family of `address`. */
+  localAddress?: string;
+  /** `IP_TRANSPARENT` so `localAddress` may be foreign. */
+  transparent?: boolean;
+}
+
+/** A connect in progress; see {@link TcpDialConstructor}. */
+export interface TcpDial {
+  /** Closes the socket if still connecting and suppresses the callback; false once it has completed. */
+  cancel(): boolean;
+}
+
+/**
+ * Native TCP connect: `new TcpDial(options, callback)` opens a non-blocking
+ * socket with `options` applied (`TCP_NODELAY` always), starts `connect()`
+ * and watches it on the event loop. `callback(null, fd)` hands over the
+ * connected fd (the caller owns it: give it to a `SpliceRelay` and close it,
+ * adopt it with `new net.Socket({ fd })`, or `closeFd` it);
+ * `callback(err)` reports the connect error as a {@link NativeError}
+ * (`code` `ECONNREFUSED`, `ENETUNREACH`…, `syscall` `connect`). Setup
+ * errors (bad options, EPERM for a mark) throw synchronously. There is no
+ * timeout: call `cancel()`.
+ */
+export interface TcpDialConstructor {
+  new (options: TcpDialOptions, callback: (err: NativeError | null, fd?: number) => void): TcpDial;
+}
+
 /** The functions the addon exports. */
 export interface NativeBinding {
   /** Opens a bound, listening, non-blocking TCP socket with `IP_TRANSPARENT`/`IPV6_TRANSPARENT`; returns its fd for `net.Server.listen({ fd })`. */
@@ -322,6 +380,12 @@ export interface NativeBinding {
    * touched. For tests that count fds, and to shed fds at once.
    */
   splicePoolTrim(): number;
+  /** Native TCP connect handing back a connected fd; see {@link TcpDialConstructor}. */
+  TcpDial: TcpDialConstructor;
+  /** Native accept loop reporting batches of accepted fds; see {@link FastAcceptorConstructor}. */
+  FastAcceptor: FastAcceptorConstructor;
+  /** Closes a TCP socket fd with a reset (`SO_LINGER` {1, 0}), as `socket.resetAndDestroy()` does. */
+  resetFd(fd: number): void;
 }
 
 let cached: NativeBinding | undefined;

@@ -11,5 +11,7 @@ void InitOriginalDst(Napi::Env env, Napi::Object exports);     // originalDestin
 void InitFdOps(Napi::Env env, Napi::Object exports);           // localAddress, closeFd
 void InitUdpSocket(Napi::Env env, Napi::Object exports);       // UdpTransparentSocket
 void InitSpliceRelay(Napi::Env env, Napi::Object exports);     // SpliceRelay, spliceSupported
+void InitNativeDial(Napi::Env env, Napi::Object exports);      // TcpDial
+void InitFastAccept(Napi::Env env, Napi::Object exports);      // FastAcceptor, resetFd
 
 }  // namespace sluice

@@ -51,6 +51,44 @@ export class DirectOutbound implements Outbound {
     }
   }
 
+  /** {@link Outbound.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
+  async dialTcpFd(dst: Destination, ctx: FlowContext): Promise<number> {
+    const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
+    try {
+      return await this.connectFd(address, dst.port, ctx);
+    } catch (err) {
+      if (err === ctx.signal.reason || !isErrnoError(err)) throw err;
+      throw new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${dst.port} failed (${err.code})`, { cause: err });
+    }
+  }
+
+  private connectFd(address: string, port: number, ctx: FlowContext): Promise<number> {
+    const native = this.native();
+    return new Promise<number>((resolve, reject) => {
+      if (ctx.signal.aborted) return reject(ctx.signal.reason);
+      const onAbort = (): void => {
+        dial.cancel();
+        reject(ctx.signal.reason);
+      };
+      const dial = new native.TcpDial(
+        {
+          address,
+          port,
+          mark: this.options.mark,
+          device: this.options.interface,
+          localAddress: this.localAddressFor(addressFamily(address)),
+          transparent: this.options.transparent,
+        },
+        (err, fd) => {
+          ctx.signal.removeEventListener('abort', onAbort);
+          if (err) reject(err);
+          else resolve(fd!);
+        },
+      );
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   private async resolve(name: string): Promise<string> {
     try {
       return (await lookup(name)).address;

@@ -35,6 +35,15 @@ export interface Outbound {
   readonly networks: readonly Network[];
   /** Opens a byte stream to `dst`. Rejects with a {@link SluiceError} whose message is the access log's `error`. */
   dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex>;
+  /**
+   * Optional fast path: opens a TCP connection to `dst` and resolves with its
+   * connected, non-blocking fd instead of a stream, for a caller that relays
+   * in the kernel (the splice relay) and would only destroy a `net.Socket`.
+   * Same semantics as {@link Outbound.dialTcp} (errors, `ctx.signal` aborts
+   * the connect); the caller owns the fd. Only for outbounds whose stream
+   * would be a plain TCP socket carrying the flow's bytes unchanged.
+   */
+  dialTcpFd?(dst: Destination, ctx: FlowContext): Promise<number>;
   /** Opens a datagram channel for one UDP session. Absent when `networks` lacks `udp`. */
   dialUdp?(ctx: FlowContext): Promise<PacketChannel>;
   /** Called once before the first flow. */

@@ -1,10 +1,11 @@
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { FlowMetadata } from '../adapter/flow';
+import type { Endpoint, FlowMetadata } from '../adapter/flow';
+import type { Outbound } from '../adapter/outbound';
 import { ErrorCode, SluiceError, isErrnoError, isSluiceError } from '../errors';
 import type { NativeBinding } from '@sluice/native';
-import { spliceRelay } from '../relay/splice-relay';
+import { canSpliceClient, spliceAvailable, spliceRelay, spliceRelayFd, spliceRelayFds } from '../relay/splice-relay';
 import { relayTcp, type TcpRelay } from '../relay/tcp-relay';
 import { unmapAddress } from '../util/endpoint';
 import { logFlowClosed } from './access-log';
@@ -39,11 +40,13 @@ class TcpFlow {
   outbound = '';
   ctx: FlowContextImpl | undefined;
   client: net.Socket | undefined;
+  /** The accepted connection while it is a bare fd (native accept), -1 otherwise. */
+  clientFd = -1;
   relay: TcpRelay | undefined;
 
   constructor(
     readonly flow: FlowMetadata,
-    client: net.Socket,
+    client: net.Socket | undefined,
     logger: Logger,
   ) {
     this.client = client;
@@ -103,23 +106,127 @@ export class TcpFlowHandler {
     });
   }
 
-  private async run(f: TcpFlow, client: net.Socket): Promise<void> {
+  /**
+   * Whether {@link handleFd} may be used: the splice relay is on, so a flow
+   * whose outbound can hand over an fd never needs a `net.Socket` (the
+   * inbound then accepts natively).
+   */
+  get acceptsFds(): boolean {
+    const native = this.opts.splice;
+    return native !== undefined && typeof native.resetFd === 'function' && spliceAvailable(native);
+  }
+
+  /**
+   * Takes ownership of an accepted connection that is still a bare fd (native
+   * accept; see {@link acceptsFds}), with its source and original
+   * destination. Same flow, semantics and access-log line as {@link handle}:
+   * a flow whose outbound has `dialTcpFd` is connected and spliced without
+   * any `net.Socket`; any other gets the fd adopted as a socket and goes the
+   * stream way.
+   */
+  handleFd(fd: number, src: Endpoint, dst: Endpoint, inbound: string): void {
+    const native = this.opts.splice!;
+    const flow: FlowMetadata = {
+      id: nextFlowId(),
+      network: 'tcp',
+      inbound,
+      src: { address: unmapAddress(src.address), port: src.port },
+      dst: { address: unmapAddress(dst.address), port: dst.port },
+    };
+    const f = new TcpFlow(flow, undefined, this.logger);
+    f.clientFd = fd;
+    this.live.add(f);
+    if (this.loopGuard.isLoop(flow.dst)) {
+      f.rule = 'loop';
+      this.logger.warn({ flowId: flow.id, dst: `${flow.dst.address}:${flow.dst.port}` }, 'refused a flow to sluice itself (loop)');
+      f.clientFd = -1;
+      native.resetFd(fd);
+      this.finish(f, 0, 0, 'loop: destination is a sluice listener');
+      return;
+    }
+    this.runFd(f, native).catch((err: unknown) => {
+      const client = f.client;
+      if (client) {
+        if (!client.destroyed) client.resetAndDestroy();
+        this.finish(f, client.bytesRead, client.bytesWritten, describeError(err));
+        return;
+      }
+      if (f.clientFd >= 0) {
+        native.resetFd(f.clientFd);
+        f.clientFd = -1;
+      }
+      this.finish(f, 0, 0, describeError(err));
+    });
+  }
+
+  private async runFd(f: TcpFlow, native: NativeBinding): Promise<void> {
     const ctx = f.ctx!;
     const d = await this.dispatcher.dispatch(f.flow);
     f.rule = d.rule;
     f.outbound = d.target.tag;
-    const upstream = await this.dialWithTimeout(d.target.dialTcp(f.flow.dst, ctx), ctx);
-    client.off('close', f.onEarlyClose);
-    if (client.destroyed) {
-      upstream.destroy();
-      throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
+    const target = d.target;
+    const clientFd = f.clientFd;
+    if (!target.dialTcpFd || !spliceAvailable(native)) {
+      // The stream way: the fd becomes the paused, accepted socket net.Server would have made.
+      const client = new net.Socket({ fd: clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      f.clientFd = -1;
+      f.client = client;
+      client.on('error', ignore);
+      client.once('close', f.onEarlyClose);
+      return this.connect(f, client, target);
     }
-    const relay = this.relay(client, upstream);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const upstreamFd = await this.dialWithTimeout(target.dialTcpFd(f.flow.dst, ctx), ctx, (late) => native.closeFd(late));
+    const opts = { idleMs: this.opts.idleMs };
+    let relay = spliceRelayFds(clientFd, upstreamFd, opts, native);
+    if (!relay) {
+      const client = new net.Socket({ fd: clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      client.on('error', ignore);
+      relay = relayTcp(client, adoptFd(upstreamFd), opts);
+    }
+    f.clientFd = -1;
+    this.started(f, relay);
+  }
+
+  private started(f: TcpFlow, relay: TcpRelay): void {
     f.relay = relay;
     // From here the relay owns the sockets and aborts go through it.
     f.client = undefined;
     f.ctx = undefined;
     void relay.result.then((r) => this.finish(f, r.up, r.down, r.error));
+  }
+
+  private async run(f: TcpFlow, client: net.Socket): Promise<void> {
+    const d = await this.dispatcher.dispatch(f.flow);
+    f.rule = d.rule;
+    f.outbound = d.target.tag;
+    return this.connect(f, client, d.target);
+  }
+
+  /** After routing: dial `target`, then relay. */
+  private async connect(f: TcpFlow, client: net.Socket, target: Outbound): Promise<void> {
+    const ctx = f.ctx!;
+    const native = this.opts.splice;
+    let relay: TcpRelay;
+    if (native && target.dialTcpFd && canSpliceClient(client, native)) {
+      // Fast path: the outbound hands over a connected fd and the splice relay takes it; no upstream net.Socket.
+      const fd = await this.dialWithTimeout(target.dialTcpFd(f.flow.dst, ctx), ctx, (late) => native.closeFd(late));
+      client.off('close', f.onEarlyClose);
+      if (client.destroyed) {
+        native.closeFd(fd);
+        throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
+      }
+      relay = spliceRelayFd(client, fd, { idleMs: this.opts.idleMs }, native) ?? this.relay(client, adoptFd(fd));
+    } else {
+      const upstream = await this.dialWithTimeout(target.dialTcp(f.flow.dst, ctx), ctx, (late) => late.destroy());
+      client.off('close', f.onEarlyClose);
+      if (client.destroyed) {
+        upstream.destroy();
+        throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
+      }
+      relay = this.relay(client, upstream);
+    }
+    this.started(f, relay);
   }
 
   private finish(f: TcpFlow, up: number, down: number, error?: string): void {
@@ -136,9 +243,10 @@ export class TcpFlowHandler {
     return relayTcp(client, upstream, opts);
   }
 
-  private dialWithTimeout(dial: Promise<Duplex>, ctx: FlowContextImpl): Promise<Duplex> {
+  /** Settles with `dial`, or rejects on timeout/abort; what `dial` yields after that is given to `dispose`. */
+  private dialWithTimeout<T>(dial: Promise<T>, ctx: FlowContextImpl, dispose: (late: T) => void): Promise<T> {
     const ms = this.opts.connectTimeoutMs;
-    return new Promise<Duplex>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
@@ -158,7 +266,7 @@ export class TcpFlowHandler {
           clearTimeout(timer);
           ctx.signal.removeEventListener('abort', onAbort);
           // A stream that arrives after we gave up is nobody's: close it.
-          if (settled) s.destroy();
+          if (settled) dispose(s);
           else {
             settled = true;
             resolve(s);
@@ -181,6 +289,7 @@ export class TcpFlowHandler {
     for (const f of this.live) {
       if (f.relay) f.relay.abort(reason);
       else {
+        // A bare client fd is reset by the flow's own error path once the dial gives up.
         f.ctx?.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
         f.client?.destroy();
       }
@@ -189,3 +298,8 @@ export class TcpFlowHandler {
 }
 
 function ignore(): void {}
+
+/** A connected TCP fd as a stream, for the stream relay. */
+function adoptFd(fd: number): net.Socket {
+  return new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+}

@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { NativeBinding, UdpDatagram, UdpTransparentSocket } from '@sluice/native';
+import type { FastAcceptor, NativeBinding, UdpDatagram, UdpTransparentSocket } from '@sluice/native';
 import type { Logger } from 'pino';
 import type { InboundConfig } from '../config/types';
 import { ErrorCode, SluiceError } from '../errors';
@@ -21,6 +21,7 @@ export interface InboundHandlers {
  */
 export class TproxyInbound {
   private server?: net.Server;
+  private acceptor?: FastAcceptor;
   private udp?: UdpTransparentSocket;
 
   constructor(
@@ -49,6 +50,27 @@ export class TproxyInbound {
 
   private async startTcp(address: string, port: number, reusePort: boolean): Promise<void> {
     const fd = this.native.openTransparentListener({ address, port, reusePort, backlog: 4096, v6Only: addressFamily(address) === 6 });
+    const tcp = this.handlers.tcp;
+    if (typeof this.native.FastAcceptor === 'function' && tcp.acceptsFds) {
+      // Accepted in C++, a batch per wakeup: a flow the splice relay carries never gets a libuv stream or net.Socket.
+      const tag = this.config.tag;
+      try {
+        this.acceptor = new this.native.FastAcceptor(fd, (batch) => {
+          for (let i = 0; i + 4 < batch.length; i += 5) {
+            const connFd = batch[i] as number;
+            try {
+              tcp.handleFd(connFd, { address: batch[i + 1] as string, port: batch[i + 2] as number }, { address: batch[i + 3] as string, port: batch[i + 4] as number }, tag);
+            } catch (err) {
+              this.logger.error({ err }, 'tcp connection handling failed');
+            }
+          }
+        });
+      } catch (err) {
+        this.native.closeFd(fd);
+        throw new SluiceError(ErrorCode.INBOUND, `inbound ${tag}: cannot accept on fd ${fd}: ${(err as Error).message}`, { cause: err });
+      }
+      return;
+    }
     // Paused so a native relay can take the fd before Node reads a byte; the stream relay resumes it.
     const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true });
     server.on('connection', (socket: net.Socket) => this.handlers.tcp.handle(socket, this.config.tag));
@@ -92,6 +114,8 @@ export class TproxyInbound {
   async close(): Promise<void> {
     this.udp?.close();
     this.udp = undefined;
+    this.acceptor?.close();
+    this.acceptor = undefined;
     const server = this.server;
     this.server = undefined;
     // close() stops accepting at once; its callback would wait for every open flow, which the drain handles.

@@ -52,6 +52,15 @@ function handOverFd(stream: Duplex): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/**
+ * Whether {@link spliceRelayFd} can take `client` right now: splice works
+ * with this binding and the socket is eligible (see {@link spliceRelay}).
+ * Checked before dialing so that a flow that cannot be spliced gets a stream.
+ */
+export function canSpliceClient(client: Duplex, native: NativeBinding): boolean {
+  return spliceAvailable(native) && handOverFd(client) !== undefined;
+}
+
 /** Everything the stream has read from the kernel and not yet handed to anyone. */
 function takeBuffered(stream: net.Socket): Buffer {
   const chunks: Buffer[] = [];
@@ -119,6 +128,85 @@ export function spliceRelay(client: Duplex, upstream: Duplex, opts: SpliceRelayO
     result,
     abort(reason) {
       // Recorded as given, as relayTcp does; ignored once the relay has ended by itself.
+      if (relay.abort(reason)) abortReason ??= reason;
+    },
+  };
+}
+
+/**
+ * {@link spliceRelay} with an upstream that is a raw connected TCP fd (from
+ * an outbound's `dialTcpFd`) rather than a stream: no `net.Socket` is ever
+ * built for it. On success the relay owns the connection and `upstreamFd` is
+ * closed (the relay holds its own copy); on failure (undefined) both the
+ * client and `upstreamFd` are left untouched, for the caller to adopt the fd
+ * with `new net.Socket({ fd })` and fall back to `relayTcp`.
+ */
+export function spliceRelayFd(client: Duplex, upstreamFd: number, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
+  if (!spliceAvailable(native)) return undefined;
+  const fdA = handOverFd(client);
+  if (fdA === undefined) return undefined;
+  const clientSocket = client as net.Socket;
+  const pendingA = takeBuffered(clientSocket);
+
+  let settle!: (r: TcpRelayResult) => void;
+  const result = new Promise<TcpRelayResult>((resolve) => (settle = resolve));
+  const upBefore = clientSocket.bytesRead - pendingA.length;
+  const downBefore = clientSocket.bytesWritten;
+  let abortReason: string | undefined;
+  const onDone = (r: SpliceRelayResult): void => {
+    if (r.unsupported) refused.add(native);
+    const up = upBefore + r.up;
+    const down = downBefore + r.down;
+    const error = abortReason ?? r.error;
+    settle(error === undefined ? { up, down } : { up, down, error });
+  };
+
+  let relay: SpliceRelay;
+  try {
+    relay = new native.SpliceRelay(fdA, upstreamFd, { idleMs: opts.idleMs, pendingA, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
+  } catch {
+    if (pendingA.length > 0) clientSocket.unshift(pendingA);
+    return undefined;
+  }
+  clientSocket.destroy();
+  native.closeFd(upstreamFd);
+  return {
+    result,
+    abort(reason) {
+      if (relay.abort(reason)) abortReason ??= reason;
+    },
+  };
+}
+
+/**
+ * The splice relay between two raw connected TCP fds (a natively accepted
+ * client, a natively dialed upstream): no `net.Socket` on either side. On
+ * success the relay owns the connection and both fds given are closed (the
+ * relay holds its own copies; closing sends nothing); on failure
+ * (undefined) both are left untouched for the caller to fall back to streams.
+ * Byte counts are the relay's own: nothing was read before.
+ */
+export function spliceRelayFds(clientFd: number, upstreamFd: number, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
+  if (!spliceAvailable(native)) return undefined;
+  let settle!: (r: TcpRelayResult) => void;
+  const result = new Promise<TcpRelayResult>((resolve) => (settle = resolve));
+  let abortReason: string | undefined;
+  const onDone = (r: SpliceRelayResult): void => {
+    if (r.unsupported) refused.add(native);
+    const error = abortReason ?? r.error;
+    settle(error === undefined ? { up: r.up, down: r.down } : { up: r.up, down: r.down, error });
+  };
+  let relay: SpliceRelay;
+  try {
+    relay = new native.SpliceRelay(clientFd, upstreamFd, { idleMs: opts.idleMs, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
+  } catch {
+    return undefined;
+  }
+  native.closeFd(clientFd);
+  native.closeFd(upstreamFd);
+  return {
+    result,
+    abort(reason) {
       if (relay.abort(reason)) abortReason ??= reason;
     },
   };

@@ -1,0 +1,140 @@
+#include "native_dial.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "args.h"
+#include "errors.h"
+#include "modules.h"
+#include "socket_setup.h"
+
+namespace sluice {
+namespace {
+constexpr const char* kClassName = "TcpDial";
+}  // namespace
+
+TcpDial::TcpDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpDial>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  const OptionReader options(env, kClassName, info[0]);
+  const std::string address = options.RequiredString("address");
+  const auto port = static_cast<uint16_t>(options.RequiredInt("port", 1, 65535));
+  const auto mark = options.OptionalInt("mark", 0, UINT32_MAX);
+  const auto device = options.OptionalString("device");
+  if (device && (device->empty() || device->size() >= IFNAMSIZ)) {
+    ThrowInvalid(env, kClassName, "options.device \"" + *device + "\" is not a valid interface name");
+  }
+  const auto local_address = options.OptionalString("localAddress");
+  const bool transparent = options.Bool("transparent", false);
+  if (!info[1].IsFunction()) ThrowInvalid(env, kClassName, "callback must be a function");
+  const SockAddr remote = ParseSockAddrOrThrow(env, kClassName, address, port);
+  endpoint_ = EndpointString(remote);
+
+  UniqueFd fd = OpenSocket(env, remote.family(), SOCK_STREAM);
+  if (mark) SetMark(env, fd.get(), static_cast<uint32_t>(*mark));
+  if (device) BindToDevice(env, fd.get(), *device);
+  if (transparent) SetTransparent(env, fd.get(), remote.family(), false);
+  if (local_address) {
+    const SockAddr local = ParseSockAddrOrThrow(env, kClassName, *local_address, 0);
+    if (local.family() != remote.family()) {
+      ThrowInvalid(env, kClassName, "options.localAddress \"" + *local_address + "\" is not of the family of " + address);
+    }
+    Bind(env, fd.get(), local);
+  }
+  // As net.connect({ noDelay: true }) does: a relay must not hold back small segments.
+  SetIntOption(env, fd.get(), IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+  if (::connect(fd.get(), remote.get(), remote.length) != 0 && errno != EINPROGRESS) {
+    ThrowErrno(env, errno, "connect", endpoint_);
+  }
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "TcpDial: no libuv event loop for this environment");
+  }
+  int error = 0;
+  poll_ = MakePoll(loop, fd.get(), &error);
+  if (!poll_) ThrowErrno(env, -error, "uv_poll_init", endpoint_);
+  poll_->data = this;
+  async_context_ = std::make_unique<Napi::AsyncContext>(env, kClassName, info.This().As<Napi::Object>());
+  // Nothing below throws.
+  fd_ = std::move(fd);
+  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  uv_poll_start(poll_.get(), UV_WRITABLE, OnPoll);
+  pending_ = true;
+  Ref();  // a pending dial lives without a JS reference, as a connecting socket does
+  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
+  cleanup_hook_ = true;
+}
+
+TcpDial::~TcpDial() { Release(); }
+
+void TcpDial::Release() {
+  poll_.Close();
+  fd_.reset();
+  if (cleanup_hook_) {
+    cleanup_hook_ = false;
+    napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+  }
+}
+
+void TcpDial::OnEnvCleanup(void* self) {
+  auto* dial = static_cast<TcpDial*>(self);
+  dial->cleanup_hook_ = false;
+  dial->pending_ = false;
+  dial->Release();
+}
+
+void TcpDial::OnPoll(uv_poll_t* handle, int status, int) {
+  auto* self = static_cast<TcpDial*>(handle->data);
+  int err = 0;
+  socklen_t length = sizeof err;
+  if (::getsockopt(self->fd_.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0) err = errno;
+  if (err == 0 && status < 0) err = -status;
+  self->Complete(err);
+}
+
+void TcpDial::Complete(int err) {
+  if (!pending_) return;
+  pending_ = false;
+  // Closing the poll takes the fd out of this loop's epoll set at once, so
+  // whoever gets the fd can poll it.
+  poll_.Close();
+  Napi::Env env(env_);
+  Napi::HandleScope scope(env);
+  Napi::Value args[2];
+  if (err != 0) {
+    args[0] = ErrnoError(env, err, "connect", endpoint_).Value();
+    args[1] = env.Undefined();
+    fd_.reset();
+  } else {
+    args[0] = env.Null();
+    args[1] = Napi::Number::New(env, fd_.release());
+  }
+  Release();
+  Napi::FunctionReference callback = std::move(callback_);
+  try {
+    callback.MakeCallback(Value(), {args[0], args[1]}, *async_context_);
+  } catch (const Napi::Error& error) {
+    napi_value exception = error.Value();
+    if (exception != nullptr) napi_fatal_exception(env, exception);
+  }
+  Unref();  // last
+}
+
+Napi::Value TcpDial::Cancel(const Napi::CallbackInfo& info) {
+  if (!pending_) return Napi::Boolean::New(info.Env(), false);
+  pending_ = false;
+  Release();
+  callback_.Reset();
+  Unref();
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Function TcpDial::DefineClass(Napi::Env env) {
+  return ObjectWrap<TcpDial>::DefineClass(env, kClassName, {InstanceMethod<&TcpDial::Cancel>("cancel")});
+}
+
+void InitNativeDial(Napi::Env env, Napi::Object exports) { exports.Set(kClassName, TcpDial::DefineClass(env)); }
+
+}  // namespace sluice

@@ -1,0 +1,183 @@
+import { strict as assert } from 'node:assert';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BlockOutbound, type Destination, type FlowContext, type Outbound } from '@sluice/core';
+import { Dispatcher } from '@sluice/core/dist/app/dispatcher';
+import { LoopGuard } from '@sluice/core/dist/app/loop-guard';
+import { TcpFlowHandler } from '@sluice/core/dist/app/tcp-handler';
+import { spliceAvailable } from '@sluice/core/dist/relay/splice-relay';
+import { DirectOutbound, parseDirectOptions } from '@sluice/plugin-direct';
+import { native, type FastAcceptor } from '@sluice/native';
+import { captureLogger, waitUntil } from './fakes';
+
+const to = (tag: string) => ({ route: () => ({ rule: 'final', outbound: tag }) });
+
+/**
+ * The `direct` outbound aimed at a fixed local port (without TPROXY the
+ * accepted connection's destination is the listener itself), counting which
+ * of its dial methods the handler used.
+ */
+class Redirect implements Outbound {
+  readonly type = 'direct';
+  readonly networks = ['tcp'] as const;
+  streams = 0;
+  fds = 0;
+  private readonly direct = new DirectOutbound(parseDirectOptions({ tag: 'direct', type: 'direct' }, 'o'), native);
+  constructor(
+    readonly tag: string,
+    private readonly port: () => number,
+  ) {}
+  dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
+    this.streams++;
+    return this.direct.dialTcp({ ...dst, port: this.port() }, ctx);
+  }
+  dialTcpFd(dst: Destination, ctx: FlowContext): Promise<number> {
+    this.fds++;
+    return this.direct.dialTcpFd({ ...dst, port: this.port() }, ctx);
+  }
+  async close(): Promise<void> {}
+}
+
+type Mode = 'stream' | 'fd';
+
+/** A loopback listener feeding `handler` the way the tproxy inbound does in `mode`. */
+async function listen(handler: TcpFlowHandler, mode: Mode): Promise<{ port: number; close(): void }> {
+  if (mode === 'stream') {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (s) => handler.handle(s, 'in4'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+  }
+  const n = native();
+  const fd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
+  const port = n.localAddress(fd).port;
+  const acceptor: FastAcceptor = new n.FastAcceptor(fd, (b) => {
+    for (let i = 0; i < b.length; i += 5) {
+      handler.handleFd(b[i] as number, { address: b[i + 1] as string, port: b[i + 2] as number }, { address: b[i + 3] as string, port: b[i + 4] as number }, 'in4');
+    }
+  });
+  return { port, close: () => acceptor.close() };
+}
+
+async function echoServer(): Promise<{ port: number; close(): void }> {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => s.on('data', (d: Buffer) => s.end(`echo:${d.toString()}`)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** One flow through a handler in `mode`; returns what the client saw and the access-log line. */
+async function oneFlow(mode: Mode, outbound: Outbound, opts: { connectTimeoutMs?: number; send?: string; loop?: boolean } = {}) {
+  const { logger, lines } = captureLogger();
+  let guardPort = -1;
+  const handler = new TcpFlowHandler(
+    new Dispatcher(to(outbound.tag), new Map([[outbound.tag, outbound]])),
+    opts.loop ? ({ isLoop: (dst: Destination) => dst.port === guardPort } as LoopGuard) : new LoopGuard([]),
+    logger,
+    { connectTimeoutMs: opts.connectTimeoutMs ?? 2000, idleMs: 0, splice: native() },
+  );
+  assert.equal(handler.acceptsFds, true);
+  const listener = await listen(handler, mode);
+  guardPort = listener.port;
+  const client = net.connect({ port: listener.port, host: '127.0.0.1', allowHalfOpen: true });
+  const got: Buffer[] = [];
+  let error: string | undefined;
+  client.on('data', (d: Buffer) => got.push(d));
+  client.on('error', (e: NodeJS.ErrnoException) => (error = e.code));
+  if (opts.send !== undefined) client.end(opts.send);
+  await new Promise((r) => client.once('close', r));
+  listener.close();
+  await waitUntil(() => lines.some((l) => l.msg === 'flow closed'), 'access log');
+  await waitUntil(() => handler.size === 0, 'no live flows');
+  const line = lines.find((l) => l.msg === 'flow closed')!;
+  return { received: Buffer.concat(got).toString(), error, line, listenPort: listener.port, lines };
+}
+
+/** The access-log fields that must not depend on how the connection was accepted. */
+function comparable(line: Record<string, unknown>, listenPort: number): Record<string, unknown> {
+  const { time: _t, flowId: _id, durationMs, src, dst, ...rest } = line;
+  assert.equal(typeof durationMs, 'number');
+  assert.match(String(src), /^127\.0\.0\.1:\d+$/);
+  assert.equal(dst, `127.0.0.1:${listenPort}`);
+  return rest;
+}
+
+describe('TcpFlowHandler: native fast path (FastAcceptor + dialTcpFd + splice)', function () {
+  before(function () {
+    if (!spliceAvailable(native())) this.skip();
+  });
+
+  it('relays through direct without a net.Socket and writes the same access-log line as the stream path', async () => {
+    const echo = await echoServer();
+    try {
+      const fast = new Redirect('direct', () => echo.port);
+      const f = await oneFlow('fd', fast, { send: 'hi' });
+      assert.equal(f.received, 'echo:hi');
+      assert.equal(f.error, undefined);
+      assert.deepEqual([fast.fds, fast.streams], [1, 0], 'dialTcpFd, not dialTcp');
+      assert.equal(f.line.up, 2);
+      assert.equal(f.line.down, 7);
+      assert.equal(f.line.error, undefined);
+
+      const slow = new Redirect('direct', () => echo.port);
+      const s = await oneFlow('stream', slow, { send: 'hi' });
+      assert.equal(s.received, 'echo:hi');
+      assert.equal(slow.fds, 1, 'a paused accepted socket also takes the fd dial');
+      assert.deepEqual(comparable(f.line, f.listenPort), comparable(s.line, s.listenPort));
+    } finally {
+      echo.close();
+    }
+  });
+
+  it('a refused connect resets the client and logs the same error text as before', async () => {
+    const port = await closedPort();
+    const f = await oneFlow('fd', new Redirect('direct', () => port));
+    assert.equal(f.error, 'ECONNRESET');
+    assert.equal(f.line.error, `direct: connect to 127.0.0.1:${port} failed (ECONNREFUSED)`);
+    assert.equal(f.line.up, 0);
+    assert.equal(f.line.down, 0);
+    const s = await oneFlow('stream', new Redirect('direct', () => port));
+    assert.deepEqual(comparable(f.line, f.listenPort), comparable(s.line, s.listenPort));
+  });
+
+  it('a dial past the connect timeout is aborted and the client reset', async () => {
+    let aborted = false;
+    const hang: Outbound = {
+      type: 'hang',
+      tag: 'hang',
+      networks: ['tcp'],
+      dialTcp: () => Promise.reject(new Error('stream dial not expected')),
+      dialTcpFd: (_dst, ctx) => new Promise<number>((_r, reject) => ctx.signal.addEventListener('abort', () => ((aborted = true), reject(ctx.signal.reason)))),
+      close: async () => {},
+    };
+    const started = Date.now();
+    const f = await oneFlow('fd', hang, { connectTimeoutMs: 100 });
+    assert.ok(Date.now() - started >= 90);
+    assert.equal(aborted, true);
+    assert.equal(f.error, 'ECONNRESET');
+    assert.equal(f.line.error, 'connect timeout after 100 ms');
+  });
+
+  it('block (no dialTcpFd) adopts the fd as a socket and resets at once', async () => {
+    const f = await oneFlow('fd', new BlockOutbound('deny'));
+    assert.equal(f.error, 'ECONNRESET');
+    assert.equal(f.line.outbound, 'deny');
+    assert.equal(f.line.error, 'blocked');
+  });
+
+  it('refuses a flow to its own listener (loop) with a reset', async () => {
+    const out = new Redirect('direct', () => 1);
+    const f = await oneFlow('fd', out, { loop: true });
+    assert.equal(f.error, 'ECONNRESET');
+    assert.equal(f.line.rule, 'loop');
+    assert.equal(f.line.error, 'loop: destination is a sluice listener');
+    assert.equal(out.fds + out.streams, 0);
+    assert.ok(f.lines.some((l) => l.msg === 'refused a flow to sluice itself (loop)'));
+  });
+});

@@ -1,0 +1,196 @@
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as net from 'node:net';
+import { promisify } from 'node:util';
+import { native, type NativeError } from '@sluice/native';
+import { Netns } from './helpers/netns';
+import { onceWithin } from './helpers/wait';
+
+async function echoServer(host = '127.0.0.1'): Promise<{ server: net.Server; port: number }> {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  server.listen(0, host);
+  await onceWithin(server, 'listening');
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+async function closedPort(): Promise<number> {
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await onceWithin(probe, 'listening');
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+function dial(options: { address: string; port: number; mark?: number }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    new (native().TcpDial)(options, (err, fd) => (err ? reject(err) : resolve(fd!)));
+  });
+}
+
+/** Round trip through an fd adopted by Node. */
+async function roundTrip(fd: number, text: string): Promise<string> {
+  const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  let echoed = '';
+  socket.on('data', (c: Buffer) => (echoed += c.toString()));
+  socket.end(text);
+  await onceWithin(socket, 'close');
+  return echoed;
+}
+
+describe('native: TcpDial', () => {
+  it('connects and hands over a connected fd that carries data', async () => {
+    const { server, port } = await echoServer();
+    try {
+      const fd = await dial({ address: '127.0.0.1', port });
+      assert.deepEqual(native().localAddress(fd).address, '127.0.0.1');
+      assert.equal(await roundTrip(fd, 'round trip'), 'round trip');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('reports a refused connect as a NativeError with code ECONNREFUSED', async () => {
+    const port = await closedPort();
+    const err = (await dial({ address: '127.0.0.1', port }).then(
+      () => assert.fail('connected'),
+      (e: unknown) => e,
+    )) as NativeError;
+    assert.equal(err.code, 'ECONNREFUSED');
+    assert.equal(err.syscall, 'connect');
+  });
+
+  it('throws synchronously for a bad address', () => {
+    assert.throws(() => new (native().TcpDial)({ address: 'not-an-ip', port: 1 }, () => {}), { code: 'EINVAL' });
+  });
+
+  describe('in a network namespace', () => {
+    let ns: Netns;
+    before(async () => {
+      ns = await Netns.create('dial');
+      await ns.nft(`
+table inet sluice_test {
+  counter marked {}
+  chain output {
+    type filter hook output priority 0; policy accept;
+    meta mark 0x2 meta l4proto tcp counter name marked
+    # SYNs to port 9 vanish: a connect there hangs.
+    tcp dport 9 drop
+  }
+}
+`);
+    });
+    after(async () => ns?.destroy());
+
+    /** Runs `body` (JS using `native` and `net`) in a child node inside the namespace; returns its JSON output. */
+    async function inNs(body: string): Promise<any> {
+      const script = `const net = require('node:net'); const { native } = require(${JSON.stringify(require.resolve('@sluice/native'))});
+(async () => { ${body} })().then((r) => { process.stdout.write(JSON.stringify(r)); process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
+      const { stdout } = await promisify(execFile)(ns.prefix[0]!, [...ns.prefix.slice(1), process.execPath, '-e', script], { timeout: 20_000 });
+      return JSON.parse(stdout);
+    }
+
+    it('applies SO_MARK: the dialed connection is counted by `meta mark 0x2`, an unmarked one is not', async () => {
+      const r = await inNs(`
+const server = net.createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
+await new Promise((r) => server.once('listening', r));
+const port = server.address().port;
+const counter = () => Number(/packets (\\d+)/.exec(require('node:child_process').execFileSync('nft', ['list', 'counter', 'inet', 'sluice_test', 'marked']).toString())[1]);
+async function once(mark) {
+  const fd = await new Promise((resolve, reject) => new (native().TcpDial)({ address: '127.0.0.1', port, mark }, (e, fd) => (e ? reject(e) : resolve(fd))));
+  const s = new net.Socket({ fd, readable: true, writable: true });
+  let echoed = '';
+  s.on('data', (c) => (echoed += c));
+  s.end('ping');
+  await new Promise((r) => s.once('close', r));
+  return echoed;
+}
+const unmarked = await once(undefined);
+const afterUnmarked = counter();
+const marked = await once(2);
+const afterMarked = counter();
+server.close();
+return { unmarked, marked, afterUnmarked, afterMarked };
+`);
+      assert.equal(r.unmarked, 'ping');
+      assert.equal(r.marked, 'ping');
+      assert.equal(r.afterUnmarked, 0, 'unmarked TCP must not match');
+      assert.ok(r.afterMarked >= 4, `marked TCP packets: ${r.afterMarked}`);
+    });
+
+    it('cancel() of a connect that hangs closes the socket and never calls back', async () => {
+      const r = await inNs(`
+let called = false;
+const d = new (native().TcpDial)({ address: '127.0.0.1', port: 9 }, () => (called = true));
+await new Promise((r) => setTimeout(r, 200));
+const first = d.cancel();
+const second = d.cancel();
+await new Promise((r) => setTimeout(r, 100));
+const synSent = require('node:child_process').execFileSync('ss', ['-Htn', 'state', 'syn-sent']).toString().trim();
+return { called, first, second, synSent };
+`);
+      assert.equal(r.called, false);
+      assert.equal(r.first, true);
+      assert.equal(r.second, false);
+      assert.equal(r.synSent, '', 'the connecting socket is closed');
+    });
+  });
+});
+
+describe('native: FastAcceptor', () => {
+  it('delivers each accepted connection as fd, source and destination, and the fd carries data', async () => {
+    const n = native();
+    const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
+    const port = n.localAddress(listenFd).port;
+    const got: Array<number | string> = [];
+    const batches: number[] = [];
+    const acceptor = new n.FastAcceptor(listenFd, (batch) => {
+      batches.push(batch.length / 5);
+      got.push(...batch);
+    });
+    try {
+      const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+      await Promise.all(clients.map((c) => onceWithin(c, 'connect')));
+      const start = Date.now();
+      while (got.length < 10 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(got.length, 10);
+      assert.equal(batches.reduce((a, b) => a + b, 0), 2);
+      for (let i = 0; i < 2; i++) {
+        const [fd, srcAddress, srcPort, dstAddress, dstPort] = got.slice(i * 5, i * 5 + 5);
+        const client = clients.find((c) => c.localPort === srcPort)!;
+        assert.ok(client, `a client with source port ${srcPort}`);
+        assert.equal(srcAddress, '127.0.0.1');
+        assert.equal(dstAddress, '127.0.0.1');
+        assert.equal(dstPort, port);
+        const accepted = new net.Socket({ fd: fd as number, readable: true, writable: true });
+        accepted.write(`hello ${i}`);
+        const [data] = await onceWithin<[Buffer]>(client, 'data');
+        assert.equal(data.toString(), `hello ${i}`);
+        accepted.destroy();
+        client.destroy();
+      }
+    } finally {
+      assert.equal(acceptor.close(), true);
+      assert.equal(acceptor.close(), false);
+    }
+    // The listening fd is closed: nobody accepts any more.
+    const late = net.connect(port, '127.0.0.1');
+    const [err] = await onceWithin<[NodeJS.ErrnoException]>(late, 'error');
+    assert.equal(err.code, 'ECONNREFUSED');
+  });
+
+  it('resetFd closes a connection with a reset', async () => {
+    const n = native();
+    const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
+    const port = n.localAddress(listenFd).port;
+    const acceptor = new n.FastAcceptor(listenFd, (batch) => {
+      for (let i = 0; i < batch.length; i += 5) n.resetFd(batch[i] as number);
+    });
+    try {
+      const client = net.connect(port, '127.0.0.1');
+      const [err] = await onceWithin<[NodeJS.ErrnoException]>(client, 'error');
+      assert.equal(err.code, 'ECONNRESET');
+    } finally {
+      acceptor.close();
+    }
+  });
+});
