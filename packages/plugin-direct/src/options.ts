@@ -13,6 +13,8 @@ export interface DirectOptions {
   readonly local_address?: readonly string[];
   /** Bind `local_address` even when it is not an address of this host (IP_TRANSPARENT). */
   readonly transparent: boolean;
+  /** This outbound's own TCP connect timeout; core's `timeouts.connect_ms` applies when absent. */
+  readonly connect_timeout_ms?: number;
 }
 
 /** Marks may be written as numbers or as hex strings ("0x2"), as in iptables and nft. */
@@ -31,6 +33,7 @@ const schema = z
     interface: z.string().min(1).max(15, 'interface names have at most 15 characters').optional(),
     local_address: z.union([ip, z.array(ip).min(1).max(2)]).optional(),
     transparent: z.boolean().default(false),
+    connect_timeout_ms: z.number().int().min(1, 'must be 1 or more').max(600_000, 'must be at most 600000').optional(),
   })
   .strict();
 
@@ -40,5 +43,5 @@ export function parseDirectOptions(raw: Record<string, unknown>, path: string): 
   if (!r.success) throw configErrorFromZod(r.error.issues, path);
   const d = r.data;
   const local = d.local_address === undefined ? undefined : Array.isArray(d.local_address) ? d.local_address : [d.local_address];
-  return { tag: d.tag, mark: d.mark, interface: d.interface, local_address: local, transparent: d.transparent };
+  return { tag: d.tag, mark: d.mark, interface: d.interface, local_address: local, transparent: d.transparent, connect_timeout_ms: d.connect_timeout_ms };
 }

@@ -43,32 +43,67 @@ export class DirectOutbound implements Outbound {
   async dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
     // A chain may hand us a host name (a SOCKS server named in config); the native path needs an IP before connect.
     const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
+    const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
-      return await this.connect(address, dst.port, ctx);
+      return await this.connect(address, dst.port, signal);
     } catch (err) {
-      if (err === ctx.signal.reason || !isErrnoError(err)) throw err;
-      throw new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${dst.port} failed (${err.code})`, { cause: err });
+      throw this.dialError(err, signal, ctx, address, dst.port);
+    } finally {
+      done();
     }
+  }
+
+  /**
+   * The flow's signal, or, with `connect_timeout_ms`, one that also fires when
+   * this outbound's own connect timeout runs out (core's `timeouts.connect_ms`
+   * still bounds the whole dial).
+   */
+  private dialSignal(ctx: FlowContext, address: string, port: number): { signal: AbortSignal; done: () => void } {
+    const ms = this.options.connect_timeout_ms;
+    if (ms === undefined) return { signal: ctx.signal, done: () => {} };
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) onAbort();
+    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(
+      () => controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `direct: connect to ${address}:${port} timed out after ${ms} ms`)),
+      ms,
+    );
+    return {
+      signal: controller.signal,
+      done: () => {
+        clearTimeout(timer);
+        ctx.signal.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  /** Socket errors become `SLUICE_ERR_DIAL` with the errno; aborts and timeouts pass as they are. */
+  private dialError(err: unknown, signal: AbortSignal, ctx: FlowContext, address: string, port: number): unknown {
+    if (err === signal.reason || err === ctx.signal.reason || !isErrnoError(err)) return err;
+    return new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${port} failed (${err.code})`, { cause: err });
   }
 
   /** {@link Outbound.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
   async dialTcpFd(dst: Destination, ctx: FlowContext): Promise<number> {
     const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
+    const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
-      return await this.connectFd(address, dst.port, ctx);
+      return await this.connectFd(address, dst.port, signal);
     } catch (err) {
-      if (err === ctx.signal.reason || !isErrnoError(err)) throw err;
-      throw new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${dst.port} failed (${err.code})`, { cause: err });
+      throw this.dialError(err, signal, ctx, address, dst.port);
+    } finally {
+      done();
     }
   }
 
-  private connectFd(address: string, port: number, ctx: FlowContext): Promise<number> {
+  private connectFd(address: string, port: number, signal: AbortSignal): Promise<number> {
     const native = this.native();
     return new Promise<number>((resolve, reject) => {
-      if (ctx.signal.aborted) return reject(ctx.signal.reason);
+      if (signal.aborted) return reject(signal.reason);
       const onAbort = (): void => {
         dial.cancel();
-        reject(ctx.signal.reason);
+        reject(signal.reason);
       };
       const dial = new native.TcpDial(
         {
@@ -80,12 +115,12 @@ export class DirectOutbound implements Outbound {
           transparent: this.options.transparent,
         },
         (err, fd) => {
-          ctx.signal.removeEventListener('abort', onAbort);
+          signal.removeEventListener('abort', onAbort);
           if (err) reject(err);
           else resolve(fd!);
         },
       );
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -97,7 +132,7 @@ export class DirectOutbound implements Outbound {
     }
   }
 
-  private connect(address: string, port: number, ctx: FlowContext): Promise<net.Socket> {
+  private connect(address: string, port: number, signal: AbortSignal): Promise<net.Socket> {
     const family = addressFamily(address);
     const localAddress = this.localAddressFor(family);
     let socket: net.Socket;
@@ -119,17 +154,17 @@ export class DirectOutbound implements Outbound {
     return new Promise<net.Socket>((resolve, reject) => {
       const onAbort = (): void => {
         socket.destroy();
-        reject(ctx.signal.reason);
+        reject(signal.reason);
       };
-      if (ctx.signal.aborted) return onAbort();
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
       socket.once('connect', () => {
-        ctx.signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         socket.removeAllListeners('error');
         resolve(socket);
       });
       socket.once('error', (err) => {
-        ctx.signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         socket.destroy();
         reject(err);
       });

@@ -24,6 +24,7 @@ describe('plugin-direct options', () => {
     [{ mark: 'abc' }, /outbounds\[0\]\.mark: must be a number or a hex string/],
     [{ local_address: 'not-an-ip' }, /"not-an-ip" is not an IP address/],
     [{ interface: 'a-very-long-interface-name' }, /at most 15 characters/],
+    [{ connect_timeout_ms: 0 }, /outbounds\[0\]\.connect_timeout_ms: must be 1 or more/],
     [{ bogus: 1 }, /outbounds\[0\]\.bogus: unknown key "bogus"/],
   ] as const) {
     it(`rejects ${JSON.stringify(raw)}`, () => {
@@ -73,6 +74,28 @@ describe('DirectOutbound', () => {
     const c = ctx();
     c.controller.abort(new Error('gone'));
     await assert.rejects(o.dialTcp({ address: '127.0.0.1', port }, c), /gone/);
+  });
+
+  it('gives up after its own connect_timeout_ms on both dial paths', async () => {
+    // A listener nobody accepts from, with a full backlog: further SYNs are dropped, so a connect hangs.
+    const n = native();
+    const lfd = n.openTransparentListener({ address: '127.0.0.1', port: 0, backlog: 1 });
+    const lport = n.localAddress(lfd).port;
+    const fillers: net.Socket[] = [];
+    for (let i = 0; i < 4; i++) fillers.push(net.connect({ port: lport, host: '127.0.0.1' }).on('error', () => {}));
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2, connect_timeout_ms: 200 }, 'o'), native);
+      for (const dial of [() => o.dialTcp({ address: '127.0.0.1', port: lport }, ctx()), () => o.dialTcpFd({ address: '127.0.0.1', port: lport }, ctx())]) {
+        const started = Date.now();
+        await assert.rejects(dial(), { code: 'SLUICE_ERR_DIAL_TIMEOUT', message: `direct: connect to 127.0.0.1:${lport} timed out after 200 ms` });
+        const took = Date.now() - started;
+        assert.ok(took >= 150 && took < 2000, `took ${took} ms`);
+      }
+    } finally {
+      fillers.forEach((f) => f.destroy());
+      n.closeFd(lfd);
+    }
   });
 
   it('resolves a host name given as the address (a named server in a chain)', async () => {
