@@ -98,24 +98,9 @@ export function spliceRelay(client: Duplex, upstream: Duplex, opts: SpliceRelayO
   const pendingA = takeBuffered(clientSocket);
   const pendingB = takeBuffered(upstreamSocket);
 
-  let settle!: (r: TcpRelayResult) => void;
-  const result = new Promise<TcpRelayResult>((resolve) => (settle = resolve));
   // Counted as relayTcp counts: bytes read from the client, bytes written to it.
-  const upBefore = clientSocket.bytesRead - pendingA.length;
-  const downBefore = clientSocket.bytesWritten;
-  let abortReason: string | undefined;
-  const onDone = (r: SpliceRelayResult): void => {
-    if (r.unsupported) refused.add(native);
-    const up = upBefore + r.up;
-    const down = downBefore + r.down;
-    const error = abortReason ?? r.error;
-    settle(error === undefined ? { up, down } : { up, down, error });
-  };
-
-  let relay: SpliceRelay;
-  try {
-    relay = new native.SpliceRelay(fdA, fdB, { idleMs: opts.idleMs, pendingA, pendingB, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
-  } catch {
+  const relay = startRelay(native, fdA, fdB, opts, { pendingA, pendingB }, clientSocket.bytesRead - pendingA.length, clientSocket.bytesWritten);
+  if (!relay) {
     // Not a TCP socket after all, not connected any more, out of fds…: put the bytes back for relayTcp.
     if (pendingA.length > 0) clientSocket.unshift(pendingA);
     if (pendingB.length > 0) upstreamSocket.unshift(pendingB);
@@ -124,13 +109,7 @@ export function spliceRelay(client: Duplex, upstream: Duplex, opts: SpliceRelayO
   // Closing an fd of which the relay holds a copy sends nothing to the peer.
   clientSocket.destroy();
   upstreamSocket.destroy();
-  return {
-    result,
-    abort(reason) {
-      // Recorded as given, as relayTcp does; ignored once the relay has ended by itself.
-      if (relay.abort(reason)) abortReason ??= reason;
-    },
-  };
+  return relay;
 }
 
 /**
@@ -148,34 +127,14 @@ export function spliceRelayFd(client: Duplex, upstreamFd: number, opts: SpliceRe
   const clientSocket = client as net.Socket;
   const pendingA = takeBuffered(clientSocket);
 
-  let settle!: (r: TcpRelayResult) => void;
-  const result = new Promise<TcpRelayResult>((resolve) => (settle = resolve));
-  const upBefore = clientSocket.bytesRead - pendingA.length;
-  const downBefore = clientSocket.bytesWritten;
-  let abortReason: string | undefined;
-  const onDone = (r: SpliceRelayResult): void => {
-    if (r.unsupported) refused.add(native);
-    const up = upBefore + r.up;
-    const down = downBefore + r.down;
-    const error = abortReason ?? r.error;
-    settle(error === undefined ? { up, down } : { up, down, error });
-  };
-
-  let relay: SpliceRelay;
-  try {
-    relay = new native.SpliceRelay(fdA, upstreamFd, { idleMs: opts.idleMs, pendingA, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
-  } catch {
+  const relay = startRelay(native, fdA, upstreamFd, opts, { pendingA }, clientSocket.bytesRead - pendingA.length, clientSocket.bytesWritten);
+  if (!relay) {
     if (pendingA.length > 0) clientSocket.unshift(pendingA);
     return undefined;
   }
   clientSocket.destroy();
   native.closeFd(upstreamFd);
-  return {
-    result,
-    abort(reason) {
-      if (relay.abort(reason)) abortReason ??= reason;
-    },
-  };
+  return relay;
 }
 
 /**
@@ -188,25 +147,47 @@ export function spliceRelayFd(client: Duplex, upstreamFd: number, opts: SpliceRe
  */
 export function spliceRelayFds(clientFd: number, upstreamFd: number, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
   if (!spliceAvailable(native)) return undefined;
+  const relay = startRelay(native, clientFd, upstreamFd, opts, {}, 0, 0);
+  if (!relay) return undefined;
+  native.closeFd(clientFd);
+  native.closeFd(upstreamFd);
+  return relay;
+}
+
+/**
+ * Starts a native relay on `fdA` (client side) and `fdB` and wraps it as a
+ * {@link TcpRelay}; `upBefore`/`downBefore` are the bytes the flow had already
+ * moved. Undefined when the native side refuses (it then owns nothing).
+ */
+function startRelay(
+  native: NativeBinding,
+  fdA: number,
+  fdB: number,
+  opts: SpliceRelayOptions,
+  pending: { pendingA?: Buffer; pendingB?: Buffer },
+  upBefore: number,
+  downBefore: number,
+): TcpRelay | undefined {
   let settle!: (r: TcpRelayResult) => void;
   const result = new Promise<TcpRelayResult>((resolve) => (settle = resolve));
   let abortReason: string | undefined;
   const onDone = (r: SpliceRelayResult): void => {
     if (r.unsupported) refused.add(native);
+    const up = upBefore + r.up;
+    const down = downBefore + r.down;
     const error = abortReason ?? r.error;
-    settle(error === undefined ? { up: r.up, down: r.down } : { up: r.up, down: r.down, error });
+    settle(error === undefined ? { up, down } : { up, down, error });
   };
   let relay: SpliceRelay;
   try {
-    relay = new native.SpliceRelay(clientFd, upstreamFd, { idleMs: opts.idleMs, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
+    relay = new native.SpliceRelay(fdA, fdB, { idleMs: opts.idleMs, ...pending, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
   } catch {
     return undefined;
   }
-  native.closeFd(clientFd);
-  native.closeFd(upstreamFd);
   return {
     result,
     abort(reason) {
+      // Recorded as given, as relayTcp does; ignored once the relay has ended by itself.
       if (relay.abort(reason)) abortReason ??= reason;
     },
   };
