@@ -21,7 +21,7 @@
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { have } = require('./lib/env');
-const { parseFlags, withBench, interleave, runMain, sleep, fmt } = require('./lib/harness');
+const { parseFlags, withBench, interleave, execWithCpu, runMain, sleep, fmt } = require('./lib/harness');
 const { waitListening } = require('./lib/topo');
 const { machineInfo } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
@@ -48,13 +48,13 @@ function parseWrk(text) {
   return { rps, requests, errors, non2xx };
 }
 
-/** One wrk run from `role` to `host`; returns the parsed result. */
-async function wrk(topo, role, host, port, { seconds, connections, threads }) {
+/** One wrk run from `role` to `host`; returns the parsed result plus `cpu`, wrk's % of a core. */
+async function wrk(ctx, role, host, port, { seconds, connections, threads }) {
   const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-H', 'Connection: close', `http://${host}:${port}/`];
-  const r = await topo.exec(role, 'wrk', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
+  const { result: r, cpu } = await execWithCpu(ctx, role, 'wrk', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
   const p = parseWrk(r.stdout);
   if (!(p.rps > 0)) throw new Error(`wrk got no responses (exit ${r.code}):\n${r.stdout}${r.stderr}`);
-  return p;
+  return { ...p, cpu };
 }
 
 function errorText(p) {
@@ -106,7 +106,7 @@ async function main(argv) {
     return profileSluice('connprof', flags, ['wrk'], async (ctx) => {
       await startServer(ctx, flags, workers, 1);
       return async () => {
-        const p = await wrk(ctx.topo, 'client', ctx.topo.addresses.remote.v4, PORT, opts);
+        const p = await wrk(ctx, 'client', ctx.topo.addresses.remote.v4, PORT, opts);
         return { rps: p.rps, text: `wrk through Sluice under --cpu-prof: ${fmt(p.rps)} conn/s${errorText(p) ? ` (${errorText(p)})` : ''}` };
       };
     });
@@ -118,18 +118,18 @@ async function main(argv) {
     let nextPort = PORT;
     const { server, kind } = await startServer(ctx, flags, workers, ports);
     // The server's own ceiling: wrk in the remote namespace itself, no gateway.
-    const local = await wrk(topo, 'remote', host, nextPort++, opts);
-    log.info(`server alone (wrk inside the remote namespace): ${fmt(local.rps)} conn/s`);
+    const local = await wrk(ctx, 'remote', host, nextPort++, opts);
+    log.info(`server alone (wrk inside the remote namespace): ${fmt(local.rps)} conn/s (wrk ${local.cpu}% of a core)`);
     await sleep(pauseMs);
     const problems = [];
     log.info(`wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s, ${flags.reps} reps × ${flags.modes.join('/')}`);
     const samples = await interleave(
       ctx,
       async (mode) => {
-        const p = await wrk(topo, 'client', host, nextPort++, opts);
+        const p = await wrk(ctx, 'client', host, nextPort++, opts);
         const e = errorText(p);
         if (e) problems.push(`${mode}: ${e}`);
-        return p.rps;
+        return { value: p.rps, cpu: { wrk: p.cpu } };
       },
       { pauseMs, watchPids: { server: server.pid } },
     );

@@ -10,7 +10,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { parseFlags, withBench, interleave, runMain, fmt } = require('./lib/harness');
+const { parseFlags, withBench, interleave, execWithCpu, runMain, fmt } = require('./lib/harness');
 const { waitListening } = require('./lib/topo');
 const { machineInfo } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
@@ -55,13 +55,13 @@ async function startDns(ctx) {
   return { dnsmasq, qfile };
 }
 
-/** One dnsperf run from the client namespace. */
-async function dnsperf(topo, qfile, clients, seconds) {
-  const args = ['-s', topo.addresses.remote.v4, '-d', qfile, '-c', String(clients), '-l', String(seconds)];
-  const r = await topo.exec('client', 'dnsperf', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
+/** One dnsperf run from the client namespace; the parsed summary plus `cpu`, dnsperf's % of a core. */
+async function dnsperf(ctx, qfile, clients, seconds) {
+  const args = ['-s', ctx.topo.addresses.remote.v4, '-d', qfile, '-c', String(clients), '-l', String(seconds)];
+  const { result: r, cpu } = await execWithCpu(ctx, 'client', 'dnsperf', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
   const p = parseDnsperf(r.stdout);
   if (!(p.qps > 0)) throw new Error(`dnsperf answered nothing (exit ${r.code}):\n${r.stdout}${r.stderr}`);
-  return p;
+  return { ...p, cpu };
 }
 
 async function main(argv) {
@@ -72,7 +72,7 @@ async function main(argv) {
     return profileSluice('dnsprof', flags, ['dnsperf', 'dnsmasq'], async (ctx) => {
       const { qfile } = await startDns(ctx);
       return async () => {
-        const p = await dnsperf(ctx.topo, qfile, clients, seconds);
+        const p = await dnsperf(ctx, qfile, clients, seconds);
         return { qps: p.qps, text: `dnsperf -c ${clients} through Sluice under --cpu-prof: ${fmt(p.qps)} qps, ${p.lost} of ${p.sent} lost` };
       };
     });
@@ -83,9 +83,9 @@ async function main(argv) {
     const { dnsmasq, qfile } = await startDns(ctx);
     log.info(`dnsperf -c ${clients}, ${seconds} s × ${flags.reps} reps × ${flags.modes.join('/')}`);
     const samples = await interleave(ctx, async (mode) => {
-      const p = await dnsperf(topo, qfile, clients, seconds);
+      const p = await dnsperf(ctx, qfile, clients, seconds);
       if (p.lost > 0) lostNotes.push(`${mode} lost ${p.lost}/${p.sent}`);
-      return p.qps;
+      return { value: p.qps, cpu: { dnsperf: p.cpu } };
     }, { watchPids: { dnsmasq: dnsmasq.pid } });
     return [makeRow('dns', samples, machineInfo(), {
       quick: flags.quick,

@@ -119,16 +119,25 @@ async function openInSteps(topo, server, proxy, n) {
   return { clients, points };
 }
 
+/** Preload that makes SIGUSR2 run a full GC in Sluice (see the file). */
+const GC_HOOK = path.join(__dirname, 'lib/gc-hook.js');
+const GC_NODE_ARGS = ['--expose-gc', '--require', GC_HOOK];
+
 /**
- * RSS once it has stopped moving: V8's memory reducer shrinks the heap a few
- * seconds after activity ends, which would otherwise land at a random point
- * between the two readings (and showed up as negative KiB per flow).
- * Stable = less than 512 KiB between the extremes of 3 s of readings.
+ * RSS once it has stopped moving. In Sluice each reading follows a full GC
+ * (SIGUSR2 through the preloaded gc-hook): without it, where the V8 heap was
+ * in its GC cycle decided the result (readings jumped by ±10 MB, and KiB per
+ * flow came out negative). v2ray (Go) is read as is. Stable = less than
+ * 512 KiB between the extremes of 3 s of readings.
  */
 async function settledRss(proxy, maxMs = 30_000) {
   const readings = [];
   const deadline = Date.now() + maxMs;
   for (;;) {
+    if (proxy.opts.gcHook) {
+      process.kill(proxy.pid, 'SIGUSR2');
+      await sleep(300);
+    }
     readings.push(proxy.rssKiB());
     const window = readings.slice(-7);
     if (window.length === 7 && Math.max(...window) - Math.min(...window) < 512) return { rss: window[6], settled: true };
@@ -223,7 +232,8 @@ async function main(argv) {
       for (let rep = 0; rep < flags.reps; rep++) {
         const order = flags.modes.map((_, i) => flags.modes[(i + rep) % flags.modes.length]);
         for (const kind of order) {
-          const proxy = ctx.newProxy(kind);
+          const sluice = kind.startsWith('sluice');
+          const proxy = ctx.newProxy(kind, sluice ? { nodeArgs: GC_NODE_ARGS, gcHook: true } : {});
           await proxy.start();
           try {
             await ctx.activate(kind, proxy);
@@ -232,7 +242,7 @@ async function main(argv) {
             const base = before.rss;
             const baseFds = proxy.fdCount();
             const n = Math.min(wanted, Math.floor((hard - baseFds - FD_SLACK) / perFlow));
-            measured[kind] = { n, perFlow, baseFds };
+            (measured[kind] ??= []).push({ n, perFlow });
             const { clients, points } = await openInSteps(topo, server, proxy, n);
             proxy.assertAlive();
             if (!before.settled || points.some((p) => !p[2])) unsettled.add(kind);
@@ -251,13 +261,17 @@ async function main(argv) {
           }
         }
       }
+      // Per repetition, collapsed when every repetition saw the same.
       const nText = Object.entries(measured)
-        .map(([m, x]) => `${m} N=${fmt(x.n)} (${x.perFlow} fds per flow)`)
+        .map(([m, xs]) => {
+          const each = xs.map((x) => `${fmt(x.n)} (${x.perFlow} fds per flow)`);
+          return `${m} N=${new Set(each).size === 1 ? each[0] : each.join(' / ')}`;
+        })
         .join(', ');
-      const limitNote = Object.values(measured).some((x) => x.n < wanted)
+      const limitNote = Object.values(measured).flat().some((x) => x.n < wanted)
         ? `; N < ${fmt(wanted)} where ${fmt(wanted)} flows do not fit in the open-files hard limit of ${fmt(hard)}`
         : '';
-      const common = { quick: flags.quick, reps: flags.reps, extra: { connections: Object.fromEntries(Object.entries(measured).map(([m, x]) => [m, x.n])) } };
+      const common = { quick: flags.quick, reps: flags.reps, extra: { connections: Object.fromEntries(Object.entries(measured).map(([m, xs]) => [m, xs.map((x) => x.n)])) } };
       const unsettledNote = unsettled.size ? `; RSS still moving after 30 s for ${[...unsettled].join(', ')}` : '';
       const note = `slope of settled RSS over flows, read at N/4, N/2, 3N/4 and N idle flows: ${nText}${limitNote}${unsettledNote}`;
       const rows = [];

@@ -8,7 +8,7 @@
  *   node bench/tcp-throughput.js [--quick] [--reps N] [--modes plain,sluice,v2ray]
  *                                [--seconds S] [--streams 1,4] [--cpu-prof [--prof-dir D]]
  */
-const { parseFlags, withBench, interleave, runMain } = require('./lib/harness');
+const { parseFlags, withBench, interleave, execWithCpu, runMain } = require('./lib/harness');
 const { machineInfo } = require('./lib/env');
 const { waitListening } = require('./lib/topo');
 const { makeRow, report } = require('./lib/report');
@@ -21,12 +21,12 @@ ${PROFILE_HELP} (1 stream)`;
 
 const PORT = 5201;
 
-/** One iperf3 run; returns Gbit/s received. */
-async function iperf(topo, streams, seconds) {
-  const remote = topo.addresses.remote.v4;
+/** One iperf3 run; returns { value: Gbit/s received, cpu: { client: % of a core } }. */
+async function iperf(ctx, streams, seconds) {
+  const remote = ctx.topo.addresses.remote.v4;
   // -O 1: leave slow start out of the average.
   const args = ['-c', remote, '-p', String(PORT), '-t', String(seconds), '-O', '1', '-P', String(streams), '-J'];
-  const r = await topo.exec('client', 'iperf3', args, { timeoutMs: (seconds + 20) * 1000, allowFailure: true });
+  const { result: r, cpu } = await execWithCpu(ctx, 'client', 'iperf3', args, { timeoutMs: (seconds + 20) * 1000, allowFailure: true });
   let j;
   try {
     j = JSON.parse(r.stdout);
@@ -34,7 +34,7 @@ async function iperf(topo, streams, seconds) {
     throw new Error(`iperf3 printed no JSON (exit ${r.code}): ${r.stderr.trim() || r.stdout.slice(0, 500)}`);
   }
   if (j.error) throw new Error(`iperf3: ${j.error}`);
-  return j.end.sum_received.bits_per_second / 1e9;
+  return { value: j.end.sum_received.bits_per_second / 1e9, cpu: { 'iperf3 client': cpu } };
 }
 
 async function startServer(ctx) {
@@ -52,7 +52,7 @@ async function compare(flags) {
     const out = [];
     for (const streams of streamsList) {
       ctx.log.info(`iperf3 -P ${streams}, ${seconds} s × ${flags.reps} reps × ${flags.modes.join('/')}`);
-      const samples = await interleave(ctx, () => iperf(ctx.topo, streams, seconds), { watchPids: { 'iperf3 server': server.pid } });
+      const samples = await interleave(ctx, () => iperf(ctx, streams, seconds), { watchPids: { 'iperf3 server': server.pid } });
       const key = streams === 1 ? 'tcp-1' : streams === 4 ? 'tcp-4' : undefined;
       if (!key) {
         ctx.log.warn(`no table row for ${streams} streams; printing only`);
@@ -73,8 +73,8 @@ function profile(flags) {
   return profileSluice('tcpprof', flags, ['iperf3'], async (ctx) => {
     await startServer(ctx);
     return async () => {
-      const gbps = await iperf(ctx.topo, 1, seconds);
-      return { gbps, text: `1 stream through Sluice under --cpu-prof: ${gbps.toFixed(2)} Gbit/s` };
+      const r = await iperf(ctx, 1, seconds);
+      return { gbps: r.value, text: `1 stream through Sluice under --cpu-prof: ${r.value.toFixed(2)} Gbit/s (iperf3 client ${r.cpu['iperf3 client']}% of a core)` };
     };
   });
 }

@@ -18,6 +18,7 @@ const TOOLS = {
   ip: 'iproute2',
   ss: 'iproute2',
   prlimit: 'util-linux',
+  conntrack: 'conntrack',
 };
 
 function have(bin) {
@@ -51,7 +52,19 @@ function fileLimits() {
   return { soft, hard };
 }
 
-/** What the results table says about the machine. */
+/** Short commit of the tree being measured, with `+dirty` when sources outside bench/ and docs/ differ from it. */
+function treeCommit() {
+  const root = require('node:path').resolve(__dirname, '../..');
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'packages'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the results table says about the machine (and the commit measured). */
 function machineInfo() {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
@@ -68,6 +81,7 @@ function machineInfo() {
     kernel: os.release(),
     node: process.version,
     memGiB: Math.round(os.totalmem() / 2 ** 30),
+    commit: treeCommit(),
   };
 }
 

@@ -5,6 +5,7 @@
  */
 const { parseArgs } = require('node:util');
 const fs = require('node:fs');
+const path = require('node:path');
 const { assertRoot, ensureTools } = require('./env');
 const { createBenchTopology, sleep } = require('./topo');
 const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
@@ -64,7 +65,7 @@ function makeLog(name, verbose) {
 async function withBench(name, flags, tools, body, { proxyOptions = {}, startProxies = true } = {}) {
   assertRoot();
   const log = makeLog(name, flags.verbose);
-  ensureTools(['ip', 'nft', 'ss', 'prlimit', ...tools, ...(flags.modes.includes('v2ray') ? ['v2ray'] : [])], log.info);
+  ensureTools(['ip', 'nft', 'ss', 'prlimit', 'conntrack', ...tools, ...(flags.modes.includes('v2ray') ? ['v2ray'] : [])], log.info);
   const workdir = makeWorkdir(name);
   const rmWorkdir = () => fs.rmSync(workdir, { recursive: true, force: true });
   process.once('exit', rmWorkdir);
@@ -81,6 +82,19 @@ async function withBench(name, flags, tools, body, { proxyOptions = {}, startPro
     /** Creates (does not start) the proxy process for a mode. */
     newProxy(kind, opts = {}) {
       return new ProxyProcess(topo, kind, workdir, log, { ...proxyOptions[kind], ...opts });
+    },
+    /**
+     * Empties the gateway's conntrack table. `sluice rules` matches on ct
+     * state, so the gateway tracks every proxied flow (two entries each:
+     * client leg and outbound leg, TIME_WAIT entries live 120 s); at a few
+     * thousand new flows per second the 262,144-entry table fills within a
+     * minute and new flows are dropped. Flushing before each run keeps runs
+     * independent of the ones before. Returns how many entries there were.
+     */
+    async flushConntrack() {
+      const count = await conntrackCount(topo);
+      if (count > 0) await topo.exec('gw', 'conntrack', ['-F'], { allowFailure: true });
+      return count;
     },
     /** Routes the gateway for `mode`, checking that its proxy still runs. */
     async activate(mode, proxy = proxies[mode]) {
@@ -105,17 +119,77 @@ async function withBench(name, flags, tools, body, { proxyOptions = {}, startPro
   }
 }
 
+/**
+ * Runs a command in a namespace like `topo.exec`, and also returns the CPU it
+ * used (user+system of it and its children, in % of one core over its
+ * lifetime): a wrapping shell reads its own cutime/cstime once the command
+ * has been reaped. Used for the load generators (iperf3 -c, dnsperf, wrk),
+ * which would otherwise be the one unmeasured CPU consumer.
+ */
+async function execWithCpu(ctx, role, cmd, args, opts = {}) {
+  const statFile = path.join(ctx.workdir, `stat-${process.hrtime.bigint()}`);
+  const script = 'f=$1; shift; "$@"; rc=$?; cat /proc/$$/stat > "$f"; exit $rc';
+  const t0 = Date.now();
+  const result = await ctx.topo.exec(role, 'sh', ['-c', script, 'sh', statFile, cmd, ...args], opts);
+  const wall = (Date.now() - t0) / 1000;
+  let cpu;
+  try {
+    const stat = fs.readFileSync(statFile, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 of /proc/PID/stat (cutime, cstime): 13 and 14 after the ')'.
+    cpu = Math.round((100 * (Number(f[13]) + Number(f[14]))) / CLK_TCK / wall);
+    fs.rmSync(statFile);
+  } catch {
+    cpu = undefined;
+  }
+  return { result, cpu };
+}
+
+/** Entries in the gateway's conntrack table (0 when conntrack is not loaded there). */
+async function conntrackCount(topo) {
+  const r = await topo.exec('gw', 'cat', ['/proc/sys/net/netfilter/nf_conntrack_count'], { allowFailure: true });
+  return Number(r.stdout.trim()) || 0;
+}
+
 const CLK_TCK = 100;
 
-/** utime+stime of a process (all threads), in seconds; with `sysOnly`, stime alone. */
-function procCpuSeconds(pid, sysOnly = false) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((sysOnly ? 0 : Number(f[11])) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return undefined;
+/** `pid` and its descendants (Sluice's `workers` run as child processes). */
+function processTree(pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        for (const c of fs.readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
+      } catch {
+        // Task gone.
+      }
+    }
   }
+  return out;
+}
+
+/**
+ * utime+stime of a process, all its threads and its live descendants, in
+ * seconds; with `sysOnly`, stime alone. Undefined when the process is gone.
+ */
+function procCpuSeconds(pid, sysOnly = false) {
+  let sum;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum = (sum ?? 0) + ((sysOnly ? 0 : Number(f[11])) + Number(f[12])) / CLK_TCK;
+    } catch {
+      // Exited in between.
+    }
+  }
+  return sum;
 }
 
 /** Busy and total jiffies of the whole machine, from /proc/stat. */
@@ -151,7 +225,32 @@ async function withCpu(pids, fn) {
 }
 
 /**
- * Runs `measure(mode, rep)` reps × modes times, rotating the order each
+ * Waits (up to `maxMs`) until the machine, with nothing of ours running, is
+ * less than `threshold`% busy over one second: other tenants of a shared
+ * machine then take less from the measurement. Returns the last background
+ * reading, which goes into the sample's CPU figures as `background`.
+ */
+async function waitQuiet(log, { threshold = 20, maxMs = 60_000 } = {}) {
+  const deadline = Date.now() + maxMs;
+  let warned = false;
+  for (;;) {
+    const m0 = machineJiffies();
+    await sleep(1000);
+    const m1 = machineJiffies();
+    const busy = Math.round((100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total));
+    if (busy < threshold || Date.now() > deadline) {
+      if (busy >= threshold) log.warn(`machine still ${busy}% busy before the run (other tenants); measuring anyway`);
+      return busy;
+    }
+    if (!warned) log.info(`machine ${busy}% busy before the run (other tenants); waiting up to ${maxMs / 1000} s for < ${threshold}%`);
+    warned = true;
+  }
+}
+
+/**
+ * Runs `measure(mode, rep)` reps × modes times (it returns a number, or
+ * `{ value, cpu: { name: % } }` to add CPU figures it measured itself, such
+ * as the client's from {@link execWithCpu}), rotating the order each
  * repetition (plain,sluice,v2ray → sluice,v2ray,plain → …) so that drift on a
  * noisy machine hits every mode alike. Returns { mode: [values] }, with a
  * non-enumerable `cpu`: { mode: { proxy: [%], machine: [%], <name>: [%] } }
@@ -167,12 +266,24 @@ async function interleave(ctx, measure, { pauseMs = 1000, watchPids = {} } = {})
     const order = modes.map((_, i) => modes[(i + rep) % modes.length]);
     for (const mode of order) {
       await ctx.activate(mode);
+      await ctx.flushConntrack();
+      const background = ctx.flags.quick ? undefined : await waitQuiet(ctx.log);
       const r = await withCpu({ proxy: ctx.proxies[mode]?.pid, ...watchPids }, () => measure(mode, rep));
-      const v = r.value;
+      let v = r.value;
+      if (v !== null && typeof v === 'object') {
+        for (const [k, pct] of Object.entries(v.cpu ?? {})) if (pct !== undefined) r.cpu[k] = pct;
+        v = v.value;
+      }
+      if (background !== undefined) r.cpu.background = background;
       samples[mode].push(v);
       push(cpu[mode], 'machine', r.machineBusy);
       for (const [k, pct] of Object.entries(r.cpu)) push(cpu[mode], k, pct);
-      const cpuText = [...Object.entries(r.cpu).map(([k, pct]) => `${k.replace('proxy', mode)} ${pct}%`), `machine ${r.machineBusy}% busy`].join(', ');
+      const ct = await conntrackCount(ctx.topo);
+      const cpuText = [
+        ...Object.entries(r.cpu).map(([k, pct]) => `${k.replace('proxy', mode)} ${pct}%`),
+        `machine ${r.machineBusy}% busy`,
+        ...(ct ? [`${ct} conntrack entries in the gateway`] : []),
+      ].join(', ');
       ctx.log.info(`rep ${rep + 1}/${reps} ${mode}: ${typeof v === 'number' ? fmt(v) : JSON.stringify(v)} (${cpuText})`);
       if (mode !== 'plain') ctx.proxies[mode]?.assertAlive();
       await sleep(pauseMs);
@@ -207,4 +318,4 @@ function runMain(main) {
   );
 }
 
-module.exports = { ALL_MODES, EXTRA_MODES, parseFlags, makeLog, withBench, interleave, withCpu, procCpuSeconds, median, fmt, runMain, sleep };
+module.exports = { ALL_MODES, EXTRA_MODES, parseFlags, makeLog, withBench, interleave, withCpu, execWithCpu, procCpuSeconds, median, fmt, runMain, sleep };

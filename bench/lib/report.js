@@ -97,10 +97,10 @@ function renderTable(rows) {
   const machines = [...new Set(ordered.map((r) => machineLine(r.machine)))];
   const out = [BEGIN, ''];
   out.push(machines.length === 1 ? `Machine: ${machines[0]}.` : `Machines: ${machines.join('; ')}.`, '');
-  out.push('| workload | plain forwarding | Sluice | v2ray | Sluice / plain | v2ray / plain | target | met? | measured (UTC) |');
+  out.push('| workload | plain forwarding | Sluice | v2ray | Sluice / plain | v2ray / plain | target | met? | measured (UTC), commit |');
   out.push('|---|---:|---:|---:|---:|---:|---|---|---|');
   for (const r of ordered) {
-    const when = `${r.machine.date.slice(0, 16).replace('T', ' ')}${r.quick ? ' (quick)' : ''}`;
+    const when = `${r.machine.date.slice(0, 16).replace('T', ' ')}${r.machine.commit ? `, ${r.machine.commit}` : ''}${r.quick ? ' (quick)' : ''}`;
     out.push(`| ${r.title} | ${cell(r, 'plain')} | ${cell(r, 'sluice')} | ${cell(r, 'v2ray')} | ${ratio(r, 'sluice')} | ${ratio(r, 'v2ray')} | ${targetText(r)} | ${verdict(r)} | ${when} |`);
   }
   out.push('', 'Medians. Samples per repetition, in run order (modes interleaved, order rotated each repetition):', '');
