@@ -26,7 +26,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseFlags, withBench, runMain, sleep, fmt } = require('./lib/harness');
 const { waitListening } = require('./lib/topo');
-const { machineInfo, fileLimits } = require('./lib/env');
+const { machineInfo, fileLimits, processTree } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
 const { loadNetns } = require('./lib/topo');
 const { summarizeHeap, formatGrowth } = require('./lib/heap');
@@ -135,7 +135,8 @@ async function settledRss(proxy, maxMs = 30_000) {
   const deadline = Date.now() + maxMs;
   for (;;) {
     if (proxy.opts.gcHook) {
-      process.kill(proxy.pid, 'SIGUSR2');
+      // Worker processes inherit the preload with the rest of node's execArgv.
+      for (const pid of processTree(proxy.pid)) process.kill(pid, 'SIGUSR2');
       await sleep(300);
     }
     readings.push(proxy.rssKiB());
@@ -199,7 +200,7 @@ async function heapRun(flags, wanted, hard) {
         const client = await openIdle(topo, server, n, proxy);
         const rss1 = (await settledRss(proxy)).rss;
         const snap1 = await heapSnapshot(proxy, dir);
-        process.stdout.write(`Sluice RSS ${fmt(rss0)} → ${fmt(rss1)} KiB with ${n} idle flows: ${((rss1 - rss0) / n).toFixed(2)} KiB/flow (a snapshot was taken in between, so this is a lower bound)\nsnapshots: ${snap0} ${snap1}\n`);
+        process.stdout.write(`Sluice RSS ${fmt(rss0)} → ${fmt(rss1)} KiB with ${n} idle flows: ${((rss1 - rss0) / n).toFixed(2)} KiB/flow (not comparable: the first snapshot's own allocations are in it; the plain run measures RSS)\nsnapshots: ${snap0} ${snap1}\n`);
         process.stdout.write(formatGrowth(summarizeHeap(snap0), summarizeHeap(snap1), n));
         await closeIdle(client, server);
       } finally {

@@ -52,6 +52,27 @@ function fileLimits() {
   return { soft, hard };
 }
 
+/** `pid` and its descendants (Sluice's `workers` run as child processes). */
+function processTree(pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        for (const c of fs.readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
+      } catch {
+        // Task gone.
+      }
+    }
+  }
+  return out;
+}
+
 /** Short commit of the tree being measured, with `+dirty` when sources outside bench/ and docs/ differ from it. */
 function treeCommit() {
   const root = require('node:path').resolve(__dirname, '../..');
@@ -85,4 +106,4 @@ function machineInfo() {
   };
 }
 
-module.exports = { TOOLS, have, assertRoot, ensureTools, fileLimits, machineInfo };
+module.exports = { TOOLS, have, assertRoot, ensureTools, fileLimits, machineInfo, processTree };

@@ -6,7 +6,7 @@
 const { parseArgs } = require('node:util');
 const fs = require('node:fs');
 const path = require('node:path');
-const { assertRoot, ensureTools } = require('./env');
+const { assertRoot, ensureTools, processTree } = require('./env');
 const { createBenchTopology, sleep } = require('./topo');
 const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
 
@@ -152,27 +152,6 @@ async function conntrackCount(topo) {
 }
 
 const CLK_TCK = 100;
-
-/** `pid` and its descendants (Sluice's `workers` run as child processes). */
-function processTree(pid) {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tasks = [];
-    try {
-      tasks = fs.readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tasks) {
-      try {
-        for (const c of fs.readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
-      } catch {
-        // Task gone.
-      }
-    }
-  }
-  return out;
-}
 
 /**
  * utime+stime of a process, all its threads and its live descendants, in

@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { ROOT, loadNetns, waitListening } = require('./topo');
-const { fileLimits } = require('./env');
+const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
@@ -188,15 +188,35 @@ class ProxyProcess {
     }
   }
 
-  /** Resident set size in KiB, from /proc/<pid>/status. */
+  /**
+   * Resident set size in KiB, from /proc/<pid>/status, summed over the
+   * process and its descendants (Sluice's `workers` are child processes;
+   * their shared code pages are counted once per process, which a slope over
+   * flows cancels out).
+   */
   rssKiB() {
-    const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+    let sum = 0;
+    for (const p of processTree(this.pid)) {
+      try {
+        sum += Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        // Exited in between.
+      }
+    }
+    return sum;
   }
 
-  /** Open fds of the process. */
+  /** Open fds of the process and its descendants. */
   fdCount() {
-    return fs.readdirSync(`/proc/${this.pid}/fd`).length;
+    let sum = 0;
+    for (const p of processTree(this.pid)) {
+      try {
+        sum += fs.readdirSync(`/proc/${p}/fd`).length;
+      } catch {
+        // Exited in between.
+      }
+    }
+    return sum;
   }
 
   /** Stops it with SIGTERM (so a --cpu-prof profile gets written), SIGKILL after `graceMs`. */

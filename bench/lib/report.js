@@ -157,6 +157,12 @@ function writeResults(rows) {
 /** Prints a row to stdout. */
 function printRow(row) {
   const parts = ['plain', 'sluice', 'v2ray'].filter((m) => row[m] !== undefined).map((m) => `${m} ${fmt(row[m])}`);
+  // Opt-in variants (sluice-workers …) have no column; print their medians and ratios here.
+  for (const [m, xs] of Object.entries(row.samples)) {
+    if (['plain', 'sluice', 'v2ray'].includes(m)) continue;
+    const v = median(xs);
+    parts.push(`${m} ${fmt(v)}${row.plain && row.target.min !== undefined ? ` (${(v / row.plain).toFixed(2)} of plain)` : ''}`);
+  }
   const ratios = ['sluice', 'v2ray'].filter((m) => row[m] !== undefined && row.plain).map((m) => `${m}/plain ${ratio(row, m)}`);
   process.stdout.write(`${row.title} [${row.unit}, median of ${row.reps}]: ${parts.join(', ')}${ratios.length ? ` | ${ratios.join(', ')}` : ''} | target ${targetText(row)}: ${verdict(row).replace(/\*/g, '')}\n`);
   if (row.notes) process.stdout.write(`  ${row.notes}\n`);
