@@ -157,6 +157,13 @@ export interface SpliceRelayOptions {
   /** Bytes already read from B: written to A before anything else. */
   pendingB?: Uint8Array;
   /**
+   * Take `fdA` and `fdB` themselves instead of copies: for fds no libuv handle
+   * polls (natively accepted or dialled), which saves a dup, three checks and
+   * a close per fd. They must be connected TCP sockets. On success the relay
+   * owns and closes them; if the constructor throws, the caller still does.
+   */
+  adopt?: boolean;
+  /**
    * Capacity in bytes that a direction's pipe grows to (`F_SETPIPE_SZ`,
    * rounded up to a power-of-two number of pages) once it has carried 1 MiB:
    * a larger pipe moves more per system call. Pipes start at the kernel's

@@ -149,8 +149,22 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
   }
   // Before this relay's cleanup hook is added: the pool's then runs after it.
   pool_ = PipePool::ForEnv(env, loop_);
-  a_.fd = DupTcpSocket(env, fd_a);
-  b_.fd = DupTcpSocket(env, fd_b);
+  // `adopt`: the caller hands over fds nothing else polls (native accept and dial), so no copy is needed.
+  const bool adopt = info[2].As<Napi::Object>().Get("adopt").ToBoolean().Value();
+  if (adopt) {
+    for (const int fd : {fd_a, fd_b}) {
+      const int flags = ::fcntl(fd, F_GETFL);
+      if (flags < 0) ThrowErrno(env, errno, "fcntl(F_GETFL)", "fd " + std::to_string(fd));
+      if ((flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        ThrowErrno(env, errno, "fcntl(O_NONBLOCK)", "fd " + std::to_string(fd));
+      }
+    }
+    a_.fd.reset(fd_a);
+    b_.fd.reset(fd_b);
+  } else {
+    a_.fd = DupTcpSocket(env, fd_a);
+    b_.fd = DupTcpSocket(env, fd_b);
+  }
   up_.from = &a_;
   up_.to = &b_;
   down_.from = &b_;
@@ -160,7 +174,14 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
     // Our own dup: libuv refuses a second poll on an fd number it already
     // watches (UV_EEXIST), and Node's socket still holds the original.
     side->poll = MakePoll(loop_, side->fd.get(), &error);
-    if (!side->poll) ThrowErrno(env, -error, "uv_poll_init", "the " + std::string(side->name) + " socket");
+    if (!side->poll) {
+      // A throwing constructor owns nothing: adopted fds go back to the caller.
+      if (adopt) {
+        a_.fd.release();
+        b_.fd.release();
+      }
+      ThrowErrno(env, -error, "uv_poll_init", "the " + std::string(side->name) + " socket");
+    }
     side->poll->data = this;
   }
   auto timer = std::make_unique<uv_timer_t>();

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as net from 'node:net';
@@ -192,5 +193,33 @@ describe('native: FastAcceptor', () => {
     } finally {
       acceptor.close();
     }
+  });
+});
+
+describe('native: SpliceRelay with adopt', () => {
+  it('takes the two fds themselves (no copies), relays, and closes them when done', async () => {
+    const n = native();
+    // Servers whose connections the relay will reset at its idle timeout.
+    const servers = await Promise.all(
+      [0, 1].map(async () => {
+        const server = net.createServer((s) => s.on('error', () => {}));
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        return server;
+      }),
+    );
+    const ports = servers.map((sv) => (sv.address() as net.AddressInfo).port);
+    // Two dialled fds that no libuv handle polls: fdA plays the client side, fdB the upstream.
+    const fdA = await dial({ address: '127.0.0.1', port: ports[0] });
+    const fdB = await dial({ address: '127.0.0.1', port: ports[1] });
+    const fdsBefore = fs.readdirSync('/proc/self/fd').length;
+    const r = await new Promise<{ up: number; down: number; error?: string }>((resolve) => {
+      new n.SpliceRelay(fdA, fdB, { adopt: true, idleMs: 300 }, resolve);
+      assert.equal(fs.readdirSync('/proc/self/fd').length, fdsBefore, 'no fd was copied');
+    });
+    assert.equal(r.error, 'idle timeout');
+    // The relay closed the very fds it was given.
+    assert.throws(() => n.localAddress(fdA), { code: 'EBADF' });
+    assert.throws(() => n.localAddress(fdB), { code: 'EBADF' });
+    servers.forEach((sv) => sv.close());
   });
 });

@@ -140,18 +140,14 @@ export function spliceRelayFd(client: Duplex, upstreamFd: number, opts: SpliceRe
 /**
  * The splice relay between two raw connected TCP fds (a natively accepted
  * client, a natively dialed upstream): no `net.Socket` on either side. On
- * success the relay owns the connection and both fds given are closed (the
- * relay holds its own copies; closing sends nothing); on failure
+ * success the relay owns both fds (it adopts them, no copies); on failure
  * (undefined) both are left untouched for the caller to fall back to streams.
  * Byte counts are the relay's own: nothing was read before.
  */
 export function spliceRelayFds(clientFd: number, upstreamFd: number, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
   if (!spliceAvailable(native)) return undefined;
-  const relay = startRelay(native, clientFd, upstreamFd, opts, {}, 0, 0);
-  if (!relay) return undefined;
-  native.closeFd(clientFd);
-  native.closeFd(upstreamFd);
-  return relay;
+  // The relay takes these fds as they are: nothing else polls them, so no copies.
+  return startRelay(native, clientFd, upstreamFd, opts, { adopt: true }, 0, 0);
 }
 
 /**
@@ -164,7 +160,7 @@ function startRelay(
   fdA: number,
   fdB: number,
   opts: SpliceRelayOptions,
-  pending: { pendingA?: Buffer; pendingB?: Buffer },
+  pending: { pendingA?: Buffer; pendingB?: Buffer; adopt?: boolean },
   upBefore: number,
   downBefore: number,
 ): TcpRelay | undefined {
