@@ -1,40 +1,20 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { demoConfig, type DemoConfigOptions } from '@sluice/core/dist/cli/demo';
 import type { FlowLog, Topology } from '@sluice/core/dist/netns';
 
 export { applySluiceRules, runSluice, startSluice, SLUICE_BIN, type FlowLog, type SluiceProcess } from '@sluice/core/dist/netns';
 
-/** Optional keys added to the contract config below. */
-export interface ConfigExtras {
-  readonly udpIdleMs?: number;
-  readonly drainMs?: number;
-  readonly port4?: number;
-  readonly port6?: number;
-}
+/** Optional keys of the contract config. */
+export type ConfigExtras = DemoConfigOptions;
 
 /**
- * The e2e contract config: two TPROXY inbounds on loopback (TPROXY to a
- * loopback listener works for forwarded IPv4 and IPv6 packets; checked with
- * socat's ip-transparent listener), direct with mark 0x2, and a block rule
- * for 203.0.113.0/24. A short UDP idle timeout makes UDP access-log lines
- * appear within a test's patience.
+ * The e2e contract config is the demo's (TPROXY to a loopback listener works
+ * for forwarded IPv4 and IPv6 packets; checked with socat's ip-transparent
+ * listener): one definition for both.
  */
-export function contractConfig(x: ConfigExtras = {}): string {
-  return `log: { level: info }
-inbounds:
-  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${x.port4 ?? 15001}, network: [tcp, udp] }
-  - { tag: in6, type: tproxy, listen: "::1", port: ${x.port6 ?? 15002}, network: [tcp, udp] }
-outbounds:
-  - { tag: direct, type: direct, mark: 0x2 }
-  - { tag: deny, type: block }
-route:
-  rules:
-    - { dst_cidr: [203.0.113.0/24], outbound: deny }
-  final: direct
-timeouts: { udp_idle_ms: ${x.udpIdleMs ?? 1000}, drain_ms: ${x.drainMs ?? 1000} }
-`;
-}
+export const contractConfig = (x: ConfigExtras = {}): string => demoConfig(x);
 
 /** A fresh temporary directory for one suite's files. */
 export function makeTmpDir(): string {
