@@ -18,6 +18,7 @@
         "src/sockaddr.cc",
         "src/socket_setup.cc",
         "src/splice_relay.cc",
+        "src/udp_sessions.cc",
         "src/udp_socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

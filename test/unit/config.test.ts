@@ -76,6 +76,7 @@ describe('config: parsing and defaults', () => {
     assert.deepEqual(c.timeouts, { connect_ms: 10000, tcp_idle_ms: 300000, udp_idle_ms: 60000, drain_ms: 5000 });
     assert.deepEqual(c.udp, { max_sessions: 10000 });
     assert.equal(c.workers, 1);
+    assert.deepEqual(c.relay, { splice: true, native_udp: true });
     assert.deepEqual(c.firewall, {
       fwmark: 1,
       table: 100,
@@ -94,6 +95,7 @@ plugins: [sluice-plugin-a, "@scope/b"]
 timeouts: { connect_ms: 1, tcp_idle_ms: 2, udp_idle_ms: 3, drain_ms: 0 }
 udp: { max_sessions: 7 }
 workers: 4
+relay: { splice: false, native_udp: false }
 firewall: { fwmark: 4, table: 252, bypass_mark: 8, interfaces: [eth1, eth1, "wg*"], bypass_cidr: 10.0.0.0/8, local: true }
 `);
     assert.equal(c.log.level, 'debug');
@@ -101,6 +103,7 @@ firewall: { fwmark: 4, table: 252, bypass_mark: 8, interfaces: [eth1, eth1, "wg*
     assert.deepEqual(c.timeouts, { connect_ms: 1, tcp_idle_ms: 2, udp_idle_ms: 3, drain_ms: 0 });
     assert.deepEqual(c.udp, { max_sessions: 7 });
     assert.equal(c.workers, 4);
+    assert.deepEqual(c.relay, { splice: false, native_udp: false });
     assert.equal(parse(`${MINIMAL}\nworkers: auto`).workers, 'auto');
     assert.deepEqual(c.firewall, { fwmark: 4, table: 252, bypass_mark: 8, interfaces: ['eth1', 'wg*'], bypass_cidr: ['10.0.0.0/8'], local: true });
   });

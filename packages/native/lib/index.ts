@@ -78,6 +78,22 @@ export interface UdpTransparentSocketOptions {
    * Default 16.
    */
   maxBatchesPerWakeup?: number;
+  /** Most attached sessions at once; attaching past it closes the least recently active. Default 10000. */
+  maxSessions?: number;
+  /** An attached session with no datagram either way this long is closed; default 60000 ms. */
+  sessionIdleMs?: number;
+}
+
+/** An attached session that ended, with what the native path relayed for it. */
+export interface UdpSessionClosed {
+  /** The id given to `attachSession()`. */
+  id: number;
+  /** Payload bytes sent upstream natively (datagrams queued at attach time not included). */
+  up: number;
+  /** Payload bytes of replies sent to the client. */
+  down: number;
+  /** `idle timeout`, `session limit`, `replaced`, `closed` (detachSession) or `shutdown` (close). */
+  reason: string;
 }
 
 /** Counters of a {@link UdpTransparentSocket}. */
@@ -94,6 +110,16 @@ export interface UdpSocketStats {
   receiveDropped: number;
   /** Reply sockets currently open (0 after `close()`). */
   replySockets: number;
+  /** Attached sessions now (0 after `close()`). */
+  sessions: number;
+  /** Datagrams of attached sessions sent upstream without JavaScript. */
+  forwarded: number;
+  /** ... that the upstream socket refused (`EAGAIN`, `ENOBUFS`). */
+  forwardDropped: number;
+  /** Replies of attached sessions sent to their clients. */
+  replied: number;
+  /** ... that could not be sent (full buffer, no route) or were truncated. */
+  replyDropped: number;
 }
 
 /**
@@ -121,14 +147,43 @@ export interface UdpTransparentSocket {
    * bad arguments (`EINVAL`), and after `close()` (`EBADF`).
    */
   send(data: Buffer, fromAddress: string, fromPort: number, toAddress: string, toPort: number): boolean;
-  /** Stops polling and closes the socket and every reply socket. Idempotent. */
-  close(): void;
+  /**
+   * Hands a session to the native relay: from now on datagrams from
+   * `client` to `dst` are sent on `upstreamFd` (a connected, non-blocking UDP
+   * socket towards the session's destination) without reaching `onBatch`,
+   * and what `upstreamFd` receives is sent to the client from `dst`, batched
+   * with `sendmmsg()`. `queued` datagrams (held while the session was being
+   * dialled) go first. The socket owns `upstreamFd` from the call on, also
+   * when it throws. The session ends by idle timeout, by the size cap, by
+   * {@link detachSession} or by {@link close}; the first two are reported to
+   * `onSessionsClosed`. Returns the sessions this one pushed out (cap, or the
+   * same client and destination attached again). Throws `EINVAL` on bad
+   * arguments, `EBADF` after close, and the reply socket's error (for example
+   * `EADDRINUSE`) when one cannot be bound to `dst`.
+   */
+  attachSession(
+    id: number,
+    clientAddress: string,
+    clientPort: number,
+    dstAddress: string,
+    dstPort: number,
+    upstreamFd: number,
+    queued?: Buffer[],
+  ): UdpSessionClosed[];
+  /** Ends an attached session, closing its upstream socket; undefined when there is none with that id. */
+  detachSession(id: number): UdpSessionClosed | undefined;
+  /** Stops polling and closes the socket, every reply socket and every attached session, returned with their counts. Idempotent. */
+  close(): UdpSessionClosed[];
   stats(): UdpSocketStats;
 }
 
 /** Constructor of {@link UdpTransparentSocket}. */
 export interface UdpTransparentSocketConstructor {
-  new (options: UdpTransparentSocketOptions, onBatch: (datagrams: UdpDatagram[]) => void): UdpTransparentSocket;
+  new (
+    options: UdpTransparentSocketOptions,
+    onBatch: (datagrams: UdpDatagram[]) => void,
+    onSessionsClosed?: (sessions: UdpSessionClosed[]) => void,
+  ): UdpTransparentSocket;
 }
 
 /** Options of {@link createSocket}. */
@@ -146,6 +201,13 @@ export interface OutboundSocketOptions {
   transparent?: boolean;
   /** `SO_REUSEADDR`, useful with a fixed `localPort`. */
   reuseAddr?: boolean;
+  /**
+   * UDP only: `connect()` to this address (with `connectPort`) before
+   * returning, so the socket sends there without an address and receives only
+   * that peer's datagrams. Errors (`ENETUNREACH`…) are thrown with the address.
+   */
+  connectAddress?: string;
+  connectPort?: number;
 }
 
 /** Options of {@link SpliceRelay}. */

@@ -1,5 +1,7 @@
-// createSocket: an unconnected socket with the options Node cannot set
-// (SO_MARK, SO_BINDTODEVICE, IP_TRANSPARENT), handed back to Node as an fd.
+// createSocket: a socket with the options Node cannot set (SO_MARK,
+// SO_BINDTODEVICE, IP_TRANSPARENT), handed back to Node as an fd; a UDP one
+// may come connected to its peer.
+#include <errno.h>
 #include <net/if.h>
 #include <sys/socket.h>
 
@@ -30,6 +32,22 @@ Napi::Value CreateSocket(const Napi::CallbackInfo& info) {
   const auto local_port = options.OptionalInt("localPort", 0, 65535);
   const bool transparent = options.Bool("transparent", false);
   const bool reuse_addr = options.Bool("reuseAddr", false);
+  const auto connect_address = options.OptionalString("connectAddress");
+  const auto connect_port = options.OptionalInt("connectPort", 1, 65535);
+  if (connect_address.has_value() != connect_port.has_value()) {
+    ThrowInvalid(env, fn, "options.connectAddress and options.connectPort go together");
+  }
+  if (connect_address && type != "udp") {
+    ThrowInvalid(env, fn, "options.connectAddress is for udp sockets (tcp connects are asynchronous: use TcpDial)");
+  }
+  SockAddr peer;
+  if (connect_address) {
+    peer = ParseSockAddrOrThrow(env, fn, *connect_address, static_cast<uint16_t>(*connect_port));
+    if (peer.family() != family) {
+      ThrowInvalid(env, fn, "options.connectAddress \"" + *connect_address + "\" is not an IPv" +
+                                std::to_string(family_number) + " address");
+    }
+  }
 
   SockAddr local;
   const bool bind_local = local_address || local_port;
@@ -50,6 +68,10 @@ Napi::Value CreateSocket(const Napi::CallbackInfo& info) {
   if (transparent) SetTransparent(env, fd.get(), family, false);
   if (reuse_addr) SetIntOption(env, fd.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
   if (bind_local) Bind(env, fd.get(), local);
+  // A UDP connect() only sets the peer and picks a route: it never blocks.
+  if (connect_address && ::connect(fd.get(), peer.get(), peer.length) != 0) {
+    ThrowErrno(env, errno, "connect", EndpointString(peer));
+  }
   return Napi::Number::New(env, fd.release());
 }
 

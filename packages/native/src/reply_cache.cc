@@ -30,22 +30,22 @@ UniqueFd ReplyCache::Open(Napi::Env env, const SockAddr& from) const {
   return fd;
 }
 
-int ReplyCache::Acquire(Napi::Env env, const SockAddr& from, Clock::time_point now) {
+const std::shared_ptr<UniqueFd>& ReplyCache::Acquire(Napi::Env env, const SockAddr& from, Clock::time_point now) {
   const std::string key = from.Key();
   const auto found = index_.find(key);
   if (found != index_.end()) {
     entries_.splice(entries_.begin(), entries_, found->second);
     found->second->last_used = now;
-    return found->second->fd.get();
+    return found->second->fd;
   }
-  UniqueFd fd = Open(env, from);
+  auto fd = std::make_shared<UniqueFd>(Open(env, from));
   while (!entries_.empty() && entries_.size() >= capacity_) {
     index_.erase(entries_.back().key);
     entries_.pop_back();
   }
   entries_.push_front(Entry{key, std::move(fd), now});
   index_[key] = entries_.begin();
-  return entries_.front().fd.get();
+  return entries_.front().fd;
 }
 
 void ReplyCache::Sweep(Clock::time_point now, bool force) {

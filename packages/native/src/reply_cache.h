@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -26,7 +27,9 @@ class ReplyCache {
 
   // The reply socket bound to `from`, opened (and the least recently used one
   // evicted) when missing. Throws a NativeError when it cannot be opened.
-  int Acquire(Napi::Env env, const SockAddr& from, Clock::time_point now);
+  // Shared: a native UDP session keeps its reply socket open even after the
+  // cache has let it go.
+  const std::shared_ptr<UniqueFd>& Acquire(Napi::Env env, const SockAddr& from, Clock::time_point now);
   // Closes sockets idle longer than the expiry; runs at most once a second
   // unless `force`.
   void Sweep(Clock::time_point now, bool force = false);
@@ -36,7 +39,7 @@ class ReplyCache {
  private:
   struct Entry {
     std::string key;
-    UniqueFd fd;
+    std::shared_ptr<UniqueFd> fd;
     Clock::time_point last_used;
   };
   UniqueFd Open(Napi::Env env, const SockAddr& from) const;

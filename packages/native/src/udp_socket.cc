@@ -4,7 +4,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "args.h"
 #include "errors.h"
@@ -15,6 +17,20 @@
 namespace sluice {
 namespace {
 constexpr const char* kClassName = "UdpTransparentSocket";
+
+// [{ id, up, down, reason }] for JavaScript's access log.
+Napi::Array ClosedToJs(Napi::Env env, const std::vector<UdpSessions::Closed>& closed) {
+  Napi::Array out = Napi::Array::New(env, closed.size());
+  for (size_t i = 0; i < closed.size(); ++i) {
+    Napi::Object record = Napi::Object::New(env);
+    record.Set("id", closed[i].id);
+    record.Set("up", closed[i].up);
+    record.Set("down", closed[i].down);
+    record.Set("reason", closed[i].reason);
+    out.Set(static_cast<uint32_t>(i), record);
+  }
+  return out;
+}
 }  // namespace
 
 // Options of the constructor, with the defaults documented in lib/index.ts.
@@ -29,6 +45,8 @@ struct UdpTransparentSocket::Settings {
   int64_t reply_idle_ms = 60000;
   std::optional<uint32_t> mark;
   int max_batches = 16;
+  size_t max_sessions = 10000;
+  int64_t session_idle_ms = 60000;
 };
 
 UdpTransparentSocket::Settings UdpTransparentSocket::ReadSettings(const Napi::CallbackInfo& info) {
@@ -51,7 +69,13 @@ UdpTransparentSocket::Settings UdpTransparentSocket::ReadSettings(const Napi::Ca
   s.reply_idle_ms = options.OptionalInt("replyIdleMs", 0, INT32_MAX).value_or(s.reply_idle_ms);
   if (const auto mark = options.OptionalInt("mark", 0, UINT32_MAX)) s.mark = static_cast<uint32_t>(*mark);
   s.max_batches = static_cast<int>(options.OptionalInt("maxBatchesPerWakeup", 1, INT32_MAX).value_or(s.max_batches));
+  s.max_sessions =
+      static_cast<size_t>(options.OptionalInt("maxSessions", 1, INT32_MAX).value_or(s.max_sessions));
+  s.session_idle_ms = options.OptionalInt("sessionIdleMs", 1, INT32_MAX).value_or(s.session_idle_ms);
   if (!info[1].IsFunction()) ThrowInvalid(env, kClassName, "onBatch must be a function");
+  if (!info[2].IsUndefined() && !info[2].IsFunction()) {
+    ThrowInvalid(env, kClassName, "onSessionsClosed must be a function when given");
+  }
   return s;
 }
 
@@ -101,6 +125,11 @@ UdpTransparentSocket::UdpTransparentSocket(const Napi::CallbackInfo& info)
   batch_ = std::make_unique<DatagramBatch>(settings.batch_size, settings.max_datagram_size);
   replies_ = std::make_unique<ReplyCache>(settings.reply_cache_size,
                                           std::chrono::milliseconds(settings.reply_idle_ms), settings.mark);
+  sessions_ = std::make_unique<UdpSessions>(loop, batch_.get(), settings.max_sessions,
+                                            std::chrono::milliseconds(settings.session_idle_ms));
+  // A quarter of the idle timeout (between 250 ms and 5 s): sessions end at
+  // most that late.
+  sweep_interval_ms_ = static_cast<uint64_t>(std::clamp<int64_t>(settings.session_idle_ms / 4, 250, 5000));
   async_context_ = std::make_unique<Napi::AsyncContext>(env, kClassName, info.This().As<Napi::Object>());
   max_batches_ = settings.max_batches;
 
@@ -113,6 +142,7 @@ UdpTransparentSocket::UdpTransparentSocket(const Napi::CallbackInfo& info)
 
   // Nothing below throws: from here on the socket is open.
   on_batch_ = Napi::Persistent(info[1].As<Napi::Function>());
+  if (info[2].IsFunction()) on_sessions_closed_ = Napi::Persistent(info[2].As<Napi::Function>());
   fd_ = std::move(fd);
   poll_ = std::move(poll);
   open_ = true;
@@ -128,6 +158,8 @@ void UdpTransparentSocket::Release() {
   open_ = false;
   poll_.Close();  // uv_close stops polling now; the memory goes in the close callback
   fd_.reset();    // after the poll: never close an fd that epoll still watches
+  sweep_timer_.Close();
+  sessions_.reset();  // closes each session's poll, then its upstream socket
   replies_->Clear();
   batch_.reset();
 }
@@ -167,14 +199,18 @@ void UdpTransparentSocket::Drain() {
 }
 
 bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
-  Napi::Array datagrams = Napi::Array::New(env);
+  Napi::Array datagrams;
   uint32_t delivered = 0;
+  const auto now = UdpSessions::Clock::now();
   for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
     const sockaddr* destination = batch_->original_destination(i);
     if (batch_->truncated(i) || destination == nullptr) {
       ++counters_.receive_dropped;
       continue;
     }
+    // A session JavaScript handed over: straight to its upstream socket.
+    if (sessions_->Forward(batch_->source(i), destination, batch_->data(i), batch_->size(i), now)) continue;
+    if (datagrams.IsEmpty()) datagrams = Napi::Array::New(env);
     const Endpoint src = FormatSockAddr(batch_->source(i));
     const Endpoint dst = FormatSockAddr(destination);
     Napi::Object datagram = Napi::Object::New(env);
@@ -237,7 +273,7 @@ Napi::Value UdpTransparentSocket::Send(const Napi::CallbackInfo& info) {
   // A reply socket bound to the listener's own address would take the
   // listener's later datagrams (the newest bind wins): answer through the
   // listener itself, which is bound to exactly `from`.
-  const int fd = SameEndpoint(from, local_) ? fd_.get() : replies_->Acquire(env, from, now);
+  const int fd = SameEndpoint(from, local_) ? fd_.get() : replies_->Acquire(env, from, now)->get();
   ssize_t sent;
   do {
     sent = ::sendto(fd, data.Data(), data.ByteLength(), MSG_DONTWAIT, to.get(), to.length);
@@ -253,11 +289,111 @@ Napi::Value UdpTransparentSocket::Send(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-void UdpTransparentSocket::Close(const Napi::CallbackInfo&) {
+Napi::Value UdpTransparentSocket::AttachSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "attachSession";
+  // The fd is ours from here on, also when this throws.
+  UniqueFd upstream(static_cast<int>(IntArg(info, 5, fn, "upstreamFd", 0, INT32_MAX)));
+  const double id = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(id >= 0)) ThrowInvalid(env, fn, "id must be a non-negative number");
+  const std::string client_address = StringArg(info, 1, fn, "clientAddress");
+  const auto client_port = static_cast<uint16_t>(IntArg(info, 2, fn, "clientPort", 1, 65535));
+  const std::string dst_address = StringArg(info, 3, fn, "dstAddress");
+  const auto dst_port = static_cast<uint16_t>(IntArg(info, 4, fn, "dstPort", 1, 65535));
+  const SockAddr client = ParseSockAddrOrThrow(env, fn, client_address, client_port);
+  const SockAddr destination = ParseSockAddrOrThrow(env, fn, dst_address, dst_port);
+  if (client.family() != destination.family()) {
+    ThrowInvalid(env, fn, "clientAddress \"" + client_address + "\" and dstAddress \"" + dst_address +
+                              "\" are of different address families");
+  }
+  if (!info[6].IsUndefined() && !info[6].IsArray()) ThrowInvalid(env, fn, "queued must be an array of Buffers");
+  if (!open_) ThrowErrno(env, EBADF, fn, "the closed UdpTransparentSocket");
+
+  const auto now = ReplyCache::Clock::now();
+  replies_->Sweep(now);
+  // As in send(): the listener itself answers for its own address.
+  std::shared_ptr<UniqueFd> reply_owner;
+  int reply_fd = fd_.get();
+  if (!SameEndpoint(destination, local_)) {
+    reply_owner = replies_->Acquire(env, destination, now);
+    reply_fd = reply_owner->get();
+  }
+  std::vector<UdpSessions::Closed> evicted;
+  const int error =
+      sessions_->Add(id, client, destination, std::move(upstream), reply_fd, std::move(reply_owner), now, &evicted);
+  if (error != 0) ThrowErrno(env, -error, "uv_poll_init", "the upstream socket of a UDP session");
+  if (info[6].IsArray()) {
+    const auto queued = info[6].As<Napi::Array>();
+    for (uint32_t i = 0; i < queued.Length(); ++i) {
+      const Napi::Value item = queued.Get(i);
+      if (!item.IsTypedArray()) continue;
+      const auto bytes = item.As<Napi::Uint8Array>();
+      sessions_->SendQueued(id, bytes.Data(), bytes.ByteLength());
+    }
+  }
+  EnsureSweeping();
+  return ClosedToJs(env, evicted);
+}
+
+Napi::Value UdpTransparentSocket::DetachSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowInvalid(env, "detachSession", "id must be a number");
+  UdpSessions::Closed closed;
+  if (!open_ || !sessions_->Remove(info[0].As<Napi::Number>().DoubleValue(), "closed", &closed)) {
+    return env.Undefined();
+  }
+  return ClosedToJs(env, {closed}).Get(0u);
+}
+
+void UdpTransparentSocket::EnsureSweeping() {
+  if (sweep_timer_) return;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) return;
+  auto* timer = new uv_timer_t{};
+  uv_timer_init(loop, timer);
+  sweep_timer_.reset(timer);
+  timer->data = this;
+  // Sessions alone do not keep the process alive; the socket's poll does.
+  uv_unref(reinterpret_cast<uv_handle_t*>(timer));
+  uv_timer_start(timer, OnSweep, sweep_interval_ms_, sweep_interval_ms_);
+}
+
+void UdpTransparentSocket::OnSweep(uv_timer_t* handle) { static_cast<UdpTransparentSocket*>(handle->data)->SweepSessions(); }
+
+void UdpTransparentSocket::SweepSessions() {
   if (!open_) return;
+  std::vector<UdpSessions::Closed> closed;
+  sessions_->Sweep(UdpSessions::Clock::now(), &closed);
+  replies_->Sweep(ReplyCache::Clock::now());
+  if (closed.empty() || on_sessions_closed_.IsEmpty()) return;
+  Napi::Env env(env_);
+  Napi::HandleScope scope(env);
+  [[maybe_unused]] Napi::Object keep_alive = Value();
+  napi_value argv[] = {ClosedToJs(env, closed)};
+  napi_value result;
+  if (napi_make_callback(env, static_cast<napi_async_context>(*async_context_), Value(),
+                         on_sessions_closed_.Value(), 1, argv, &result) == napi_ok) {
+    return;
+  }
+  bool pending = false;
+  napi_value exception = nullptr;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exception) == napi_ok && exception != nullptr) {
+    napi_fatal_exception(env, exception);
+  }
+}
+
+Napi::Value UdpTransparentSocket::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!open_) return Napi::Array::New(env);
+  // The sessions' last byte counts, for the access log.
+  std::vector<UdpSessions::Closed> closed;
+  sessions_->Clear("shutdown", &closed);
   Release();
-  on_batch_.Reset();  // drop the closure (and whatever it holds) now, not at GC
+  on_batch_.Reset();  // drop the closures (and whatever they hold) now, not at GC
+  on_sessions_closed_.Reset();
   Unref();
+  return ClosedToJs(env, closed);
 }
 
 Napi::Value UdpTransparentSocket::Stats(const Napi::CallbackInfo& info) {
@@ -269,6 +405,13 @@ Napi::Value UdpTransparentSocket::Stats(const Napi::CallbackInfo& info) {
   stats.Set("sendDropped", counters_.send_dropped);
   stats.Set("receiveDropped", counters_.receive_dropped);
   stats.Set("replySockets", static_cast<double>(open_ ? replies_->size() : 0));
+  const UdpSessions::Counters none;
+  const UdpSessions::Counters& relayed = open_ ? sessions_->counters() : none;
+  stats.Set("sessions", static_cast<double>(open_ ? sessions_->size() : 0));
+  stats.Set("forwarded", relayed.forwarded);
+  stats.Set("forwardDropped", relayed.forward_dropped);
+  stats.Set("replied", relayed.replied);
+  stats.Set("replyDropped", relayed.reply_dropped);
   return stats;
 }
 
@@ -280,6 +423,8 @@ Napi::Function UdpTransparentSocket::DefineClass(Napi::Env env) {
           InstanceMethod<&UdpTransparentSocket::Send>("send"),
           InstanceMethod<&UdpTransparentSocket::Close>("close"),
           InstanceMethod<&UdpTransparentSocket::Stats>("stats"),
+          InstanceMethod<&UdpTransparentSocket::AttachSession>("attachSession"),
+          InstanceMethod<&UdpTransparentSocket::DetachSession>("detachSession"),
       });
 }
 

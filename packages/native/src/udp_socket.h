@@ -1,6 +1,7 @@
 // UdpTransparentSocket: the UDP TPROXY target. Receives on a uv_poll in the
 // event loop of the thread that created it and hands datagrams to JavaScript
 // one batch (one recvmmsg) per callback; replies go out through ReplyCache.
+// Sessions JavaScript attaches (UdpSessions) are relayed without it.
 #pragma once
 
 #include <napi.h>
@@ -11,6 +12,7 @@
 
 #include "datagram_batch.h"
 #include "reply_cache.h"
+#include "udp_sessions.h"
 #include "sockaddr.h"
 #include "unique_fd.h"
 #include "uv_handle.h"
@@ -38,11 +40,19 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   static UniqueFd OpenReceiver(Napi::Env env, const Settings& settings);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnEnvTeardown(void* self);
+  static void OnSweep(uv_timer_t* handle);
 
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
-  void Close(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value AttachSession(const Napi::CallbackInfo& info);
+  Napi::Value DetachSession(const Napi::CallbackInfo& info);
+
+  // Expires idle sessions and tells JavaScript (onSessionsClosed).
+  void SweepSessions();
+  // Starts the sweep timer with the first session.
+  void EnsureSweeping();
 
   // Receives up to max_batches_ batches; stops early when the socket is
   // empty, the callback threw, or the callback closed the socket.
@@ -59,6 +69,10 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   UvHandle<uv_poll_t> poll_;
   std::unique_ptr<DatagramBatch> batch_;
   std::unique_ptr<ReplyCache> replies_;
+  std::unique_ptr<UdpSessions> sessions_;
+  UvHandle<uv_timer_t> sweep_timer_;
+  uint64_t sweep_interval_ms_ = 1000;
+  Napi::FunctionReference on_sessions_closed_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   Napi::FunctionReference on_batch_;
   int max_batches_ = 1;

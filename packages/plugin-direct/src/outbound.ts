@@ -205,6 +205,31 @@ export class DirectOutbound implements Outbound {
     return new UdpSocketChannel(socket, dst);
   }
 
+  /**
+   * {@link Outbound.dialUdpFd}: a native UDP socket with this outbound's
+   * options, connected to the session's destination, for the inbound's native
+   * session relay. Same socket, and errors, as {@link dialUdp}'s.
+   */
+  async dialUdpFd(ctx: FlowContext): Promise<number> {
+    const dst = ctx.flow.dst;
+    const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
+    const family = addressFamily(address);
+    try {
+      return this.native().createSocket({
+        type: 'udp',
+        family,
+        mark: this.options.mark,
+        device: this.options.interface,
+        localAddress: this.localAddressFor(family),
+        transparent: this.options.transparent,
+        connectAddress: address,
+        connectPort: dst.port,
+      });
+    } catch (err) {
+      throw this.dialError(err, ctx.signal, ctx, address, dst.port);
+    }
+  }
+
   async close(): Promise<void> {}
 }
 

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
-import type { FlowMetadata } from '@sluice/core';
+import type { Endpoint, FlowContext, FlowMetadata } from '@sluice/core';
 import { BlockOutbound, flowClosedChannel } from '@sluice/core';
 import { Dispatcher } from '@sluice/core/dist/app/dispatcher';
 import { LoopGuard } from '@sluice/core/dist/app/loop-guard';
 import { TcpFlowHandler } from '@sluice/core/dist/app/tcp-handler';
-import { UdpFlowHandler } from '@sluice/core/dist/app/udp-handler';
+import { UdpFlowHandler, type NativeSessionEnd, type NativeUdpRelay } from '@sluice/core/dist/app/udp-handler';
 import { FakeOutbound, captureLogger, socketPair, waitUntil } from './fakes';
 
 /** A router that sends everything to `tag`. */
@@ -188,6 +188,115 @@ describe('UdpFlowHandler', () => {
     handler.onDatagram('in4', sink, Buffer.from('q'), { ...src, port: 9999 }, dst);
     await waitUntil(() => lines.some((l) => l.msg === 'flow closed' && l.error === 'upstream unreachable'), 'failure line');
     await waitUntil(() => out.channels.length === 1 && out.channels[0].sent.length === 1, 'other session');
+    handler.closeAll();
+  });
+});
+
+describe('UdpFlowHandler with a native session relay', () => {
+  const src = { address: '198.18.1.2', port: 5353 };
+  const dst = { address: '198.19.2.2', port: 53 };
+
+  /** Records what the handler hands over; the test plays the native side. */
+  class FakeRelay implements NativeUdpRelay {
+    attached = new Map<number, { src: Endpoint; dst: Endpoint; fd: number; queued: string[] }>();
+    discarded: number[] = [];
+    pushOut: NativeSessionEnd[] = [];
+    failAttach?: Error;
+    attach(id: number, s: Endpoint, d: Endpoint, fd: number, queued: Buffer[]): readonly NativeSessionEnd[] {
+      if (this.failAttach) throw this.failAttach;
+      this.attached.set(id, { src: s, dst: d, fd, queued: queued.map((b) => b.toString()) });
+      return this.pushOut.splice(0);
+    }
+    detach(id: number): NativeSessionEnd | undefined {
+      if (!this.attached.delete(id)) return undefined;
+      return { id, up: 10, down: 20, reason: 'closed' };
+    }
+    discard(fd: number): void {
+      this.discarded.push(fd);
+    }
+  }
+
+  function setup(nativeRelay = true) {
+    const { logger, lines } = captureLogger();
+    const out = new FakeOutbound('direct');
+    let nextFd = 100;
+    let dialFd: (ctx: FlowContext) => Promise<number> = async () => nextFd++;
+    Object.assign(out, { dialUdpFd: (ctx: FlowContext) => dialFd(ctx) });
+    const relay = new FakeRelay();
+    const sink = { send: () => true, relay };
+    const handler = new UdpFlowHandler(new Dispatcher(to('direct'), new Map([['direct', out]])), new LoopGuard([]), logger, {
+      idleMs: 60000,
+      maxSessions: 100,
+      connectTimeoutMs: 1000,
+      nativeRelay,
+    });
+    return { handler, out, relay, sink, lines, setDial: (fn: typeof dialFd) => (dialFd = fn) };
+  }
+  const flowLines = (lines: Record<string, unknown>[]) => lines.filter((l) => l.msg === 'flow closed');
+
+  it('hands a session with dialUdpFd to the relay, queued datagrams included, and logs the relay\'s counts', async () => {
+    const { handler, out, relay, sink, lines } = setup();
+    handler.onDatagram('in4', sink, Buffer.from('q1'), src, dst);
+    handler.onDatagram('in4', sink, Buffer.from('q2'), src, dst);
+    await waitUntil(() => relay.attached.size === 1, 'attached');
+    const [[id, session]] = [...relay.attached];
+    assert.deepEqual(session, { src, dst, fd: 100, queued: ['q1', 'q2'] });
+    assert.equal(out.channels.length, 0, 'no PacketChannel for a natively relayed session');
+    assert.equal(handler.size, 1);
+    // The relay ends it (idle): the line adds what the relay carried to what JavaScript saw.
+    handler.onNativeSessionsClosed([{ id, up: 100, down: 250, reason: 'idle timeout' }]);
+    assert.equal(handler.size, 0);
+    const [line] = flowLines(lines);
+    assert.equal(line.up, 104);
+    assert.equal(line.down, 250);
+    assert.equal(line.error, undefined);
+    assert.equal(line.outbound, 'direct');
+  });
+
+  it('detaches on closeAll and on the session cap, with an error for pushed-out sessions', async () => {
+    const { handler, relay, sink, lines } = setup();
+    handler.onDatagram('in4', sink, Buffer.from('a'), src, dst);
+    await waitUntil(() => relay.attached.size === 1, 'first attached');
+    const [firstId] = relay.attached.keys();
+    relay.pushOut = [{ id: firstId, up: 1, down: 2, reason: 'session limit' }];
+    relay.attached.delete(firstId);
+    handler.onDatagram('in4', sink, Buffer.from('b'), { ...src, port: 6000 }, dst);
+    await waitUntil(() => flowLines(lines).length === 1, 'pushed-out session logged');
+    assert.equal(flowLines(lines)[0].error, 'session limit');
+    handler.closeAll();
+    assert.equal(relay.attached.size, 0);
+    const last = flowLines(lines)[1];
+    assert.equal(last.src, '198.18.1.2:6000');
+    assert.equal(last.up, 11);
+    assert.equal(last.down, 20);
+    assert.equal(last.error, undefined, 'shutdown is a clean end');
+    assert.equal(handler.size, 0);
+  });
+
+  it('closes the session with the error when the relay refuses it, and discards an fd dialled for a closed session', async () => {
+    const { handler, relay, sink, lines, setDial } = setup();
+    relay.failAttach = Object.assign(new Error('attachSession: cannot bind the reply socket (EADDRINUSE)'), { code: 'EADDRINUSE' });
+    handler.onDatagram('in4', sink, Buffer.from('a'), src, dst);
+    await waitUntil(() => flowLines(lines).length === 1, 'refused session logged');
+    assert.match(String(flowLines(lines)[0].error), /EADDRINUSE/);
+    relay.failAttach = undefined;
+    let finish!: (fd: number) => void;
+    setDial(() => new Promise<number>((r) => (finish = r)));
+    handler.onDatagram('in4', sink, Buffer.from('b'), { ...src, port: 7000 }, dst);
+    await waitUntil(() => finish !== undefined, 'dial started');
+    handler.closeAll();
+    finish(42);
+    await waitUntil(() => relay.discarded.length === 1, 'fd discarded');
+    assert.deepEqual(relay.discarded, [42]);
+    assert.equal(relay.attached.size, 0);
+  });
+
+  it('keeps the JavaScript path with nativeRelay: false', async () => {
+    const { handler, out, relay, sink } = setup(false);
+    handler.onDatagram('in4', sink, Buffer.from('q'), src, dst);
+    await waitUntil(() => out.channels.length === 1 && out.channels[0].sent.length === 1, 'channel');
+    assert.equal(relay.attached.size, 0);
+    assert.equal(handler.nativeRelayOptions, undefined);
     handler.closeAll();
   });
 });

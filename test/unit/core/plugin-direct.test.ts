@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import pino from 'pino';
 import { ConfigError, type FlowContext, type FlowMetadata } from '@sluice/core';
@@ -148,4 +149,45 @@ describe('DirectOutbound', () => {
       echo.close();
     });
   }
+
+  it('dialUdpFd: a socket connected to the session\'s destination, from local_address, errors as SLUICE_ERR_DIAL', async () => {
+    const echo = dgram.createSocket('udp4');
+    echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));
+    await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
+    const ePort = echo.address().port;
+    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2, local_address: ['127.0.0.5'] }, 'o'), native);
+    const fd = await o.dialUdpFd(ctx({ network: 'udp', dst: { address: '127.0.0.1', port: ePort } }));
+    try {
+      const from = new Promise<dgram.RemoteInfo>((resolve) => echo.once('message', (_m, r) => resolve(r)));
+      // write() on a connected UDP socket sends one datagram to its peer.
+      fs.writeSync(fd, 'ping');
+      const r = await from;
+      assert.equal(r.address, '127.0.0.5');
+      assert.equal(r.port, native().localAddress(fd).port);
+      await waitFor(() => {
+        try {
+          return fs.readSync(fd, Buffer.alloc(64)) === 7;
+        } catch {
+          return false; // EAGAIN until the reply is there
+        }
+      });
+    } finally {
+      native().closeFd(fd);
+      echo.close();
+    }
+    const badIf = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', interface: 'nosuchif0' }, 'o'), native);
+    await assert.rejects(badIf.dialUdpFd(ctx({ network: 'udp', dst: { address: '127.0.0.1', port: ePort } })), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'SLUICE_ERR_DIAL');
+      assert.match(err.message, /direct: connect to 127\.0\.0\.1:\d+ failed \(ENODEV\)/);
+      return true;
+    });
+  });
 });
+
+async function waitFor(cond: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -27,8 +27,9 @@ class FakeUdpSocket {
     this.sent.push({ data: data.toString(), from: `${fa}:${fp}`, to: `${ta}:${tp}` });
     return true;
   }
-  close(): void {
+  close(): [] {
     this.closed = true;
+    return [];
   }
   stats() {
     return { received: 0, batches: 0, sent: this.sent.length, sendDropped: 0, receiveDropped: 0, replySockets: 0 };
@@ -38,7 +39,7 @@ class FakeUdpSocket {
 const repoRoot = path.resolve(__dirname, '..', '..', '..', '..');
 
 describe('Sluice (whole app, real TCP listener, fake UDP socket)', () => {
-  it('starts, relays UDP through direct, refuses a loop, and stops with access-log lines', async () => {
+  it('starts, relays UDP through direct (JavaScript path), refuses a loop, and stops with access-log lines', async () => {
     const echo = dgram.createSocket('udp4');
     echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));
     await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
@@ -49,6 +50,8 @@ describe('Sluice (whole app, real TCP listener, fake UDP socket)', () => {
         inbounds: [{ tag: 'in4', type: 'tproxy', listen: '127.0.0.1', port }],
         outbounds: [{ tag: 'direct', type: 'direct' }],
         route: { rules: [], final: 'direct' },
+        // The datagram path through JavaScript: this fake has no native session relay.
+        relay: { native_udp: false },
       }),
       { baseDir: repoRoot },
     );

@@ -56,7 +56,19 @@ describe('native: UdpTransparentSocket (loopback)', () => {
     );
     // Both datagrams reached the socket: the reply did not open a second
     // socket on its address that would have taken the second one.
-    assert.deepEqual(f.socket.stats(), { received: 2, batches: 2, sent: 2, sendDropped: 0, receiveDropped: 0, replySockets: 0 });
+    assert.deepEqual(f.socket.stats(), {
+      received: 2,
+      batches: 2,
+      sent: 2,
+      sendDropped: 0,
+      receiveDropped: 0,
+      replySockets: 0,
+      sessions: 0,
+      forwarded: 0,
+      forwardDropped: 0,
+      replied: 0,
+      replyDropped: 0,
+    });
   });
 
   it('sends from any given address and port through cached reply sockets', async () => {

@@ -68,6 +68,27 @@ table inet sluice_count {
     assertRoundTrip(r, '10.200.0.1', target);
   });
 
+  for (const [name, socket, clientType, target] of [
+    ['IPv4', { address: '0.0.0.0', port: 15353 }, 'udp4', { address: '198.18.0.9', port: 5353 }],
+    ['IPv6', { address: '::', port: 15353 }, 'udp6', { address: '2001:db8:ffff::9', port: 5353 }],
+    ['dual-stack, IPv4 client', { address: '::', port: 15353, v6Only: false }, 'udp4', { address: '198.18.0.9', port: 5353 }],
+  ] as const) {
+    it(`${name}: an attached session is relayed natively, replies from the original destination`, async () => {
+      const r = await ns.scenario<{
+        batches: string[][];
+        replies: Array<{ data: string; address: string; port: number }>;
+        stats: { forwarded: number; replied: number; sessions: number };
+        ended: Array<{ id: number; up: number; down: number; reason: string }>;
+      }>('tproxyUdpRelay', { socket, clientType, target });
+      assert.deepEqual(r.batches, [['one']], 'only the first datagram reaches JavaScript');
+      assert.deepEqual(r.replies, ['one', 'two', 'three'].map((w) => ({ data: `re:${w}`, ...target })));
+      assert.equal(r.stats.sessions, 1);
+      assert.equal(r.stats.forwarded, 3);
+      assert.equal(r.stats.replied, 3);
+      assert.deepEqual(r.ended, [{ id: 1, up: 'twothree'.length, down: 're:onere:twore:three'.length, reason: 'shutdown' }]);
+    });
+  }
+
   it('applies `mark` to reply sockets (counted by nft), and only when asked', async () => {
     const target = { address: '198.18.0.9', port: 5353 };
     const before = await ns.counter('inet', 'sluice_count', 'reply_marked');

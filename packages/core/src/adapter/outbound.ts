@@ -46,6 +46,15 @@ export interface Outbound {
   dialTcpFd?(dst: Destination, ctx: FlowContext): Promise<number>;
   /** Opens a datagram channel for one UDP session. Absent when `networks` lacks `udp`. */
   dialUdp?(ctx: FlowContext): Promise<PacketChannel>;
+  /**
+   * Optional fast path: a non-blocking UDP socket fd *connected* to
+   * `ctx.flow.dst`, for a caller that relays the session's datagrams natively
+   * (the tproxy inbound's session relay) instead of through a
+   * {@link PacketChannel}. The caller owns the fd. Only for outbounds whose
+   * channel would be that plain socket carrying the datagrams unchanged, to and
+   * from the flow's destination only.
+   */
+  dialUdpFd?(ctx: FlowContext): Promise<number>;
   /** Called once before the first flow. */
   start?(): Promise<void>;
   /** Called once at shutdown, after the inbounds closed. */

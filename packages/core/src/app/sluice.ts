@@ -88,6 +88,7 @@ export class Sluice {
         connectTimeoutMs: t.connect_ms,
         idleMs: t.udp_idle_ms,
         maxSessions: config.udp.max_sessions,
+        nativeRelay: config.relay.native_udp,
       });
       for (const ic of config.inbounds) {
         const inbound = new TproxyInbound(ic, native, { tcp: this.tcp, udp: this.udp }, this.logger.child({ component: `inbound/tproxy[${ic.tag}]` }));

@@ -12,6 +12,31 @@ import { describeError } from './tcp-handler';
 /** Where replies go: the inbound's transparent socket, which sends from any address. */
 export interface UdpReplySink {
   send(data: Buffer, fromAddress: string, fromPort: number, toAddress: string, toPort: number): boolean;
+  /** The inbound socket's native session relay, when it has one. */
+  readonly relay?: NativeUdpRelay;
+}
+
+/** A session the native relay ended or gave back, with the bytes it relayed. */
+export interface NativeSessionEnd {
+  readonly id: number;
+  readonly up: number;
+  readonly down: number;
+  readonly reason: string;
+}
+
+/**
+ * Relays a session's datagrams without JavaScript once it has a connected UDP
+ * socket upstream (`UdpTransparentSocket.attachSession` in `@sluice/native`).
+ * Sessions it ends by itself (idle, cap) come back through
+ * {@link UdpFlowHandler.onNativeSessionsClosed}.
+ */
+export interface NativeUdpRelay {
+  /** Takes `fd` (also when it throws); returns sessions it pushed out. */
+  attach(id: number, src: Endpoint, dst: Endpoint, fd: number, queued: Buffer[]): readonly NativeSessionEnd[];
+  /** Ends an attached session; undefined when the relay no longer has it. */
+  detach(id: number): NativeSessionEnd | undefined;
+  /** Closes an fd that will not be attached after all. */
+  discard(fd: number): void;
 }
 
 /** Settings of {@link UdpFlowHandler}. */
@@ -21,6 +46,11 @@ export interface UdpHandlerOptions {
   readonly connectTimeoutMs: number;
   /** Datagrams held per session while its outbound is being dialled. */
   readonly maxPending?: number;
+  /**
+   * Hand sessions whose outbound offers `dialUdpFd` to the inbound's native
+   * relay (`relay.native_udp`). Default true.
+   */
+  readonly nativeRelay?: boolean;
 }
 
 /** One client endpoint talking to one original destination. */
@@ -31,6 +61,10 @@ class UdpSession implements ExpiringSession {
   rule = '';
   outbound = '';
   channel?: PacketChannel;
+  /** The session's id in the native relay, once handed to it. */
+  nativeId?: number;
+  /** Set while the native relay carries the session. */
+  relay?: NativeUdpRelay;
   pending: Buffer[] | undefined = [];
   closed = false;
   readonly startedAt = Date.now();
@@ -46,7 +80,16 @@ class UdpSession implements ExpiringSession {
     this.pending = undefined;
     this.ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason ?? 'closed'));
     this.channel?.close();
+    if (this.relay) this.addNative(this.relay.detach(this.nativeId!));
     this.onClosed(this, reason);
+  }
+
+  /** Adds what the native relay carried; it no longer has the session. */
+  addNative(end: NativeSessionEnd | undefined): void {
+    this.relay = undefined;
+    if (!end) return;
+    this.up += end.up;
+    this.down += end.down;
   }
 }
 
@@ -58,6 +101,9 @@ const CLEAN_REASONS = new Set(['idle timeout', 'shutdown']);
  */
 export class UdpFlowHandler {
   private readonly table: UdpSessionTable<UdpSession>;
+  /** Sessions the native relay carries (out of `table`: the relay times them out). */
+  private readonly attached = new Map<number, UdpSession>();
+  private nextNativeId = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly maxPending: number;
 
@@ -74,7 +120,22 @@ export class UdpFlowHandler {
   }
 
   get size(): number {
-    return this.table.size;
+    return this.table.size + this.attached.size;
+  }
+
+  /** Idle timeout and cap the inbound's native relay should apply. */
+  get nativeRelayOptions(): { idleMs: number; maxSessions: number } | undefined {
+    return this.opts.nativeRelay === false ? undefined : { idleMs: this.opts.idleMs, maxSessions: this.opts.maxSessions };
+  }
+
+  /** Sessions the native relay ended by itself (idle timeout, cap) or at the inbound's close. */
+  onNativeSessionsClosed(ends: readonly NativeSessionEnd[]): void {
+    for (const end of ends) {
+      const s = this.attached.get(end.id);
+      if (!s) continue;
+      s.addNative(end);
+      s.close(end.reason);
+    }
   }
 
   /** One datagram from `src` whose original destination was `dst`. */
@@ -100,6 +161,7 @@ export class UdpFlowHandler {
     const ctx = new FlowContextImpl(flow, this.logger);
     const session = new UdpSession(key, ctx, (s, reason) => {
       this.table.delete(s.key, s);
+      if (s.nativeId !== undefined) this.attached.delete(s.nativeId);
       const error = reason === undefined || CLEAN_REASONS.has(reason) ? undefined : reason;
       logFlowClosed(this.logger, flow, { rule: s.rule, outbound: s.outbound, up: s.up, down: s.down, startedAt: s.startedAt, error });
     });
@@ -109,13 +171,14 @@ export class UdpFlowHandler {
       session.rule = d.rule;
       session.outbound = d.target.tag;
       if (!d.target.dialUdp) throw new SluiceError(ErrorCode.UNSUPPORTED_NETWORK, `outbound "${d.target.tag}" does not carry udp`);
-      const timer = setTimeout(() => ctx.controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
-      let channel: PacketChannel;
-      try {
-        channel = await d.target.dialUdp(ctx);
-      } finally {
-        clearTimeout(timer);
+      const relay = this.opts.nativeRelay === false ? undefined : sink.relay;
+      if (relay && d.target.dialUdpFd) {
+        const fd = await this.withConnectTimeout(ctx, d.target.dialUdpFd(ctx));
+        if (session.closed) return relay.discard(fd);
+        this.attach(session, relay, fd);
+        return;
       }
+      const channel = await this.withConnectTimeout(ctx, d.target.dialUdp(ctx));
       if (session.closed) return channel.close();
       session.channel = channel;
       channel.setReceiver({
@@ -138,9 +201,35 @@ export class UdpFlowHandler {
     return session;
   }
 
+  /** `dial`, aborted through the flow's signal when `timeouts.connect_ms` runs out. */
+  private async withConnectTimeout<T>(ctx: FlowContextImpl, dial: Promise<T>): Promise<T> {
+    const ms = this.opts.connectTimeoutMs;
+    const timer = setTimeout(() => ctx.controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${ms} ms`)), ms);
+    try {
+      return await dial;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** From here on the native relay carries the session; its queued datagrams go first. */
+  private attach(session: UdpSession, relay: NativeUdpRelay, fd: number): void {
+    const id = ++this.nextNativeId;
+    const { src, dst } = session.ctx.flow;
+    const queued = session.pending ?? [];
+    session.pending = undefined;
+    const pushedOut = relay.attach(id, src, dst, fd, queued);
+    this.table.delete(session.key, session);
+    session.nativeId = id;
+    session.relay = relay;
+    this.attached.set(id, session);
+    this.onNativeSessionsClosed(pushedOut);
+  }
+
   /** Closes every session (shutdown). */
   closeAll(reason = 'shutdown'): void {
     clearInterval(this.sweeper);
     this.table.closeAll(reason);
+    for (const s of [...this.attached.values()]) s.close(reason);
   }
 }

@@ -57,8 +57,8 @@ export function readUdp(root: Obj, issues: IssueList): UdpConfig {
 }
 
 export function readRelay(root: Obj, issues: IssueList): RelayConfig {
-  const obj = readSection(root, 'relay', ['splice'], issues);
-  return { splice: readBool(obj, 'splice', 'relay', true, issues) };
+  const obj = readSection(root, 'relay', ['splice', 'native_udp'], issues);
+  return { splice: readBool(obj, 'splice', 'relay', true, issues), native_udp: readBool(obj, 'native_udp', 'relay', true, issues) };
 }
 
 /** `workers`: `auto` or a whole number of event loops; default 1. */

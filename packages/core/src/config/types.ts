@@ -112,4 +112,9 @@ export interface RelayConfig {
    * unavailable. Default true.
    */
   readonly splice: boolean;
+  /**
+   * Relay UDP sessions of outbounds that hand over a connected socket (the
+   * `direct` outbound) natively, with no JavaScript per datagram. Default true.
+   */
+  readonly native_udp: boolean;
 }

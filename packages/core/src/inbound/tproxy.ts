@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { InboundConfig } from '../config/types';
 import { ErrorCode, SluiceError } from '../errors';
 import type { TcpFlowHandler } from '../app/tcp-handler';
-import type { UdpFlowHandler } from '../app/udp-handler';
+import type { NativeUdpRelay, UdpFlowHandler, UdpReplySink } from '../app/udp-handler';
 import { addressFamily } from '../util/endpoint';
 
 /** Where an inbound sends what it accepts. */
@@ -94,26 +94,53 @@ export class TproxyInbound {
   private startUdp(address: string, port: number, reusePort: boolean): void {
     const tag = this.config.tag;
     const udp = this.handlers.udp;
+    const native = this.native;
+    const relayOptions = udp.nativeRelayOptions;
     let sock: UdpTransparentSocket | undefined;
-    const sink = {
-      send: (data: Buffer, fa: string, fp: number, ta: string, tp: number): boolean => sock?.send(data, fa, fp, ta, tp) ?? false,
-    };
-    sock = new this.native.UdpTransparentSocket({ address, port, reusePort, v6Only: addressFamily(address) === 6 }, (batch: UdpDatagram[]) => {
-      for (const d of batch) {
-        try {
-          udp.onDatagram(tag, sink, d.data, { address: d.srcAddress, port: d.srcPort }, { address: d.dstAddress, port: d.dstPort });
-        } catch (err) {
-          this.logger.error({ err }, 'udp datagram handling failed');
+    const relay: NativeUdpRelay | undefined = relayOptions && {
+      attach: (id, src, dst, fd, queued) => {
+        if (!sock) {
+          native.closeFd(fd);
+          throw new SluiceError(ErrorCode.SHUTDOWN, `inbound ${tag} is closed`);
         }
-      }
-    });
+        return sock.attachSession(id, src.address, src.port, dst.address, dst.port, fd, queued);
+      },
+      detach: (id) => sock?.detachSession(id),
+      discard: (fd) => native.closeFd(fd),
+    };
+    const sink: UdpReplySink = {
+      send: (data: Buffer, fa: string, fp: number, ta: string, tp: number): boolean => sock?.send(data, fa, fp, ta, tp) ?? false,
+      relay,
+    };
+    const options = {
+      address,
+      port,
+      reusePort,
+      v6Only: addressFamily(address) === 6,
+      ...(relayOptions && { sessionIdleMs: relayOptions.idleMs, maxSessions: relayOptions.maxSessions }),
+    };
+    sock = new native.UdpTransparentSocket(
+      options,
+      (batch: UdpDatagram[]) => {
+        for (const d of batch) {
+          try {
+            udp.onDatagram(tag, sink, d.data, { address: d.srcAddress, port: d.srcPort }, { address: d.dstAddress, port: d.dstPort });
+          } catch (err) {
+            this.logger.error({ err }, 'udp datagram handling failed');
+          }
+        }
+      },
+      (ended) => udp.onNativeSessionsClosed(ended),
+    );
     this.udp = sock;
   }
 
   /** Stops accepting; flows in progress are left to the handlers. */
   async close(): Promise<void> {
-    this.udp?.close();
+    const udp = this.udp;
     this.udp = undefined;
+    // Natively relayed sessions end with the socket; their counts go to the access log.
+    if (udp) this.handlers.udp.onNativeSessionsClosed(udp.close());
     this.acceptor?.close();
     this.acceptor = undefined;
     const server = this.server;

@@ -73,6 +73,46 @@ async function tproxyUdp(args: {
   };
 }
 
+/**
+ * TPROXY'd UDP through the native session relay: the first datagram reaches
+ * onBatch, which attaches the session (upstream: an echo server on loopback)
+ * with that datagram queued; the rest never reach JavaScript, and every reply
+ * leaves from the foreign target.
+ */
+async function tproxyUdpRelay(args: {
+  socket: UdpTransparentSocketOptions;
+  clientType: 'udp4' | 'udp6';
+  target: { address: string; port: number };
+}): Promise<unknown> {
+  const family = args.clientType === 'udp4' ? 4 : 6;
+  const loopback = family === 4 ? '127.0.0.1' : '::1';
+  const echo = dgram.createSocket(args.clientType);
+  echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));
+  echo.bind(0, loopback);
+  await onceWithin(echo, 'listening');
+  const batches: string[][] = [];
+  const socket = new (native().UdpTransparentSocket)(args.socket, (datagrams) => {
+    batches.push(datagrams.map((d) => d.data.toString()));
+    const d = datagrams[0];
+    const fd = native().createSocket({ type: 'udp', family, connectAddress: loopback, connectPort: echo.address().port });
+    socket.attachSession(1, d.srcAddress, d.srcPort, d.dstAddress, d.dstPort, fd, [d.data]);
+  });
+  const client = dgram.createSocket(args.clientType);
+  client.bind(0);
+  await onceWithin(client, 'listening');
+  const replies: Array<{ data: string; address: string; port: number }> = [];
+  for (const word of ['one', 'two', 'three']) {
+    client.send(word, args.target.port, args.target.address);
+    const [message, rinfo] = await onceWithin<[Buffer, dgram.RemoteInfo]>(client, 'message');
+    replies.push({ data: message.toString(), address: rinfo.address, port: rinfo.port });
+  }
+  const stats = socket.stats();
+  const ended = socket.close();
+  client.close();
+  echo.close();
+  return { batches, replies, stats, ended };
+}
+
 /** TPROXY'd TCP: a connection to a foreign target lands on the transparent listener. */
 async function tproxyTcp(args: {
   listener: { address: string; port: number; v6Only?: boolean };
@@ -298,6 +338,7 @@ export const scenarios: Record<string, Scenario> = {
   sendBackpressure,
   gcLifetime,
   tproxyUdp,
+  tproxyUdpRelay,
   tproxyTcp,
   markedSockets,
   originalDst,

@@ -1,0 +1,232 @@
+#include "udp_sessions.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string_view>
+
+namespace sluice {
+namespace {
+
+// How many recvmmsg() batches one upstream wakeup may take before the loop
+// gets a turn (as for the TPROXY socket itself).
+constexpr int kMaxBatchesPerWakeup = 16;
+
+// Appends one endpoint: 4, address (4 bytes), port; or 6, address (16), port, scope (4).
+uint8_t* AppendEndpoint(const sockaddr* addr, uint8_t* out) {
+  if (addr->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(addr);
+    *out++ = 4;
+    std::memcpy(out, &v4->sin_addr, 4);
+    std::memcpy(out + 4, &v4->sin_port, 2);
+    return out + 6;
+  }
+  if (addr->sa_family != AF_INET6) return nullptr;
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(addr);
+  if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+    *out++ = 4;
+    std::memcpy(out, &v6->sin6_addr.s6_addr[12], 4);
+    std::memcpy(out + 4, &v6->sin6_port, 2);
+    return out + 6;
+  }
+  *out++ = 6;
+  std::memcpy(out, &v6->sin6_addr, 16);
+  std::memcpy(out + 16, &v6->sin6_port, 2);
+  std::memcpy(out + 18, &v6->sin6_scope_id, 4);
+  return out + 22;
+}
+
+ssize_t SendRetrying(int fd, const uint8_t* data, size_t size) {
+  ssize_t sent;
+  int attempts = 0;
+  do {
+    sent = ::send(fd, data, size, MSG_DONTWAIT);
+    // A connected UDP socket reports an earlier datagram's ICMP error on the
+    // next send, which then did not go out: that error is consumed, so retry
+    // once, as the client's own datagram deserves to be sent.
+  } while (sent < 0 && (errno == EINTR || (errno == ECONNREFUSED && ++attempts == 1)));
+  return sent;
+}
+
+}  // namespace
+
+bool SessionKey::Make(const sockaddr* client, const sockaddr* destination, SessionKey* out) {
+  uint8_t* end = AppendEndpoint(client, out->bytes);
+  if (end == nullptr) return false;
+  end = AppendEndpoint(destination, end);
+  if (end == nullptr) return false;
+  out->size = static_cast<uint8_t>(end - out->bytes);
+  return true;
+}
+
+bool SessionKey::operator==(const SessionKey& other) const {
+  return size == other.size && std::memcmp(bytes, other.bytes, size) == 0;
+}
+
+size_t SessionKeyHash::operator()(const SessionKey& key) const {
+  return std::hash<std::string_view>()(std::string_view(reinterpret_cast<const char*>(key.bytes), key.size));
+}
+
+UdpSessions::UdpSessions(uv_loop_t* loop, DatagramBatch* batch, size_t capacity, std::chrono::milliseconds idle)
+    : loop_(loop),
+      batch_(batch),
+      capacity_(capacity),
+      idle_(idle),
+      out_headers_(batch->capacity()),
+      out_iovecs_(batch->capacity()) {}
+
+UdpSessions::~UdpSessions() { Clear("closed", nullptr); }
+
+int UdpSessions::Add(double id, const SockAddr& client, const SockAddr& destination, UniqueFd upstream,
+                     int reply_fd, std::shared_ptr<UniqueFd> reply_owner, Clock::time_point now,
+                     std::vector<Closed>* evicted) {
+  SessionKey key;
+  if (!SessionKey::Make(client.get(), destination.get(), &key)) return UV_EINVAL;
+  int error = 0;
+  UvHandle<uv_poll_t> poll = MakePoll(loop_, upstream.get(), &error);
+  if (!poll) return error;
+
+  const auto existing = by_key_.find(key);
+  if (existing != by_key_.end()) evicted->push_back(Erase(existing->second, "replaced"));
+  const auto same_id = by_id_.find(id);
+  if (same_id != by_id_.end()) evicted->push_back(Erase(same_id->second, "replaced"));
+  while (!lru_.empty() && lru_.size() >= capacity_) evicted->push_back(Erase(std::prev(lru_.end()), "session limit"));
+
+  lru_.emplace_front();
+  Session& s = lru_.front();
+  s.id = id;
+  s.key = key;
+  s.client = client;
+  s.owner = this;
+  s.reply_fd = reply_fd;
+  s.reply_owner = std::move(reply_owner);
+  s.last_active = now;
+  s.upstream = std::move(upstream);
+  s.poll = std::move(poll);
+  s.poll->data = &s;
+  error = uv_poll_start(s.poll.get(), UV_READABLE, OnUpstream);
+  if (error != 0) {
+    lru_.pop_front();
+    return error;
+  }
+  by_key_.emplace(key, lru_.begin());
+  by_id_.emplace(id, lru_.begin());
+  return 0;
+}
+
+bool UdpSessions::Forward(const sockaddr* client, const sockaddr* destination, const uint8_t* data, size_t size,
+                          Clock::time_point now) {
+  if (by_key_.empty()) return false;
+  SessionKey key;
+  if (!SessionKey::Make(client, destination, &key)) return false;
+  const auto found = by_key_.find(key);
+  if (found == by_key_.end()) return false;
+  Session& s = *found->second;
+  if (SendRetrying(s.upstream.get(), data, size) < 0) {
+    // EAGAIN / ENOBUFS: the datagram is lost, as it would be on a full link.
+    ++counters_.forward_dropped;
+  } else {
+    ++counters_.forwarded;
+    s.up += static_cast<double>(size);
+  }
+  Touch(found->second, now);
+  return true;
+}
+
+void UdpSessions::SendQueued(double id, const uint8_t* data, size_t size) {
+  const auto found = by_id_.find(id);
+  if (found == by_id_.end()) return;
+  if (SendRetrying(found->second->upstream.get(), data, size) < 0) ++counters_.forward_dropped;
+  else ++counters_.forwarded;
+}
+
+void UdpSessions::OnUpstream(uv_poll_t* handle, int status, int events) {
+  auto* session = static_cast<Session*>(handle->data);
+  if (status < 0) {
+    // The fd went bad under us (cannot happen to a socket we own): stop
+    // polling it rather than spin; the idle sweep ends the session.
+    uv_poll_stop(handle);
+    return;
+  }
+  if ((events & UV_READABLE) != 0) session->owner->Relay(session);
+}
+
+void UdpSessions::Relay(Session* s) {
+  const auto it = by_id_.find(s->id);
+  for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
+    const int count = batch_->Receive(s->upstream.get());
+    // ICMP port unreachable (and the like) for an earlier datagram: nothing
+    // to relay (a client without a proxy would not have seen a reply either).
+    if (count == -ECONNREFUSED || count == -EHOSTUNREACH || count == -ENETUNREACH) continue;
+    if (count <= 0) break;
+    size_t ready = 0;
+    for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
+      if (batch_->truncated(i)) {
+        ++counters_.reply_dropped;
+        continue;
+      }
+      out_iovecs_[ready] = iovec{const_cast<uint8_t*>(batch_->data(i)), batch_->size(i)};
+      msghdr& header = out_headers_[ready].msg_hdr;
+      header = msghdr{};
+      header.msg_name = s->client.get();
+      header.msg_namelen = s->client.length;
+      header.msg_iov = &out_iovecs_[ready];
+      header.msg_iovlen = 1;
+      ++ready;
+    }
+    size_t sent = 0;
+    while (sent < ready) {
+      const int n = ::sendmmsg(s->reply_fd, &out_headers_[sent], static_cast<unsigned>(ready - sent), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        // The first unsent datagram failed (EAGAIN, ENOBUFS, a route gone):
+        // it is lost, the rest may still go.
+        ++counters_.reply_dropped;
+        ++sent;
+        continue;
+      }
+      for (int i = 0; i < n; ++i) s->down += static_cast<double>(out_iovecs_[sent + i].iov_len);
+      counters_.replied += n;
+      sent += static_cast<size_t>(n);
+    }
+    if (static_cast<size_t>(count) < batch_->capacity()) break;
+  }
+  if (it != by_id_.end()) Touch(it->second, Clock::now());
+}
+
+void UdpSessions::Touch(List::iterator it, Clock::time_point now) {
+  it->last_active = now;
+  if (it != lru_.begin()) lru_.splice(lru_.begin(), lru_, it);
+}
+
+UdpSessions::Closed UdpSessions::Erase(List::iterator it, const char* reason) {
+  const Closed closed{it->id, it->up, it->down, reason};
+  by_key_.erase(it->key);
+  by_id_.erase(it->id);
+  lru_.erase(it);  // closes the poll, then the upstream socket
+  return closed;
+}
+
+bool UdpSessions::Remove(double id, const char* reason, Closed* out) {
+  const auto found = by_id_.find(id);
+  if (found == by_id_.end()) return false;
+  *out = Erase(found->second, reason);
+  return true;
+}
+
+void UdpSessions::Sweep(Clock::time_point now, std::vector<Closed>* out) {
+  // Least recently active at the back: stop at the first one still fresh.
+  while (!lru_.empty() && now - lru_.back().last_active >= idle_) {
+    out->push_back(Erase(std::prev(lru_.end()), "idle timeout"));
+  }
+}
+
+void UdpSessions::Clear(const char* reason, std::vector<Closed>* out) {
+  while (!lru_.empty()) {
+    const Closed closed = Erase(lru_.begin(), reason);
+    if (out != nullptr) out->push_back(closed);
+  }
+}
+
+}  // namespace sluice

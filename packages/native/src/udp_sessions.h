@@ -1,0 +1,134 @@
+// The native UDP sessions of a TPROXY socket. Once JavaScript has routed a
+// session (client endpoint + original destination) to an outbound that is a
+// plain connected UDP socket, its datagrams no longer enter JavaScript: the
+// TPROXY socket's receive loop sends them on that upstream socket, and the
+// upstream socket's replies are received in batches and sent back to the
+// client with sendmmsg() from the original destination's reply socket.
+// JavaScript opens and closes sessions; idle expiry and the size cap live here
+// and are reported back as closed sessions with their byte counts.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "datagram_batch.h"
+#include "sockaddr.h"
+#include "unique_fd.h"
+#include "uv_handle.h"
+
+namespace sluice {
+
+// A client endpoint and an original destination, IPv4-mapped IPv6 folded into
+// IPv4, as bytes: the same session whichever socket family carried it.
+struct SessionKey {
+  uint8_t bytes[2 * 23];
+  uint8_t size = 0;
+  // False for a family other than AF_INET / AF_INET6.
+  static bool Make(const sockaddr* client, const sockaddr* destination, SessionKey* out);
+  bool operator==(const SessionKey& other) const;
+};
+
+struct SessionKeyHash {
+  size_t operator()(const SessionKey& key) const;
+};
+
+class UdpSessions {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // A session that ended natively (idle, evicted) or was removed.
+  struct Closed {
+    double id;
+    double up;    // payload bytes sent upstream by the native path
+    double down;  // payload bytes sent back to the client
+    const char* reason;
+  };
+
+  struct Counters {
+    double forwarded = 0;        // datagrams sent upstream natively
+    double forward_dropped = 0;  // ... that the upstream socket refused (EAGAIN, ENOBUFS, ICMP errors)
+    double replied = 0;          // replies sent to clients
+    double reply_dropped = 0;    // ... that could not be sent, or were truncated
+  };
+
+  // `batch` is shared with the TPROXY socket's receive loop (never in use by
+  // both at once: each runs to completion in the loop thread).
+  UdpSessions(uv_loop_t* loop, DatagramBatch* batch, size_t capacity, std::chrono::milliseconds idle);
+  ~UdpSessions();
+  UdpSessions(const UdpSessions&) = delete;
+  UdpSessions& operator=(const UdpSessions&) = delete;
+
+  // Adds a session that owns `upstream` (a connected, non-blocking UDP
+  // socket). Replies go to `client` through `reply_fd`, which `reply_owner`
+  // keeps open (null when the fd outlives every session). A session with the
+  // same key is replaced; sessions past the capacity are evicted, least
+  // recently active first, into `evicted`. Returns 0, or a negative libuv
+  // error when the upstream socket cannot be polled (nothing added).
+  int Add(double id, const SockAddr& client, const SockAddr& destination, UniqueFd upstream, int reply_fd,
+          std::shared_ptr<UniqueFd> reply_owner, Clock::time_point now, std::vector<Closed>* evicted);
+
+  // Sends one datagram upstream if `client` -> `destination` is a native
+  // session. Returns false (nothing done) when it is not.
+  bool Forward(const sockaddr* client, const sockaddr* destination, const uint8_t* data, size_t size,
+               Clock::time_point now);
+
+  // Sends a datagram on session `id`'s upstream socket without counting it
+  // (datagrams JavaScript queued, and counted, while the session was dialled).
+  void SendQueued(double id, const uint8_t* data, size_t size);
+
+  // Removes session `id` (closing its upstream socket). False if unknown.
+  bool Remove(double id, const char* reason, Closed* out);
+
+  // Closes sessions idle past the timeout into `out`.
+  void Sweep(Clock::time_point now, std::vector<Closed>* out);
+
+  // Closes every session into `out` (which may be null).
+  void Clear(const char* reason, std::vector<Closed>* out);
+
+  size_t size() const { return by_key_.size(); }
+  const Counters& counters() const { return counters_; }
+  std::chrono::milliseconds idle() const { return idle_; }
+
+ private:
+  struct Session {
+    double id = 0;
+    SessionKey key;
+    SockAddr client;
+    UdpSessions* owner = nullptr;
+    int reply_fd = -1;
+    std::shared_ptr<UniqueFd> reply_owner;
+    Clock::time_point last_active;
+    double up = 0;
+    double down = 0;
+    // Declared after the fd it polls, so it is closed first.
+    UniqueFd upstream;
+    UvHandle<uv_poll_t> poll;
+  };
+  using List = std::list<Session>;
+
+  static void OnUpstream(uv_poll_t* handle, int status, int events);
+  // Receives the upstream socket's replies and sends them to the client.
+  void Relay(Session* session);
+  void Touch(List::iterator it, Clock::time_point now);
+  Closed Erase(List::iterator it, const char* reason);
+
+  uv_loop_t* loop_;
+  DatagramBatch* batch_;
+  size_t capacity_;
+  std::chrono::milliseconds idle_;
+  List lru_;  // most recently active first
+  std::unordered_map<SessionKey, List::iterator, SessionKeyHash> by_key_;
+  std::unordered_map<double, List::iterator> by_id_;
+  std::vector<mmsghdr> out_headers_;
+  std::vector<iovec> out_iovecs_;
+  Counters counters_;
+};
+
+}  // namespace sluice

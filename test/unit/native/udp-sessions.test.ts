@@ -1,0 +1,186 @@
+import * as assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import { native, type UdpDatagram, type UdpSessionClosed, type UdpTransparentSocketOptions } from '@sluice/native';
+import { onceWithin, thrown, until } from './helpers/wait';
+
+/** True while `fd` is an open file descriptor of this process. */
+const isOpen = (fd: number): boolean => fs.existsSync(`/proc/self/fd/${fd}`);
+
+/**
+ * On 127.0.0.1: the transparent socket, a client, and an upstream UDP server
+ * that answers `re:<payload>` and records who sent what. Datagrams sent
+ * straight to the socket have the socket's own address as original
+ * destination, so replies come back through the socket itself.
+ */
+async function fixture(options: Partial<UdpTransparentSocketOptions> = {}) {
+  const batches: UdpDatagram[][] = [];
+  const ended: UdpSessionClosed[] = [];
+  const socket = new (native().UdpTransparentSocket)(
+    { address: '127.0.0.1', port: 0, ...options },
+    (b) => batches.push(b),
+    (closed) => ended.push(...closed),
+  );
+  const port = native().localAddress(socket.fd).port;
+  const upstream = dgram.createSocket('udp4');
+  const seenUpstream: Array<{ data: string; port: number }> = [];
+  upstream.on('message', (m, r) => {
+    seenUpstream.push({ data: m.toString(), port: r.port });
+    upstream.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address);
+  });
+  upstream.bind(0, '127.0.0.1');
+  await onceWithin(upstream, 'listening');
+  const client = dgram.createSocket('udp4').bind(0, '127.0.0.1');
+  await onceWithin(client, 'listening');
+  const replies: Array<{ data: string; address: string; port: number }> = [];
+  client.on('message', (m, r) => replies.push({ data: m.toString(), address: r.address, port: r.port }));
+  /** A connected UDP socket to the upstream server, as `direct`'s dialUdpFd makes it. */
+  const dialUpstream = (connectPort = upstream.address().port): number =>
+    native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1', connectPort });
+  const clientPort = client.address().port;
+  const attach = (id: number, fd: number, queued?: Buffer[]) => socket.attachSession(id, '127.0.0.1', clientPort, '127.0.0.1', port, fd, queued);
+  const send = (text: string) => client.send(text, port, '127.0.0.1');
+  const close = () => {
+    socket.close();
+    upstream.close();
+    client.close();
+  };
+  return { socket, port, batches, ended, upstream, seenUpstream, client, clientPort, replies, dialUpstream, attach, send, close };
+}
+
+describe('native: UdpTransparentSocket session relay (loopback)', () => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const fn of cleanups.splice(0)) fn();
+  });
+  async function setup(options: Partial<UdpTransparentSocketOptions> = {}) {
+    const f = await fixture(options);
+    cleanups.push(f.close);
+    return f;
+  }
+
+  it('relays an attached session without onBatch: queued first, replies from the original destination, counted', async () => {
+    const f = await setup();
+    const fd = f.dialUpstream();
+    assert.deepEqual(f.attach(1, fd, [Buffer.from('queued')]), []);
+    await until(() => f.replies.length === 1, 'reply to the queued datagram');
+    for (const word of ['one', 'two', 'three']) f.send(word);
+    await until(() => f.replies.length === 4, 'replies to three datagrams');
+    assert.deepEqual(f.batches, [], 'no datagram of an attached session reaches JavaScript');
+    assert.deepEqual(
+      f.replies,
+      ['queued', 'one', 'two', 'three'].map((w) => ({ data: `re:${w}`, address: '127.0.0.1', port: f.port })),
+    );
+    // The upstream server saw one source: the session's own connected socket.
+    assert.equal(new Set(f.seenUpstream.map((s) => s.port)).size, 1);
+    assert.equal(f.seenUpstream[0].port, native().localAddress(fd).port);
+    const stats = f.socket.stats();
+    assert.equal(stats.sessions, 1);
+    assert.equal(stats.forwarded, 4);
+    assert.equal(stats.replied, 4);
+    assert.equal(stats.received, 0);
+    // Queued datagrams were counted by whoever queued them: `up` is what the relay itself received.
+    assert.deepEqual(f.socket.detachSession(1), { id: 1, up: 'onetwothree'.length, down: 're:queuedre:onere:twore:three'.length, reason: 'closed' });
+    assert.equal(isOpen(fd), false, 'detaching closes the upstream socket');
+    assert.equal(f.socket.detachSession(1), undefined);
+    // Detached: the next datagram goes to JavaScript again.
+    f.send('after');
+    await until(() => f.batches.length === 1, 'datagram after detach in onBatch');
+    assert.equal((f.batches as UdpDatagram[][])[0][0].data.toString(), 'after');
+  });
+
+  it('relays bursts in batches without losing datagrams', async () => {
+    const f = await setup({ receiveBufferSize: 1 << 20 });
+    f.attach(7, f.dialUpstream());
+    // Bursts of 40: each fits the default receive buffers on the way (upstream socket, server, client).
+    for (let burst = 0; burst < 5; burst++) {
+      for (let i = 0; i < 40; i++) f.send(`q${burst * 40 + i}`);
+      await until(() => f.replies.length === (burst + 1) * 40, `replies to burst ${burst + 1}`);
+    }
+    assert.deepEqual(new Set(f.replies.map((r) => r.data)).size, 200);
+    const stats = f.socket.stats();
+    assert.equal(stats.forwarded, 200);
+    assert.equal(stats.replied, 200);
+    assert.equal(stats.forwardDropped + stats.replyDropped, 0);
+  });
+
+  it('ends a session idle past sessionIdleMs, reports it with its counts, and closes its socket', async () => {
+    const f = await setup({ sessionIdleMs: 300 });
+    const fd = f.dialUpstream();
+    f.attach(3, fd);
+    f.send('ping');
+    await until(() => f.replies.length === 1, 'reply');
+    await until(() => f.ended.length === 1, 'idle session reported', 5_000);
+    assert.deepEqual(f.ended, [{ id: 3, up: 4, down: 7, reason: 'idle timeout' }]);
+    assert.equal(f.socket.stats().sessions, 0);
+    assert.equal(isOpen(fd), false);
+  });
+
+  it('keeps at most maxSessions: attaching past the cap pushes out the least recently active', async () => {
+    const f = await setup({ maxSessions: 2 });
+    const other = (id: number, clientPort: number) => f.socket.attachSession(id, '127.0.0.1', clientPort, '127.0.0.1', f.port, f.dialUpstream());
+    assert.deepEqual(other(1, 40001), []);
+    assert.deepEqual(other(2, 40002), []);
+    assert.deepEqual(other(3, 40003), [{ id: 1, up: 0, down: 0, reason: 'session limit' }]);
+    // The same client and destination attached again replaces the session.
+    assert.deepEqual(other(4, 40003), [{ id: 3, up: 0, down: 0, reason: 'replaced' }]);
+    assert.equal(f.socket.stats().sessions, 2);
+  });
+
+  it('survives ICMP port unreachable from a closed upstream port and keeps forwarding', async () => {
+    const f = await setup();
+    const closed = dgram.createSocket('udp4').bind(0, '127.0.0.1');
+    await onceWithin(closed, 'listening');
+    const deadPort = closed.address().port;
+    closed.close();
+    f.attach(5, f.dialUpstream(deadPort));
+    for (let i = 0; i < 5; i++) {
+      f.send(`x${i}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until(() => f.socket.stats().forwarded === 5, 'five datagrams forwarded despite refusals');
+    assert.equal(f.socket.stats().sessions, 1);
+    assert.deepEqual(f.batches, []);
+  });
+
+  it('close() ends every session with reason shutdown and returns their counts', async () => {
+    const f = await setup();
+    const fd = f.dialUpstream();
+    f.attach(9, fd);
+    f.send('bye');
+    await until(() => f.replies.length === 1, 'reply');
+    assert.deepEqual(f.socket.close(), [{ id: 9, up: 3, down: 6, reason: 'shutdown' }]);
+    assert.deepEqual(f.socket.close(), []);
+    assert.equal(isOpen(fd), false);
+    assert.deepEqual(f.ended, [], 'close() returns them; onSessionsClosed is not called');
+  });
+
+  it('owns the fd even when attachSession throws: bad arguments are EINVAL, a closed socket EBADF', async () => {
+    const f = await setup();
+    const fd1 = f.dialUpstream();
+    const bad = thrown(() => f.socket.attachSession(1, 'not-an-ip', 5000, '127.0.0.1', f.port, fd1));
+    assert.equal(bad.code, 'EINVAL');
+    assert.match(bad.message, /not-an-ip/);
+    assert.equal(isOpen(fd1), false);
+    const fd2 = f.dialUpstream();
+    const mixed = thrown(() => f.socket.attachSession(1, '::1', 5000, '127.0.0.1', f.port, fd2));
+    assert.equal(mixed.code, 'EINVAL');
+    assert.equal(isOpen(fd2), false);
+    f.socket.close();
+    const fd3 = f.dialUpstream();
+    assert.equal(thrown(() => f.attach(2, fd3)).code, 'EBADF');
+    assert.equal(isOpen(fd3), false);
+  });
+
+  it('createSocket connects UDP sockets only when asked, and only UDP ones', () => {
+    const fd = native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1', connectPort: 9 });
+    try {
+      assert.equal(native().localAddress(fd).address, '127.0.0.1');
+    } finally {
+      native().closeFd(fd);
+    }
+    assert.equal(thrown(() => native().createSocket({ type: 'tcp', family: 4, connectAddress: '127.0.0.1', connectPort: 9 })).code, 'EINVAL');
+    assert.equal(thrown(() => native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1' })).code, 'EINVAL');
+    assert.equal(thrown(() => native().createSocket({ type: 'udp', family: 6, connectAddress: '127.0.0.1', connectPort: 9 })).code, 'EINVAL');
+  });
+});
