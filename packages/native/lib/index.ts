@@ -114,6 +114,8 @@ export interface UdpSocketStats {
   sessions: number;
   /** Datagrams of attached sessions sent upstream without JavaScript. */
   forwarded: number;
+  /** `sendmmsg()` calls that carried them (one per session per received batch). */
+  forwardCalls: number;
   /** ... that the upstream socket refused (`EAGAIN`, `ENOBUFS`). */
   forwardDropped: number;
   /** Replies of attached sessions sent to their clients. */

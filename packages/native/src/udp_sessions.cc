@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <string_view>
 
 namespace sluice {
@@ -115,23 +117,58 @@ int UdpSessions::Add(double id, const SockAddr& client, const SockAddr& destinat
   return 0;
 }
 
-bool UdpSessions::Forward(const sockaddr* client, const sockaddr* destination, const uint8_t* data, size_t size,
-                          Clock::time_point now) {
+bool UdpSessions::Forward(const sockaddr* client, const sockaddr* destination, size_t index, Clock::time_point now) {
   if (by_key_.empty()) return false;
   SessionKey key;
   if (!SessionKey::Make(client, destination, &key)) return false;
   const auto found = by_key_.find(key);
   if (found == by_key_.end()) return false;
-  Session& s = *found->second;
-  if (SendRetrying(s.upstream.get(), data, size) < 0) {
-    // EAGAIN / ENOBUFS: the datagram is lost, as it would be on a full link.
-    ++counters_.forward_dropped;
-  } else {
-    ++counters_.forwarded;
-    s.up += static_cast<double>(size);
-  }
+  queued_.emplace_back(&*found->second, index);
   Touch(found->second, now);
   return true;
+}
+
+void UdpSessions::Flush() {
+  if (queued_.empty()) return;
+  // Runs of one session, batch order kept within each.
+  std::stable_sort(queued_.begin(), queued_.end(),
+                   [](const auto& a, const auto& b) { return std::less<Session*>()(a.first, b.first); });
+  for (size_t begin = 0; begin < queued_.size();) {
+    Session* s = queued_[begin].first;
+    size_t end = begin;
+    for (; end < queued_.size() && queued_[end].first == s; ++end) {
+      const size_t i = end - begin;
+      out_iovecs_[i] = iovec{const_cast<uint8_t*>(batch_->data(queued_[end].second)), batch_->size(queued_[end].second)};
+      out_headers_[i].msg_hdr = msghdr{};
+      out_headers_[i].msg_hdr.msg_iov = &out_iovecs_[i];
+      out_headers_[i].msg_hdr.msg_iovlen = 1;
+    }
+    const size_t count = end - begin;
+    size_t sent = 0;
+    bool retried = false;
+    while (sent < count) {
+      const int n = ::sendmmsg(s->upstream.get(), &out_headers_[sent], static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        // An earlier datagram's ICMP error is reported (and consumed) here,
+        // without sending: try once more. Otherwise (EAGAIN, ENOBUFS) this
+        // datagram is lost, as on a full link; the rest may still go.
+        if (errno == ECONNREFUSED && !retried) {
+          retried = true;
+          continue;
+        }
+        ++counters_.forward_dropped;
+        ++sent;
+        continue;
+      }
+      for (int k = 0; k < n; ++k) s->up += static_cast<double>(out_iovecs_[sent + k].iov_len);
+      counters_.forwarded += n;
+      ++counters_.forward_calls;
+      sent += static_cast<size_t>(n);
+    }
+    begin = end;
+  }
+  queued_.clear();
 }
 
 void UdpSessions::SendQueued(double id, const uint8_t* data, size_t size) {

@@ -53,6 +53,7 @@ class UdpSessions {
 
   struct Counters {
     double forwarded = 0;        // datagrams sent upstream natively
+    double forward_calls = 0;    // sendmmsg() calls that sent them
     double forward_dropped = 0;  // ... that the upstream socket refused (EAGAIN, ENOBUFS, ICMP errors)
     double replied = 0;          // replies sent to clients
     double reply_dropped = 0;    // ... that could not be sent, or were truncated
@@ -74,10 +75,14 @@ class UdpSessions {
   int Add(double id, const SockAddr& client, const SockAddr& destination, UniqueFd upstream, int reply_fd,
           std::shared_ptr<UniqueFd> reply_owner, Clock::time_point now, std::vector<Closed>* evicted);
 
-  // Sends one datagram upstream if `client` -> `destination` is a native
-  // session. Returns false (nothing done) when it is not.
-  bool Forward(const sockaddr* client, const sockaddr* destination, const uint8_t* data, size_t size,
-               Clock::time_point now);
+  // Queues datagram `index` of the shared batch for its session's upstream
+  // socket if `client` -> `destination` is a native session. Returns false
+  // (nothing done) when it is not. Flush() sends what is queued.
+  bool Forward(const sockaddr* client, const sockaddr* destination, size_t index, Clock::time_point now);
+
+  // Sends the datagrams Forward() queued, one sendmmsg() per session, in
+  // order. Must run before the shared batch receives again.
+  void Flush();
 
   // Sends a datagram on session `id`'s upstream socket without counting it
   // (datagrams JavaScript queued, and counted, while the session was dialled).
@@ -128,6 +133,8 @@ class UdpSessions {
   std::unordered_map<double, List::iterator> by_id_;
   std::vector<mmsghdr> out_headers_;
   std::vector<iovec> out_iovecs_;
+  // What Forward() queued: a session and a datagram index of the batch.
+  std::vector<std::pair<Session*, size_t>> queued_;
   Counters counters_;
 };
 

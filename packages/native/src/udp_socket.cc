@@ -209,7 +209,7 @@ bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
       continue;
     }
     // A session JavaScript handed over: straight to its upstream socket.
-    if (sessions_->Forward(batch_->source(i), destination, batch_->data(i), batch_->size(i), now)) continue;
+    if (sessions_->Forward(batch_->source(i), destination, i, now)) continue;
     if (datagrams.IsEmpty()) datagrams = Napi::Array::New(env);
     const Endpoint src = FormatSockAddr(batch_->source(i));
     const Endpoint dst = FormatSockAddr(destination);
@@ -221,6 +221,8 @@ bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
     datagram.Set("dstPort", Napi::Number::New(env, dst.port));
     datagrams.Set(delivered++, datagram);
   }
+  // The attached sessions' datagrams, one sendmmsg() per session.
+  sessions_->Flush();
   if (delivered == 0) return true;
   counters_.received += delivered;
   ++counters_.batches;
@@ -409,6 +411,7 @@ Napi::Value UdpTransparentSocket::Stats(const Napi::CallbackInfo& info) {
   const UdpSessions::Counters& relayed = open_ ? sessions_->counters() : none;
   stats.Set("sessions", static_cast<double>(open_ ? sessions_->size() : 0));
   stats.Set("forwarded", relayed.forwarded);
+  stats.Set("forwardCalls", relayed.forward_calls);
   stats.Set("forwardDropped", relayed.forward_dropped);
   stats.Set("replied", relayed.replied);
   stats.Set("replyDropped", relayed.reply_dropped);

@@ -65,6 +65,7 @@ describe('native: UdpTransparentSocket (loopback)', () => {
       replySockets: 0,
       sessions: 0,
       forwarded: 0,
+      forwardCalls: 0,
       forwardDropped: 0,
       replied: 0,
       replyDropped: 0,
