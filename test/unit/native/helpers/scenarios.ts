@@ -254,6 +254,10 @@ async function workerTeardown(args: { mode: 'terminate' | 'terminateInCallback' 
     const { parentPort, workerData } = require('node:worker_threads');
     const { native } = require(workerData.module);
     const socket = new (native().UdpTransparentSocket)({ address: '127.0.0.1', port: 0 }, (batch) => {
+      // An attached session (its own polled upstream socket) must go down with the socket too.
+      const d = batch[0];
+      const fd = native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1', connectPort: 9 });
+      socket.attachSession(1, d.srcAddress, d.srcPort, d.dstAddress, d.dstPort, fd);
       parentPort.postMessage({ batch: batch.map((d) => d.data.toString()) });
       if (workerData.mode === 'close') {
         socket.close();
