@@ -226,17 +226,22 @@ bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
   if (delivered == 0) return true;
   counters_.received += delivered;
   ++counters_.batches;
+  // Counters and buffers are already consistent: after an exception the next
+  // wakeup carries on with what is left in the socket.
+  return CallJs(env, on_batch_, datagrams);
+}
+
+bool UdpTransparentSocket::CallJs(Napi::Env env, const Napi::FunctionReference& fn, Napi::Value arg) {
   // The raw call, not node-addon-api's throwing wrapper: when a worker is
   // being terminated the call fails without a JS exception, and building a
   // Napi::Error then would abort the process.
-  napi_value argv[] = {datagrams};
+  napi_value argv[] = {arg};
   napi_value result;
-  const napi_status status = napi_make_callback(env, static_cast<napi_async_context>(*async_context_), Value(),
-                                                on_batch_.Value(), 1, argv, &result);
-  if (status == napi_ok) return true;
-  // Report it as any uncaught exception is reported ('uncaughtException', or
-  // exit). Counters and buffers are already consistent; the next wakeup
-  // carries on with what is left in the socket.
+  if (napi_make_callback(env, static_cast<napi_async_context>(*async_context_), Value(), fn.Value(), 1, argv,
+                         &result) == napi_ok) {
+    return true;
+  }
+  // Report it as any uncaught exception is reported ('uncaughtException', or exit).
   bool pending = false;
   napi_value exception = nullptr;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
@@ -371,18 +376,7 @@ void UdpTransparentSocket::SweepSessions() {
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   [[maybe_unused]] Napi::Object keep_alive = Value();
-  napi_value argv[] = {ClosedToJs(env, closed)};
-  napi_value result;
-  if (napi_make_callback(env, static_cast<napi_async_context>(*async_context_), Value(),
-                         on_sessions_closed_.Value(), 1, argv, &result) == napi_ok) {
-    return;
-  }
-  bool pending = false;
-  napi_value exception = nullptr;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok && exception != nullptr) {
-    napi_fatal_exception(env, exception);
-  }
+  CallJs(env, on_sessions_closed_, ClosedToJs(env, closed));
 }
 
 Napi::Value UdpTransparentSocket::Close(const Napi::CallbackInfo& info) {

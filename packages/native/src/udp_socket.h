@@ -60,6 +60,9 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   // Builds the JS array for the last Receive() and calls onBatch. Returns
   // false when the callback threw (the exception is already reported).
   bool Deliver(Napi::Env env, int count);
+  // Calls `fn(arg)` as a callback of this socket. Returns false when it threw
+  // (the exception is already reported as uncaught).
+  bool CallJs(Napi::Env env, const Napi::FunctionReference& fn, Napi::Value arg);
   // Releases every native resource; idempotent, never calls into JS.
   void Release();
 
