@@ -3,7 +3,7 @@ import { formatEndpoint, TOPOLOGY_ADDRESSES as A } from '@sluice/core/dist/netns
 import { dig } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startDnsmasq, type Dnsmasq } from '../helpers/servers';
-import { describeFlows } from '../helpers/sluice';
+import { contractConfig, describeFlows, writeFile } from '../helpers/sluice';
 import { waitFor } from '../helpers/wait';
 
 const SRC_PORT = 40053;
@@ -22,10 +22,16 @@ describe('e2e: DNS over UDP through Sluice', function () {
     { family: 'IPv6', server: A.remote.v6, client: A.client.v6, gw: A.gwWan.v6, type: 'AAAA', answer: '2001:db8::7', inbound: 'in6' },
   ] as const;
 
-  for (const c of cases) {
-    it(`${c.family}: dig gets the answer, dnsmasq saw the gateway, and the reply came from the original destination`, async function () {
-      const name = `${c.family.toLowerCase()}.example.test`;
-      const r = await dig(env.topo, c.server, name, c.type, `${c.client}#${SRC_PORT}`);
+  /**
+   * Two dig queries from one source port (one session: the second query
+   * goes through the native session relay, never through JavaScript); each
+   * answer must come from the original destination, and the session gets one
+   * access-log line counting both.
+   */
+  async function twoQueriesOneSession(c: (typeof cases)[number], srcPort: number, tag: string) {
+    const names = [1, 2].map((i) => `${c.family.toLowerCase()}-${tag}-${i}.example.test`);
+    for (const name of names) {
+      const r = await dig(env.topo, c.server, name, c.type, `${c.client}#${srcPort}`);
       // dig discards a reply from any other address than the one it asked
       // ("reply from unexpected source"), so an answer proves the source was right.
       assert.equal(r.code, 0, `dig exit ${r.code}: ${r.stdout}${r.stderr}`);
@@ -34,18 +40,34 @@ describe('e2e: DNS over UDP through Sluice', function () {
         dnsmasq.queries().find((l) => l.includes(`query[${c.type}] ${name} from`)),
       );
       assert.match(logLine, new RegExp(`from ${c.gw.replace(/\./g, '\\.')}$`), `dnsmasq saw: ${logLine}`);
+    }
+    const dst = formatEndpoint(c.server, 53);
+    const src = formatEndpoint(c.client, srcPort);
+    const flow = await env.sluice!.waitForFlow(
+      (f) => f.network === 'udp' && f.dst === dst && f.src === src,
+      5000,
+      `udp flow ${src} → ${dst} (after the 1 s UDP idle timeout)`,
+    );
+    assert.equal(env.sluice!.flows().filter((f) => f.network === 'udp' && f.src === src).length, 1, 'one session, one line');
+    // Both queries are counted (each is at least a 12-byte header, the name and 6 bytes of type, class and
+    // label lengths), and both answers, which are longer than the queries.
+    const minQuery = 12 + names[0].length + 6;
+    assert.ok(flow.up >= 2 * minQuery && flow.down > flow.up, `bytes up=${flow.up} down=${flow.down}`);
+    return flow;
+  }
 
-      const dst = formatEndpoint(c.server, 53);
-      const flow = await env.sluice!.waitForFlow(
-        (f) => f.network === 'udp' && f.dst === dst,
-        5000,
-        `udp flow to ${dst} (after the 1 s UDP idle timeout)`,
-      );
-      assert.equal(flow.src, formatEndpoint(c.client, SRC_PORT), describeFlows([flow]));
-      assert.equal(flow.inbound, c.inbound);
+  for (const c of cases) {
+    it(`${c.family}: dig gets the answers, dnsmasq saw the gateway, and the replies came from the original destination`, async function () {
+      const flow = await twoQueriesOneSession(c, SRC_PORT, 'native');
+      assert.equal(flow.inbound, c.inbound, describeFlows([flow]));
       assert.equal(flow.rule, 'final');
       assert.equal(flow.outbound, 'direct');
-      assert.ok(flow.up > 0 && flow.down > flow.up, `bytes up=${flow.up} down=${flow.down}`);
     });
   }
+
+  it('with relay.native_udp: false, the same through the JavaScript datagram path', async function () {
+    await env.stopSluice();
+    await env.startSluice(writeFile(env.tmp, 'js-udp.yaml', `${contractConfig({ udpIdleMs: 1000 })}relay: { native_udp: false }\n`));
+    for (const c of cases) await twoQueriesOneSession(c, SRC_PORT + 1, 'js');
+  });
 });
