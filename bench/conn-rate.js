@@ -126,9 +126,15 @@ async function main(argv) {
     const samples = await interleave(
       ctx,
       async (mode) => {
+        const proxy = ctx.proxies[mode];
+        const linesBefore = proxy?.logLines() ?? 0;
         const p = await wrk(ctx, 'client', host, nextPort++, opts);
         const e = errorText(p);
         if (e) problems.push(`${mode}: ${e}`);
+        if (proxy?.logFile) {
+          await sleep(500); // the last flows' lines, written asynchronously
+          log.info(`${mode}: ${fmt(proxy.logLines() - linesBefore)} log lines for ${fmt(p.requests)} connections`);
+        }
         return { value: p.rps, cpu: { wrk: p.cpu } };
       },
       { pauseMs, watchPids: { server: server.pid } },
