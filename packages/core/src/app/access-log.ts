@@ -24,6 +24,9 @@ export const flowClosedChannel = diagnostics.channel('sluice:flow:closed');
  * fields are a contract (checked from outside), so add fields, never rename.
  */
 export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowOutcome): void {
+  if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
+  // At `warn` (the usual production level) a clean flow writes nothing: build no line for it.
+  if (outcome.error === undefined && !logger.isLevelEnabled('info')) return;
   const line: Record<string, unknown> = {
     flowId: flow.id,
     network: flow.network,
@@ -36,7 +39,6 @@ export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowO
     down: outcome.down,
     durationMs: Date.now() - outcome.startedAt,
   };
-  if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
   if (outcome.error !== undefined) {
     line.error = outcome.error;
