@@ -50,9 +50,10 @@ function parseWrk(text) {
 
 /** One wrk run from `role` to `host`; returns the parsed result plus `cpu`, wrk's % of a core. */
 async function wrk(ctx, role, host, port, { seconds, connections, threads }) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-H', 'Connection: close', `http://${host}:${port}/`];
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', 'Connection: close', `http://${host}:${port}/`];
   const { result: r, cpu } = await execWithCpu(ctx, role, 'wrk', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
   const p = parseWrk(r.stdout);
+  ctx.log.debug(`wrk ${args.join(' ')}:\n${r.stdout}`);
   if (!(p.rps > 0)) throw new Error(`wrk got no responses (exit ${r.code}):\n${r.stdout}${r.stderr}`);
   return { ...p, cpu };
 }

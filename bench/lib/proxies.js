@@ -86,7 +86,7 @@ table inet sluice_bench {
     meta mark & 0x${BYPASS_MARK.toString(16)} == 0x${BYPASS_MARK.toString(16)} return
     fib daddr type local return
     iif lo return
-    meta l4proto tcp socket transparent 1 meta mark set 0x1 accept
+    meta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 meta mark set 0x1 accept
     meta nfproto ipv4 meta l4proto { tcp, udp } tproxy ip to 127.0.0.1:${port} meta mark set 0x1 accept
   }
 }
