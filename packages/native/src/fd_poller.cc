@@ -58,14 +58,22 @@ FdPoller::~FdPoller() = default;  // the poll closes with poll_, then the epoll 
 
 void FdPoller::OnTeardown(void* self) {
   auto* poller = static_cast<FdPoller*>(self);
-  if (registry == nullptr) return;
-  for (size_t i = 0; i < registry->size(); ++i) {
-    if ((*registry)[i].poller.get() == poller) {
-      // Whoever still holds a shared_ptr keeps the object; the poll is closed by the guard.
-      registry->erase(registry->begin() + static_cast<std::ptrdiff_t>(i));
-      return;
+  // Out of the registry, but alive until this returns (and longer while an
+  // owner still holds it; nothing is dispatched any more).
+  std::shared_ptr<FdPoller> keep;
+  if (registry != nullptr) {
+    for (auto it = registry->begin(); it != registry->end(); ++it) {
+      if (it->poller.get() != poller) continue;
+      keep = std::move(it->poller);
+      registry->erase(it);
+      break;
+    }
+    if (registry->empty()) {
+      delete registry;
+      registry = nullptr;
     }
   }
+  poller->poll_.Close();  // the guard then waits for its close callback
 }
 
 FdPoller::Slot& FdPoller::SlotFor(int fd) {

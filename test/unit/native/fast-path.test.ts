@@ -4,7 +4,10 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
 import { native, type NativeError } from '@sluice/native';
+import { Worker } from 'node:worker_threads';
 import { Netns } from './helpers/netns';
+import { until } from './helpers/wait';
+import { openFds } from './splice-fixtures';
 import { onceWithin } from './helpers/wait';
 
 async function echoServer(host = '127.0.0.1'): Promise<{ server: net.Server; port: number }> {
@@ -282,6 +285,40 @@ describe('native: one epoll set for dials and relays', () => {
       assert.match(out, /relaying\n\{"up":4,"down":0\}\nexit/);
     } finally {
       servers.forEach((s) => s.server.close());
+    }
+  });
+});
+
+describe('native: the epoll set of a worker thread', () => {
+  it('a worker that exits with a dial and a relay running closes their sockets and its epoll fd, and the main thread carries on', async () => {
+    // The relay's peers see the reset of a relay torn down mid-flow.
+    const server = net.createServer({ allowHalfOpen: true }, (s) => s.on('error', () => {}).pipe(s));
+    server.listen(0, '127.0.0.1');
+    await onceWithin(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const before = openFds();
+      const code = `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const { native } = require(workerData.addon);
+        const n = native();
+        const dial = () => new Promise((res, rej) => new n.TcpDial({ address: '127.0.0.1', port: workerData.port }, (e, fd) => (e ? rej(e) : res(fd))));
+        Promise.all([dial(), dial()]).then(([a, b]) => {
+          new n.SpliceRelay(a, b, { adopt: true }, () => {});
+          // And one more dial, which may still be pending when the worker goes (closed either way).
+          new n.TcpDial({ address: '127.0.0.1', port: workerData.port }, (e, fd) => fd !== undefined && n.closeFd(fd));
+          parentPort.postMessage('running');
+        });
+      `;
+      const worker = new Worker(code, { eval: true, workerData: { addon: require.resolve('@sluice/native'), port } });
+      await onceWithin(worker, 'message', 10_000);
+      await worker.terminate();
+      await until(() => openFds() <= before, 'the worker’s sockets and epoll fd to close');
+      // The main thread's own dials still work.
+      const fd = await dial({ address: '127.0.0.1', port });
+      assert.equal(await roundTrip(fd, 'after'), 'after');
+    } finally {
+      server.close();
     }
   });
 });
