@@ -216,11 +216,13 @@ void SpliceRelay::OnFdEvents(int fd, uint32_t events) {
     Fail(side, err, "poll");
     return;
   }
+  // Only a poll that asked for EPOLLPRI can say there is no urgent data (before the line below adds it).
+  side.urgent = (events & EPOLLPRI) != 0 || (side.events & EPOLLPRI) == 0;
   // A hang-up alone is reported as what was asked for, so the calls below meet the EOF or the error.
   if ((events & EPOLLHUP) != 0) events |= side.events;
   Direction& out = is_a ? self->up_ : self->down_;
   Direction& in = is_a ? self->down_ : self->up_;
-  if ((events & (EPOLLIN | EPOLLRDHUP)) != 0) {
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) != 0) {
     side.readable_hint = true;
     side.drained = false;
     if ((events & EPOLLRDHUP) != 0) side.rdhup = true;
@@ -272,10 +274,14 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
   if (d.from->drained) {
     // The socket was empty at the last read: another attempt now would say
     // EAGAIN, and the (level-triggered) poll says when more arrives. If the
-    // peer's FIN was reported before that read, nothing but the EOF is left:
-    // check it at once (FillWithRecv) once what is buffered has gone, rather
-    // than by a splice() that returns 0 first.
-    if (!d.from->rdhup || d.buffered() > 0) return Step::kIdle;
+    // peer's FIN was reported before that read, nothing but the EOF is left.
+    if (!d.from->rdhup) return Step::kIdle;
+    if (AtEof(*d.from)) {
+      d.eof = true;
+      return Step::kProgress;
+    }
+    // Urgent data may be in the way: check with recv() once what is buffered has gone.
+    if (d.buffered() > 0) return Step::kIdle;
     return FillWithRecv(d);
   }
   if (!d.pipe.valid()) {
@@ -312,6 +318,10 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
     Fail(*d.from, errno, "splice");
     return Step::kFailed;
   }
+  if (n == 0 && AtEof(*d.from)) {
+    d.eof = true;
+    return Step::kProgress;
+  }
   if (d.buffered() > 0) {
     // EAGAIN: the socket is empty, or every pipe slot is taken (a slot may
     // hold less than a page, so in_pipe < capacity proves nothing), and
@@ -322,6 +332,14 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
   }
   return n == 0 || hinted ? FillWithRecv(d) : Step::kIdle;
 }
+
+// Whether a read from `side` that found nothing (0 from splice(), or a short
+// read) is the end of the stream without asking recv(). splice() also stops
+// in front of urgent data, but that only hides an EOF if the urgent byte came
+// before the FIN, and then the poll that reported the FIN (EPOLLRDHUP) also
+// reported the byte (EPOLLPRI: TCP delivers in order, so everything before
+// the FIN had arrived). Urgent data cannot follow a FIN.
+bool SpliceRelay::AtEof(const Side& side) { return side.rdhup && !side.urgent; }
 
 // A bigger pipe moves more per system call, but pipes count against a
 // per-user quota (fs.pipe-user-pages-soft; past it, new pipes get 2 pages) for
@@ -440,7 +458,7 @@ void SpliceRelay::UpdateInterest(Side& side) {
   // Backpressure: read only while the pipe has room (a direction without a
   // pipe borrows one when the socket turns readable), write only while there
   // is data.
-  if (!out.eof && !out.stalled && (!out.pipe.valid() || out.in_pipe < out.pipe.capacity)) events |= EPOLLIN | EPOLLRDHUP;
+  if (!out.eof && !out.stalled && (!out.pipe.valid() || out.in_pipe < out.pipe.capacity)) events |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
   if (in.buffered() > 0) events |= EPOLLOUT;
   if (events == side.events) return;  // each change is an epoll_ctl
   const int err = poller_->Watch(side.fd.get(), events, this);

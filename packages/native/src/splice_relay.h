@@ -47,6 +47,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay>, private FdPoller::Watc
     bool drained = false;
     // The poll has reported the peer's FIN (EPOLLRDHUP).
     bool rdhup = false;
+    // Urgent data may be waiting (the last poll said EPOLLPRI, or was not
+    // asked about it): splice() stops in front of it (see FillWithRecv).
+    bool urgent = true;
   };
 
   // One direction: read from `from` into a pipe, written from the pipe to `to`.
@@ -89,6 +92,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay>, private FdPoller::Watc
   bool Pump(Direction& d);
   Step Fill(Direction& d);
   Step FillWithRecv(Direction& d);
+  static bool AtEof(const Side& side);
   bool TakePipe(Direction& d);
   void GiveBackPipe(Direction& d);
   void Grow(Direction& d);
