@@ -50,9 +50,10 @@ function parseWrk(text) {
 
 /** One wrk run from `role` to `host`; returns the parsed result plus `cpu`, wrk's % of a core. */
 async function wrk(ctx, role, host, port, { seconds, connections, threads }) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '-H', 'Connection: close', `http://${host}:${port}/`];
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', 'Connection: close', `http://${host}:${port}/`];
   const { result: r, cpu } = await execWithCpu(ctx, role, 'wrk', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
   const p = parseWrk(r.stdout);
+  ctx.log.debug(`wrk ${args.join(' ')}:\n${r.stdout}`);
   if (!(p.rps > 0)) throw new Error(`wrk got no responses (exit ${r.code}):\n${r.stdout}${r.stderr}`);
   return { ...p, cpu };
 }
@@ -126,9 +127,15 @@ async function main(argv) {
     const samples = await interleave(
       ctx,
       async (mode) => {
+        const proxy = ctx.proxies[mode];
+        const linesBefore = proxy?.logLines() ?? 0;
         const p = await wrk(ctx, 'client', host, nextPort++, opts);
         const e = errorText(p);
         if (e) problems.push(`${mode}: ${e}`);
+        if (proxy?.logFile) {
+          await sleep(500); // the last flows' lines, written asynchronously
+          log.info(`${mode}: ${fmt(proxy.logLines() - linesBefore)} log lines for ${fmt(p.requests)} connections`);
+        }
         return { value: p.rps, cpu: { wrk: p.cpu } };
       },
       { pauseMs, watchPids: { server: server.pid } },

@@ -13,7 +13,7 @@ const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
 /** Default modes: the comparison issue #4 asks for. */
 const ALL_MODES = ['plain', 'sluice', 'v2ray'];
 /** Opt-in Sluice variants (see SLUICE_VARIANTS in proxies.js). */
-const EXTRA_MODES = ['sluice-nosplice', 'sluice-workers'];
+const EXTRA_MODES = ['sluice-nosplice', 'sluice-workers', 'sluice-info'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -29,7 +29,8 @@ const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations
   --reps N         repetitions per mode (default 3; 1 with --quick)
   --modes LIST     comma-separated, from plain,sluice,v2ray (the default) and
                    the Sluice variants sluice-nosplice (relay.splice: false)
-                   and sluice-workers (workers: auto)
+                   and sluice-workers (workers: auto), sluice-info
+                   (log level info: an access-log line per flow, to a file)
   --write          write docs/benchmarks.md even with --quick
   --no-write       print only
   -v, --verbose    log every setup command`;

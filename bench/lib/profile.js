@@ -85,12 +85,15 @@ const PROFILE_OPTIONS = {
   'cpu-prof': { type: 'boolean', default: false },
   'prof-dir': { type: 'string' },
   perf: { type: 'boolean', default: false },
+  'prof-mode': { type: 'string' },
 };
 const PROFILE_HELP = `  --cpu-prof       instead of the comparison: one run through Sluice under
                    node --cpu-prof, then the top self-time functions
   --prof-dir D     where the .cpuprofile goes (default a temp directory)
   --perf           with --cpu-prof: also sample Sluice with perf record -g
-                   (kernel side included) and print the top symbols`;
+                   (kernel side included) and print the top symbols
+  --prof-mode M    with --cpu-prof: the Sluice variant to profile (default
+                   sluice; e.g. sluice-info)`;
 
 /**
  * One measurement through Sluice started under `node --cpu-prof` (and, with
@@ -104,14 +107,16 @@ async function profileSluice(name, flags, tools, setup) {
   const dir = flags['prof-dir'] ? path.resolve(flags['prof-dir']) : fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-cpuprof-'));
   fs.mkdirSync(dir, { recursive: true });
   const before = new Set(fs.readdirSync(dir));
+  const mode = flags['prof-mode'] ?? 'sluice';
+  if (!mode.startsWith('sluice')) throw new Error(`--prof-mode ${mode}: only Sluice variants can be profiled`);
   const out = await withBench(
     name,
-    { ...flags, modes: ['sluice'] },
+    { ...flags, modes: [mode] },
     tools,
     async (ctx) => {
       const measure = await setup(ctx);
-      await ctx.activate('sluice');
-      const pid = ctx.proxies.sluice.pid;
+      await ctx.activate(mode);
+      const pid = ctx.proxies[mode].pid;
       const perfData = path.join(dir, `perf-${pid}.data`);
       const us = () => Number(process.hrtime.bigint() / 1000n);
       const fromUs = us();
@@ -125,10 +130,10 @@ async function profileSluice(name, flags, tools, setup) {
       const window = { fromUs, toUs: us() };
       await ctx.firewall.use(undefined);
       // SIGTERM lets Sluice exit through process.exit, which writes the profile.
-      await ctx.proxies.sluice.stop(30_000);
+      await ctx.proxies[mode].stop(30_000);
       return { ...r, window, perfData: perf ? perfData : undefined };
     },
-    { proxyOptions: { sluice: { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] } } },
+    { proxyOptions: { [mode]: { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] } } },
   );
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
   if (files.length === 0) throw new Error(`no .cpuprofile appeared in ${dir} (did Sluice exit cleanly on SIGTERM?)`);

@@ -17,22 +17,35 @@ const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
-const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004 };
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005 };
 const BYPASS_MARK = 2;
 
 /**
  * Sluice variants, opt-in with --modes: lines added to the config of issue #4.
  * `sluice` itself is that config unchanged (the splice relay on, one event loop).
+ * A `log:` line replaces the config's own (YAML keys must not repeat).
  */
 const SLUICE_VARIANTS = {
   sluice: [],
   'sluice-nosplice': ['relay: { splice: false }'],
   'sluice-workers': ['workers: auto'],
+  // Every flow writes its access-log line ("flow closed", level info).
+  'sluice-info': ['log: { level: info }'],
 };
 
+/**
+ * Variants whose stdout (the JSON log) goes to a file in the bench workdir,
+ * as a production deployment's would (a file or journald), rather than
+ * through a pipe that the bench parses line by line: at thousands of lines a
+ * second that parsing would compete with Sluice for the same two CPUs.
+ */
+const LOG_TO_FILE = new Set(['sluice-info']);
+
 function sluiceConfig(port, extra = []) {
+  const log = extra.find((l) => l.startsWith('log:')) ?? 'log: { level: warn }';
+  extra = extra.filter((l) => !l.startsWith('log:'));
   return [
-    'log: { level: warn }',
+    log,
     'inbounds:',
     `  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp, udp] }`,
     'outbounds:',
@@ -73,7 +86,7 @@ table inet sluice_bench {
     meta mark & 0x${BYPASS_MARK.toString(16)} == 0x${BYPASS_MARK.toString(16)} return
     fib daddr type local return
     iif lo return
-    meta l4proto tcp socket transparent 1 meta mark set 0x1 accept
+    meta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 meta mark set 0x1 accept
     meta nfproto ipv4 meta l4proto { tcp, udp } tproxy ip to 127.0.0.1:${port} meta mark set 0x1 accept
   }
 }
@@ -156,6 +169,15 @@ class ProxyProcess {
     this.watch = undefined;
   }
 
+  /** Lines of the log file so far (LOG_TO_FILE variants), for checking that the access log was written. */
+  logLines() {
+    if (!this.logFile) return 0;
+    const text = fs.readFileSync(this.logFile, 'utf8');
+    let n = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+    return n;
+  }
+
   get pid() {
     return this.watch?.child.pid;
   }
@@ -166,7 +188,15 @@ class ProxyProcess {
     if (SLUICE_VARIANTS[this.kind]) {
       const cfg = path.join(this.workdir, `${this.kind}-${this.port}.yaml`);
       fs.writeFileSync(cfg, sluiceConfig(this.port, SLUICE_VARIANTS[this.kind]));
-      child = this.topo.spawn('gw', process.execPath, [...(this.opts.nodeArgs ?? []), SLUICE_BIN, 'run', '-c', cfg]);
+      const args = [...(this.opts.nodeArgs ?? []), SLUICE_BIN, 'run', '-c', cfg];
+      if (LOG_TO_FILE.has(this.kind)) {
+        this.logFile = path.join(this.workdir, `${this.kind}-${this.port}.log`);
+        const out = fs.openSync(this.logFile, 'a');
+        child = this.topo.spawn('gw', process.execPath, args, { stdio: ['ignore', out, 'pipe'] });
+        fs.closeSync(out);
+      } else {
+        child = this.topo.spawn('gw', process.execPath, args);
+      }
     } else {
       const cfg = path.join(this.workdir, `v2ray-${this.port}.json`);
       fs.writeFileSync(cfg, JSON.stringify(v2rayConfig(this.port), null, 2));
@@ -184,7 +214,8 @@ class ProxyProcess {
   /** Throws (with the process's output) if it has died. */
   assertAlive() {
     if (!this.watch || this.watch.exitStatus) {
-      throw new Error(`${this.kind} is not running${this.watch ? `\n${this.watch.describe(30)}` : ''}`);
+      const tail = this.logFile ? `\n${fs.readFileSync(this.logFile, 'utf8').split('\n').slice(-30).join('\n')}` : '';
+      throw new Error(`${this.kind} is not running${this.watch ? `\n${this.watch.describe(30)}` : ''}${tail}`);
     }
   }
 

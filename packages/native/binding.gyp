@@ -8,6 +8,7 @@
         "src/datagram_batch.cc",
         "src/errors.cc",
         "src/fast_accept.cc",
+        "src/fd_poller.cc",
         "src/fd_ops.cc",
         "src/listener.cc",
         "src/native_dial.cc",

@@ -32,7 +32,7 @@ describe('firewall: renderFirewall', () => {
     assert.deepEqual(chain(fw.nft, 'prerouting'), [
       'type filter hook prerouting priority mangle; policy accept;',
       'meta mark & 0x2 == 0x2 return',
-      'meta l4proto tcp socket transparent 1 meta mark set 0x1 accept',
+      'meta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 meta mark set 0x1 accept',
       'ip saddr @bypass4 return',
       'ip6 saddr @bypass6 return',
       'fib daddr type local return',

@@ -37,6 +37,11 @@ FastAcceptor::FastAcceptor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Fa
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     throw Napi::Error::New(env, "FastAcceptor: no libuv event loop for this environment");
   }
+  // As net.Server({ noDelay: true }), once: accepted sockets inherit TCP_NODELAY from the listener.
+  const int one = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+    ThrowErrno(env, errno, "setsockopt(TCP_NODELAY)", "fd " + std::to_string(fd));
+  }
   int error = 0;
   poll_ = MakePoll(loop, fd, &error);
   if (!poll_) ThrowErrno(env, -error, "uv_poll_init", "fd " + std::to_string(fd));
@@ -108,8 +113,6 @@ void FastAcceptor::AcceptBatch() {
       ::close(fd);
       continue;
     }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // as net.Server({ noDelay: true })
     const Endpoint src = FormatSockAddr(peer.get());
     const Endpoint dst = FormatSockAddr(local.get());
     batch.Set(n++, Napi::Number::New(env, fd));

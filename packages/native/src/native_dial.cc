@@ -52,15 +52,16 @@ TcpDial::TcpDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpDial>(inf
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     throw Napi::Error::New(env, "TcpDial: no libuv event loop for this environment");
   }
-  int error = 0;
-  poll_ = MakePoll(loop, fd.get(), &error);
-  if (!poll_) ThrowErrno(env, -error, "uv_poll_init", endpoint_);
-  poll_->data = this;
+  poller_ = FdPoller::ForEnv(env, loop);
   async_context_ = std::make_unique<Napi::AsyncContext>(env, kClassName, info.This().As<Napi::Object>());
+  const int err = poller_->Watch(fd.get(), EPOLLOUT | EPOLLONESHOT, this);
+  if (err != 0) {
+    poller_->Forget(fd.get(), FdPoller::Release::kClose);
+    ThrowErrno(env, -err, "epoll_ctl", endpoint_);  // the socket closes with `fd`
+  }
   // Nothing below throws.
   fd_ = std::move(fd);
   callback_ = Napi::Persistent(info[1].As<Napi::Function>());
-  uv_poll_start(poll_.get(), UV_WRITABLE, OnPoll);
   pending_ = true;
   Ref();  // a pending dial lives without a JS reference, as a connecting socket does
   napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
@@ -70,8 +71,10 @@ TcpDial::TcpDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpDial>(inf
 TcpDial::~TcpDial() { Release(); }
 
 void TcpDial::Release() {
-  poll_.Close();
-  fd_.reset();
+  if (fd_.valid()) {
+    if (poller_) poller_->Forget(fd_.get(), FdPoller::Release::kClose);
+    fd_.reset();
+  }
   if (cleanup_hook_) {
     cleanup_hook_ = false;
     napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
@@ -85,30 +88,30 @@ void TcpDial::OnEnvCleanup(void* self) {
   dial->Release();
 }
 
-void TcpDial::OnPoll(uv_poll_t* handle, int status, int) {
-  auto* self = static_cast<TcpDial*>(handle->data);
+void TcpDial::OnFdEvents(int, uint32_t events) {
   int err = 0;
-  socklen_t length = sizeof err;
-  if (::getsockopt(self->fd_.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0) err = errno;
-  if (err == 0 && status < 0) err = -status;
-  self->Complete(err);
+  // Writable without an error is connected: no need to ask for SO_ERROR.
+  if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+    socklen_t length = sizeof err;
+    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0) err = errno;
+    if (err == 0 && (events & EPOLLERR) != 0) err = EBADF;  // as libuv's uv_poll reported it
+  }
+  Complete(err);
 }
 
 void TcpDial::Complete(int err) {
   if (!pending_) return;
   pending_ = false;
-  // Closing the poll takes the fd out of this loop's epoll set at once, so
-  // whoever gets the fd can poll it.
-  poll_.Close();
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   Napi::Value args[2];
   if (err != 0) {
     args[0] = ErrnoError(env, err, "connect", endpoint_).Value();
-    args[1] = env.Undefined();
-    fd_.reset();
+    args[1] = env.Undefined();  // Release() closes the socket
   } else {
     args[0] = env.Null();
+    // EPOLLONESHOT has disabled it: it stays registered for the relay to re-arm.
+    poller_->Forget(fd_.get(), FdPoller::Release::kPark);
     args[1] = Napi::Number::New(env, fd_.release());
   }
   Release();

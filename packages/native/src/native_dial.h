@@ -11,12 +11,12 @@
 #include <memory>
 #include <string>
 
+#include "fd_poller.h"
 #include "unique_fd.h"
-#include "uv_handle.h"
 
 namespace sluice {
 
-class TcpDial : public Napi::ObjectWrap<TcpDial> {
+class TcpDial : public Napi::ObjectWrap<TcpDial>, private FdPoller::Watcher {
  public:
   static Napi::Function DefineClass(Napi::Env env);
 
@@ -29,7 +29,7 @@ class TcpDial : public Napi::ObjectWrap<TcpDial> {
   ~TcpDial() override;
 
  private:
-  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void OnFdEvents(int fd, uint32_t events) override;
   static void OnEnvCleanup(void* self);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   // Stops polling and drops the env hook; closes the fd unless it was handed over.
@@ -38,7 +38,9 @@ class TcpDial : public Napi::ObjectWrap<TcpDial> {
 
   napi_env env_;
   UniqueFd fd_;
-  UvHandle<uv_poll_t> poll_;
+  // Polls the connecting socket (EPOLLONESHOT); on success the socket stays
+  // registered, disabled, for the relay that takes it to re-arm.
+  std::shared_ptr<FdPoller> poller_;
   std::string endpoint_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   Napi::FunctionReference callback_;

@@ -30,6 +30,9 @@ constexpr size_t kRecvChunk = 64 * 1024;
 // A direction that has carried this much is a bulk transfer: its pipe grows
 // to options.pipeSize (see Grow).
 constexpr double kBulkBytes = 1024 * 1024;
+// A read shorter than asked and than this emptied the socket (a longer one
+// may have stopped at the pipe's slot limit): see Side::drained.
+constexpr ssize_t kShortRead = 16 * 1024;
 
 std::string ErrnoName(int err) {
   const char* name = strerrorname_np(err);
@@ -169,21 +172,17 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
   up_.to = &b_;
   down_.from = &b_;
   down_.to = &a_;
-  for (Side* side : {&a_, &b_}) {
-    int error = 0;
-    // Our own dup: libuv refuses a second poll on an fd number it already
-    // watches (UV_EEXIST), and Node's socket still holds the original.
-    side->poll = MakePoll(loop_, side->fd.get(), &error);
-    if (!side->poll) {
-      // A throwing constructor owns nothing: adopted fds go back to the caller.
-      if (adopt) {
-        a_.fd.release();
-        b_.fd.release();
-      }
-      ThrowErrno(env, -error, "uv_poll_init", "the " + std::string(side->name) + " socket");
+  try {
+    poller_ = FdPoller::ForEnv(env, loop_);
+  } catch (...) {
+    // A throwing constructor owns nothing: adopted fds go back to the caller.
+    if (adopt) {
+      a_.fd.release();
+      b_.fd.release();
     }
-    side->poll->data = this;
+    throw;
   }
+  adopted_ = adopt;
   auto timer = std::make_unique<uv_timer_t>();
   uv_timer_init(loop_, timer.get());  // cannot fail
   timer->data = this;
@@ -204,26 +203,32 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
 
 SpliceRelay::~SpliceRelay() { Release(false); }
 
-void SpliceRelay::OnPoll(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<SpliceRelay*>(handle->data);
-  const bool is_a = handle == self->a_.poll.get();
-  Side& side = is_a ? self->a_ : self->b_;
-  if (status < 0) {
-    // libuv reports EPOLLERR as UV_EBADF and stops the handle; the socket's
-    // own pending error says what happened (ECONNRESET, ETIMEDOUT…).
+void SpliceRelay::OnFdEvents(int fd, uint32_t events) {
+  SpliceRelay* self = this;
+  const bool is_a = fd == a_.fd.get();
+  Side& side = is_a ? a_ : b_;
+  if ((events & EPOLLERR) != 0) {
+    // As libuv's uv_poll did (UV_EBADF): the socket's own pending error says
+    // what happened (ECONNRESET, ETIMEDOUT…).
     int err = 0;
     socklen_t length = sizeof err;
-    if (::getsockopt(side.fd.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0 || err == 0) err = -status;
-    self->Fail(side, err, "poll");
+    if (::getsockopt(side.fd.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0 || err == 0) err = EBADF;
+    Fail(side, err, "poll");
     return;
   }
+  // Only a poll that asked for EPOLLPRI can say there is no urgent data (before the line below adds it).
+  side.urgent = (events & EPOLLPRI) != 0 || (side.events & EPOLLPRI) == 0;
+  // A hang-up alone is reported as what was asked for, so the calls below meet the EOF or the error.
+  if ((events & EPOLLHUP) != 0) events |= side.events;
   Direction& out = is_a ? self->up_ : self->down_;
   Direction& in = is_a ? self->down_ : self->up_;
-  if ((events & UV_READABLE) != 0) {
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) != 0) {
     side.readable_hint = true;
+    side.drained = false;
+    if ((events & EPOLLRDHUP) != 0) side.rdhup = true;
     if (!self->Pump(out)) return;
   }
-  if ((events & UV_WRITABLE) != 0 && !self->Pump(in)) return;
+  if ((events & EPOLLOUT) != 0 && !self->Pump(in)) return;
   if (self->up_.shut && self->down_.shut) {
     self->Finish("");  // both ends finished in order: a clean close
     return;
@@ -266,6 +271,19 @@ void SpliceRelay::GiveBackPipe(Direction& d) {
 SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
   const bool hinted = std::exchange(d.from->readable_hint, false);
   if (d.eof || d.stalled) return Step::kIdle;
+  if (d.from->drained) {
+    // The socket was empty at the last read: another attempt now would say
+    // EAGAIN, and the (level-triggered) poll says when more arrives. If the
+    // peer's FIN was reported before that read, nothing but the EOF is left.
+    if (!d.from->rdhup) return Step::kIdle;
+    if (AtEof(*d.from)) {
+      d.eof = true;
+      return Step::kProgress;
+    }
+    // Urgent data may be in the way: check with recv() once what is buffered has gone.
+    if (d.buffered() > 0) return Step::kIdle;
+    return FillWithRecv(d);
+  }
   if (!d.pipe.valid()) {
     // A pipe only for a socket that said it is readable: a spurious attempt
     // would take one from the pool just to give it back.
@@ -281,12 +299,13 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
     }
   }
   if (d.in_pipe >= d.pipe.capacity) return Step::kIdle;
+  const size_t room = d.pipe.capacity - d.in_pipe;
   ssize_t n;
   do {
-    n = ::splice(d.from->fd.get(), nullptr, d.pipe.write_end.get(), nullptr, d.pipe.capacity - d.in_pipe,
-                 kSpliceFlags);
+    n = ::splice(d.from->fd.get(), nullptr, d.pipe.write_end.get(), nullptr, room, kSpliceFlags);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
+    if (n < kShortRead && static_cast<size_t>(n) < room) d.from->drained = true;
     d.in_pipe += static_cast<size_t>(n);
     Touch();
     if (!d.bulk && d.delivered + static_cast<double>(d.in_pipe) >= kBulkBytes) {
@@ -299,6 +318,10 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
     Fail(*d.from, errno, "splice");
     return Step::kFailed;
   }
+  if (n == 0 && AtEof(*d.from)) {
+    d.eof = true;
+    return Step::kProgress;
+  }
   if (d.buffered() > 0) {
     // EAGAIN: the socket is empty, or every pipe slot is taken (a slot may
     // hold less than a page, so in_pipe < capacity proves nothing), and
@@ -309,6 +332,14 @@ SpliceRelay::Step SpliceRelay::Fill(Direction& d) {
   }
   return n == 0 || hinted ? FillWithRecv(d) : Step::kIdle;
 }
+
+// Whether a read from `side` that found nothing (0 from splice(), or a short
+// read) is the end of the stream without asking recv(). splice() also stops
+// in front of urgent data, but that only hides an EOF if the urgent byte came
+// before the FIN, and then the poll that reported the FIN (EPOLLRDHUP) also
+// reported the byte (EPOLLPRI: TCP delivers in order, so everything before
+// the FIN had arrived). Urgent data cannot follow a FIN.
+bool SpliceRelay::AtEof(const Side& side) { return side.rdhup && !side.urgent; }
 
 // A bigger pipe moves more per system call, but pipes count against a
 // per-user quota (fs.pipe-user-pages-soft; past it, new pipes get 2 pages) for
@@ -340,19 +371,17 @@ void SpliceRelay::Grow(Direction& d) {
 // otherwise bytes that are sent on like pending ones. Without this one urgent
 // byte would make the relay spin or cut the stream short.
 SpliceRelay::Step SpliceRelay::FillWithRecv(Direction& d) {
-  d.pending.resize(kRecvChunk);
-  d.pending_sent = 0;
+  // Usually this is the EOF check of every flow: read into the stack, so the
+  // usual 0 costs no allocation (nor zeroing 64 KiB) and keeps no buffer.
+  uint8_t chunk[kRecvChunk];
   ssize_t n;
   do {
-    n = ::recv(d.from->fd.get(), d.pending.data(), d.pending.size(), MSG_DONTWAIT);
+    n = ::recv(d.from->fd.get(), chunk, sizeof chunk, MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
-    d.pending.resize(static_cast<size_t>(n));
-  } else {
-    // Usually this is the EOF check of every flow: keep no 64 KiB buffer alive until the relay is collected.
-    std::vector<uint8_t>().swap(d.pending);
-  }
-  if (n > 0) {
+    // Only called with nothing buffered (see Fill), so these bytes are next.
+    d.pending.assign(chunk, chunk + n);
+    d.pending_sent = 0;
     Touch();
     return Step::kProgress;
   }
@@ -409,6 +438,11 @@ bool SpliceRelay::ShutIfDrained(Direction& d) {
   // Half-close: pass the EOF on once everything before it is delivered; the
   // other direction keeps running.
   d.shut = true;
+  // The last direction to end: the relay closes both sockets right after
+  // (OnFdEvents), and close() sends the same FIN, behind what is still queued.
+  // Not a reset: each socket has read its peer's EOF, so nothing unread remains.
+  const Direction& other = &d == &up_ ? down_ : up_;
+  if (other.shut) return true;
   if (::shutdown(d.to->fd.get(), SHUT_WR) != 0) {
     Fail(*d.to, errno, "shutdown");
     return false;
@@ -420,16 +454,16 @@ void SpliceRelay::UpdateInterest(Side& side) {
   if (state_ != State::kRunning) return;
   const Direction& out = &side == &a_ ? up_ : down_;
   const Direction& in = &side == &a_ ? down_ : up_;
-  int events = 0;
+  uint32_t events = 0;
   // Backpressure: read only while the pipe has room (a direction without a
   // pipe borrows one when the socket turns readable), write only while there
   // is data.
-  if (!out.eof && !out.stalled && (!out.pipe.valid() || out.in_pipe < out.pipe.capacity)) events |= UV_READABLE;
-  if (in.buffered() > 0) events |= UV_WRITABLE;
-  if (events == side.events) return;  // uv_poll_start costs epoll_ctl calls even when nothing changes
-  const int err = events == 0 ? uv_poll_stop(side.poll.get()) : uv_poll_start(side.poll.get(), events, OnPoll);
+  if (!out.eof && !out.stalled && (!out.pipe.valid() || out.in_pipe < out.pipe.capacity)) events |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
+  if (in.buffered() > 0) events |= EPOLLOUT;
+  if (events == side.events) return;  // each change is an epoll_ctl
+  const int err = poller_->Watch(side.fd.get(), events, this);
   if (err != 0) {
-    Fail(side, -err, "uv_poll_start");
+    Fail(side, -err, "epoll_ctl");
     return;
   }
   side.events = events;
@@ -475,7 +509,11 @@ void SpliceRelay::Finish(const std::string& error, bool unsupported) {
 
 void SpliceRelay::CloseIo(bool reset) {
   for (Side* side : {&a_, &b_}) {
-    side->poll.reset();  // stop polling before the fd closes
+    // Stop polling before the fd closes: an adopted fd is the file's only one, so closing it leaves the set.
+    if (side->fd.valid() && poller_) {
+      poller_->Forget(side->fd.get(), adopted_ ? FdPoller::Release::kClose : FdPoller::Release::kDeregister);
+    }
+    side->events = 0;
     if (reset && side->fd.valid()) {
       // Close with a reset: a proxy passes a failed flow on as failed, not as a clean end.
       const linger hard{1, 0};

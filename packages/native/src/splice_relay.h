@@ -15,13 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "fd_poller.h"
 #include "pipe_pool.h"
 #include "unique_fd.h"
 #include "uv_handle.h"
 
 namespace sluice {
 
-class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
+class SpliceRelay : public Napi::ObjectWrap<SpliceRelay>, private FdPoller::Watcher {
  public:
   static Napi::Function DefineClass(Napi::Env env);
 
@@ -37,11 +38,18 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     explicit Side(const char* side_name) : name(side_name) {}
     const char* name;  // "client" or "upstream", the prefix of error strings
     UniqueFd fd;
-    UvHandle<uv_poll_t> poll;
-    int events = 0;  // interest currently passed to uv_poll_start
+    uint32_t events = 0;  // interest currently registered with the poller (EPOLLIN, EPOLLOUT)
     // Set when the poll reported the socket readable, cleared by the next read
     // attempt: tells a spurious wakeup from a socket splice cannot read.
     bool readable_hint = false;
+    // The last read from this socket came up short, so it was empty then:
+    // skip reading until the poll reports it readable again (see Fill).
+    bool drained = false;
+    // The poll has reported the peer's FIN (EPOLLRDHUP).
+    bool rdhup = false;
+    // Urgent data may be waiting (the last poll said EPOLLPRI, or was not
+    // asked about it): splice() stops in front of it (see FillWithRecv).
+    bool urgent = true;
   };
 
   // One direction: read from `from` into a pipe, written from the pipe to `to`.
@@ -72,7 +80,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   enum class Step { kIdle, kProgress, kFailed };
   enum class State { kRunning, kDelivering, kDone };
 
-  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void OnFdEvents(int fd, uint32_t events) override;
   static void OnIdleTimer(uv_timer_t* timer);
   static void OnDeliver(uv_timer_t* timer);
   static void OnEnvCleanup(void* self);
@@ -84,6 +92,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   bool Pump(Direction& d);
   Step Fill(Direction& d);
   Step FillWithRecv(Direction& d);
+  static bool AtEof(const Side& side);
   bool TakePipe(Direction& d);
   void GiveBackPipe(Direction& d);
   void Grow(Direction& d);
@@ -96,7 +105,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   // pipes now, and calls onDone from the event loop.
   void Finish(const std::string& error, bool unsupported = false);
   void Fail(const Side& side, int err, const char* syscall);
-  // Closes the polls and the sockets (with a reset: SO_LINGER {1, 0}); empty
+  // Stops polling and closes the sockets (with a reset: SO_LINGER {1, 0}); empty
   // pipes go back to the pool, others are closed.
   void CloseIo(bool reset);
   // Releases every native resource; idempotent, never calls into JavaScript.
@@ -105,6 +114,8 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   napi_env env_;
   uv_loop_t* loop_ = nullptr;
   std::shared_ptr<PipePool> pool_;  // this environment's
+  std::shared_ptr<FdPoller> poller_;  // this environment's
+  bool adopted_ = false;  // the fds were handed over (no copies): closing them leaves the epoll set
   Side a_{"client"};
   Side b_{"upstream"};
   Direction up_;    // A -> B

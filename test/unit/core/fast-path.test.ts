@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BlockOutbound, type Destination, type FlowContext, type Outbound } from '@sluice/core';
+import { BlockOutbound, flowClosedChannel, type Destination, type FlowContext, type Outbound } from '@sluice/core';
 import { Dispatcher } from '@sluice/core/dist/app/dispatcher';
 import { LoopGuard } from '@sluice/core/dist/app/loop-guard';
 import { TcpFlowHandler } from '@sluice/core/dist/app/tcp-handler';
@@ -73,11 +73,16 @@ async function closedPort(): Promise<number> {
 }
 
 /** One flow through a handler in `mode`; returns what the client saw and the access-log line. */
-async function oneFlow(mode: Mode, outbound: Outbound, opts: { connectTimeoutMs?: number; send?: string; loop?: boolean } = {}) {
+async function oneFlow(
+  mode: Mode,
+  outbound: Outbound,
+  opts: { connectTimeoutMs?: number; send?: string; loop?: boolean; hook?: boolean; onAccepted?: (handler: TcpFlowHandler) => void; level?: string } = {},
+) {
   const { logger, lines } = captureLogger();
+  if (opts.level) logger.level = opts.level;
   let guardPort = -1;
   const handler = new TcpFlowHandler(
-    new Dispatcher(to(outbound.tag), new Map([[outbound.tag, outbound]])),
+    new Dispatcher(to(opts.hook ? 'unused' : outbound.tag), new Map([[outbound.tag, outbound]]), opts.hook ? async () => outbound.tag : undefined),
     opts.loop ? ({ isLoop: (dst: Destination) => dst.port === guardPort } as LoopGuard) : new LoopGuard([]),
     logger,
     { connectTimeoutMs: opts.connectTimeoutMs ?? 2000, idleMs: 0, splice: native() },
@@ -91,10 +96,15 @@ async function oneFlow(mode: Mode, outbound: Outbound, opts: { connectTimeoutMs?
   client.on('data', (d: Buffer) => got.push(d));
   client.on('error', (e: NodeJS.ErrnoException) => (error = e.code));
   if (opts.send !== undefined) client.end(opts.send);
+  if (opts.onAccepted) {
+    await waitUntil(() => handler.size > 0, 'an accepted flow');
+    opts.onAccepted(handler);
+  }
   await new Promise((r) => client.once('close', r));
   listener.close();
-  await waitUntil(() => lines.some((l) => l.msg === 'flow closed'), 'access log');
+  if (!opts.level || opts.level === 'debug' || opts.level === 'info') await waitUntil(() => lines.some((l) => l.msg === 'flow closed'), 'access log');
   await waitUntil(() => handler.size === 0, 'no live flows');
+  await new Promise((r) => setImmediate(r));
   const line = lines.find((l) => l.msg === 'flow closed')!;
   return { received: Buffer.concat(got).toString(), error, line, listenPort: listener.port, lines };
 }
@@ -163,6 +173,58 @@ describe('TcpFlowHandler: native fast path (FastAcceptor + dialTcpFd + splice)',
     assert.equal(aborted, true);
     assert.equal(f.error, 'ECONNRESET');
     assert.equal(f.line.error, 'connect timeout after 100 ms');
+  });
+
+  const hangingOutbound = (onAbort: () => void): Outbound => ({
+    type: 'hang',
+    tag: 'hang',
+    networks: ['tcp'],
+    dialTcp: () => Promise.reject(new Error('stream dial not expected')),
+    dialTcpFd: (_dst, ctx) => new Promise<number>((_r, reject) => ctx.signal.addEventListener('abort', () => (onAbort(), reject(ctx.signal.reason)))),
+    close: async () => {},
+  });
+
+  it('abortAll() during a native dial aborts the dial, resets the client and logs the reason', async () => {
+    let aborted = false;
+    const f = await oneFlow('fd', hangingOutbound(() => (aborted = true)), { connectTimeoutMs: 60_000, onAccepted: (h) => h.abortAll('shutting down') });
+    assert.equal(aborted, true);
+    assert.equal(f.error, 'ECONNRESET');
+    assert.equal(f.line.error, 'shutting down');
+  });
+
+  it('a routing hook (asynchronous dispatch) routes a bare-fd flow the same way', async () => {
+    const echo = await echoServer();
+    try {
+      const out = new Redirect('direct', () => echo.port);
+      const f = await oneFlow('fd', out, { send: 'hook', hook: true });
+      assert.equal(f.received, 'echo:hook');
+      assert.deepEqual([out.fds, out.streams], [1, 0]);
+      assert.equal(f.line.rule, 'hook');
+      assert.equal(f.line.up, 4);
+    } finally {
+      echo.close();
+    }
+  });
+
+  it('at level warn a clean flow writes no line but is still published on the diagnostics channel; a failed one is logged', async () => {
+    const echo = await echoServer();
+    const published: unknown[] = [];
+    const onClosed = (m: unknown): void => void published.push(m);
+    flowClosedChannel.subscribe(onClosed);
+    try {
+      const clean = await oneFlow('fd', new Redirect('direct', () => echo.port), { send: 'x', level: 'warn' });
+      assert.equal(clean.received, 'echo:x');
+      assert.equal(clean.line, undefined);
+      assert.equal(published.length, 1);
+      const port = await closedPort();
+      const failed = await oneFlow('fd', new Redirect('direct', () => port), { level: 'warn' });
+      assert.equal(failed.line.level, 40); // pino's number for warn
+      assert.match(String(failed.line.error), /ECONNREFUSED/);
+      assert.equal(published.length, 2);
+    } finally {
+      flowClosedChannel.unsubscribe(onClosed);
+      echo.close();
+    }
   });
 
   it('block (no dialTcpFd) adopts the fd as a socket and resets at once', async () => {

@@ -1,10 +1,13 @@
 import * as fs from 'node:fs';
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
 import { native, type NativeError } from '@sluice/native';
+import { Worker } from 'node:worker_threads';
 import { Netns } from './helpers/netns';
+import { until } from './helpers/wait';
+import { openFds } from './splice-fixtures';
 import { onceWithin } from './helpers/wait';
 
 async function echoServer(host = '127.0.0.1'): Promise<{ server: net.Server; port: number }> {
@@ -179,6 +182,32 @@ describe('native: FastAcceptor', () => {
     assert.equal(err.code, 'ECONNREFUSED');
   });
 
+  it('accepted connections have TCP_NODELAY (set once on the listener, which they inherit)', async () => {
+    const n = native();
+    const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
+    const port = n.localAddress(listenFd).port;
+    const fds: number[] = [];
+    const acceptor = new n.FastAcceptor(listenFd, (batch) => {
+      for (let i = 0; i < batch.length; i += 5) fds.push(batch[i] as number);
+    });
+    const client = net.connect(port, '127.0.0.1');
+    try {
+      await onceWithin(client, 'connect');
+      const start = Date.now();
+      while (fds.length < 1 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(fds.length, 1);
+      // Node cannot read a socket option: python3 (a build requirement) reads it on the fd passed as its fd 3.
+      const script = 'import socket; s = socket.socket(fileno=3); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)); s.detach()';
+      const r = spawnSync('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit', fds[0]!] });
+      assert.equal(r.status, 0);
+      assert.notEqual(Number(r.stdout.toString().trim()), 0, 'TCP_NODELAY on the accepted socket');
+    } finally {
+      for (const fd of fds) n.closeFd(fd);
+      client.destroy();
+      acceptor.close();
+    }
+  });
+
   it('resetFd closes a connection with a reset', async () => {
     const n = native();
     const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
@@ -223,3 +252,83 @@ describe('native: SpliceRelay with adopt', () => {
     servers.forEach((sv) => sv.close());
   });
 });
+
+describe('native: one epoll set for dials and relays', () => {
+  it('a running relay keeps the event loop alive, as a socket does, and lets it go when done', async () => {
+    // The peers live here; the relay in a child whose only handles are the dial and the relay.
+    const servers = await Promise.all([0, 1].map(() => echoServerWith()));
+    try {
+      const script = `
+        const { native } = require(${JSON.stringify(require.resolve('@sluice/native'))});
+        const n = native();
+        const dial = (port) => new Promise((res, rej) => new n.TcpDial({ address: '127.0.0.1', port }, (e, fd) => (e ? rej(e) : res(fd))));
+        Promise.all([dial(${servers[0]!.port}), dial(${servers[1]!.port})]).then(([a, b]) => {
+          new n.SpliceRelay(a, b, { adopt: true }, (r) => console.log(JSON.stringify(r)));
+          console.log('relaying');
+        });
+        process.on('exit', () => console.log('exit'));`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const [a, b] = await Promise.all(servers.map((s) => s.accepted));
+      while (!out.includes('relaying') && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+      // Long after the dials are done: the relay alone holds the child's loop.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(child.exitCode, null, `the child exited with only a relay running: ${out}`);
+      a!.write('ping');
+      const [data] = await onceWithin<[Buffer]>(b!, 'data');
+      assert.equal(data.toString(), 'ping');
+      a!.end();
+      b!.end();
+      const [code] = await onceWithin<[number]>(child, 'exit');
+      assert.equal(code, 0);
+      assert.match(out, /relaying\n\{"up":4,"down":0\}\nexit/);
+    } finally {
+      servers.forEach((s) => s.server.close());
+    }
+  });
+});
+
+describe('native: the epoll set of a worker thread', () => {
+  it('a worker that exits with a dial and a relay running closes their sockets and its epoll fd, and the main thread carries on', async () => {
+    // The relay's peers see the reset of a relay torn down mid-flow.
+    const server = net.createServer({ allowHalfOpen: true }, (s) => s.on('error', () => {}).pipe(s));
+    server.listen(0, '127.0.0.1');
+    await onceWithin(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const before = openFds();
+      const code = `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const { native } = require(workerData.addon);
+        const n = native();
+        const dial = () => new Promise((res, rej) => new n.TcpDial({ address: '127.0.0.1', port: workerData.port }, (e, fd) => (e ? rej(e) : res(fd))));
+        Promise.all([dial(), dial()]).then(([a, b]) => {
+          new n.SpliceRelay(a, b, { adopt: true }, () => {});
+          // And one more dial, which may still be pending when the worker goes (closed either way).
+          new n.TcpDial({ address: '127.0.0.1', port: workerData.port }, (e, fd) => fd !== undefined && n.closeFd(fd));
+          parentPort.postMessage('running');
+        });
+      `;
+      const worker = new Worker(code, { eval: true, workerData: { addon: require.resolve('@sluice/native'), port } });
+      await onceWithin(worker, 'message', 10_000);
+      await worker.terminate();
+      await until(() => openFds() <= before, 'the worker’s sockets and epoll fd to close');
+      // The main thread's own dials still work.
+      const fd = await dial({ address: '127.0.0.1', port });
+      assert.equal(await roundTrip(fd, 'after'), 'after');
+    } finally {
+      server.close();
+    }
+  });
+});
+
+/** A server whose first accepted socket (allowHalfOpen) is handed out. */
+async function echoServerWith(): Promise<{ server: net.Server; port: number; accepted: Promise<net.Socket> }> {
+  let resolve!: (s: net.Socket) => void;
+  const accepted = new Promise<net.Socket>((r) => (resolve = r));
+  const server = net.createServer({ allowHalfOpen: true }, (s) => resolve(s));
+  server.listen(0, '127.0.0.1');
+  await onceWithin(server, 'listening');
+  return { server, port: (server.address() as net.AddressInfo).port, accepted };
+}

@@ -20,10 +20,32 @@ export interface FlowOutcome {
 export const flowClosedChannel = diagnostics.channel('sluice:flow:closed');
 
 /**
+ * The logger access lines are written with: a child of `logger` with the
+ * same bindings and no redaction. The root logger redacts by key name
+ * (`password`, `*.password`…), which pino runs on every value of every line;
+ * the access line's keys are fixed and none of those, and its values are
+ * strings and numbers, so redaction could never change it, yet it was about
+ * half of what writing the line cost. Its level is `trace`: whether a line is
+ * written is decided on `logger` itself, so a level set there later still counts.
+ */
+function accessLogger(logger: Logger): Logger {
+  let access = accessLoggers.get(logger);
+  if (!access) {
+    access = logger.child({}, { redact: [], level: 'trace' });
+    accessLoggers.set(logger, access);
+  }
+  return access;
+}
+const accessLoggers = new WeakMap<Logger, Logger>();
+
+/**
  * Writes the access-log line of a finished flow. `msg: "flow closed"` and its
  * fields are a contract (checked from outside), so add fields, never rename.
  */
 export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowOutcome): void {
+  if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
+  // At `warn` (the usual production level) a clean flow writes nothing: build no line for it.
+  if (outcome.error === undefined && !logger.isLevelEnabled('info')) return;
   const line: Record<string, unknown> = {
     flowId: flow.id,
     network: flow.network,
@@ -36,12 +58,11 @@ export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowO
     down: outcome.down,
     durationMs: Date.now() - outcome.startedAt,
   };
-  if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
   if (outcome.error !== undefined) {
     line.error = outcome.error;
-    logger.warn(line, 'flow closed');
+    if (logger.isLevelEnabled('warn')) accessLogger(logger).warn(line, 'flow closed');
   } else {
-    logger.info(line, 'flow closed');
+    accessLogger(logger).info(line, 'flow closed');
   }
 }

@@ -9,7 +9,7 @@ import { canSpliceClient, spliceAvailable, spliceRelay, spliceRelayFd, spliceRel
 import { relayTcp, type TcpRelay } from '../relay/tcp-relay';
 import { unmapAddress } from '../util/endpoint';
 import { logFlowClosed } from './access-log';
-import type { Dispatcher } from './dispatcher';
+import type { Dispatch, Dispatcher } from './dispatcher';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
 
@@ -53,9 +53,22 @@ class TcpFlow {
     this.ctx = new FlowContextImpl(flow, logger);
   }
 
+  /** While a dial is awaited (see `TcpFlowHandler.awaitDial`): stops waiting for it, with a reason. */
+  giveUp: ((reason: unknown) => void) | undefined;
+
+  /** Aborts the flow's signal (the outbound cancels its dial) and stops waiting for the dial. */
+  abort(reason: unknown): void {
+    const ctx = this.ctx;
+    ctx?.controller.abort(reason);
+    const giveUp = this.giveUp;
+    this.giveUp = undefined;
+    // The signal keeps its first reason; the wait ends with that one.
+    giveUp?.(ctx ? ctx.signal.reason : reason);
+  }
+
   /** Until the relay owns the client, a client that goes away must abort the dial. */
   readonly onEarlyClose = (): void => {
-    this.ctx?.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected'));
+    this.abort(new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected'));
   };
 }
 
@@ -65,13 +78,17 @@ class TcpFlow {
  */
 export class TcpFlowHandler {
   private readonly live = new Set<TcpFlow>();
+  /** Shared by every relay this handler starts. */
+  private readonly relayOptions: { readonly idleMs: number };
 
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly loopGuard: LoopGuard,
     private readonly logger: Logger,
     private readonly opts: TcpHandlerOptions,
-  ) {}
+  ) {
+    this.relayOptions = { idleMs: opts.idleMs };
+  }
 
   /** Number of flows in progress. */
   get size(): number {
@@ -144,45 +161,87 @@ export class TcpFlowHandler {
       this.finish(f, 0, 0, 'loop: destination is a sluice listener');
       return;
     }
-    this.runFd(f, native).catch((err: unknown) => {
-      const client = f.client;
-      if (client) {
-        if (!client.destroyed) client.resetAndDestroy();
-        this.finish(f, client.bytesRead, client.bytesWritten, describeError(err));
-        return;
-      }
-      if (f.clientFd >= 0) {
-        native.resetFd(f.clientFd);
-        f.clientFd = -1;
-      }
-      this.finish(f, 0, 0, describeError(err));
-    });
+    // No async functions and no promise of our own on this path: the dispatch is synchronous without a
+    // hook, and the dial is followed with callbacks (see awaitDial).
+    let d: Dispatch | Promise<Dispatch>;
+    try {
+      d = this.dispatcher.dispatch(flow);
+    } catch (err) {
+      this.failFd(f, native, err);
+      return;
+    }
+    if (d instanceof Promise) {
+      d.then(
+        (r) => this.routeFd(f, native, r),
+        (err: unknown) => this.failFd(f, native, err),
+      );
+    } else {
+      this.routeFd(f, native, d);
+    }
   }
 
-  private async runFd(f: TcpFlow, native: NativeBinding): Promise<void> {
-    const ctx = f.ctx!;
-    const d = await this.dispatcher.dispatch(f.flow);
+  /** A flow of {@link handleFd} that failed before its relay started: reset the client, log. */
+  private failFd(f: TcpFlow, native: NativeBinding, err: unknown): void {
+    const client = f.client;
+    if (client) {
+      if (!client.destroyed) client.resetAndDestroy();
+      this.finish(f, client.bytesRead, client.bytesWritten, describeError(err));
+      return;
+    }
+    if (f.clientFd >= 0) {
+      native.resetFd(f.clientFd);
+      f.clientFd = -1;
+    }
+    this.finish(f, 0, 0, describeError(err));
+  }
+
+  /** After routing a bare-fd flow: dial natively and splice, or adopt the fd and go the stream way. */
+  private routeFd(f: TcpFlow, native: NativeBinding, d: Dispatch): void {
     f.rule = d.rule;
     f.outbound = d.target.tag;
     const target = d.target;
-    const clientFd = f.clientFd;
-    if (!target.dialTcpFd || !spliceAvailable(native)) {
-      // The stream way: the fd becomes the paused, accepted socket net.Server would have made.
-      const client = new net.Socket({ fd: clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
-      f.clientFd = -1;
-      f.client = client;
-      client.on('error', ignore);
-      client.once('close', f.onEarlyClose);
-      return this.connect(f, client, target);
+    const ctx = f.ctx!;
+    let dial: Promise<number>;
+    try {
+      if (!target.dialTcpFd || !spliceAvailable(native)) {
+        // The stream way: the fd becomes the paused, accepted socket net.Server would have made.
+        const client = new net.Socket({ fd: f.clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+        f.clientFd = -1;
+        f.client = client;
+        client.on('error', ignore);
+        client.once('close', f.onEarlyClose);
+        this.connect(f, client, target).catch((err: unknown) => this.failFd(f, native, err));
+        return;
+      }
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      dial = target.dialTcpFd(f.flow.dst, ctx);
+    } catch (err) {
+      this.failFd(f, native, err);
+      return;
     }
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    const upstreamFd = await this.dialWithTimeout(target.dialTcpFd(f.flow.dst, ctx), ctx, (late) => native.closeFd(late));
-    const opts = { idleMs: this.opts.idleMs };
-    let relay = spliceRelayFds(clientFd, upstreamFd, opts, native);
-    if (!relay) {
-      const client = new net.Socket({ fd: clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
-      client.on('error', ignore);
-      relay = relayTcp(client, adoptFd(upstreamFd), opts);
+    this.awaitDial(
+      f,
+      dial,
+      (late) => native.closeFd(late),
+      (upstreamFd) => this.spliceFd(f, native, upstreamFd),
+      (err) => this.failFd(f, native, err),
+    );
+  }
+
+  /** Both fds of a flow are connected: the splice relay takes them (or, should it refuse, the stream relay). */
+  private spliceFd(f: TcpFlow, native: NativeBinding, upstreamFd: number): void {
+    const clientFd = f.clientFd;
+    let relay: TcpRelay | undefined;
+    try {
+      relay = spliceRelayFds(clientFd, upstreamFd, this.relayOptions, native);
+      if (!relay) {
+        const client = new net.Socket({ fd: clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+        client.on('error', ignore);
+        relay = relayTcp(client, adoptFd(upstreamFd), this.relayOptions);
+      }
+    } catch (err) {
+      this.failFd(f, native, err);
+      return;
     }
     f.clientFd = -1;
     this.started(f, relay);
@@ -190,6 +249,7 @@ export class TcpFlowHandler {
 
   private started(f: TcpFlow, relay: TcpRelay): void {
     f.relay = relay;
+    f.giveUp = undefined;
     // From here the relay owns the sockets and aborts go through it.
     f.client = undefined;
     f.ctx = undefined;
@@ -210,15 +270,15 @@ export class TcpFlowHandler {
     let relay: TcpRelay;
     if (native && target.dialTcpFd && canSpliceClient(client, native)) {
       // Fast path: the outbound hands over a connected fd and the splice relay takes it; no upstream net.Socket.
-      const fd = await this.dialWithTimeout(target.dialTcpFd(f.flow.dst, ctx), ctx, (late) => native.closeFd(late));
+      const fd = await this.dialWithTimeout(f, target.dialTcpFd(f.flow.dst, ctx), (late) => native.closeFd(late));
       client.off('close', f.onEarlyClose);
       if (client.destroyed) {
         native.closeFd(fd);
         throw new SluiceError(ErrorCode.SHUTDOWN, 'client closed before the upstream connected');
       }
-      relay = spliceRelayFd(client, fd, { idleMs: this.opts.idleMs }, native) ?? this.relay(client, adoptFd(fd));
+      relay = spliceRelayFd(client, fd, this.relayOptions, native) ?? this.relay(client, adoptFd(fd));
     } else {
-      const upstream = await this.dialWithTimeout(target.dialTcp(f.flow.dst, ctx), ctx, (late) => late.destroy());
+      const upstream = await this.dialWithTimeout(f, target.dialTcp(f.flow.dst, ctx), (late) => late.destroy());
       client.off('close', f.onEarlyClose);
       if (client.destroyed) {
         upstream.destroy();
@@ -235,7 +295,7 @@ export class TcpFlowHandler {
   }
 
   private relay(client: net.Socket, upstream: Duplex): TcpRelay {
-    const opts = { idleMs: this.opts.idleMs };
+    const opts = this.relayOptions;
     if (this.opts.splice) {
       const spliced = spliceRelay(client, upstream, opts, this.opts.splice);
       if (spliced) return spliced;
@@ -244,44 +304,45 @@ export class TcpFlowHandler {
   }
 
   /** Settles with `dial`, or rejects on timeout/abort; what `dial` yields after that is given to `dispose`. */
-  private dialWithTimeout<T>(dial: Promise<T>, ctx: FlowContextImpl, dispose: (late: T) => void): Promise<T> {
+  private dialWithTimeout<T>(f: TcpFlow, dial: Promise<T>, dispose: (late: T) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.awaitDial(f, dial, dispose, resolve, reject));
+  }
+
+  /**
+   * Follows `dial` with callbacks: `onDialed` with what it yields, or
+   * `onFailed` with its error, the connect timeout's (which also aborts the
+   * flow's signal, so the outbound cancels) or an abort's reason
+   * ({@link TcpFlow.abort}). Exactly one of them is called; what `dial`
+   * yields after that is given to `dispose`. No listener on the signal:
+   * aborts come through the flow.
+   */
+  private awaitDial<T>(f: TcpFlow, dial: Promise<T>, dispose: (late: T) => void, onDialed: (value: T) => void, onFailed: (err: unknown) => void): void {
     const ms = this.opts.connectTimeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
+    let settled = false;
+    const timer = setTimeout(() => f.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${ms} ms`)), ms);
+    f.giveUp = (reason) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      onFailed(reason);
+    };
+    dial.then(
+      (value) => {
+        clearTimeout(timer);
+        // A stream that arrives after we gave up is nobody's: close it.
+        if (settled) return dispose(value);
         settled = true;
-        const err = new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${ms} ms`);
-        ctx.controller.abort(err);
-        reject(err);
-      }, ms);
-      const onAbort = (): void => {
+        f.giveUp = undefined;
+        onDialed(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
-        reject(ctx.signal.reason);
-      };
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      dial.then(
-        (s) => {
-          clearTimeout(timer);
-          ctx.signal.removeEventListener('abort', onAbort);
-          // A stream that arrives after we gave up is nobody's: close it.
-          if (settled) dispose(s);
-          else {
-            settled = true;
-            resolve(s);
-          }
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          ctx.signal.removeEventListener('abort', onAbort);
-          if (!settled) {
-            settled = true;
-            reject(err);
-          }
-        },
-      );
-    });
+        f.giveUp = undefined;
+        onFailed(err);
+      },
+    );
   }
 
   /** Cuts every live flow (after the drain period). */
@@ -290,7 +351,7 @@ export class TcpFlowHandler {
       if (f.relay) f.relay.abort(reason);
       else {
         // A bare client fd is reset by the flow's own error path once the dial gives up.
-        f.ctx?.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
+        f.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
         f.client?.destroy();
       }
     }

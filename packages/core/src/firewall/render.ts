@@ -149,7 +149,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
     ...(anyTcp
       ? [
           '\t\t# Packets of connections a transparent Sluice socket already owns: deliver, no new tproxy lookup.',
-          `\t\tmeta l4proto tcp socket transparent 1 meta mark set ${fwmark} accept`,
+          `\t\tmeta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 meta mark set ${fwmark} accept`,
         ]
       : []),
     ...bypassRules(v4, v6, fw.local),

@@ -176,7 +176,8 @@ function startRelay(
   };
   let relay: SpliceRelay;
   try {
-    relay = new native.SpliceRelay(fdA, fdB, { idleMs: opts.idleMs, ...pending, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE }, onDone);
+    const options = { idleMs: opts.idleMs, pendingA: pending.pendingA, pendingB: pending.pendingB, adopt: pending.adopt, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE };
+    relay = new native.SpliceRelay(fdA, fdB, options, onDone);
   } catch {
     return undefined;
   }
