@@ -255,6 +255,36 @@ Napi::Value UdpTransparentSocket::Fd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), open_ ? fd_.get() : -1);
 }
 
+std::pair<SockAddr, SockAddr> UdpTransparentSocket::ReadEndpoints(const Napi::CallbackInfo& info, size_t index,
+                                                                   const char* fn, const char* address_a,
+                                                                   const char* port_a, const char* address_b,
+                                                                   const char* port_b) {
+  Napi::Env env = info.Env();
+  const std::string a_text = StringArg(info, index, fn, address_a);
+  const auto a_port = static_cast<uint16_t>(IntArg(info, index + 1, fn, port_a, 1, 65535));
+  const std::string b_text = StringArg(info, index + 2, fn, address_b);
+  const auto b_port = static_cast<uint16_t>(IntArg(info, index + 3, fn, port_b, 1, 65535));
+  std::pair<SockAddr, SockAddr> out{ParseSockAddrOrThrow(env, fn, a_text, a_port),
+                                    ParseSockAddrOrThrow(env, fn, b_text, b_port)};
+  if (out.first.family() != out.second.family()) {
+    ThrowInvalid(env, fn, std::string(address_a) + " \"" + a_text + "\" and " + address_b + " \"" + b_text +
+                              "\" are of different address families");
+  }
+  return out;
+}
+
+std::pair<int, std::shared_ptr<UniqueFd>> UdpTransparentSocket::ReplySocket(Napi::Env env, const SockAddr& from) {
+  // A reply socket bound to the listener's own address would take the
+  // listener's later datagrams (the newest bind wins): answer through the
+  // listener itself, which is bound to exactly `from`.
+  if (SameEndpoint(from, local_)) return {fd_.get(), nullptr};
+  const auto now = ReplyCache::Clock::now();
+  replies_->Sweep(now);
+  std::shared_ptr<UniqueFd> owner = replies_->Acquire(env, from, now);
+  const int fd = owner->get();
+  return {fd, std::move(owner)};
+}
+
 Napi::Value UdpTransparentSocket::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "send";
@@ -263,24 +293,10 @@ Napi::Value UdpTransparentSocket::Send(const Napi::CallbackInfo& info) {
     ThrowInvalid(env, fn, "data must be a Buffer or Uint8Array");
   }
   const auto data = info[0].As<Napi::Uint8Array>();
-  const std::string from_address = StringArg(info, 1, fn, "fromAddress");
-  const auto from_port = static_cast<uint16_t>(IntArg(info, 2, fn, "fromPort", 1, 65535));
-  const std::string to_address = StringArg(info, 3, fn, "toAddress");
-  const auto to_port = static_cast<uint16_t>(IntArg(info, 4, fn, "toPort", 1, 65535));
-  const SockAddr from = ParseSockAddrOrThrow(env, fn, from_address, from_port);
-  const SockAddr to = ParseSockAddrOrThrow(env, fn, to_address, to_port);
-  if (from.family() != to.family()) {
-    ThrowInvalid(env, fn, "fromAddress \"" + from_address + "\" and toAddress \"" + to_address +
-                              "\" are of different address families");
-  }
+  const auto [from, to] = ReadEndpoints(info, 1, fn, "fromAddress", "fromPort", "toAddress", "toPort");
   if (!open_) ThrowErrno(env, EBADF, "sendto", "the closed UdpTransparentSocket");
 
-  const auto now = ReplyCache::Clock::now();
-  replies_->Sweep(now);
-  // A reply socket bound to the listener's own address would take the
-  // listener's later datagrams (the newest bind wins): answer through the
-  // listener itself, which is bound to exactly `from`.
-  const int fd = SameEndpoint(from, local_) ? fd_.get() : replies_->Acquire(env, from, now)->get();
+  const int fd = ReplySocket(env, from).first;
   ssize_t sent;
   do {
     sent = ::sendto(fd, data.Data(), data.ByteLength(), MSG_DONTWAIT, to.get(), to.length);
@@ -303,31 +319,15 @@ Napi::Value UdpTransparentSocket::AttachSession(const Napi::CallbackInfo& info) 
   UniqueFd upstream(static_cast<int>(IntArg(info, 5, fn, "upstreamFd", 0, INT32_MAX)));
   const double id = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
   if (!(id >= 0)) ThrowInvalid(env, fn, "id must be a non-negative number");
-  const std::string client_address = StringArg(info, 1, fn, "clientAddress");
-  const auto client_port = static_cast<uint16_t>(IntArg(info, 2, fn, "clientPort", 1, 65535));
-  const std::string dst_address = StringArg(info, 3, fn, "dstAddress");
-  const auto dst_port = static_cast<uint16_t>(IntArg(info, 4, fn, "dstPort", 1, 65535));
-  const SockAddr client = ParseSockAddrOrThrow(env, fn, client_address, client_port);
-  const SockAddr destination = ParseSockAddrOrThrow(env, fn, dst_address, dst_port);
-  if (client.family() != destination.family()) {
-    ThrowInvalid(env, fn, "clientAddress \"" + client_address + "\" and dstAddress \"" + dst_address +
-                              "\" are of different address families");
-  }
+  const auto [client, destination] =
+      ReadEndpoints(info, 1, fn, "clientAddress", "clientPort", "dstAddress", "dstPort");
   if (!info[6].IsUndefined() && !info[6].IsArray()) ThrowInvalid(env, fn, "queued must be an array of Buffers");
   if (!open_) ThrowErrno(env, EBADF, fn, "the closed UdpTransparentSocket");
 
-  const auto now = ReplyCache::Clock::now();
-  replies_->Sweep(now);
-  // As in send(): the listener itself answers for its own address.
-  std::shared_ptr<UniqueFd> reply_owner;
-  int reply_fd = fd_.get();
-  if (!SameEndpoint(destination, local_)) {
-    reply_owner = replies_->Acquire(env, destination, now);
-    reply_fd = reply_owner->get();
-  }
+  auto [reply_fd, reply_owner] = ReplySocket(env, destination);
   std::vector<UdpSessions::Closed> evicted;
-  const int error =
-      sessions_->Add(id, client, destination, std::move(upstream), reply_fd, std::move(reply_owner), now, &evicted);
+  const int error = sessions_->Add(id, client, destination, std::move(upstream), reply_fd, std::move(reply_owner),
+                                   UdpSessions::Clock::now(), &evicted);
   if (error != 0) ThrowErrno(env, -error, "uv_poll_init", "the upstream socket of a UDP session");
   if (info[6].IsArray()) {
     const auto queued = info[6].As<Napi::Array>();

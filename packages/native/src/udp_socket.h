@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "datagram_batch.h"
 #include "reply_cache.h"
@@ -60,6 +61,14 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   // Builds the JS array for the last Receive() and calls onBatch. Returns
   // false when the callback threw (the exception is already reported).
   bool Deliver(Napi::Env env, int count);
+  // Two address/port argument pairs from info[index..index+3], of one family
+  // (EINVAL TypeErrors naming the bad argument otherwise).
+  static std::pair<SockAddr, SockAddr> ReadEndpoints(const Napi::CallbackInfo& info, size_t index, const char* fn,
+                                                     const char* address_a, const char* port_a,
+                                                     const char* address_b, const char* port_b);
+  // The fd that sends from `from`: the listener's own for its own address,
+  // else a cached reply socket, with the reference that keeps it open.
+  std::pair<int, std::shared_ptr<UniqueFd>> ReplySocket(Napi::Env env, const SockAddr& from);
   // Calls `fn(arg)` as a callback of this socket. Returns false when it threw
   // (the exception is already reported as uncaught).
   bool CallJs(Napi::Env env, const Napi::FunctionReference& fn, Napi::Value arg);
