@@ -32,7 +32,8 @@ describe('sluice run --workers', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       await waitUntil(() => lines.some((l) => l.msg === 'sluice started'), 'sluice started', 15000);
-      assert.equal(lines.filter((l) => l.msg === 'worker started').length, 2);
+      // Each worker writes its own lines (asynchronously): its "worker started" may reach stdout after the pool's line.
+      await waitUntil(() => lines.filter((l) => l.msg === 'worker started').length === 2, 'two "worker started" lines', 5000);
       // Straight connections to the listener are loops, refused by whichever worker accepted them.
       for (let i = 0; i < 40; i++) {
         const s = net.connect({ port, host: '127.0.0.1' });
