@@ -3,9 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cstring>
-#include <functional>
 #include <string_view>
 
 namespace sluice {
@@ -129,46 +127,51 @@ bool UdpSessions::Forward(const sockaddr* client, const sockaddr* destination, s
 }
 
 void UdpSessions::Flush() {
-  if (queued_.empty()) return;
-  // Runs of one session, batch order kept within each.
-  std::stable_sort(queued_.begin(), queued_.end(),
-                   [](const auto& a, const auto& b) { return std::less<Session*>()(a.first, b.first); });
-  for (size_t begin = 0; begin < queued_.size();) {
-    Session* s = queued_[begin].first;
-    size_t end = begin;
-    for (; end < queued_.size() && queued_[end].first == s; ++end) {
-      const size_t i = end - begin;
-      out_iovecs_[i] = iovec{const_cast<uint8_t*>(batch_->data(queued_[end].second)), batch_->size(queued_[end].second)};
-      out_headers_[i].msg_hdr = msghdr{};
-      out_headers_[i].msg_hdr.msg_iov = &out_iovecs_[i];
-      out_headers_[i].msg_hdr.msg_iovlen = 1;
+  // Gathers each session's datagrams, batch order kept, by marking taken
+  // entries: a batch holds at most a few sessions, and this allocates nothing
+  // (a sort would, per batch).
+  for (size_t first = 0; first < queued_.size(); ++first) {
+    Session* s = queued_[first].first;
+    if (s == nullptr) continue;
+    size_t count = 0;
+    for (size_t j = first; j < queued_.size(); ++j) {
+      if (queued_[j].first != s) continue;
+      const size_t index = queued_[j].second;
+      queued_[j].first = nullptr;
+      out_iovecs_[count] = iovec{const_cast<uint8_t*>(batch_->data(index)), batch_->size(index)};
+      out_headers_[count].msg_hdr = msghdr{};
+      out_headers_[count].msg_hdr.msg_iov = &out_iovecs_[count];
+      out_headers_[count].msg_hdr.msg_iovlen = 1;
+      ++count;
     }
-    const size_t count = end - begin;
-    size_t sent = 0;
-    bool retried = false;
-    while (sent < count) {
-      const int n = ::sendmmsg(s->upstream.get(), &out_headers_[sent], static_cast<unsigned>(count - sent), MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        // An earlier datagram's ICMP error is reported (and consumed) here,
-        // without sending: try once more. Otherwise (EAGAIN, ENOBUFS) this
-        // datagram is lost, as on a full link; the rest may still go.
-        if (errno == ECONNREFUSED && !retried) {
-          retried = true;
-          continue;
-        }
-        ++counters_.forward_dropped;
-        ++sent;
-        continue;
-      }
-      for (int k = 0; k < n; ++k) s->up += static_cast<double>(out_iovecs_[sent + k].iov_len);
-      counters_.forwarded += n;
-      ++counters_.forward_calls;
-      sent += static_cast<size_t>(n);
-    }
-    begin = end;
+    SendUpstream(s, count);
   }
   queued_.clear();
+}
+
+void UdpSessions::SendUpstream(Session* s, size_t count) {
+  size_t sent = 0;
+  bool retried = false;
+  while (sent < count) {
+    const int n = ::sendmmsg(s->upstream.get(), &out_headers_[sent], static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // An earlier datagram's ICMP error is reported (and consumed) here,
+      // without sending: try once more. Otherwise (EAGAIN, ENOBUFS) this
+      // datagram is lost, as on a full link; the rest may still go.
+      if (errno == ECONNREFUSED && !retried) {
+        retried = true;
+        continue;
+      }
+      ++counters_.forward_dropped;
+      ++sent;
+      continue;
+    }
+    for (int k = 0; k < n; ++k) s->up += static_cast<double>(out_iovecs_[sent + k].iov_len);
+    counters_.forwarded += n;
+    ++counters_.forward_calls;
+    sent += static_cast<size_t>(n);
+  }
 }
 
 void UdpSessions::SendQueued(double id, const uint8_t* data, size_t size) {

@@ -119,6 +119,8 @@ class UdpSessions {
   using List = std::list<Session>;
 
   static void OnUpstream(uv_poll_t* handle, int status, int events);
+  // sendmmsg() of the first `count` prepared headers on `s`'s upstream socket.
+  void SendUpstream(Session* s, size_t count);
   // Receives the upstream socket's replies and sends them to the client.
   void Relay(Session* session);
   void Touch(List::iterator it, Clock::time_point now);

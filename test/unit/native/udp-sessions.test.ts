@@ -105,6 +105,31 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     assert.equal(stats.forwardDropped + stats.replyDropped, 0);
   });
 
+  it('keeps each session\'s datagrams in order when sessions interleave in one batch', async () => {
+    const f = await setup({ receiveBufferSize: 1 << 20 });
+    const second = dgram.createSocket('udp4').bind(0, '127.0.0.1');
+    await onceWithin(second, 'listening');
+    cleanups.push(() => second.close());
+    const secondReplies: string[] = [];
+    second.on('message', (m) => secondReplies.push(m.toString()));
+    f.attach(1, f.dialUpstream());
+    f.socket.attachSession(2, '127.0.0.1', second.address().port, '127.0.0.1', f.port, f.dialUpstream());
+    for (let i = 0; i < 20; i++) {
+      f.send(`a${i}`);
+      second.send(`b${i}`, f.port, '127.0.0.1');
+    }
+    await until(() => f.replies.length === 20 && secondReplies.length === 20, 'both sessions answered');
+    const expected = (p: string) => Array.from({ length: 20 }, (_, i) => `re:${p}${i}`);
+    assert.deepEqual(f.replies.map((r) => r.data), expected('a'));
+    assert.deepEqual(secondReplies, expected('b'));
+    // Each upstream server socket saw only its own session's datagrams, in order.
+    const byPort = new Map<number, string[]>();
+    for (const { data, port } of f.seenUpstream) byPort.set(port, [...(byPort.get(port) ?? []), data]);
+    assert.deepEqual([...byPort.values()].map((d) => d[0][0]).sort(), ['a', 'b']);
+    for (const d of byPort.values()) assert.deepEqual(d, Array.from({ length: 20 }, (_, i) => `${d[0][0]}${i}`));
+    assert.equal(f.socket.stats().forwarded, 40);
+  });
+
   it('ends a session idle past sessionIdleMs, reports it with its counts, and closes its socket', async () => {
     const f = await setup({ sessionIdleMs: 300 });
     const fd = f.dialUpstream();
