@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BlockOutbound, flowClosedChannel, type Destination, type FlowContext, type Outbound } from '@sluice/core';
-import { Dispatcher } from '@sluice/core/dist/app/dispatcher';
-import { LoopGuard } from '@sluice/core/dist/app/loop-guard';
-import { TcpFlowHandler } from '@sluice/core/dist/app/tcp-handler';
+import { BlockOutbound, flowClosedChannel, type Destination, type FlowContext, type Outbound, type TcpFdDialer } from '@sluice/core';
+import { Dispatcher } from '@sluice/core/dist/flow/dispatch';
+import { LoopGuard } from '@sluice/core/dist/flow/loop-guard';
+import { TcpFlowHandler } from '@sluice/core/dist/flow/tcp-flows';
 import { spliceAvailable } from '@sluice/core/dist/relay/splice-relay';
 import { DirectOutbound, parseDirectOptions } from '@sluice/plugin-direct';
 import { native, type FastAcceptor } from '@sluice/native';
@@ -159,7 +159,7 @@ describe('TcpFlowHandler: native fast path (FastAcceptor + dialTcpFd + splice)',
 
   it('a dial past the connect timeout is aborted and the client reset', async () => {
     let aborted = false;
-    const hang: Outbound = {
+    const hang: Outbound & TcpFdDialer = {
       type: 'hang',
       tag: 'hang',
       networks: ['tcp'],
@@ -175,7 +175,7 @@ describe('TcpFlowHandler: native fast path (FastAcceptor + dialTcpFd + splice)',
     assert.equal(f.line.error, 'connect timeout after 100 ms');
   });
 
-  const hangingOutbound = (onAbort: () => void): Outbound => ({
+  const hangingOutbound = (onAbort: () => void): Outbound & TcpFdDialer => ({
     type: 'hang',
     tag: 'hang',
     networks: ['tcp'],

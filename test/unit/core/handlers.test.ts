@@ -2,10 +2,10 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { Endpoint, FlowContext, FlowMetadata } from '@sluice/core';
 import { BlockOutbound, flowClosedChannel } from '@sluice/core';
-import { Dispatcher } from '@sluice/core/dist/app/dispatcher';
-import { LoopGuard } from '@sluice/core/dist/app/loop-guard';
-import { TcpFlowHandler } from '@sluice/core/dist/app/tcp-handler';
-import { UdpFlowHandler, type NativeSessionEnd, type NativeUdpRelay } from '@sluice/core/dist/app/udp-handler';
+import { Dispatcher } from '@sluice/core/dist/flow/dispatch';
+import { LoopGuard } from '@sluice/core/dist/flow/loop-guard';
+import { TcpFlowHandler } from '@sluice/core/dist/flow/tcp-flows';
+import { UdpFlowHandler, type NativeSessionEnd, type NativeUdpRelay } from '@sluice/core/dist/flow/udp-sessions';
 import { FakeOutbound, captureLogger, socketPair, waitUntil } from './fakes';
 
 /** A router that sends everything to `tag`. */

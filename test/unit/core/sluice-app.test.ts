@@ -6,9 +6,9 @@ import { container } from 'tsyringe';
 import { createSluice, parseConfig, registerPlugins } from '@sluice/core';
 import { native, type NativeBinding, type UdpDatagram, type UdpTransparentSocketOptions } from '@sluice/native';
 import { createOutbounds, factoriesByType, planOutbounds } from '@sluice/core/dist/outbound/registry';
-import { Dispatcher } from '@sluice/core/dist/app/dispatcher';
-import { LoopGuard } from '@sluice/core/dist/app/loop-guard';
-import { TcpFlowHandler } from '@sluice/core/dist/app/tcp-handler';
+import { Dispatcher } from '@sluice/core/dist/flow/dispatch';
+import { LoopGuard } from '@sluice/core/dist/flow/loop-guard';
+import { TcpFlowHandler } from '@sluice/core/dist/flow/tcp-flows';
 import { captureLogger, waitUntil } from './fakes';
 
 /** Stands in for the native transparent UDP socket: the test injects datagrams and reads replies. */

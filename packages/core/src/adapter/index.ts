@@ -1,3 +1,5 @@
 export * from './flow';
 export * from './outbound';
+export * from './capabilities';
+export * from './inbound';
 export * from './router';

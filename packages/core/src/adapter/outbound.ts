@@ -25,6 +25,7 @@ export interface PacketChannel {
  * An outbound: a named way out. Implementations come from plugins; the
  * contract is deliberately small, and chains are built by composition: an
  * outbound that needs a transport asks another outbound (its `via`) to dial.
+ * Fast paths are separate capabilities (`adapter/capabilities.ts`).
  */
 export interface Outbound {
   /** The type name it was registered under (`direct`, `socks`, `block`…). */
@@ -35,26 +36,8 @@ export interface Outbound {
   readonly networks: readonly Network[];
   /** Opens a byte stream to `dst`. Rejects with a {@link SluiceError} whose message is the access log's `error`. */
   dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex>;
-  /**
-   * Optional fast path: opens a TCP connection to `dst` and resolves with its
-   * connected, non-blocking fd instead of a stream, for a caller that relays
-   * in the kernel (the splice relay) and would only destroy a `net.Socket`.
-   * Same semantics as {@link Outbound.dialTcp} (errors, `ctx.signal` aborts
-   * the connect); the caller owns the fd. Only for outbounds whose stream
-   * would be a plain TCP socket carrying the flow's bytes unchanged.
-   */
-  dialTcpFd?(dst: Destination, ctx: FlowContext): Promise<number>;
   /** Opens a datagram channel for one UDP session. Absent when `networks` lacks `udp`. */
   dialUdp?(ctx: FlowContext): Promise<PacketChannel>;
-  /**
-   * Optional fast path: a non-blocking UDP socket fd *connected* to
-   * `ctx.flow.dst`, for a caller that relays the session's datagrams natively
-   * (the tproxy inbound's session relay) instead of through a
-   * {@link PacketChannel}. The caller owns the fd. Only for outbounds whose
-   * channel would be that plain socket carrying the datagrams unchanged, to and
-   * from the flow's destination only.
-   */
-  dialUdpFd?(ctx: FlowContext): Promise<number>;
   /** Called once before the first flow. */
   start?(): Promise<void>;
   /** Called once at shutdown, after the inbounds closed. */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { createSluice } from '../app/sluice';
-import { WorkerPool, resolveWorkerCount } from '../app/worker-pool';
+import { createSluice } from '../runtime/sluice';
+import { WorkerPool, resolveWorkerCount } from '../runtime/worker-pool';
 import { validateConfigFile } from '../config';
 import { createRootLogger } from '../logger';
 import { isNativeErrorLike, printError } from './report';

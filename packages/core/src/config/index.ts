@@ -3,7 +3,7 @@
  * starts, and every problem is reported at once as a {@link ConfigError}.
  */
 import type { SluiceConfig } from './types';
-import { validateOutbounds } from '../app/validate';
+import { validateOutbounds } from './validate-outbounds';
 import { loadConfigFile } from './load';
 
 export * from './types';

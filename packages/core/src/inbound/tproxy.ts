@@ -3,8 +3,8 @@ import type { FastAcceptor, NativeBinding, UdpDatagram, UdpTransparentSocket } f
 import type { Logger } from 'pino';
 import type { InboundConfig } from '../config/types';
 import { ErrorCode, SluiceError } from '../errors';
-import type { TcpFlowHandler } from '../app/tcp-handler';
-import type { NativeUdpRelay, UdpFlowHandler, UdpReplySink } from '../app/udp-handler';
+import type { TcpFlowHandler } from '../flow/tcp-flows';
+import type { NativeUdpRelay, UdpFlowHandler, UdpReplySink } from '../flow/udp-sessions';
 import { addressFamily } from '../util/endpoint';
 
 /** Where an inbound sends what it accepts. */

@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { NativeBinding, SpliceRelay, SpliceRelayResult } from '@sluice/native';
-import type { TcpRelay, TcpRelayOptions, TcpRelayResult } from './tcp-relay';
+import type { TcpRelay, TcpRelayOptions, TcpRelayResult } from './stream-relay';
 
 /** Options of {@link spliceRelay}. */
 export interface SpliceRelayOptions extends TcpRelayOptions {

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { Endpoint, FlowMetadata } from '../adapter/flow';
 import type { PacketChannel } from '../adapter/outbound';
+import { isUdpFdDialer } from '../adapter/capabilities';
 import { ErrorCode, SluiceError } from '../errors';
 import { UdpSessionTable, type ExpiringSession } from '../relay/udp-session-table';
 import { logFlowClosed } from './access-log';
-import type { Dispatcher } from './dispatcher';
+import type { Dispatcher } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
-import { describeError } from './tcp-handler';
+import { describeError } from './tcp-flows';
 
 /** Where replies go: the inbound's transparent socket, which sends from any address. */
 export interface UdpReplySink {
@@ -172,7 +173,7 @@ export class UdpFlowHandler {
       session.outbound = d.target.tag;
       if (!d.target.dialUdp) throw new SluiceError(ErrorCode.UNSUPPORTED_NETWORK, `outbound "${d.target.tag}" does not carry udp`);
       const relay = this.opts.nativeRelay === false ? undefined : sink.relay;
-      if (relay && d.target.dialUdpFd) {
+      if (relay && isUdpFdDialer(d.target)) {
         const fd = await this.withConnectTimeout(ctx, d.target.dialUdpFd(ctx));
         if (session.closed) return relay.discard(fd);
         this.attach(session, relay, fd);

@@ -1,9 +1,9 @@
 import * as path from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
-import type { SluicePlugin } from './adapter/outbound';
-import { ErrorCode, SluiceError } from './errors';
-import { blockFactory } from './outbound/block';
-import { OUTBOUND_FACTORY } from './tokens';
+import type { SluicePlugin } from '../adapter/outbound';
+import { ErrorCode, SluiceError } from '../errors';
+import { blockFactory } from './block';
+import { OUTBOUND_FACTORY } from '../tokens';
 
 /**
  * The plugins every Sluice loads. They are loaded by package name exactly like

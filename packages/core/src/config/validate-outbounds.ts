@@ -1,7 +1,7 @@
 import { container as rootContainer } from 'tsyringe';
-import type { SluiceConfig } from '../config/types';
+import type { SluiceConfig } from './types';
 import { factoriesByType, planOutbounds } from '../outbound/registry';
-import { registerPlugins } from '../plugins';
+import { registerPlugins } from '../outbound/plugins';
 
 /**
  * Checks what only the plugins can check: every outbound's type exists and its

@@ -7,13 +7,13 @@ import type { SluiceConfig } from '../config/types';
 import { TproxyInbound } from '../inbound/tproxy';
 import { createRootLogger } from '../logger';
 import { createOutbounds, factoriesByType, planOutbounds } from '../outbound/registry';
-import { registerPlugins } from '../plugins';
+import { registerPlugins } from '../outbound/plugins';
 import { spliceAvailable } from '../relay/splice-relay';
 import { Router } from '../router';
-import { Dispatcher } from './dispatcher';
-import { LoopGuard } from './loop-guard';
-import { TcpFlowHandler } from './tcp-handler';
-import { UdpFlowHandler } from './udp-handler';
+import { Dispatcher } from '../flow/dispatch';
+import { LoopGuard } from '../flow/loop-guard';
+import { TcpFlowHandler } from '../flow/tcp-flows';
+import { UdpFlowHandler } from '../flow/udp-sessions';
 
 /** Everything {@link Sluice} can be given besides its config; all optional. */
 export interface SluiceOptions {

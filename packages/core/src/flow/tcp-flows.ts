@@ -3,13 +3,14 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Endpoint, FlowMetadata } from '../adapter/flow';
 import type { Outbound } from '../adapter/outbound';
+import { isTcpFdDialer } from '../adapter/capabilities';
 import { ErrorCode, SluiceError, isErrnoError, isSluiceError } from '../errors';
 import type { NativeBinding } from '@sluice/native';
 import { canSpliceClient, spliceAvailable, spliceRelay, spliceRelayFd, spliceRelayFds } from '../relay/splice-relay';
-import { relayTcp, type TcpRelay } from '../relay/tcp-relay';
+import { relayTcp, type TcpRelay } from '../relay/stream-relay';
 import { unmapAddress } from '../util/endpoint';
 import { logFlowClosed } from './access-log';
-import type { Dispatch, Dispatcher } from './dispatcher';
+import type { Dispatch, Dispatcher } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
 
@@ -203,7 +204,7 @@ export class TcpFlowHandler {
     const ctx = f.ctx!;
     let dial: Promise<number>;
     try {
-      if (!target.dialTcpFd || !spliceAvailable(native)) {
+      if (!isTcpFdDialer(target) || !spliceAvailable(native)) {
         // The stream way: the fd becomes the paused, accepted socket net.Server would have made.
         const client = new net.Socket({ fd: f.clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
         f.clientFd = -1;
@@ -268,7 +269,7 @@ export class TcpFlowHandler {
     const ctx = f.ctx!;
     const native = this.opts.splice;
     let relay: TcpRelay;
-    if (native && target.dialTcpFd && canSpliceClient(client, native)) {
+    if (native && isTcpFdDialer(target) && canSpliceClient(client, native)) {
       // Fast path: the outbound hands over a connected fd and the splice relay takes it; no upstream net.Socket.
       const fd = await this.dialWithTimeout(f, target.dialTcpFd(f.flow.dst, ctx), (late) => native.closeFd(late));
       client.off('close', f.onEarlyClose);
