@@ -55,3 +55,10 @@ export class ConfigError extends SluiceError {
 export function isErrnoError(err: unknown): err is NodeJS.ErrnoException & { code: string } {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
 }
+
+/** Short, stable text for the access log's `error` field. */
+export function describeError(err: unknown): string {
+  if (isSluiceError(err)) return err.message;
+  if (isErrnoError(err)) return `${err.code}${err.message && !err.message.startsWith(err.code) ? `: ${err.message}` : ''}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -37,3 +37,36 @@ export interface FlowContext {
   /** Aborted when the flow is torn down before the dial finishes (client gone, shutdown). */
   readonly signal: AbortSignal;
 }
+
+/** A flow the router has just sent somewhere: the payload of the `flow` event. */
+export interface FlowRoutedEvent {
+  readonly id: string;
+  readonly network: Network;
+  /** `address:port`, IPv6 in brackets. */
+  readonly src: string;
+  readonly dst: string;
+  /** The destination's host name, when one is known. */
+  readonly host?: string;
+  readonly inbound: string;
+  /** `rules[i]` (or the rule's name), `final`, `hook`, `loop`. */
+  readonly rule: string;
+  readonly outbound: string;
+}
+
+/** A finished flow: the payload of the `flow:closed` event, exactly the access-log line's fields. */
+export interface FlowClosedEvent {
+  readonly flowId: string;
+  readonly network: Network;
+  readonly src: string;
+  readonly dst: string;
+  readonly host?: string;
+  readonly inbound: string;
+  readonly rule: string;
+  readonly outbound: string;
+  /** Bytes from the client towards the remote, and back. */
+  readonly up: number;
+  readonly down: number;
+  readonly durationMs: number;
+  /** Why it ended, when it did not end cleanly. */
+  readonly error?: string;
+}

@@ -1,9 +1,10 @@
 import type { PortRange, RouteConfig, RuleConfig } from './types';
 import { PORT, readNetworks } from './endpoints';
 import { parseCidr } from './net';
-import { at, checkInt, IssueList, Obj, readList, readObject, readString, show, toInt } from './reader';
+import { at, checkInt, IssueList, Obj, readInt, readList, readObject, readString, show, toInt } from './reader';
+import { DEFAULTS, MAX_TIMER_MS } from './defaults';
 
-const ROUTE_KEYS = ['rules', 'final'] as const;
+const ROUTE_KEYS = ['rules', 'final', 'hook_timeout_ms'] as const;
 const RULE_KEYS = ['name', 'network', 'inbound', 'src_cidr', 'dst_cidr', 'src_port', 'dst_port', 'outbound'] as const;
 const MATCH_KEYS = ['network', 'inbound', 'src_cidr', 'dst_cidr', 'src_port', 'dst_port'] as const;
 
@@ -111,5 +112,6 @@ export function readRoute(v: unknown, tags: KnownTags, issues: IssueList): Route
   } else if (tags.outboundOrder.length > 1) {
     issues.add('route.final', 'required when there is more than one outbound (names the outbound for flows no rule matches)');
   }
-  return { rules, final };
+  const hookTimeoutMs = readInt(obj, 'hook_timeout_ms', 'route', { min: 1, max: MAX_TIMER_MS }, DEFAULTS.route.hook_timeout_ms, issues);
+  return { rules, final, hook_timeout_ms: hookTimeoutMs };
 }

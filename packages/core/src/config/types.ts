@@ -71,6 +71,8 @@ export interface RuleConfig {
 export interface RouteConfig {
   readonly rules: readonly RuleConfig[];
   readonly final: string;
+  /** How long an embedder's routing hook may take before the rules decide (ms); default 1000. */
+  readonly hook_timeout_ms: number;
 }
 
 /** What `sluice rules` renders. */

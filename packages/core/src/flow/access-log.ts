@@ -1,6 +1,6 @@
 import * as diagnostics from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
-import type { FlowMetadata } from '../adapter/flow';
+import type { FlowClosedEvent, FlowMetadata, FlowRoutedEvent } from '../adapter/flow';
 import { formatEndpoint } from '../util/endpoint';
 
 /** What is known about a flow when it ends. */
@@ -19,14 +19,26 @@ export interface FlowOutcome {
  */
 export const flowClosedChannel = diagnostics.channel('sluice:flow:closed');
 
+/** `diagnostics_channel` on which every routed flow is published as `{ flow, rule, outbound }`. */
+export const flowRoutedChannel = diagnostics.channel('sluice:flow:routed');
+
+/** Who hears of flows besides the log (an embedder's `flow` / `flow:closed` listeners). */
+export interface FlowListener {
+  /** Checked on every flow: when false, no event object is built. */
+  readonly wantsRouted: boolean;
+  readonly wantsClosed: boolean;
+  routed(event: FlowRoutedEvent): void;
+  closed(event: FlowClosedEvent): void;
+}
+
 /**
  * The logger access lines are written with: a child of `logger` with the
- * same bindings and no redaction. The root logger redacts by key name
- * (`password`, `*.password`…), which pino runs on every value of every line;
- * the access line's keys are fixed and none of those, and its values are
- * strings and numbers, so redaction could never change it, yet it was about
- * half of what writing the line cost. Its level is `trace`: whether a line is
- * written is decided on `logger` itself, so a level set there later still counts.
+ * same bindings and no redaction. The root logger redacts by key name, which
+ * pino runs on every value of every line; the access line's keys are fixed
+ * and none of those, and its values are strings and numbers, so redaction
+ * could never change it, yet it was about half of what writing the line
+ * cost. Its level is `trace`: whether a line is written is decided on
+ * `logger` itself, so a level set there later still counts.
  */
 function accessLogger(logger: Logger): Logger {
   let access = accessLoggers.get(logger);
@@ -38,15 +50,9 @@ function accessLogger(logger: Logger): Logger {
 }
 const accessLoggers = new WeakMap<Logger, Logger>();
 
-/**
- * Writes the access-log line of a finished flow. `msg: "flow closed"` and its
- * fields are a contract (checked from outside), so add fields, never rename.
- */
-export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowOutcome): void {
-  if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
-  // At `warn` (the usual production level) a clean flow writes nothing: build no line for it.
-  if (outcome.error === undefined && !logger.isLevelEnabled('info')) return;
-  const line: Record<string, unknown> = {
+/** The access-log line's fields. `msg: "flow closed"` and these fields are a contract: add, never rename. */
+export function accessLine(flow: FlowMetadata, outcome: FlowOutcome): FlowClosedEvent {
+  const line: { -readonly [K in keyof FlowClosedEvent]: FlowClosedEvent[K] } = {
     flowId: flow.id,
     network: flow.network,
     src: formatEndpoint(flow.src),
@@ -59,10 +65,38 @@ export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowO
     durationMs: Date.now() - outcome.startedAt,
   };
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
+  if (outcome.error !== undefined) line.error = outcome.error;
+  return line;
+}
+
+/** Writes the access-log line of a finished flow (and publishes it on {@link flowClosedChannel}). */
+export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowOutcome, listener?: FlowListener): void {
+  if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
+  const wanted = listener?.wantsClosed === true;
+  // At `warn` (the usual production level) a clean flow writes nothing: build no line for it.
+  if (!wanted && outcome.error === undefined && !logger.isLevelEnabled('info')) return;
+  const line = accessLine(flow, outcome);
   if (outcome.error !== undefined) {
-    line.error = outcome.error;
     if (logger.isLevelEnabled('warn')) accessLogger(logger).warn(line, 'flow closed');
-  } else {
+  } else if (logger.isLevelEnabled('info')) {
     accessLogger(logger).info(line, 'flow closed');
   }
+  if (wanted) listener!.closed(line);
+}
+
+/** Tells whoever listens that `flow` was routed (the `flow` event and {@link flowRoutedChannel}). */
+export function reportFlowRouted(flow: FlowMetadata, rule: string, outbound: string, listener?: FlowListener): void {
+  if (flowRoutedChannel.hasSubscribers) flowRoutedChannel.publish({ flow, rule, outbound });
+  if (listener?.wantsRouted !== true) return;
+  const event: { -readonly [K in keyof FlowRoutedEvent]: FlowRoutedEvent[K] } = {
+    id: flow.id,
+    network: flow.network,
+    src: formatEndpoint(flow.src),
+    dst: formatEndpoint(flow.dst),
+    inbound: flow.inbound,
+    rule,
+    outbound,
+  };
+  if (flow.dst.host !== undefined) event.host = flow.dst.host;
+  listener.routed(event);
 }

@@ -1,93 +1,81 @@
 import type { Logger } from 'pino';
-import type { Endpoint, FlowMetadata } from '../adapter/flow';
-import type { PacketChannel } from '../adapter/outbound';
 import { isUdpFdDialer } from '../adapter/capabilities';
-import { ErrorCode, SluiceError } from '../errors';
+import type { Endpoint, FlowMetadata } from '../adapter/flow';
+import type { DatagramPort, UdpSessionEnd, UdpSessionRelay } from '../adapter/inbound';
+import type { PacketChannel } from '../adapter/outbound';
+import { ErrorCode, SluiceError, describeError } from '../errors';
 import { UdpSessionTable, type ExpiringSession } from '../relay/udp-session-table';
-import { logFlowClosed } from './access-log';
-import type { Dispatcher } from './dispatch';
+import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log';
+import type { Dispatch, Dispatcher, RouteTable } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
-import { describeError } from './tcp-flows';
 
-/** Where replies go: the inbound's transparent socket, which sends from any address. */
-export interface UdpReplySink {
-  send(data: Buffer, fromAddress: string, fromPort: number, toAddress: string, toPort: number): boolean;
-  /** The inbound socket's native session relay, when it has one. */
-  readonly relay?: NativeUdpRelay;
-}
-
-/** A session the native relay ended or gave back, with the bytes it relayed. */
-export interface NativeSessionEnd {
-  readonly id: number;
-  readonly up: number;
-  readonly down: number;
-  readonly reason: string;
-}
-
-/**
- * Relays a session's datagrams without JavaScript once it has a connected UDP
- * socket upstream (`UdpTransparentSocket.attachSession` in `@sluice/native`).
- * Sessions it ends by itself (idle, cap) come back through
- * {@link UdpFlowHandler.onNativeSessionsClosed}.
- */
-export interface NativeUdpRelay {
-  /** Takes `fd` (also when it throws); returns sessions it pushed out. */
-  attach(id: number, src: Endpoint, dst: Endpoint, fd: number, queued: Buffer[]): readonly NativeSessionEnd[];
-  /** Ends an attached session; undefined when the relay no longer has it. */
-  detach(id: number): NativeSessionEnd | undefined;
-  /** Closes an fd that will not be attached after all. */
-  discard(fd: number): void;
-}
-
-/** Settings of {@link UdpFlowHandler}. */
-export interface UdpHandlerOptions {
+/** Settings of {@link UdpSessions}. */
+export interface UdpSessionsOptions {
   readonly idleMs: number;
   readonly maxSessions: number;
   readonly connectTimeoutMs: number;
   /** Datagrams held per session while its outbound is being dialled. */
   readonly maxPending?: number;
   /**
-   * Hand sessions whose outbound offers `dialUdpFd` to the inbound's native
-   * relay (`relay.native_udp`). Default true.
+   * Hand sessions whose outbound offers `dialUdpFd` to the inbound's session
+   * relay, when the inbound offers one (`relay.native_udp`). Default true.
    */
-  readonly nativeRelay?: boolean;
+  readonly sessionRelay?: boolean;
 }
+
+/**
+ * Who owns a session's datagrams right now. Exactly one owner at a time:
+ * - `dialling`: this module, which queues them while the outbound dials;
+ * - `channel`: this module, which passes them through the outbound's {@link PacketChannel};
+ * - `relayed`: the inbound's {@link UdpSessionRelay}, which moves them without
+ *   JavaScript and ends the session itself (idle, cap); this module keeps only
+ *   the access-log record until the relay reports the end;
+ * - `closed`: nobody.
+ */
+type SessionOwner = 'dialling' | 'channel' | 'relayed' | 'closed';
 
 /** One client endpoint talking to one original destination. */
 class UdpSession implements ExpiringSession {
+  owner: SessionOwner = 'dialling';
   lastActive = 0;
   up = 0;
   down = 0;
   rule = '';
   outbound = '';
-  channel?: PacketChannel;
-  /** The session's id in the native relay, once handed to it. */
-  nativeId?: number;
-  /** Set while the native relay carries the session. */
-  relay?: NativeUdpRelay;
-  pending: Buffer[] | undefined = [];
-  closed = false;
+  table: RouteTable | undefined;
+  channel: PacketChannel | undefined;
+  /** The queue while `dialling`. */
+  pending: Buffer[] = [];
+  /** The session's id in the inbound's relay, while `relayed`. */
+  relayId = 0;
+  relay: UdpSessionRelay | undefined;
   readonly startedAt = Date.now();
+
   constructor(
     readonly key: string,
     readonly ctx: FlowContextImpl,
+    readonly port: DatagramPort,
     private readonly onClosed: (s: UdpSession, reason?: string) => void,
   ) {}
 
   close(reason?: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.pending = undefined;
+    const owner = this.owner;
+    if (owner === 'closed') return;
+    this.owner = 'closed';
+    this.pending = [];
     this.ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason ?? 'closed'));
-    this.channel?.close();
-    if (this.relay) this.addNative(this.relay.detach(this.nativeId!));
+    if (owner === 'channel') this.channel?.close();
+    if (owner === 'relayed' && this.relay) {
+      const relay = this.relay;
+      this.relay = undefined;
+      this.addRelayed(relay.detach(this.relayId));
+    }
     this.onClosed(this, reason);
   }
 
-  /** Adds what the native relay carried; it no longer has the session. */
-  addNative(end: NativeSessionEnd | undefined): void {
-    this.relay = undefined;
+  /** Adds what the inbound's relay carried. */
+  addRelayed(end: UdpSessionEnd | undefined): void {
     if (!end) return;
     this.up += end.up;
     this.down += end.down;
@@ -97,14 +85,17 @@ class UdpSession implements ExpiringSession {
 const CLEAN_REASONS = new Set(['idle timeout', 'shutdown']);
 
 /**
- * Turns TPROXY datagrams into UDP sessions keyed by inbound, client endpoint
- * and original destination; replies go back from the address they came from.
+ * Turns datagrams into UDP sessions keyed by inbound, client endpoint and
+ * original destination: routes each session once, dials its outbound, and
+ * sends replies back from the address they came from through the inbound's
+ * {@link DatagramPort}. Sessions it carries itself live in an idle/LRU table;
+ * sessions handed to the inbound's relay are timed out there.
  */
-export class UdpFlowHandler {
+export class UdpSessions {
   private readonly table: UdpSessionTable<UdpSession>;
-  /** Sessions the native relay carries (out of `table`: the relay times them out). */
-  private readonly attached = new Map<number, UdpSession>();
-  private nextNativeId = 0;
+  /** Sessions the inbounds' relays own, by relay id. */
+  private readonly relayed = new Map<number, UdpSession>();
+  private nextRelayId = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly maxPending: number;
 
@@ -112,7 +103,8 @@ export class UdpFlowHandler {
     private readonly dispatcher: Dispatcher,
     private readonly loopGuard: LoopGuard,
     private readonly logger: Logger,
-    private readonly opts: UdpHandlerOptions,
+    private readonly opts: UdpSessionsOptions,
+    private readonly listener?: FlowListener,
   ) {
     this.table = new UdpSessionTable({ maxSessions: opts.maxSessions, idleMs: opts.idleMs });
     this.maxPending = opts.maxPending ?? 64;
@@ -121,27 +113,29 @@ export class UdpFlowHandler {
   }
 
   get size(): number {
-    return this.table.size + this.attached.size;
+    return this.table.size + this.relayed.size;
   }
 
-  /** Idle timeout and cap the inbound's native relay should apply. */
-  get nativeRelayOptions(): { idleMs: number; maxSessions: number } | undefined {
-    return this.opts.nativeRelay === false ? undefined : { idleMs: this.opts.idleMs, maxSessions: this.opts.maxSessions };
+  /** Idle timeout and cap an inbound's session relay should apply; undefined when none should be offered. */
+  get sessionRelayLimits(): { idleMs: number; maxSessions: number } | undefined {
+    return this.opts.sessionRelay === false ? undefined : { idleMs: this.opts.idleMs, maxSessions: this.opts.maxSessions };
   }
 
-  /** Sessions the native relay ended by itself (idle timeout, cap) or at the inbound's close. */
-  onNativeSessionsClosed(ends: readonly NativeSessionEnd[]): void {
+  /** Sessions an inbound's relay ended by itself (idle timeout, cap) or at the inbound's close. */
+  onSessionsEnded(ends: readonly UdpSessionEnd[]): void {
     for (const end of ends) {
-      const s = this.attached.get(end.id);
+      const s = this.relayed.get(end.id);
       if (!s) continue;
-      s.addNative(end);
+      // The relay no longer has it: nothing to detach.
+      s.relay = undefined;
+      s.addRelayed(end);
       s.close(end.reason);
     }
   }
 
-  /** One datagram from `src` whose original destination was `dst`. */
-  onDatagram(inbound: string, sink: UdpReplySink, data: Buffer, src: Endpoint, dst: Endpoint): void {
-    const key = `${inbound}|${src.address}|${src.port}|${dst.address}|${dst.port}`;
+  /** One datagram from `src` whose original destination was `dst`, received on `port`. */
+  onDatagram(data: Buffer, src: Endpoint, dst: Endpoint, port: DatagramPort): void {
+    const key = `${port.inbound}|${src.address}|${src.port}|${dst.address}|${dst.port}`;
     let s = this.table.get(key);
     if (s) this.table.touch(key, s);
     else {
@@ -149,88 +143,120 @@ export class UdpFlowHandler {
         this.logger.warn({ src: `${src.address}:${src.port}`, dst: `${dst.address}:${dst.port}` }, 'dropped a datagram to sluice itself (loop)');
         return;
       }
-      s = this.open(key, inbound, sink, src, dst);
-      if (!s) return;
+      s = this.open(key, port, src, dst);
     }
-    s.up += data.length;
-    if (s.channel) s.channel.send(data, s.ctx.flow.dst);
-    else if (s.pending && s.pending.length < this.maxPending) s.pending.push(data);
+    if (s.owner === 'channel') {
+      s.up += data.length;
+      s.channel!.send(data, s.ctx.flow.dst);
+    } else if (s.owner === 'dialling' && s.pending.length < this.maxPending) {
+      s.up += data.length;
+      s.pending.push(data);
+    }
   }
 
-  private open(key: string, inbound: string, sink: UdpReplySink, src: Endpoint, dst: Endpoint): UdpSession | undefined {
-    const flow: FlowMetadata = { id: nextFlowId(), network: 'udp', inbound, src, dst };
+  private open(key: string, port: DatagramPort, src: Endpoint, dst: Endpoint): UdpSession {
+    const flow: FlowMetadata = { id: nextFlowId(), network: 'udp', inbound: port.inbound, src, dst };
     const ctx = new FlowContextImpl(flow, this.logger);
-    const session = new UdpSession(key, ctx, (s, reason) => {
-      this.table.delete(s.key, s);
-      if (s.nativeId !== undefined) this.attached.delete(s.nativeId);
-      const error = reason === undefined || CLEAN_REASONS.has(reason) ? undefined : reason;
-      logFlowClosed(this.logger, flow, { rule: s.rule, outbound: s.outbound, up: s.up, down: s.down, startedAt: s.startedAt, error });
-    });
+    const session = new UdpSession(key, ctx, port, (s, reason) => this.closed(s, reason));
     this.table.add(key, session);
-    const connect = async (): Promise<void> => {
-      const d = await this.dispatcher.dispatch(flow);
-      session.rule = d.rule;
-      session.outbound = d.target.tag;
-      if (!d.target.dialUdp) throw new SluiceError(ErrorCode.UNSUPPORTED_NETWORK, `outbound "${d.target.tag}" does not carry udp`);
-      const relay = this.opts.nativeRelay === false ? undefined : sink.relay;
-      if (relay && isUdpFdDialer(d.target)) {
-        const fd = await this.withConnectTimeout(ctx, d.target.dialUdpFd(ctx));
-        if (session.closed) return relay.discard(fd);
-        this.attach(session, relay, fd);
-        return;
-      }
-      const channel = await this.withConnectTimeout(ctx, d.target.dialUdp(ctx));
-      if (session.closed) return channel.close();
-      session.channel = channel;
-      channel.setReceiver({
-        onPacket: (payload, from) => {
-          session.down += payload.length;
-          this.table.touch(key, session);
-          try {
-            sink.send(payload, from.address, from.port, src.address, src.port);
-          } catch (err) {
-            ctx.logger.debug({ err }, 'reply not sent');
-          }
-        },
-        onClose: (err) => session.close(err ? describeError(err) : 'upstream closed'),
-      });
-      const queued = session.pending ?? [];
-      session.pending = undefined;
-      for (const p of queued) channel.send(p, flow.dst);
-    };
-    connect().catch((err: unknown) => session.close(describeError(err)));
+    let d: Dispatch | Promise<Dispatch>;
+    try {
+      d = this.dispatcher.dispatch(flow);
+    } catch (err) {
+      session.close(describeError(err));
+      return session;
+    }
+    if (d instanceof Promise) d.then((r) => this.dial(session, r), (err: unknown) => session.close(describeError(err)));
+    else this.dial(session, d);
     return session;
   }
 
-  /** `dial`, aborted through the flow's signal when `timeouts.connect_ms` runs out. */
-  private async withConnectTimeout<T>(ctx: FlowContextImpl, dial: Promise<T>): Promise<T> {
-    const ms = this.opts.connectTimeoutMs;
-    const timer = setTimeout(() => ctx.controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${ms} ms`)), ms);
+  private closed(s: UdpSession, reason?: string): void {
+    this.table.delete(s.key, s);
+    if (s.relayId !== 0) this.relayed.delete(s.relayId);
+    s.table?.release();
+    const error = reason === undefined || CLEAN_REASONS.has(reason) ? undefined : reason;
+    logFlowClosed(this.logger, s.ctx.flow, { rule: s.rule, outbound: s.outbound, up: s.up, down: s.down, startedAt: s.startedAt, error }, this.listener);
+  }
+
+  /** After routing: the inbound's relay takes the session when both sides can, else a packet channel. */
+  private dial(s: UdpSession, d: Dispatch): void {
+    if (s.owner === 'closed') return;
+    s.rule = d.rule;
+    s.outbound = d.target.tag;
+    s.table = d.table;
+    d.table.acquire();
+    reportFlowRouted(s.ctx.flow, d.rule, d.target.tag, this.listener);
+    const target = d.target;
+    const relay = this.opts.sessionRelay === false ? undefined : s.port.sessionRelay;
     try {
-      return await dial;
-    } finally {
-      clearTimeout(timer);
+      if (!target.dialUdp) throw new SluiceError(ErrorCode.UNSUPPORTED_NETWORK, `outbound "${target.tag}" does not carry udp`);
+      if (relay && isUdpFdDialer(target)) {
+        this.withConnectTimeout(s, target.dialUdpFd(s.ctx)).then(
+          (fd) => (s.owner === 'closed' ? relay.discard(fd) : this.handOver(s, relay, fd)),
+          (err: unknown) => s.close(describeError(err)),
+        );
+        return;
+      }
+      this.withConnectTimeout(s, target.dialUdp(s.ctx)).then(
+        (channel) => (s.owner === 'closed' ? channel.close() : this.useChannel(s, channel)),
+        (err: unknown) => s.close(describeError(err)),
+      );
+    } catch (err) {
+      s.close(describeError(err));
     }
   }
 
-  /** From here on the native relay carries the session; its queued datagrams go first. */
-  private attach(session: UdpSession, relay: NativeUdpRelay, fd: number): void {
-    const id = ++this.nextNativeId;
-    const { src, dst } = session.ctx.flow;
-    const queued = session.pending ?? [];
-    session.pending = undefined;
-    const pushedOut = relay.attach(id, src, dst, fd, queued);
-    this.table.delete(session.key, session);
-    session.nativeId = id;
-    session.relay = relay;
-    this.attached.set(id, session);
-    this.onNativeSessionsClosed(pushedOut);
+  /** `dial`, aborted through the session's signal when `timeouts.connect_ms` runs out. */
+  private withConnectTimeout<T>(s: UdpSession, dial: Promise<T>): Promise<T> {
+    const ms = this.opts.connectTimeoutMs;
+    const timer = setTimeout(() => s.ctx.controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${ms} ms`)), ms);
+    return dial.finally(() => clearTimeout(timer));
+  }
+
+  /** From here the session's datagrams go through `channel`; the queue first. */
+  private useChannel(s: UdpSession, channel: PacketChannel): void {
+    const { src, dst } = s.ctx.flow;
+    s.owner = 'channel';
+    s.channel = channel;
+    channel.setReceiver({
+      onPacket: (payload, from) => {
+        s.down += payload.length;
+        this.table.touch(s.key, s);
+        if (!s.port.sendReply(payload, from, src)) s.ctx.logger.debug({ from }, 'reply not sent');
+      },
+      onClose: (err) => s.close(err ? describeError(err) : 'upstream closed'),
+    });
+    const queued = s.pending;
+    s.pending = [];
+    for (const p of queued) channel.send(p, dst);
+  }
+
+  /** From here the inbound's relay owns the session; its queued datagrams go first. */
+  private handOver(s: UdpSession, relay: UdpSessionRelay, fd: number): void {
+    const id = ++this.nextRelayId;
+    const { src, dst } = s.ctx.flow;
+    const queued = s.pending;
+    s.pending = [];
+    let pushedOut: readonly UdpSessionEnd[];
+    try {
+      pushedOut = relay.attach(id, src, dst, fd, queued);
+    } catch (err) {
+      s.close(describeError(err));
+      return;
+    }
+    this.table.delete(s.key, s);
+    s.owner = 'relayed';
+    s.relayId = id;
+    s.relay = relay;
+    this.relayed.set(id, s);
+    this.onSessionsEnded(pushedOut);
   }
 
   /** Closes every session (shutdown). */
   closeAll(reason = 'shutdown'): void {
     clearInterval(this.sweeper);
     this.table.closeAll(reason);
-    for (const s of [...this.attached.values()]) s.close(reason);
+    for (const s of [...this.relayed.values()]) s.close(reason);
   }
 }

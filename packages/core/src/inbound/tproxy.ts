@@ -1,43 +1,90 @@
 import * as net from 'node:net';
 import type { FastAcceptor, NativeBinding, UdpDatagram, UdpTransparentSocket } from '@sluice/native';
 import type { Logger } from 'pino';
-import type { InboundConfig } from '../config/types';
+import type { Endpoint } from '../adapter/flow';
+import type { DatagramPort, FlowSink, Inbound, UdpSessionEnd, UdpSessionRelay } from '../adapter/inbound';
 import { ErrorCode, SluiceError } from '../errors';
-import type { TcpFlowHandler } from '../flow/tcp-flows';
-import type { NativeUdpRelay, UdpFlowHandler, UdpReplySink } from '../flow/udp-sessions';
-import { addressFamily } from '../util/endpoint';
 
-/** Where an inbound sends what it accepts. */
-export interface InboundHandlers {
-  readonly tcp: TcpFlowHandler;
-  readonly udp: UdpFlowHandler;
+/** What a `tproxy` inbound is opened with (the config entry's fields it uses). */
+export interface TproxyInboundOptions {
+  readonly tag: string;
+  readonly listen: string;
+  readonly port: number;
+  readonly network: readonly ('tcp' | 'udp')[];
+  /** SO_REUSEPORT, so several event loops (workers) share the address. */
+  readonly reuse_port: boolean;
 }
 
 /**
- * A `tproxy` inbound: a transparent TCP listener (adopted by a `net.Server`)
- * and a transparent UDP socket on the same address and port. The kernel's
- * TPROXY rule delivers foreign-addressed traffic here; each accepted socket's
- * local address and each datagram's `IP_ORIGDSTADDR` is the original destination.
+ * The datagram side of a `tproxy` inbound: replies are sent from any address
+ * through its transparent socket, and, when the flow sink asks for it, the
+ * socket's native session table is offered as the {@link UdpSessionRelay}.
+ * One object the inbound owns, so the flow sink never holds the socket.
  */
-export class TproxyInbound {
-  private server?: net.Server;
-  private acceptor?: FastAcceptor;
-  private udp?: UdpTransparentSocket;
+class TproxyDatagramPort implements DatagramPort, UdpSessionRelay {
+  socket: UdpTransparentSocket | undefined;
+  readonly sessionRelay: UdpSessionRelay | undefined;
 
   constructor(
-    readonly config: InboundConfig,
+    readonly inbound: string,
     private readonly native: NativeBinding,
-    private readonly handlers: InboundHandlers,
+    offerRelay: boolean,
+  ) {
+    this.sessionRelay = offerRelay ? this : undefined;
+  }
+
+  sendReply(data: Buffer, from: Endpoint, to: Endpoint): boolean {
+    try {
+      return this.socket?.send(data, from.address, from.port, to.address, to.port) ?? false;
+    } catch {
+      return false;
+    }
+  }
+
+  attach(id: number, src: Endpoint, dst: Endpoint, fd: number, queued: readonly Buffer[]): readonly UdpSessionEnd[] {
+    const socket = this.socket;
+    if (!socket) {
+      this.native.closeFd(fd);
+      throw new SluiceError(ErrorCode.SHUTDOWN, `inbound ${this.inbound} is closed`);
+    }
+    return socket.attachSession(id, src.address, src.port, dst.address, dst.port, fd, queued as Buffer[]);
+  }
+
+  detach(id: number): UdpSessionEnd | undefined {
+    return this.socket?.detachSession(id);
+  }
+
+  discard(fd: number): void {
+    this.native.closeFd(fd);
+  }
+}
+
+/**
+ * A `tproxy` inbound: a transparent TCP listener and a transparent UDP socket
+ * on the same address and port. The kernel's TPROXY rule delivers
+ * foreign-addressed traffic here; each accepted connection's local address
+ * and each datagram's `IP_ORIGDSTADDR` is the original destination. What it
+ * accepts goes to the {@link FlowSink}; it knows nothing else of flows.
+ */
+export class TproxyInbound implements Inbound {
+  private server?: net.Server;
+  private acceptor?: FastAcceptor;
+  private port?: TproxyDatagramPort;
+
+  constructor(
+    readonly options: TproxyInboundOptions,
+    private readonly native: NativeBinding,
+    private readonly sink: FlowSink,
     private readonly logger: Logger,
   ) {}
 
   get tag(): string {
-    return this.config.tag;
+    return this.options.tag;
   }
 
   /** Opens the sockets; rejects with the native error (EPERM, EADDRINUSE…) and closes what it opened. */
   async start(): Promise<void> {
-    const { listen, port, network, reuse_port: reusePort } = this.config;
+    const { listen, port, network, reuse_port: reusePort } = this.options;
     try {
       if (network.includes('tcp')) await this.startTcp(listen, port, reusePort);
       if (network.includes('udp')) this.startUdp(listen, port, reusePort);
@@ -49,17 +96,16 @@ export class TproxyInbound {
   }
 
   private async startTcp(address: string, port: number, reusePort: boolean): Promise<void> {
-    const fd = this.native.openTransparentListener({ address, port, reusePort, backlog: 4096, v6Only: addressFamily(address) === 6 });
-    const tcp = this.handlers.tcp;
-    if (typeof this.native.FastAcceptor === 'function' && tcp.acceptsFds) {
+    const fd = this.native.openTransparentListener({ address, port, reusePort, backlog: 4096, v6Only: net.isIPv6(address) });
+    const sink = this.sink;
+    const tag = this.options.tag;
+    if (typeof this.native.FastAcceptor === 'function' && sink.acceptsFds) {
       // Accepted in C++, a batch per wakeup: a flow the splice relay carries never gets a libuv stream or net.Socket.
-      const tag = this.config.tag;
       try {
         this.acceptor = new this.native.FastAcceptor(fd, (batch) => {
           for (let i = 0; i + 4 < batch.length; i += 5) {
-            const connFd = batch[i] as number;
             try {
-              tcp.handleFd(connFd, { address: batch[i + 1] as string, port: batch[i + 2] as number }, { address: batch[i + 3] as string, port: batch[i + 4] as number }, tag);
+              sink.accept(batch[i] as number, { address: batch[i + 1] as string, port: batch[i + 2] as number }, { address: batch[i + 3] as string, port: batch[i + 4] as number }, tag);
             } catch (err) {
               this.logger.error({ err }, 'tcp connection handling failed');
             }
@@ -73,7 +119,11 @@ export class TproxyInbound {
     }
     // Paused so a native relay can take the fd before Node reads a byte; the stream relay resumes it.
     const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true });
-    server.on('connection', (socket: net.Socket) => this.handlers.tcp.handle(socket, this.config.tag));
+    server.on('connection', (socket: net.Socket) => {
+      const src = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+      const dst = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+      sink.accept(socket, src, dst, tag);
+    });
     // Accept errors (EMFILE and friends) must not kill the process; libuv retries.
     server.on('error', (err) => this.logger.error({ err }, 'tcp listener error'));
     try {
@@ -86,61 +136,45 @@ export class TproxyInbound {
       });
     } catch (err) {
       this.native.closeFd(fd);
-      throw new SluiceError(ErrorCode.INBOUND, `inbound ${this.config.tag}: cannot listen on fd ${fd}: ${(err as Error).message}`, { cause: err });
+      throw new SluiceError(ErrorCode.INBOUND, `inbound ${tag}: cannot listen on fd ${fd}: ${(err as Error).message}`, { cause: err });
     }
     this.server = server;
   }
 
   private startUdp(address: string, port: number, reusePort: boolean): void {
-    const tag = this.config.tag;
-    const udp = this.handlers.udp;
-    const native = this.native;
-    const relayOptions = udp.nativeRelayOptions;
-    let sock: UdpTransparentSocket | undefined;
-    const relay: NativeUdpRelay | undefined = relayOptions && {
-      attach: (id, src, dst, fd, queued) => {
-        if (!sock) {
-          native.closeFd(fd);
-          throw new SluiceError(ErrorCode.SHUTDOWN, `inbound ${tag} is closed`);
-        }
-        return sock.attachSession(id, src.address, src.port, dst.address, dst.port, fd, queued);
-      },
-      detach: (id) => sock?.detachSession(id),
-      discard: (fd) => native.closeFd(fd),
-    };
-    const sink: UdpReplySink = {
-      send: (data: Buffer, fa: string, fp: number, ta: string, tp: number): boolean => sock?.send(data, fa, fp, ta, tp) ?? false,
-      relay,
-    };
+    const sink = this.sink;
+    const limits = sink.sessionRelayLimits;
+    const dgram = new TproxyDatagramPort(this.options.tag, this.native, limits !== undefined);
     const options = {
       address,
       port,
       reusePort,
-      v6Only: addressFamily(address) === 6,
-      ...(relayOptions && { sessionIdleMs: relayOptions.idleMs, maxSessions: relayOptions.maxSessions }),
+      v6Only: net.isIPv6(address),
+      ...(limits && { sessionIdleMs: limits.idleMs, maxSessions: limits.maxSessions }),
     };
-    sock = new native.UdpTransparentSocket(
+    dgram.socket = new this.native.UdpTransparentSocket(
       options,
       (batch: UdpDatagram[]) => {
         for (const d of batch) {
           try {
-            udp.onDatagram(tag, sink, d.data, { address: d.srcAddress, port: d.srcPort }, { address: d.dstAddress, port: d.dstPort });
+            sink.onDatagram(d.data, { address: d.srcAddress, port: d.srcPort }, { address: d.dstAddress, port: d.dstPort }, dgram);
           } catch (err) {
             this.logger.error({ err }, 'udp datagram handling failed');
           }
         }
       },
-      (ended) => udp.onNativeSessionsClosed(ended),
+      (ended) => sink.onSessionsEnded(ended),
     );
-    this.udp = sock;
+    this.port = dgram;
   }
 
-  /** Stops accepting; flows in progress are left to the handlers. */
+  /** Stops accepting; flows in progress are left to the flow sink. */
   async close(): Promise<void> {
-    const udp = this.udp;
-    this.udp = undefined;
-    // Natively relayed sessions end with the socket; their counts go to the access log.
-    if (udp) this.handlers.udp.onNativeSessionsClosed(udp.close());
+    const socket = this.port?.socket;
+    if (this.port) this.port.socket = undefined;
+    this.port = undefined;
+    // Sessions the socket relays end with it; their counts go to the access log.
+    if (socket) this.sink.onSessionsEnded(socket.close());
     this.acceptor?.close();
     this.acceptor = undefined;
     const server = this.server;

@@ -52,15 +52,6 @@ function handOverFd(stream: Duplex): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-/**
- * Whether {@link spliceRelayFd} can take `client` right now: splice works
- * with this binding and the socket is eligible (see {@link spliceRelay}).
- * Checked before dialing so that a flow that cannot be spliced gets a stream.
- */
-export function canSpliceClient(client: Duplex, native: NativeBinding): boolean {
-  return spliceAvailable(native) && handOverFd(client) !== undefined;
-}
-
 /** Everything the stream has read from the kernel and not yet handed to anyone. */
 function takeBuffered(stream: net.Socket): Buffer {
   const chunks: Buffer[] = [];
@@ -69,85 +60,52 @@ function takeBuffered(stream: net.Socket): Buffer {
 }
 
 /**
- * Relays `client` and `upstream` in the kernel with `splice()` (see the
- * native `SpliceRelay`): same contract as `relayTcp` (half-close,
- * backpressure, idle timeout, byte counts, a reset on failure), a fraction
- * of the CPU.
+ * Relays two TCP ends in the kernel with `splice()` (see the native
+ * `SpliceRelay`): same contract as `relayTcp` (half-close, backpressure, idle
+ * timeout, byte counts, a reset on failure), a fraction of the CPU.
  *
- * Both must be connected `net.Socket`s over TCP, paused (accepted with
- * `pauseOnConnect`, or `pause()`d) with nothing left to write. Bytes they
- * already read are collected with `read()` and sent first; bytes read earlier
- * by someone else (a sniffer) must have been passed on or `unshift()`ed back.
- * On success both Node sockets are destroyed without sending anything (the
- * relay owns copies of their fds): each still emits `'close'` (and `'end'` if
- * Node had already seen the EOF), so detach listeners that would take that for
- * the end of the flow; `result` is the end of the flow.
+ * Each end is a bare connected fd or a stream. A stream end must be an
+ * eligible `net.Socket` (plain TCP, connected, paused, nothing left to write);
+ * bytes it already read are collected with `read()` and sent first (a sniffer
+ * must have passed on or `unshift()`ed back what it read). Two bare fds are
+ * adopted as they are; otherwise the relay takes copies, and on success each
+ * socket end is destroyed (sending nothing: the relay holds its copy; it
+ * still emits `'close'`, so detach listeners that would take that for the
+ * end of the flow) and each bare fd closed. `result` is the end of the flow.
  *
- * Returns undefined, leaving both sockets as they were, when a socket is not
- * eligible or the relay cannot start: use `relayTcp` then. Should `splice()`
- * turn out unsupported at run time (EINVAL: a sandbox), that one flow fails
- * and {@link spliceAvailable} is false from then on.
+ * Returns undefined, leaving both ends as they were, when an end is not
+ * eligible or the relay cannot start: use `relayTcp` then.
  */
-export function spliceRelay(client: Duplex, upstream: Duplex, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
+export function spliceRelayEnds(client: number | Duplex, upstream: number | Duplex, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
   if (!spliceAvailable(native)) return undefined;
-  const fdA = handOverFd(client);
-  const fdB = handOverFd(upstream);
+  if (typeof client === 'number' && typeof upstream === 'number') {
+    // Nothing else polls these fds, so the relay adopts them: no copies. Nothing was read before.
+    return startRelay(native, client, upstream, opts, { adopt: true }, 0, 0);
+  }
+  const fdA = typeof client === 'number' ? client : handOverFd(client);
+  const fdB = typeof upstream === 'number' ? upstream : handOverFd(upstream);
   if (fdA === undefined || fdB === undefined) return undefined;
-  const clientSocket = client as net.Socket;
-  const upstreamSocket = upstream as net.Socket;
-  const pendingA = takeBuffered(clientSocket);
-  const pendingB = takeBuffered(upstreamSocket);
+  const clientSocket = typeof client === 'number' ? undefined : (client as net.Socket);
+  const upstreamSocket = typeof upstream === 'number' ? undefined : (upstream as net.Socket);
+  const pendingA = clientSocket ? takeBuffered(clientSocket) : undefined;
+  const pendingB = upstreamSocket ? takeBuffered(upstreamSocket) : undefined;
 
   // Counted as relayTcp counts: bytes read from the client, bytes written to it.
-  const relay = startRelay(native, fdA, fdB, opts, { pendingA, pendingB }, clientSocket.bytesRead - pendingA.length, clientSocket.bytesWritten);
+  const upBefore = clientSocket ? clientSocket.bytesRead - pendingA!.length : 0;
+  const downBefore = clientSocket ? clientSocket.bytesWritten : 0;
+  const relay = startRelay(native, fdA, fdB, opts, { pendingA, pendingB }, upBefore, downBefore);
   if (!relay) {
     // Not a TCP socket after all, not connected any more, out of fds…: put the bytes back for relayTcp.
-    if (pendingA.length > 0) clientSocket.unshift(pendingA);
-    if (pendingB.length > 0) upstreamSocket.unshift(pendingB);
+    if (pendingA && pendingA.length > 0) clientSocket!.unshift(pendingA);
+    if (pendingB && pendingB.length > 0) upstreamSocket!.unshift(pendingB);
     return undefined;
   }
   // Closing an fd of which the relay holds a copy sends nothing to the peer.
-  clientSocket.destroy();
-  upstreamSocket.destroy();
+  if (clientSocket) clientSocket.destroy();
+  else native.closeFd(fdA);
+  if (upstreamSocket) upstreamSocket.destroy();
+  else native.closeFd(fdB);
   return relay;
-}
-
-/**
- * {@link spliceRelay} with an upstream that is a raw connected TCP fd (from
- * an outbound's `dialTcpFd`) rather than a stream: no `net.Socket` is ever
- * built for it. On success the relay owns the connection and `upstreamFd` is
- * closed (the relay holds its own copy); on failure (undefined) both the
- * client and `upstreamFd` are left untouched, for the caller to adopt the fd
- * with `new net.Socket({ fd })` and fall back to `relayTcp`.
- */
-export function spliceRelayFd(client: Duplex, upstreamFd: number, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
-  if (!spliceAvailable(native)) return undefined;
-  const fdA = handOverFd(client);
-  if (fdA === undefined) return undefined;
-  const clientSocket = client as net.Socket;
-  const pendingA = takeBuffered(clientSocket);
-
-  const relay = startRelay(native, fdA, upstreamFd, opts, { pendingA }, clientSocket.bytesRead - pendingA.length, clientSocket.bytesWritten);
-  if (!relay) {
-    if (pendingA.length > 0) clientSocket.unshift(pendingA);
-    return undefined;
-  }
-  clientSocket.destroy();
-  native.closeFd(upstreamFd);
-  return relay;
-}
-
-/**
- * The splice relay between two raw connected TCP fds (a natively accepted
- * client, a natively dialed upstream): no `net.Socket` on either side. On
- * success the relay owns both fds (it adopts them, no copies); on failure
- * (undefined) both are left untouched for the caller to fall back to streams.
- * Byte counts are the relay's own: nothing was read before.
- */
-export function spliceRelayFds(clientFd: number, upstreamFd: number, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
-  if (!spliceAvailable(native)) return undefined;
-  // The relay takes these fds as they are: nothing else polls them, so no copies.
-  return startRelay(native, clientFd, upstreamFd, opts, { adopt: true }, 0, 0);
 }
 
 /**

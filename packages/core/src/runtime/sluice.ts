@@ -1,31 +1,46 @@
+import { EventEmitter } from 'node:events';
 import { native as loadNative, type NativeBinding } from '@sluice/native';
 import type { Logger } from 'pino';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { FlowClosedEvent, FlowRoutedEvent } from '../adapter/flow';
+import type { Inbound } from '../adapter/inbound';
 import type { Outbound } from '../adapter/outbound';
 import type { FlowRouter, RoutingHook } from '../adapter/router';
+import { validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
+import { ErrorCode, SluiceError } from '../errors';
+import type { FlowListener } from '../flow/access-log';
+import { Dispatcher, RouteTable } from '../flow/dispatch';
+import { Flows } from '../flow/flow-sink';
+import { LoopGuard } from '../flow/loop-guard';
+import { TcpFlows } from '../flow/tcp-flows';
+import { UdpSessions } from '../flow/udp-sessions';
 import { TproxyInbound } from '../inbound/tproxy';
 import { createRootLogger } from '../logger';
-import { createOutbounds, factoriesByType, planOutbounds } from '../outbound/registry';
 import { registerPlugins } from '../outbound/plugins';
+import { createOutbounds, factoriesByType, planOutbounds } from '../outbound/registry';
+import { TcpRelayer } from '../relay/relay';
 import { spliceAvailable } from '../relay/splice-relay';
 import { Router } from '../router';
-import { Dispatcher } from '../flow/dispatch';
-import { LoopGuard } from '../flow/loop-guard';
-import { TcpFlowHandler } from '../flow/tcp-flows';
-import { UdpFlowHandler } from '../flow/udp-sessions';
+import { describeReload, type ReloadSummary } from './reload-summary';
 
 /** Everything {@link Sluice} can be given besides its config; all optional. */
 export interface SluiceOptions {
   /** Root logger; default: pino JSON on stdout at `config.log.level`. */
   readonly logger?: Logger;
-  /** The native binding; tests pass a mock. */
+  /** The native binding; tests pass a mock (see `@sluice/core/testing`). */
   readonly native?: NativeBinding;
   /** Container to register plugins in; default: a child of tsyringe's root. */
   readonly container?: DependencyContainer;
-  /** Asked before the rules for every flow (embedders). */
+  /**
+   * Asked before the rules for every flow. Resolving to a tag routes there;
+   * `undefined` lets the rules decide, and so do a hook that throws and one
+   * slower than {@link hookTimeoutMs} (both logged, rate-limited).
+   */
   readonly routingHook?: RoutingHook;
-  /** Replaces the rule router entirely. */
+  /** Default: `route.hook_timeout_ms` of the config (1000). */
+  readonly hookTimeoutMs?: number;
+  /** Replaces the rule router entirely (kept across reloads). */
   readonly router?: FlowRouter;
   /**
    * Log `sluice started` / `sluice stopped` (default true). A worker of a
@@ -34,83 +49,178 @@ export interface SluiceOptions {
   readonly announce?: boolean;
 }
 
+/** The events of a {@link Sluice}, with their payloads. */
+export interface SluiceEvents {
+  /** A flow was routed: id, network, src, dst, host, inbound, rule, outbound. */
+  flow: [event: FlowRoutedEvent];
+  /** A flow ended: the access-log line's fields. */
+  'flow:closed': [event: FlowClosedEvent];
+  /** A reload took effect. */
+  reloaded: [summary: ReloadSummary];
+}
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
 /**
  * One running proxy: plugins, outbounds, router and inbounds built from a
- * validated config. Start order is outbounds → handlers → inbounds; stop is
+ * validated config. Start order is outbounds → router → inbounds; stop is
  * the reverse, with a bounded drain of open flows in between.
  */
-export class Sluice {
+export class Sluice extends EventEmitter implements FlowListener {
   readonly logger: Logger;
   private readonly container: DependencyContainer;
-  private outbounds = new Map<string, Outbound>();
-  private inbounds: TproxyInbound[] = [];
-  private tcp?: TcpFlowHandler;
-  private udp?: UdpFlowHandler;
-  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private readonly configPath: string | undefined;
+  private loaded: SluiceConfig | undefined;
+  private dispatcher?: Dispatcher;
+  /** Route tables replaced by a reload whose flows have not all ended yet. */
+  private readonly retiring = new Set<RouteTable>();
+  private inbounds: Inbound[] = [];
+  private flows?: Flows;
+  private state: State = 'new';
+  private stopRequested = false;
+  private starting?: Promise<void>;
 
   constructor(
-    readonly config: SluiceConfig,
+    config: SluiceConfig | string,
     private readonly options: SluiceOptions = {},
   ) {
-    this.logger = options.logger ?? createRootLogger({ level: config.log.level });
+    super();
+    if (typeof config === 'string') this.configPath = config;
+    else this.loaded = config;
+    this.logger = options.logger ?? createRootLogger({ level: this.loaded?.log.level ?? 'info' });
     this.container = options.container ?? rootContainer.createChildContainer();
+  }
+
+  /** The running config (for a path, once {@link start} has loaded it). */
+  get config(): SluiceConfig {
+    if (!this.loaded) throw new SluiceError(ErrorCode.CONFIG, `the config ${this.configPath ?? ''} is loaded by start()`);
+    return this.loaded;
   }
 
   /** Open TCP flows and UDP sessions. */
   get activeFlows(): { tcp: number; udp: number } {
-    return { tcp: this.tcp?.size ?? 0, udp: this.udp?.size ?? 0 };
+    return this.flows?.active ?? { tcp: 0, udp: 0 };
+  }
+
+  /** @internal {@link FlowListener}: build `flow` events only while someone listens. */
+  get wantsRouted(): boolean {
+    return this.listenerCount('flow') > 0;
+  }
+
+  /** @internal */
+  get wantsClosed(): boolean {
+    return this.listenerCount('flow:closed') > 0;
+  }
+
+  /** @internal */
+  routed(event: FlowRoutedEvent): void {
+    this.emit('flow', event);
+  }
+
+  /** @internal */
+  closed(event: FlowClosedEvent): void {
+    this.emit('flow:closed', event);
+  }
+
+  override on<K extends keyof SluiceEvents>(event: K, listener: (...args: SluiceEvents[K]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override once<K extends keyof SluiceEvents>(event: K, listener: (...args: SluiceEvents[K]) => void): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+
+  override off<K extends keyof SluiceEvents>(event: K, listener: (...args: SluiceEvents[K]) => void): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
   }
 
   /**
-   * Loads plugins, creates and starts outbounds, opens inbounds. On failure
-   * everything opened so far is closed again and the error is rethrown.
+   * Loads the config (when given a path), plugins, creates and starts
+   * outbounds, opens inbounds. On failure, or when {@link stop} is called
+   * meanwhile, everything opened so far is closed again and the promise
+   * rejects.
    */
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`cannot start a Sluice that is ${this.state}`);
+  start(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new Error(`cannot start a Sluice that is ${this.state}`));
     this.state = 'starting';
-    const { config } = this;
-    try {
-      registerPlugins(this.container, config.plugins, config.baseDir);
-      const plan = planOutbounds(config.outbounds, factoriesByType(this.container));
-      this.outbounds = createOutbounds(plan, this.container, this.logger);
-      for (const o of this.outbounds.values()) await o.start?.();
+    this.starting = this.doStart();
+    return this.starting;
+  }
 
+  private async doStart(): Promise<void> {
+    try {
+      const config = (this.loaded ??= await validateConfigFile(this.configPath!));
+      if (!this.options.logger) this.logger.level = config.log.level;
+      this.checkStop();
+      registerPlugins(this.container, config.plugins, config.baseDir);
+      const flowLogger = this.logger.child({ component: 'flow' });
+      this.dispatcher = new Dispatcher(await this.buildRouteTable(config), {
+        hook: this.options.routingHook,
+        hookTimeoutMs: this.options.hookTimeoutMs ?? config.route.hook_timeout_ms,
+        logger: flowLogger,
+      });
       const native = this.options.native ?? loadNative();
       this.raiseFileLimit(native);
-      const router = this.options.router ?? new Router(config.route);
-      const dispatcher = new Dispatcher(router, this.outbounds, this.options.routingHook);
       const loopGuard = new LoopGuard(config.inbounds.map((i) => ({ address: i.listen, port: i.port })));
-      const flowLogger = this.logger.child({ component: 'flow' });
       const t = config.timeouts;
-      const splice = config.relay.splice && spliceAvailable(native) ? native : undefined;
-      this.tcp = new TcpFlowHandler(dispatcher, loopGuard, flowLogger, { connectTimeoutMs: t.connect_ms, idleMs: t.tcp_idle_ms, splice });
-      this.udp = new UdpFlowHandler(dispatcher, loopGuard, flowLogger, {
-        connectTimeoutMs: t.connect_ms,
-        idleMs: t.udp_idle_ms,
-        maxSessions: config.udp.max_sessions,
-        nativeRelay: config.relay.native_udp,
-      });
+      const relayer = new TcpRelayer({ idleMs: t.tcp_idle_ms }, config.relay.splice && spliceAvailable(native) ? native : undefined);
+      const tcp = new TcpFlows(this.dispatcher, loopGuard, relayer, flowLogger, { connectTimeoutMs: t.connect_ms }, this);
+      const udp = new UdpSessions(
+        this.dispatcher,
+        loopGuard,
+        flowLogger,
+        { connectTimeoutMs: t.connect_ms, idleMs: t.udp_idle_ms, maxSessions: config.udp.max_sessions, sessionRelay: config.relay.native_udp },
+        this,
+      );
+      this.flows = new Flows(tcp, udp);
       for (const ic of config.inbounds) {
-        const inbound = new TproxyInbound(ic, native, { tcp: this.tcp, udp: this.udp }, this.logger.child({ component: `inbound/tproxy[${ic.tag}]` }));
+        this.checkStop();
+        const inbound = new TproxyInbound(ic, native, this.flows, this.logger.child({ component: `inbound/tproxy[${ic.tag}]` }));
         await inbound.start();
         this.inbounds.push(inbound);
       }
+      this.checkStop();
     } catch (err) {
       await this.teardown(0);
       this.state = 'stopped';
       throw err;
     }
     this.state = 'running';
+    const config = this.config;
     this.logger.info(
-      { inbounds: config.inbounds.map((i) => `${i.tag}@${i.listen}:${i.port}`), outbounds: [...this.outbounds.keys()] },
+      { inbounds: config.inbounds.map((i) => `${i.tag}@${i.listen}:${i.port}`), outbounds: [...config.outbounds.map((o) => o.tag)] },
       this.options.announce === false ? 'worker started' : 'sluice started',
     );
   }
 
+  /** Throws when {@link stop} was called during start. */
+  private checkStop(): void {
+    if (this.stopRequested) throw new SluiceError(ErrorCode.SHUTDOWN, 'stopped while starting');
+  }
+
+  /** Creates and starts the outbounds of `config` and compiles its rules; closes what it made on failure. */
+  private async buildRouteTable(config: SluiceConfig): Promise<RouteTable> {
+    const plan = planOutbounds(config.outbounds, factoriesByType(this.container));
+    const outbounds = createOutbounds(plan, this.container, this.logger);
+    const started: Outbound[] = [];
+    try {
+      for (const o of outbounds.values()) {
+        this.checkStop();
+        await o.start?.();
+        started.push(o);
+      }
+      const router = this.options.router ?? new Router(config.route);
+      return new RouteTable(router, outbounds);
+    } catch (err) {
+      await this.closeOutbounds(started);
+      throw err;
+    }
+  }
+
   private raiseFileLimit(native: NativeBinding): void {
     try {
-      const { soft } = native.raiseFileLimit();
-      this.logger.debug({ soft }, 'open-file limit');
+      const { soft, hard } = native.raiseFileLimit() as { soft: number; hard?: number };
+      this.logger.info({ soft, hard }, 'open-file limit');
       if (soft < 4096) this.logger.warn({ soft }, 'the open-file limit is low: each proxied TCP flow needs two file descriptors');
     } catch (err) {
       this.logger.warn({ err }, 'cannot raise the open-file limit');
@@ -118,14 +228,60 @@ export class Sluice {
   }
 
   /**
-   * Stops accepting, lets open flows finish for up to `drainMs` (default
-   * `timeouts.drain_ms`), then cuts the rest and closes the outbounds.
+   * Applies a new config to new flows: rules and outbounds. Established flows
+   * continue on the outbounds they were dialled with, which close when their
+   * last flow ends. A config that does not validate, or whose outbounds
+   * cannot start, is rejected with its errors and the running one is kept.
+   * Inbounds, timeouts, workers, relay and plugin settings need a restart;
+   * changes to them are reported in the summary (and logged) but not applied.
    */
-  async stop(drainMs = this.config.timeouts.drain_ms): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'stopping') return;
+  async reload(config: SluiceConfig | string): Promise<ReloadSummary> {
+    if (this.state !== 'running' || !this.dispatcher) throw new SluiceError(ErrorCode.SHUTDOWN, `cannot reload a Sluice that is ${this.state}`);
+    const next = typeof config === 'string' ? await validateConfigFile(config) : config;
+    const previous = this.config;
+    const summary = describeReload(previous, next);
+    if (summary.restartNeeded.includes('plugins')) {
+      throw new SluiceError(ErrorCode.CONFIG, 'plugins: the plugin list cannot change on reload; restart Sluice to load plugins');
+    }
+    const table = await this.buildRouteTable(next);
+    if (this.state !== 'running') {
+      await this.closeOutbounds([...table.outbounds.values()]);
+      throw new SluiceError(ErrorCode.SHUTDOWN, 'stopped while reloading');
+    }
+    const old = this.dispatcher.replace(table);
+    this.retiring.add(old);
+    old.retire(() => {
+      this.retiring.delete(old);
+      void this.closeOutbounds([...old.outbounds.values()]);
+    });
+    // What a restart would apply stays as it is; the rest is now the config.
+    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, plugins: previous.plugins };
+    if (!this.options.logger) this.logger.level = next.log.level;
+    this.logger.info(summary, 'config reloaded');
+    if (summary.restartNeeded.length > 0) this.logger.warn({ keys: summary.restartNeeded }, 'these config changes take effect at the next restart');
+    this.emit('reloaded', summary);
+    return summary;
+  }
+
+  /**
+   * Stops accepting, lets open flows finish for up to `drainMs` (default
+   * `timeouts.drain_ms`), then cuts the rest and closes the outbounds. During
+   * {@link start}, makes start fail and close everything it opened.
+   */
+  async stop(drainMs?: number): Promise<void> {
+    if (this.state === 'starting') {
+      this.stopRequested = true;
+      await this.starting?.catch(() => undefined);
+      return;
+    }
+    if (this.state !== 'running') {
+      this.state = this.state === 'new' ? 'stopped' : this.state;
+      return;
+    }
     this.state = 'stopping';
-    this.logger.info({ active: this.activeFlows, drainMs }, this.options.announce === false ? 'worker stopping' : 'sluice stopping');
-    await this.teardown(drainMs);
+    const drain = drainMs ?? this.config.timeouts.drain_ms;
+    this.logger.info({ active: this.activeFlows, drainMs: drain }, this.options.announce === false ? 'worker stopping' : 'sluice stopping');
+    await this.teardown(drain);
     this.state = 'stopped';
     this.logger.info(this.options.announce === false ? 'worker stopped' : 'sluice stopped');
   }
@@ -133,14 +289,22 @@ export class Sluice {
   private async teardown(drainMs: number): Promise<void> {
     await Promise.all(this.inbounds.map((i) => i.close()));
     this.inbounds = [];
+    const flows = this.flows;
     const deadline = Date.now() + drainMs;
-    while ((this.tcp?.size ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    this.tcp?.abortAll('shutdown');
-    this.udp?.closeAll('shutdown');
+    while ((flows?.tcp.size ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    flows?.tcp.abortAll('shutdown');
+    flows?.udp.closeAll('shutdown');
     // Aborted sockets close asynchronously; wait (briefly) so every cut flow still gets its access-log line.
     const cutDeadline = Date.now() + 1000;
-    while ((this.tcp?.size ?? 0) > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 10));
-    for (const o of this.outbounds.values()) {
+    while ((flows?.tcp.size ?? 0) > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 10));
+    const tables = [...this.retiring];
+    if (this.dispatcher) tables.push(this.dispatcher.current);
+    this.retiring.clear();
+    for (const table of tables) await this.closeOutbounds([...table.outbounds.values()]);
+  }
+
+  private async closeOutbounds(outbounds: readonly Outbound[]): Promise<void> {
+    for (const o of outbounds) {
       try {
         await o.close();
       } catch (err) {
@@ -150,7 +314,10 @@ export class Sluice {
   }
 }
 
-/** Builds a {@link Sluice} from a validated config. */
-export function createSluice(config: SluiceConfig, options?: SluiceOptions): Sluice {
+/**
+ * Builds a {@link Sluice} from a validated config, or from a config file's
+ * path (loaded and validated by `start()`).
+ */
+export function createSluice(config: SluiceConfig | string, options?: SluiceOptions): Sluice {
   return new Sluice(config, options);
 }
