@@ -11,6 +11,8 @@ interface Runner {
   readonly logger: Logger;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Re-reads the config file (SIGHUP); rejects, keeping the running config, when it is not valid. */
+  reload(): Promise<unknown>;
 }
 
 function parseWorkers(value: string): number | 'auto' {
@@ -39,7 +41,8 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
           if (mode !== 'process' && mode !== 'thread') throw new Error(`--worker-mode: must be "process" or "thread", not "${mode}"`);
           runner = Object.assign(new WorkerPool(opts.config, workers, logger, mode), { logger });
         } else {
-          runner = createSluice(config);
+          const sluice = createSluice(config);
+          runner = { logger: sluice.logger, start: () => sluice.start(), stop: () => sluice.stop(), reload: () => sluice.reload(opts.config) };
         }
       } catch (err) {
         printError(err);
@@ -73,6 +76,11 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
+        process.on('SIGHUP', () => {
+          if (stopping) return;
+          runner.logger.info({ signal: 'SIGHUP' }, 'reloading the config');
+          runner.reload().catch((err: unknown) => runner.logger.error({ err, issues: (err as { issues?: unknown }).issues }, 'reload failed; the running config is kept'));
+        });
       });
       // Exit explicitly: a plugin's stray timer or pooled socket must not keep a stopped proxy alive.
       await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
-import { validateConfigFile } from '../config';
+import { validateConfigFile, type SluiceConfig } from '../config';
 import { createSluice, type Sluice } from './sluice';
 import { WORKER_ENV, type PoolMessage, type WorkerInit } from './worker-pool';
 
@@ -19,16 +19,25 @@ function send(msg: PoolMessage): void {
 }
 
 function onMessage(msg: PoolMessage): void {
-  if (msg.type !== 'stop' || !sluice) return;
   const s = sluice;
-  s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
+  if (!s) return;
+  if (msg.type === 'stop') s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
+  if (msg.type === 'reload') {
+    loadConfig().then((config) => s.reload(config)).then(
+      () => send({ type: 'reloaded' }),
+      (err: unknown) => send({ type: 'reload-failed', message: (err as Error).message }),
+    );
+  }
+}
+
+/** The config file, with every inbound shared: each worker binds the same address and port, and the kernel spreads flows across the group. */
+async function loadConfig(): Promise<SluiceConfig> {
+  const loaded = await validateConfigFile(init.configPath);
+  return { ...loaded, inbounds: loaded.inbounds.map((i) => ({ ...i, reuse_port: true })) };
 }
 
 async function main(): Promise<void> {
-  const loaded = await validateConfigFile(init.configPath);
-  // Every worker binds the same address and port; the kernel spreads flows across the group.
-  const config = { ...loaded, inbounds: loaded.inbounds.map((i) => ({ ...i, reuse_port: true })) };
-  sluice = createSluice(config, { announce: false });
+  sluice = createSluice(await loadConfig(), { announce: false });
   await sluice.start();
   send({ type: 'started' });
 }

@@ -13,7 +13,7 @@ export interface WorkerInit {
 
 /** Messages between the pool and its workers. */
 export interface PoolMessage {
-  readonly type: 'started' | 'failed' | 'stop' | 'stopped';
+  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed';
   readonly drainMs?: number;
   readonly message?: string;
   readonly code?: string;
@@ -107,6 +107,29 @@ export class WorkerPool {
       w.on('error', (err) => this.logger.error({ err, worker: i }, 'worker failed'));
     }
     this.logger.info({ workers: this.count, mode: this.mode }, 'sluice started');
+  }
+
+  /**
+   * Has every worker reload the config file (SIGHUP). Resolves when all have
+   * answered; rejects with the first worker's error (the workers that failed
+   * keep their running config).
+   */
+  async reload(): Promise<void> {
+    const results = await Promise.all(
+      this.workers.map(
+        (w, i) =>
+          new Promise<string | undefined>((resolve) => {
+            const onMessage = (m: PoolMessage): void => {
+              if (m.type === 'reloaded') resolve(undefined);
+              else if (m.type === 'reload-failed') resolve(`worker ${i}: ${m.message ?? 'reload failed'}`);
+            };
+            w.on('message', onMessage);
+            w.send({ type: 'reload' });
+          }),
+      ),
+    );
+    const failed = results.filter((r): r is string => r !== undefined);
+    if (failed.length > 0) throw new Error(failed.join('; '));
   }
 
   /** Asks every worker to drain and stop, then ends them. */
