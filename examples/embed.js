@@ -1,30 +1,47 @@
 'use strict';
-// Embedding Sluice as a library: build the config in code, add a routing hook
-// that sends one destination port to the `deny` outbound, and subscribe to
-// finished flows through diagnostics_channel instead of parsing logs.
+// Embedding Sluice as a library (see docs/embedding.md): the config is built
+// in code, an async routing hook is asked before the rules, the `flow` and
+// `flow:closed` events replace log parsing, and SIGHUP reloads with a new rule
+// set while established flows carry on.
 // Run as root (IP_TRANSPARENT needs CAP_NET_ADMIN): node examples/embed.js
-const diagnostics = require('node:diagnostics_channel');
 const { createSluice, parseConfig } = require('@sluice/core');
 
-const config = parseConfig(
-  JSON.stringify({
-    log: { level: 'info' },
-    inbounds: [{ tag: 'in4', type: 'tproxy', listen: '127.0.0.1', port: 15001 }],
-    outbounds: [{ tag: 'direct', type: 'direct', mark: 2 }, { tag: 'deny', type: 'block' }],
-    route: { rules: [], final: 'direct' },
-  }),
-  { format: 'json', baseDir: __dirname },
-);
+const port = Number(process.env.SLUICE_EMBED_PORT ?? 15001);
+const configFor = (blocked) =>
+  parseConfig(
+    JSON.stringify({
+      log: { level: 'info' },
+      inbounds: [{ tag: 'in4', type: 'tproxy', listen: '127.0.0.1', port }],
+      outbounds: [{ tag: 'direct', type: 'direct', mark: 2 }, { tag: 'deny', type: 'block' }],
+      route: { rules: blocked.length ? [{ dst_port: blocked, outbound: 'deny' }] : [], final: 'direct' },
+    }),
+    { format: 'json', baseDir: __dirname },
+  );
 
-diagnostics.subscribe('sluice:flow:closed', ({ flow, outcome }) => {
-  console.error(`${flow.network} ${flow.src.address}:${flow.src.port} -> ${flow.dst.address}:${flow.dst.port} via ${outcome.outbound}`);
+// An async hook, as one that asks a database would be; undefined lets the rules decide.
+const denyTelnet = async (flow) => (flow.dst.port === 23 ? 'deny' : undefined);
+
+const sluice = createSluice(configFor([]), { routingHook: denyTelnet, hookTimeoutMs: 500 });
+const print = (msg, fields) => process.stdout.write(`${JSON.stringify({ msg, ...fields })}\n`);
+sluice.on('flow', (f) => print('example: routed', f));
+sluice.on('flow:closed', (f) => print('example: closed', f));
+
+// SIGHUP: block port 80 from now on (or lift the block again).
+let blocking = false;
+process.on('SIGHUP', () => {
+  blocking = !blocking;
+  sluice.reload(configFor(blocking ? [80] : [])).then(
+    (summary) => print('example: reloaded', { blocking, rules: summary.rules }),
+    (err) => print('example: reload failed', { error: err.message }),
+  );
 });
 
-const sluice = createSluice(config, {
-  routingHook: (flow) => (flow.dst.port === 23 ? 'deny' : undefined),
-});
 sluice.start().then(
-  () => process.once('SIGINT', () => sluice.stop().then(() => process.exit(0))),
+  () => {
+    const stop = () => sluice.stop().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  },
   (err) => {
     console.error(err.message);
     process.exit(1);
