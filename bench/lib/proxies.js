@@ -17,7 +17,7 @@ const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
-const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005 };
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006 };
 const BYPASS_MARK = 2;
 
 /**
@@ -31,7 +31,17 @@ const SLUICE_VARIANTS = {
   'sluice-workers': ['workers: auto'],
   // Every flow writes its access-log line ("flow closed", level info).
   'sluice-info': ['log: { level: info }'],
+  // The same config run by another checkout's build (SLUICE_BASE_BIN): before/after comparisons in one run.
+  'sluice-base': [],
 };
+
+/** The `sluice` bin a variant runs: another checkout's for `sluice-base`, this one's otherwise. */
+function sluiceBin(kind) {
+  if (kind !== 'sluice-base') return SLUICE_BIN;
+  const bin = process.env.SLUICE_BASE_BIN;
+  if (!bin || !fs.existsSync(bin)) throw new Error('mode sluice-base needs SLUICE_BASE_BIN=<another checkout>/packages/core/bin/sluice.js (built)');
+  return bin;
+}
 
 /**
  * Variants whose stdout (the JSON log) goes to a file in the bench workdir,
@@ -188,7 +198,7 @@ class ProxyProcess {
     if (SLUICE_VARIANTS[this.kind]) {
       const cfg = path.join(this.workdir, `${this.kind}-${this.port}.yaml`);
       fs.writeFileSync(cfg, sluiceConfig(this.port, SLUICE_VARIANTS[this.kind]));
-      const args = [...(this.opts.nodeArgs ?? []), SLUICE_BIN, 'run', '-c', cfg];
+      const args = [...(this.opts.nodeArgs ?? []), sluiceBin(this.kind), 'run', '-c', cfg];
       if (LOG_TO_FILE.has(this.kind)) {
         this.logFile = path.join(this.workdir, `${this.kind}-${this.port}.log`);
         const out = fs.openSync(this.logFile, 'a');
