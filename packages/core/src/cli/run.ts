@@ -13,6 +13,8 @@ interface Runner {
   stop(): Promise<void>;
   /** Re-reads the config file (SIGHUP); rejects, keeping the running config, when it is not valid. */
   reload(): Promise<unknown>;
+  /** Settles when the runner failed by itself (a worker pool that gave up); it has stopped then. */
+  readonly failed?: Promise<Error>;
 }
 
 function parseWorkers(value: string): number | 'auto' {
@@ -58,8 +60,13 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         setExitCode(1);
         return;
       }
-      await new Promise<void>((resolve) => {
+      const failure = await new Promise<Error | undefined>((resolve) => {
         let stopping = false;
+        runner.failed?.then((err) => {
+          if (stopping) return;
+          stopping = true;
+          resolve(err);
+        });
         const onSignal = (signal: NodeJS.Signals): void => {
           if (stopping) {
             // A second signal means "now": skip the drain.
@@ -69,10 +76,13 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
           }
           stopping = true;
           runner.logger.info({ signal }, 'signal received, stopping');
-          runner.stop().then(resolve, (err: unknown) => {
-            runner.logger.error({ err }, 'stop failed');
-            resolve();
-          });
+          runner.stop().then(
+            () => resolve(undefined),
+            (err: unknown) => {
+              runner.logger.error({ err }, 'stop failed');
+              resolve(undefined);
+            },
+          );
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
@@ -84,6 +94,10 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
       });
       // Exit explicitly: a plugin's stray timer or pooled socket must not keep a stopped proxy alive.
       await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));
+      if (failure) {
+        printError(failure);
+        process.exit(1);
+      }
       process.exit(0);
     });
 }

@@ -33,10 +33,12 @@ export function resolveWorkerCount(value: number | 'auto'): number {
 
 /** The little a pool needs of a thread or a child process. */
 interface WorkerHandle {
+  readonly pid: number | undefined;
   send(msg: PoolMessage): void;
   on(event: 'message', f: (m: PoolMessage) => void): void;
+  off(event: 'message', f: (m: PoolMessage) => void): void;
   on(event: 'error', f: (err: Error) => void): void;
-  on(event: 'exit', f: (code: number | null) => void): void;
+  on(event: 'exit', f: (code: number | null, signal: NodeJS.Signals | null) => void): void;
   kill(): Promise<void>;
 }
 
@@ -44,16 +46,20 @@ function spawnWorker(mode: WorkerMode, file: string, init: WorkerInit): WorkerHa
   if (mode === 'thread') {
     const w = new Worker(file, { workerData: init });
     return {
+      pid: process.pid,
       send: (m) => w.postMessage(m),
       on: (event: string, f: (...a: any[]) => void) => void w.on(event, f), // eslint-disable-line @typescript-eslint/no-explicit-any
+      off: (event: string, f: (...a: any[]) => void) => void w.off(event, f), // eslint-disable-line @typescript-eslint/no-explicit-any
       kill: () => w.terminate().then(() => undefined),
     };
   }
   // stdout is inherited so every worker writes its own whole JSON lines to the same place.
   const c = fork(file, [], { env: { ...process.env, [WORKER_ENV]: JSON.stringify(init) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return {
+    pid: c.pid,
     send: (m) => void (c.connected && c.send(m)),
     on: (event: string, f: (...a: any[]) => void) => void c.on(event, f), // eslint-disable-line @typescript-eslint/no-explicit-any
+    off: (event: string, f: (...a: any[]) => void) => void c.off(event, f), // eslint-disable-line @typescript-eslint/no-explicit-any
     kill: () =>
       new Promise<void>((resolve) => {
         if (c.exitCode !== null || c.signalCode !== null) return resolve();
@@ -63,50 +69,128 @@ function spawnWorker(mode: WorkerMode, file: string, init: WorkerInit): WorkerHa
   };
 }
 
+/** How a pool restarts workers that die. */
+export interface RestartPolicy {
+  /** Delay before the first restart; doubled after each restart that follows closely (default 250 ms). */
+  readonly initialDelayMs: number;
+  /** Largest delay (default 10 s). */
+  readonly maxDelayMs: number;
+  /** This many restarts of one worker within {@link windowMs} and the pool gives up (default 5). */
+  readonly maxRestarts: number;
+  readonly windowMs: number;
+}
+
+const DEFAULT_RESTART: RestartPolicy = { initialDelayMs: 250, maxDelayMs: 10_000, maxRestarts: 5, windowMs: 60_000 };
+
+/** One worker position in the pool, and its recent restarts. */
+interface Slot {
+  handle: WorkerHandle | undefined;
+  restarts: number[];
+  timer?: NodeJS.Timeout;
+}
+
 /**
  * N event loops, one Sluice each, as worker threads or child processes. Each
  * opens its own transparent listeners with SO_REUSEPORT, so the kernel
  * spreads TCP flows and UDP 4-tuples across them; access-log lines are
  * written by each worker straight to stdout, whole lines at a time.
+ *
+ * The pool supervises them: a worker that exits unasked is logged (exit code
+ * or signal) and started again after a backoff, while the others keep
+ * serving; a worker that keeps dying ({@link RestartPolicy}) makes the pool
+ * give up, and {@link failed} settles with the reason.
  */
 export class WorkerPool {
-  private readonly workers: WorkerHandle[] = [];
+  private readonly slots: Slot[] = [];
+  private stopping = false;
+  private fail!: (err: Error) => void;
+  /** Settles (never rejects) when the pool gave up on a worker; the pool is then stopped. */
+  readonly failed: Promise<Error> = new Promise<Error>((resolve) => (this.fail = resolve));
+  private readonly restart: RestartPolicy;
+  private readonly file = path.join(__dirname, 'worker-main.js');
 
   constructor(
     private readonly configPath: string,
     private readonly count: number,
     private readonly logger: Logger,
     private readonly mode: WorkerMode = 'process',
-  ) {}
+    restart: Partial<RestartPolicy> = {},
+  ) {
+    this.restart = { ...DEFAULT_RESTART, ...restart };
+  }
 
   /** Starts every worker; if one fails, stops the others and rethrows its error. */
   async start(): Promise<void> {
-    const file = path.join(__dirname, 'worker-main.js');
-    const started = [];
-    for (let index = 0; index < this.count; index++) {
-      const w = spawnWorker(this.mode, file, { configPath: path.resolve(this.configPath), index });
-      this.workers.push(w);
-      started.push(
-        new Promise<void>((resolve, reject) => {
-          w.on('message', (m) => {
-            if (m.type === 'started') resolve();
-            if (m.type === 'failed') reject(m.issues ? new ConfigError(m.issues) : Object.assign(new Error(m.message), { code: m.code }));
-          });
-          w.on('error', reject);
-          w.on('exit', (code) => reject(new Error(`worker ${index} exited with code ${code} before starting`)));
-        }),
-      );
-    }
+    for (let index = 0; index < this.count; index++) this.slots.push({ handle: undefined, restarts: [] });
     try {
-      await Promise.all(started);
+      await Promise.all(this.slots.map((_, index) => this.startWorker(index)));
     } catch (err) {
-      await Promise.all(this.workers.map((w) => w.kill()));
+      this.stopping = true;
+      await Promise.all(this.slots.map((s) => s.handle?.kill()));
       throw err;
     }
-    for (const [i, w] of this.workers.entries()) {
-      w.on('error', (err) => this.logger.error({ err, worker: i }, 'worker failed'));
-    }
     this.logger.info({ workers: this.count, mode: this.mode }, 'sluice started');
+  }
+
+  /** Starts the worker of slot `index` and resolves once it serves; supervises it from then on. */
+  private startWorker(index: number): Promise<void> {
+    const w = spawnWorker(this.mode, this.file, { configPath: path.resolve(this.configPath), index });
+    const slot = this.slots[index]!;
+    slot.handle = w;
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      w.on('message', (m) => {
+        if (m.type === 'started') {
+          started = true;
+          resolve();
+        }
+        if (m.type === 'failed') reject(m.issues ? new ConfigError(m.issues) : Object.assign(new Error(m.message), { code: m.code }));
+      });
+      w.on('error', (err) => {
+        if (started) this.logger.error({ err, worker: index }, 'worker failed');
+        else reject(err);
+      });
+      w.on('exit', (code, signal) => {
+        if (!started) reject(new Error(`worker ${index} exited (${describeExit(code, signal)}) before starting`));
+        if (slot.handle !== w || this.stopping) return;
+        slot.handle = undefined;
+        this.logger.error({ worker: index, pid: w.pid, code, signal }, `worker exited (${describeExit(code, signal)})`);
+        if (started) this.scheduleRestart(index);
+      });
+    });
+  }
+
+  private scheduleRestart(index: number): void {
+    const slot = this.slots[index]!;
+    const now = Date.now();
+    const { initialDelayMs, maxDelayMs, maxRestarts, windowMs } = this.restart;
+    slot.restarts = slot.restarts.filter((t) => now - t < windowMs);
+    if (slot.restarts.length >= maxRestarts) {
+      this.giveUp(new Error(`worker ${index} died ${maxRestarts + 1} times within ${windowMs / 1000} s; giving up`));
+      return;
+    }
+    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** slot.restarts.length);
+    slot.restarts.push(now);
+    this.logger.warn({ worker: index, delayMs: delay }, 'restarting worker');
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (this.stopping) return;
+      this.startWorker(index).then(
+        () => this.logger.info({ worker: index, pid: slot.handle?.pid }, 'worker restarted'),
+        (err: unknown) => {
+          this.logger.error({ err, worker: index }, 'worker restart failed');
+          if (slot.handle) void slot.handle.kill();
+          slot.handle = undefined;
+          this.scheduleRestart(index);
+        },
+      );
+    }, delay);
+  }
+
+  private giveUp(err: Error): void {
+    if (this.stopping) return;
+    this.logger.fatal({ err }, 'worker pool failed');
+    void this.stop(0).finally(() => this.fail(err));
   }
 
   /**
@@ -115,15 +199,18 @@ export class WorkerPool {
    * keep their running config).
    */
   async reload(): Promise<void> {
+    const live = this.slots.map((s) => s.handle).filter((h): h is WorkerHandle => h !== undefined);
     const results = await Promise.all(
-      this.workers.map(
+      live.map(
         (w, i) =>
           new Promise<string | undefined>((resolve) => {
             const onMessage = (m: PoolMessage): void => {
-              if (m.type === 'reloaded') resolve(undefined);
-              else if (m.type === 'reload-failed') resolve(`worker ${i}: ${m.message ?? 'reload failed'}`);
+              if (m.type !== 'reloaded' && m.type !== 'reload-failed') return;
+              w.off('message', onMessage);
+              resolve(m.type === 'reloaded' ? undefined : `worker ${i}: ${m.message ?? 'reload failed'}`);
             };
             w.on('message', onMessage);
+            w.on('exit', () => resolve(`worker ${i} exited`));
             w.send({ type: 'reload' });
           }),
       ),
@@ -134,10 +221,14 @@ export class WorkerPool {
 
   /** Asks every worker to drain and stop, then ends them. */
   async stop(drainMs?: number): Promise<void> {
+    if (this.stopping && drainMs === undefined) return;
+    this.stopping = true;
     this.logger.info({ workers: this.count }, 'sluice stopping');
+    for (const s of this.slots) clearTimeout(s.timer);
     await Promise.all(
-      this.workers.map(
-        (w) =>
+      this.slots.map(
+        ({ handle: w }) =>
+          w &&
           new Promise<void>((resolve) => {
             w.on('message', (m) => m.type === 'stopped' && void w.kill().then(resolve));
             w.on('exit', () => resolve());
@@ -147,4 +238,8 @@ export class WorkerPool {
     );
     this.logger.info('sluice stopped');
   }
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `signal ${signal}` : `exit code ${code}`;
 }
