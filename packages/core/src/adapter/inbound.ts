@@ -67,9 +67,15 @@ export interface FlowSink {
   readonly sessionRelayLimits: { readonly idleMs: number; readonly maxSessions: number } | undefined;
 }
 
-/** An inbound: opened on start, closed (stops accepting; flows continue) on stop. */
+/**
+ * An inbound. On stop, Sluice first calls {@link stopAccepting} (no new flows;
+ * UDP replies still flow), drains, then {@link close}s it.
+ */
 export interface Inbound {
   readonly tag: string;
   start(): Promise<void>;
+  /** Stops taking new connections; what it already carries (UDP sessions) continues until {@link close}. */
+  stopAccepting?(): Promise<void>;
+  /** Closes everything; TCP flows already accepted are the flow sink's. Idempotent. */
   close(): Promise<void>;
 }

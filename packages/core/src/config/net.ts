@@ -142,3 +142,39 @@ export function parseIPv6(s: string, out: number[]): boolean {
   for (let k = gap; k < n; k++) out[k + zeros] = GROUPS[k];
   return true;
 }
+
+/**
+ * The one text form of an IP literal, so that addresses compare as addresses:
+ * IPv6 in compressed lower case, IPv4-mapped IPv6 (`::ffff:127.0.0.1`) as the
+ * IPv4 address it maps, `0:0:0:0:0:0:0:1` as `::1`. Not an IP literal: returned
+ * unchanged.
+ */
+export function canonicalAddress(text: string): string {
+  const c = parseCidr(text);
+  if (!c || c.prefix !== (c.family === 4 ? 32 : 128)) return text;
+  const b = c.bytes;
+  if (c.family === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const mapped = b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  if (mapped) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
+  // The longest run of two or more zero groups becomes "::" (RFC 5952).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}

@@ -10,6 +10,7 @@ import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log
 import type { Dispatch, Dispatcher, RouteTable } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
+import { RateLimitedLog } from '../util/rate-limited-log';
 
 /** Settings of {@link TcpFlows}. */
 export interface TcpFlowsOptions {
@@ -67,6 +68,7 @@ class TcpFlow {
  */
 export class TcpFlows {
   private readonly live = new Set<TcpFlow>();
+  private readonly warnings: RateLimitedLog;
 
   constructor(
     private readonly dispatcher: Dispatcher,
@@ -75,7 +77,9 @@ export class TcpFlows {
     private readonly logger: Logger,
     private readonly opts: TcpFlowsOptions,
     private readonly listener?: FlowListener,
-  ) {}
+  ) {
+    this.warnings = new RateLimitedLog(logger);
+  }
 
   /** Number of flows in progress. */
   get size(): number {
@@ -104,7 +108,7 @@ export class TcpFlows {
     }
     if (this.loopGuard.isLoop(flow.dst)) {
       f.rule = 'loop';
-      this.logger.warn({ flowId: flow.id, dst: `${flow.dst.address}:${flow.dst.port}` }, 'refused a flow to sluice itself (loop)');
+      this.warnings.warn('loop', { flowId: flow.id, dst: `${flow.dst.address}:${flow.dst.port}` }, 'refused a flow to sluice itself (loop)');
       this.fail(f, new SluiceError(ErrorCode.LOOP, 'loop: destination is a sluice listener'));
       return;
     }

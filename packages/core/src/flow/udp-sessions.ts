@@ -9,14 +9,19 @@ import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log
 import type { Dispatch, Dispatcher, RouteTable } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
+import { RateLimitedLog } from '../util/rate-limited-log';
 
 /** Settings of {@link UdpSessions}. */
 export interface UdpSessionsOptions {
   readonly idleMs: number;
   readonly maxSessions: number;
   readonly connectTimeoutMs: number;
-  /** Datagrams held per session while its outbound is being dialled. */
+  /** Datagrams held per session while its outbound is being dialled (default 64). */
   readonly maxPending?: number;
+  /** Bytes held per session while dialling (default 64 KiB). */
+  readonly maxPendingBytes?: number;
+  /** Bytes held by all sessions while dialling (default 4 MiB). */
+  readonly maxPendingTotal?: number;
   /**
    * Hand sessions whose outbound offers `dialUdpFd` to the inbound's session
    * relay, when the inbound offers one (`relay.native_udp`). Default true.
@@ -45,8 +50,9 @@ class UdpSession implements ExpiringSession {
   outbound = '';
   table: RouteTable | undefined;
   channel: PacketChannel | undefined;
-  /** The queue while `dialling`. */
+  /** The queue while `dialling`, and its size in bytes. */
   pending: Buffer[] = [];
+  pendingBytes = 0;
   /** The session's id in the inbound's relay, while `relayed`. */
   relayId = 0;
   relay: UdpSessionRelay | undefined;
@@ -57,13 +63,20 @@ class UdpSession implements ExpiringSession {
     readonly ctx: FlowContextImpl,
     readonly port: DatagramPort,
     private readonly onClosed: (s: UdpSession, reason?: string) => void,
+    private readonly onDequeue: (bytes: number) => void,
   ) {}
+
+  /** Set when the session failed before carrying anything: it stays in the table, swallowing datagrams. */
+  failedEarly = false;
+  /** Datagrams dropped since it failed. */
+  dropped = 0;
 
   close(reason?: string): void {
     const owner = this.owner;
     if (owner === 'closed') return;
     this.owner = 'closed';
-    this.pending = [];
+    this.failedEarly = owner === 'dialling' && reason !== undefined && !CLEAN_REASONS.has(reason) && reason !== 'session limit';
+    this.dropPending();
     this.ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason ?? 'closed'));
     if (owner === 'channel') this.channel?.close();
     if (owner === 'relayed' && this.relay) {
@@ -72,6 +85,21 @@ class UdpSession implements ExpiringSession {
       this.addRelayed(relay.detach(this.relayId));
     }
     this.onClosed(this, reason);
+  }
+
+  /** Empties the queue, returning it; the owner's total is told through `onDequeue`. */
+  takePending(): Buffer[] {
+    const queued = this.pending;
+    this.pending = [];
+    this.onDequeue(this.pendingBytes);
+    this.pendingBytes = 0;
+    return queued;
+  }
+
+  /** Queued datagrams that will never be sent are not counted in `up`. */
+  private dropPending(): void {
+    this.up -= this.pendingBytes;
+    this.takePending();
   }
 
   /** Adds what the inbound's relay carried. */
@@ -98,6 +126,11 @@ export class UdpSessions {
   private nextRelayId = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly maxPending: number;
+  private readonly maxPendingBytes: number;
+  private readonly maxPendingTotal: number;
+  /** Bytes queued by all sessions that are dialling. */
+  private pendingTotal = 0;
+  private readonly warnings: RateLimitedLog;
 
   constructor(
     private readonly dispatcher: Dispatcher,
@@ -108,12 +141,25 @@ export class UdpSessions {
   ) {
     this.table = new UdpSessionTable({ maxSessions: opts.maxSessions, idleMs: opts.idleMs });
     this.maxPending = opts.maxPending ?? 64;
+    this.maxPendingBytes = opts.maxPendingBytes ?? 64 * 1024;
+    this.maxPendingTotal = opts.maxPendingTotal ?? 4 * 1024 * 1024;
+    this.warnings = new RateLimitedLog(logger);
     this.sweeper = setInterval(() => this.table.sweep(), Math.max(250, Math.min(opts.idleMs / 4, 5000)));
     this.sweeper.unref();
   }
 
   get size(): number {
     return this.table.size + this.relayed.size;
+  }
+
+  /** Set at shutdown: datagrams of sessions in progress still flow, new sessions are not opened. */
+  draining = false;
+
+  /** Sessions still carrying datagrams (not counting failed ones kept to absorb their flood); walks the table. */
+  countOpen(): number {
+    let n = this.relayed.size;
+    for (const s of this.table.values()) if (s.owner !== 'closed') n++;
+    return n;
   }
 
   /** Idle timeout and cap an inbound's session relay should apply; undefined when none should be offered. */
@@ -139,8 +185,10 @@ export class UdpSessions {
     let s = this.table.get(key);
     if (s) this.table.touch(key, s);
     else {
+      // Shutting down: sessions in progress drain, no new ones start.
+      if (this.draining) return;
       if (this.loopGuard.isLoop(dst)) {
-        this.logger.warn({ src: `${src.address}:${src.port}`, dst: `${dst.address}:${dst.port}` }, 'dropped a datagram to sluice itself (loop)');
+        this.warnings.warn('loop', { src: `${src.address}:${src.port}`, dst: `${dst.address}:${dst.port}` }, 'dropped a datagram to sluice itself (loop)');
         return;
       }
       s = this.open(key, port, src, dst);
@@ -148,16 +196,32 @@ export class UdpSessions {
     if (s.owner === 'channel') {
       s.up += data.length;
       s.channel!.send(data, s.ctx.flow.dst);
-    } else if (s.owner === 'dialling' && s.pending.length < this.maxPending) {
-      s.up += data.length;
-      s.pending.push(data);
+    } else if (s.owner === 'dialling') {
+      // Bounded per session and in total; `up` counts only what will be sent.
+      const n = data.length;
+      if (s.pending.length < this.maxPending && s.pendingBytes + n <= this.maxPendingBytes && this.pendingTotal + n <= this.maxPendingTotal) {
+        s.up += n;
+        s.pending.push(data);
+        s.pendingBytes += n;
+        this.pendingTotal += n;
+      }
+    } else if (s.failedEarly) {
+      // One access line for the failed session, then one rate-limited line for the flood, not one per datagram.
+      s.dropped++;
+      this.warnings.warn(`udp-failing:${s.outbound}`, { outbound: s.outbound, dst: `${dst.address}:${dst.port}`, dropped: s.dropped }, 'dropping datagrams of a session whose route failed');
     }
   }
 
   private open(key: string, port: DatagramPort, src: Endpoint, dst: Endpoint): UdpSession {
     const flow: FlowMetadata = { id: nextFlowId(), network: 'udp', inbound: port.inbound, src, dst };
     const ctx = new FlowContextImpl(flow, this.logger);
-    const session = new UdpSession(key, ctx, port, (s, reason) => this.closed(s, reason));
+    const session = new UdpSession(
+      key,
+      ctx,
+      port,
+      (s, reason) => this.closed(s, reason),
+      (bytes) => (this.pendingTotal -= bytes),
+    );
     this.table.add(key, session);
     let d: Dispatch | Promise<Dispatch>;
     try {
@@ -172,7 +236,8 @@ export class UdpSessions {
   }
 
   private closed(s: UdpSession, reason?: string): void {
-    this.table.delete(s.key, s);
+    // A session that failed before carrying anything stays until it idles out, so its flood finds it.
+    if (!s.failedEarly) this.table.delete(s.key, s);
     if (s.relayId !== 0) this.relayed.delete(s.relayId);
     s.table?.release();
     const error = reason === undefined || CLEAN_REASONS.has(reason) ? undefined : reason;
@@ -227,21 +292,19 @@ export class UdpSessions {
       },
       onClose: (err) => s.close(err ? describeError(err) : 'upstream closed'),
     });
-    const queued = s.pending;
-    s.pending = [];
-    for (const p of queued) channel.send(p, dst);
+    for (const p of s.takePending()) channel.send(p, dst);
   }
 
   /** From here the inbound's relay owns the session; its queued datagrams go first. */
   private handOver(s: UdpSession, relay: UdpSessionRelay, fd: number): void {
     const id = ++this.nextRelayId;
     const { src, dst } = s.ctx.flow;
-    const queued = s.pending;
-    s.pending = [];
+    const queued = s.takePending();
     let pushedOut: readonly UdpSessionEnd[];
     try {
       pushedOut = relay.attach(id, src, dst, fd, queued);
     } catch (err) {
+      for (const q of queued) s.up -= q.length;
       s.close(describeError(err));
       return;
     }

@@ -168,18 +168,23 @@ export class TproxyInbound implements Inbound {
     this.port = dgram;
   }
 
-  /** Stops accepting; flows in progress are left to the flow sink. */
-  async close(): Promise<void> {
-    const socket = this.port?.socket;
-    if (this.port) this.port.socket = undefined;
-    this.port = undefined;
-    // Sessions the socket relays end with it; their counts go to the access log.
-    if (socket) this.sink.onSessionsEnded(socket.close());
+  /** Stops accepting TCP connections; the UDP socket stays open for the sessions' replies (new ones are the sink's to refuse). */
+  async stopAccepting(): Promise<void> {
     this.acceptor?.close();
     this.acceptor = undefined;
     const server = this.server;
     this.server = undefined;
     // close() stops accepting at once; its callback would wait for every open flow, which the drain handles.
     server?.close();
+  }
+
+  /** Stops accepting and closes the UDP socket; TCP flows in progress are left to the flow sink. */
+  async close(): Promise<void> {
+    await this.stopAccepting();
+    const socket = this.port?.socket;
+    if (this.port) this.port.socket = undefined;
+    this.port = undefined;
+    // Sessions the socket relays end with it; their counts go to the access log.
+    if (socket) this.sink.onSessionsEnded(socket.close());
   }
 }

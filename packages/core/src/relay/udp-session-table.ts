@@ -33,6 +33,11 @@ export class UdpSessionTable<S extends ExpiringSession> {
     return this.map.size;
   }
 
+  /** The sessions, least recently used first. */
+  values(): IterableIterator<S> {
+    return this.map.values();
+  }
+
   get(key: string): S | undefined {
     return this.map.get(key);
   }

@@ -287,13 +287,16 @@ export class Sluice extends EventEmitter implements FlowListener {
   }
 
   private async teardown(drainMs: number): Promise<void> {
-    await Promise.all(this.inbounds.map((i) => i.close()));
-    this.inbounds = [];
     const flows = this.flows;
+    if (flows) flows.udp.draining = true;
+    await Promise.all(this.inbounds.map((i) => (i.stopAccepting ? i.stopAccepting() : i.close())));
     const deadline = Date.now() + drainMs;
-    while ((flows?.tcp.size ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // Both TCP flows and UDP sessions get the drain period to finish by themselves.
+    while (flows && (flows.tcp.size > 0 || flows.udp.countOpen() > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     flows?.tcp.abortAll('shutdown');
     flows?.udp.closeAll('shutdown');
+    await Promise.all(this.inbounds.map((i) => i.close()));
+    this.inbounds = [];
     // Aborted sockets close asynchronously; wait (briefly) so every cut flow still gets its access-log line.
     const cutDeadline = Date.now() + 1000;
     while ((flows?.tcp.size ?? 0) > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 10));

@@ -28,6 +28,8 @@ export interface FlowHarnessOptions {
   readonly udpIdleMs?: number;
   readonly maxSessions?: number;
   readonly maxPending?: number;
+  readonly maxPendingBytes?: number;
+  readonly maxPendingTotal?: number;
   /** A real binding turns the kernel splice relay on (bare-fd connections are then accepted). */
   readonly splice?: NativeBinding;
   /** Hand sessions to a port's session relay when it offers one (default true). */
@@ -82,6 +84,8 @@ export function createFlowHarness(opts: FlowHarnessOptions): FlowHarness {
       idleMs: opts.udpIdleMs ?? 60_000,
       maxSessions: opts.maxSessions ?? 10_000,
       maxPending: opts.maxPending,
+      maxPendingBytes: opts.maxPendingBytes,
+      maxPendingTotal: opts.maxPendingTotal,
       sessionRelay: opts.sessionRelay,
     },
     listener,
