@@ -131,6 +131,28 @@ describe('firewall: rulesets in a network namespace', function () {
     assert.match(ns(['nft', 'list', 'tables']), /table inet other/);
   });
 
+  it('--apply adopts no policy routing another tool installed, and --remove leaves it in place', () => {
+    const file = join(dir, 'foreign.yaml');
+    writeFileSync(file, CONFIGS['gateway, IPv4 + IPv6']);
+    // Another tool (or the admin) set up the same rule and route for IPv4 before Sluice.
+    ns(['ip', 'rule', 'add', 'fwmark', '0x1', 'lookup', '100']);
+    ns(['ip', 'route', 'add', 'local', 'default', 'dev', 'lo', 'table', '100']);
+    try {
+      const applied = tryNs(['node', BIN, 'rules', '-c', file, '--apply']);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.equal(ns(['ip', 'rule', 'list', 'fwmark', '0x1', 'lookup', '100']).trim().split('\n').length, 1, 'no duplicate ip rule');
+      const removed = tryNs(['node', BIN, 'rules', '-c', file, '--remove']);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.match(ns(['ip', 'rule', 'list', 'fwmark', '0x1']), /lookup 100/, 'the foreign rule was removed');
+      assert.match(ns(['ip', 'route', 'show', 'table', '100']), /^local default dev lo/m, 'the foreign route was removed');
+      // What Sluice added itself (IPv6 here) is gone.
+      assert.equal(ns(['ip', '-6', 'rule', 'list', 'fwmark', '0x1']).trim(), '');
+    } finally {
+      tryNs(['ip', 'rule', 'del', 'fwmark', '0x1', 'lookup', '100']);
+      tryNs(['ip', 'route', 'del', 'local', 'default', 'dev', 'lo', 'table', '100']);
+    }
+  });
+
   it('what sluice rules prints can be applied by hand, and --remove undoes it', () => {
     const file = join(dir, 'printed.yaml');
     writeFileSync(file, CONFIGS['local mode, interfaces, custom marks, overlapping bypass ranges']);
@@ -139,7 +161,7 @@ describe('firewall: rulesets in a network namespace', function () {
     const lines = printed.stdout.split('\n');
     const commands = lines.filter((l) => l.startsWith('ip '));
     const nft = lines.filter((l) => !l.startsWith('ip ')).join('\n');
-    assert.deepEqual(commands, ['ip rule add fwmark 0x10 lookup 200', 'ip route add local default dev lo table 200']);
+    assert.deepEqual(commands, ['ip rule add fwmark 0x10 lookup 200 protocol 250', 'ip route add local default dev lo table 200 proto 250']);
     ns(['nft', '-f', '-'], nft);
     for (const c of commands) ns(c.split(' '));
     assert.match(ns(['nft', 'list', 'chain', 'inet', 'sluice', 'output']), /meta mark set 0x00000010/);

@@ -46,17 +46,17 @@ describe('firewall: renderFirewall', () => {
     // A gateway keeps conntrack out of its forwarding path: nothing in the ruleset may need it.
     assert.doesNotMatch(fw.nft, /\bct\b/);
     assert.deepEqual(fw.up, [
-      'ip rule add fwmark 0x1 lookup 100',
-      'ip route add local default dev lo table 100',
-      'ip -6 rule add fwmark 0x1 lookup 100',
-      'ip -6 route add local default dev lo table 100',
+      'ip rule add fwmark 0x1 lookup 100 protocol 250',
+      'ip route add local default dev lo table 100 proto 250',
+      'ip -6 rule add fwmark 0x1 lookup 100 protocol 250',
+      'ip -6 route add local default dev lo table 100 proto 250',
     ]);
     assert.deepEqual(fw.down, [
       'nft delete table inet sluice',
-      'ip rule del fwmark 0x1 lookup 100',
-      'ip route del local default dev lo table 100',
-      'ip -6 rule del fwmark 0x1 lookup 100',
-      'ip -6 route del local default dev lo table 100',
+      'ip rule del fwmark 0x1 lookup 100 protocol 250',
+      'ip route del local default dev lo table 100 proto 250',
+      'ip -6 rule del fwmark 0x1 lookup 100 protocol 250',
+      'ip -6 route del local default dev lo table 100 proto 250',
     ]);
   });
 
@@ -65,14 +65,14 @@ describe('firewall: renderFirewall', () => {
     const pre = chain(tcp.nft, 'prerouting');
     assert.ok(pre.includes('meta nfproto ipv4 meta l4proto tcp tproxy ip to 127.0.0.1:15001 meta mark set 0x1 accept'));
     assert.ok(!pre.some((l) => l.includes('tproxy ip6')));
-    assert.deepEqual(tcp.up, ['ip rule add fwmark 0x1 lookup 100', 'ip route add local default dev lo table 100']);
+    assert.deepEqual(tcp.up, ['ip rule add fwmark 0x1 lookup 100 protocol 250', 'ip route add local default dev lo table 100 proto 250']);
     assert.equal(tcp.down.length, 3);
 
     const udp6 = render(`inbounds: [{ tag: in, type: tproxy, listen: "::1", port: 15002, network: [udp] }]\n${OUTBOUNDS}`);
     const pre6 = chain(udp6.nft, 'prerouting');
     assert.ok(pre6.includes('meta nfproto ipv6 meta l4proto udp tproxy ip6 to [::1]:15002 meta mark set 0x1 accept'));
     assert.ok(!pre6.some((l) => l.includes('socket transparent')), 'no TCP fast path without a TCP inbound');
-    assert.deepEqual(udp6.up, ['ip -6 rule add fwmark 0x1 lookup 100', 'ip -6 route add local default dev lo table 100']);
+    assert.deepEqual(udp6.up, ['ip -6 rule add fwmark 0x1 lookup 100 protocol 250', 'ip -6 route add local default dev lo table 100 proto 250']);
   });
 
   it('uses a bare port for wildcard listeners', () => {
@@ -134,8 +134,13 @@ firewall: { fwmark: 0x10, table: 200, bypass_cidr: [10.0.0.0/8, 10.1.0.0/16] }`)
     assert.ok(pre.includes('meta nfproto ipv4 meta l4proto { tcp, udp } tproxy ip to 127.0.0.1:15001 meta mark set 0x10 accept'));
     assert.match(fw.nft, /elements = { 10\.0\.0\.0\/8, 10\.1\.0\.0\/16 }/);
     assert.doesNotMatch(fw.nft, /bypass6/, 'no IPv6 set without IPv6 ranges');
-    assert.equal(fw.up[0], 'ip rule add fwmark 0x10 lookup 200');
-    assert.equal(fw.up[1], 'ip route add local default dev lo table 200');
+    assert.equal(fw.up[0], 'ip rule add fwmark 0x10 lookup 200 protocol 250');
+    assert.equal(fw.up[1], 'ip route add local default dev lo table 200 proto 250');
+
+    // Host bits are cleared (nft refuses them), in both families.
+    const hostBits = render(`${DUAL}${OUTBOUNDS}\nfirewall: { bypass_cidr: [10.1.2.3/8, "2001:db8::1/32", 192.0.2.7] }`);
+    assert.match(hostBits.nft, /elements = { 10\.0\.0\.0\/8, 192\.0\.2\.7\/32 }/);
+    assert.match(hostBits.nft, /elements = { 2001:db8::\/32 }/);
 
     const none = render(`${DUAL}${OUTBOUNDS}\nfirewall: { bypass_cidr: [] }`);
     assert.doesNotMatch(none.nft, /set bypass|@bypass/);

@@ -59,8 +59,11 @@ export async function applyFirewall(fw: RenderedFirewall, run: CommandRunner = s
       const ruleAdd = argv.indexOf('rule') + 1;
       if (ruleAdd > 0 && argv[ruleAdd] === 'add') {
         // `ip rule add` happily adds a duplicate (the kernel picks a new priority), so look first.
+        // Looked up without `protocol`: a rule another tool installed counts too (and is not ours to remove).
         const list = argv.slice();
         list[ruleAdd] = 'list';
+        const proto = list.indexOf('protocol');
+        if (proto > 0) list.splice(proto, 2);
         const existing = await run(list);
         if (existing.code === 0 && existing.stdout.trim() !== '') {
           log.push(`${command}: already present`);
@@ -81,7 +84,8 @@ export async function applyFirewall(fw: RenderedFirewall, run: CommandRunner = s
 
 /**
  * Undoes {@link applyFirewall}: deletes the table (which stops all capture at
- * once), then the policy routing. What is already gone is skipped, so it is
+ * once), then the policy routing Sluice added (rules and routes carrying its
+ * protocol number; one another tool installed is left alone). What is already gone is skipped, so it is
  * safe to run twice; other failures are collected and thrown at the end,
  * after every step was tried.
  *

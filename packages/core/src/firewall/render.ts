@@ -25,6 +25,25 @@ interface Steering {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/**
+ * The routing protocol number (`ip rule … protocol`, `ip route … proto`) that
+ * marks the policy routing Sluice installs as its own; unassigned in
+ * `/etc/iproute2/rt_protos` and the kernel's list.
+ */
+export const ROUTE_PROTOCOL = 250;
+
+/** `addr/prefix` with host bits cleared and the address in canonical form. */
+function normalizeCidr(text: string): string {
+  const c = parseCidr(text);
+  if (!c) return text;
+  const b = c.bytes;
+  const addr =
+    c.family === 4
+      ? Array.from(b).join('.')
+      : ipaddr.fromByteArray(Array.from(b)).toString();
+  return `${addr}/${c.prefix}`;
+}
+
 /** `meta l4proto tcp` or `meta l4proto { tcp, udp }`. */
 function l4(networks: readonly Network[]): string {
   return networks.length === 1 ? `meta l4proto ${networks[0]}` : `meta l4proto { ${networks.join(', ')} }`;
@@ -136,8 +155,10 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
   const fw = config.firewall;
   const fwmark = hex(fw.fwmark);
   const { steering, skipped } = pickSteering(config.inbounds);
-  const v4 = fw.bypass_cidr.filter((c) => parseCidr(c)?.family === 4);
-  const v6 = fw.bypass_cidr.filter((c) => parseCidr(c)?.family === 6);
+  // Host bits cleared, as the router does: `10.1.2.3/8` means `10.0.0.0/8` (nft would refuse it).
+  const cidrs = fw.bypass_cidr.map((c) => normalizeCidr(c));
+  const v4 = cidrs.filter((c) => parseCidr(c)?.family === 4);
+  const v6 = cidrs.filter((c) => parseCidr(c)?.family === 6);
   const anyTcp = steering.some((s) => s.inbound.network.includes('tcp'));
 
   const prerouting = [
@@ -193,8 +214,9 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
   ].join('\n');
 
   const ip = (f: 4 | 6): string => (f === 6 ? 'ip -6' : 'ip');
-  const rule = (f: 4 | 6, op: string): string => `${ip(f)} rule ${op} fwmark ${fwmark} lookup ${fw.table}`;
-  const route = (f: 4 | 6, op: string): string => `${ip(f)} route ${op} local default dev lo table ${fw.table}`;
+  // Tagged with Sluice's protocol number, so removing them can never take a rule or route another tool added.
+  const rule = (f: 4 | 6, op: string): string => `${ip(f)} rule ${op} fwmark ${fwmark} lookup ${fw.table} protocol ${ROUTE_PROTOCOL}`;
+  const route = (f: 4 | 6, op: string): string => `${ip(f)} route ${op} local default dev lo table ${fw.table} proto ${ROUTE_PROTOCOL}`;
   return {
     nft,
     up: families.flatMap((f) => [rule(f, 'add'), route(f, 'add')]),
