@@ -6,7 +6,7 @@ import type { FlowRouter, RoutingHook } from '../adapter/router';
 import type { SluiceConfig } from '../config/types';
 import { TproxyInbound } from '../inbound/tproxy';
 import { createRootLogger } from '../logger';
-import { createOutbounds, factoriesByType, planOutbounds } from '../outbound/registry';
+import { createOutbounds, definitionsByType, planOutbounds } from '../outbound/registry';
 import { registerPlugins } from '../outbound/plugins';
 import { spliceAvailable } from '../relay/splice-relay';
 import { Router } from '../router';
@@ -71,7 +71,7 @@ export class Sluice {
     const { config } = this;
     try {
       registerPlugins(this.container, config.plugins, config.baseDir);
-      const plan = planOutbounds(config.outbounds, factoriesByType(this.container));
+      const plan = planOutbounds(config.outbounds, definitionsByType(this.container));
       this.outbounds = createOutbounds(plan, this.container, this.logger);
       for (const o of this.outbounds.values()) await o.start?.();
 
