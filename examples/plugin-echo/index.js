@@ -1,35 +1,24 @@
 'use strict';
-// An example third-party plugin, written in plain JavaScript against the
-// public contract of @sluice/core: it registers one outbound type, `echo`,
-// whose TCP "upstream" is a stream that sends back whatever it receives.
+// An example third-party plugin in plain JavaScript: outbound type `echo`, whose
+// TCP "upstream" sends back whatever it receives, after an optional prefix.
 const { PassThrough } = require('node:stream');
-const { OUTBOUND_FACTORY, ConfigError } = require('@sluice/core');
+const { defineOutbound, definePlugin } = require('@sluice/core');
+const { z } = require('zod');
 
-const echoFactory = {
+const echoOutbound = defineOutbound({
   type: 'echo',
-  parse(raw, path) {
-    const prefix = raw.prefix === undefined ? '' : raw.prefix;
-    if (typeof prefix !== 'string') throw new ConfigError([{ path: `${path}.prefix`, message: 'must be a string' }]);
-    return { tag: raw.tag, prefix };
-  },
-  create(options) {
-    return {
-      type: 'echo',
-      tag: options.tag,
-      networks: ['tcp'],
-      async dialTcp() {
-        const echo = new PassThrough();
-        if (options.prefix) echo.write(options.prefix);
-        return echo;
-      },
-      async close() {},
-    };
-  },
-};
+  options: z.object({ prefix: z.string({ invalid_type_error: 'must be a string' }).default('') }).strict(),
+  create: (options, deps) => ({
+    type: 'echo',
+    tag: deps.tag,
+    networks: ['tcp'],
+    async dialTcp() {
+      const echo = new PassThrough();
+      if (options.prefix) echo.write(options.prefix);
+      return echo;
+    },
+    async close() {},
+  }),
+});
 
-exports.plugin = {
-  name: 'sluice-plugin-example-echo',
-  register(container) {
-    container.register(OUTBOUND_FACTORY, { useValue: echoFactory });
-  },
-};
+exports.plugin = definePlugin({ name: 'sluice-plugin-example-echo', sluice: '^0.1.0', outbounds: [echoOutbound] });

@@ -41,6 +41,8 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
+const kConfigError = Symbol.for('sluice.error.config');
+
 /** A config that cannot be used; `issues` lists every problem found, not just the first. */
 export class ConfigError extends SluiceError {
   readonly issues: readonly ConfigIssue[];
@@ -48,7 +50,17 @@ export class ConfigError extends SluiceError {
     super(ErrorCode.CONFIG, issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('\n'));
     this.name = 'ConfigError';
     this.issues = issues;
+    Object.defineProperty(this, kConfigError, { value: true });
   }
+}
+
+/**
+ * True for any {@link ConfigError}, whichever copy of the package made it (a
+ * plugin may bring its own `@sluice/core`): checks the `Symbol.for` brand,
+ * never `instanceof`.
+ */
+export function isConfigError(err: unknown): err is ConfigError {
+  return isSluiceError(err) && (err as unknown as Record<symbol, unknown>)[kConfigError] === true && Array.isArray((err as ConfigError).issues);
 }
 
 /** True when `err` is a system error carrying an errno `code` such as `ECONNREFUSED`. */

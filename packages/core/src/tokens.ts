@@ -1,8 +1,16 @@
-import type { InjectionToken } from 'tsyringe';
-import type { OutboundFactory } from './adapter/outbound';
+import type { FlowRouter } from './adapter/router';
+import type { LoggerFactory, ServiceToken } from './adapter/service';
 
 /**
- * Multi-registration token for outbound types. `Symbol.for` so that a plugin
- * that resolved its own copy of `@sluice/core` still meets the same token.
+ * The token of service `name`: `Symbol.for('sluice.<name>')`, the same symbol
+ * in every copy of `@sluice/core` loaded into the process.
  */
-export const OUTBOUND_FACTORY: InjectionToken<OutboundFactory> = Symbol.for('sluice.OutboundFactory');
+export function serviceToken<T>(name: string): ServiceToken<T> {
+  return Symbol.for(`sluice.${name}`) as ServiceToken<T>;
+}
+
+/** Core's logger factory: `(name) => child logger` with `component: name`. */
+export const LOGGER_FACTORY: ServiceToken<LoggerFactory> = serviceToken<LoggerFactory>('LoggerFactory');
+
+/** The router of the running config (rules, or the embedder's replacement). */
+export const ROUTER: ServiceToken<FlowRouter> = serviceToken<FlowRouter>('Router');

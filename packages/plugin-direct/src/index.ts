@@ -1,23 +1,17 @@
-import { OUTBOUND_FACTORY, type OutboundFactory, type SluicePlugin } from '@sluice/core';
+import { defineOutbound, definePlugin } from '@sluice/core';
 import { native } from '@sluice/native';
-import type { DependencyContainer } from 'tsyringe';
-import { parseDirectOptions, type DirectOptions } from './options';
+import { directOptions } from './options';
 import { DirectOutbound } from './outbound';
 
 export { DirectOutbound, UdpSocketChannel } from './outbound';
-export { parseDirectOptions, type DirectOptions } from './options';
+export { directOptions, type DirectOptions } from './options';
 
 /** Outbound type `direct`. The native module is loaded only when an outbound needs it. */
-export const directFactory: OutboundFactory<DirectOptions> = {
+export const directOutbound = defineOutbound({
   type: 'direct',
-  parse: parseDirectOptions,
-  create: (options) => new DirectOutbound(options, native),
-};
-
-/** Registers the `direct` outbound type. */
-export function register(container: DependencyContainer): void {
-  container.register(OUTBOUND_FACTORY, { useValue: directFactory });
-}
+  options: directOptions,
+  create: (options, deps) => new DirectOutbound(deps.tag, options, native),
+});
 
 /** The plugin object core loads by package name. */
-export const plugin: SluicePlugin = { name: '@sluice/plugin-direct', register };
+export const plugin = definePlugin({ name: '@sluice/plugin-direct', sluice: '^0.1.0', outbounds: [directOutbound] });

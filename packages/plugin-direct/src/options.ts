@@ -1,10 +1,8 @@
-import { configErrorFromZod } from '@sluice/core';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Options of a `direct` outbound. */
 export interface DirectOptions {
-  readonly tag: string;
   /** `SO_MARK` on every outbound socket, so Sluice's own traffic bypasses its TPROXY rules. */
   readonly mark?: number;
   /** `SO_BINDTODEVICE`: leave through this interface only. */
@@ -25,23 +23,16 @@ const uint32 = z.preprocess(
 
 const ip = z.string().refine((s) => isIP(s) !== 0, (s) => ({ message: `"${s}" is not an IP address` }));
 
-const schema = z
+/** Schema of a `direct` outbound's options (the config entry without `tag` and `type`); unknown keys are errors. */
+export const directOptions: z.ZodType<DirectOptions, z.ZodTypeDef, unknown> = z
   .object({
-    tag: z.string().min(1),
-    type: z.literal('direct'),
     mark: uint32.optional(),
     interface: z.string().min(1).max(15, 'interface names have at most 15 characters').optional(),
-    local_address: z.union([ip, z.array(ip).min(1).max(2)]).optional(),
+    local_address: z
+      .union([ip, z.array(ip).min(1).max(2)])
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .optional(),
     transparent: z.boolean().default(false),
     connect_timeout_ms: z.number().int().min(1, 'must be 1 or more').max(600_000, 'must be at most 600000').optional(),
   })
   .strict();
-
-/** Validates a `direct` outbound entry; throws a {@link ConfigError} naming each bad key. */
-export function parseDirectOptions(raw: Record<string, unknown>, path: string): DirectOptions {
-  const r = schema.safeParse(raw);
-  if (!r.success) throw configErrorFromZod(r.error.issues, path);
-  const d = r.data;
-  const local = d.local_address === undefined ? undefined : Array.isArray(d.local_address) ? d.local_address : [d.local_address];
-  return { tag: d.tag, mark: d.mark, interface: d.interface, local_address: local, transparent: d.transparent, connect_timeout_ms: d.connect_timeout_ms };
-}

@@ -13,6 +13,8 @@ import {
   type Outbound,
   type PacketChannel,
   type PacketReceiver,
+  type TcpFdDialer,
+  type UdpFdDialer,
 } from '@sluice/core';
 import type { NativeBinding } from '@sluice/native';
 import type { DirectOptions } from './options';
@@ -22,17 +24,16 @@ import type { DirectOptions } from './options';
  * this host. Sockets that need options Node cannot set (mark, interface,
  * transparent source) are made by the native module and adopted by Node.
  */
-export class DirectOutbound implements Outbound {
+export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   readonly type = 'direct';
   readonly networks = ['tcp', 'udp'] as const;
-  readonly tag: string;
   private readonly needsNative: boolean;
 
   constructor(
+    readonly tag: string,
     private readonly options: DirectOptions,
     private readonly native: () => NativeBinding,
   ) {
-    this.tag = options.tag;
     this.needsNative = options.mark !== undefined || options.interface !== undefined || options.transparent;
   }
 
@@ -84,7 +85,7 @@ export class DirectOutbound implements Outbound {
     return new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${port} failed (${err.code})`, { cause: err });
   }
 
-  /** {@link Outbound.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
+  /** {@link TcpFdDialer.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
   async dialTcpFd(dst: Destination, ctx: FlowContext): Promise<number> {
     const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
     const { signal, done } = this.dialSignal(ctx, address, dst.port);
@@ -206,7 +207,7 @@ export class DirectOutbound implements Outbound {
   }
 
   /**
-   * {@link Outbound.dialUdpFd}: a native UDP socket with this outbound's
+   * {@link UdpFdDialer.dialUdpFd}: a native UDP socket with this outbound's
    * options, connected to the session's destination, for the inbound's native
    * session relay. Same socket, and errors, as {@link dialUdp}'s.
    */

@@ -1,14 +1,11 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { configErrorFromZod } from '@sluice/core';
 
 /** SOCKS protocol version spoken to the server. */
 export type SocksVersion = 5 | 4 | '4a';
 
-/** Validated options of one `type: socks` outbound. */
+/** Validated options of one `type: socks` outbound (its tag is `deps.tag`). */
 export interface SocksOptions {
-  readonly tag: string;
-  readonly type: 'socks';
   /** IP literal or host name of the SOCKS server. */
   readonly server: string;
   readonly port: number;
@@ -43,10 +40,14 @@ const timeout = z
   .min(1, 'must be at least 1')
   .max(600_000, 'must be at most 600000');
 
-const schema = z
+/**
+ * Schema of a `socks` outbound's options (the config entry without `tag` and
+ * `type`). Every problem is reported at once, at its key (`outbounds[2].port:
+ * must be 1-65535`). Whether `via` names another existing outbound, and
+ * cycles, are checked by core, which knows all tags.
+ */
+export const socksOptions: z.ZodType<SocksOptions, z.ZodTypeDef, unknown> = z
   .object({
-    tag: z.string({ required_error: 'required', invalid_type_error: 'must be a string' }).min(1, 'must not be empty'),
-    type: z.literal('socks', { errorMap: () => ({ message: 'must be "socks"' }) }),
     server: z
       .string({ required_error: 'required', invalid_type_error: 'must be a string' })
       .refine(isHostOrIp, 'must be an IP address or a host name'),
@@ -89,31 +90,17 @@ const schema = z
     if (o.version !== 5 && o.udp === true) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['udp'], message: 'UDP needs SOCKS5 (version 5)' });
     }
-    if (o.via !== undefined && o.via === o.tag) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['via'], message: 'must name another outbound, not itself' });
-    }
-  });
-
-/**
- * Validates one raw outbound entry. Throws a {@link ConfigError} listing every
- * problem, with paths under `path` (`outbounds[2].port: must be 1-65535`).
- * Whether `via` names an existing outbound is checked by core, which knows all tags.
- */
-export function parseSocksOptions(raw: Record<string, unknown>, path: string): SocksOptions {
-  const result = schema.safeParse(raw);
-  if (!result.success) throw configErrorFromZod(result.error.issues, path);
-  const o = result.data;
-  return {
-    tag: o.tag,
-    type: 'socks',
-    server: o.server,
-    port: o.port,
-    version: o.version,
-    ...(o.username !== undefined && { username: o.username }),
-    ...(o.password !== undefined && { password: o.password }),
-    ...(o.via !== undefined && { via: o.via }),
-    connect_timeout_ms: o.connect_timeout_ms,
-    handshake_timeout_ms: o.handshake_timeout_ms,
-    udp: o.udp ?? o.version === 5,
-  };
-}
+  })
+  .transform(
+    (o): SocksOptions => ({
+      server: o.server,
+      port: o.port,
+      version: o.version,
+      ...(o.username !== undefined && { username: o.username }),
+      ...(o.password !== undefined && { password: o.password }),
+      ...(o.via !== undefined && { via: o.via }),
+      connect_timeout_ms: o.connect_timeout_ms,
+      handshake_timeout_ms: o.handshake_timeout_ms,
+      udp: o.udp ?? o.version === 5,
+    }),
+  );

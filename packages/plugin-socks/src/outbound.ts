@@ -52,7 +52,7 @@ export class SocksOutbound implements Outbound {
     private readonly options: SocksOptions,
     deps: OutboundDeps,
   ) {
-    this.tag = options.tag;
+    this.tag = deps.tag;
     this.via = options.via !== undefined ? deps.resolve(options.via) : undefined;
     const udp = options.udp && (this.via === undefined || (this.via.networks.includes('udp') && this.via.dialUdp !== undefined));
     if (options.udp && !udp) deps.logger.warn({ via: options.via }, 'socks: udp disabled: the via outbound does not carry UDP');

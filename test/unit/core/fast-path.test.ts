@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BlockOutbound, flowClosedChannel, type Destination, type FlowContext, type Outbound, type TcpFdDialer } from '@sluice/core';
+import { BlockOutbound, flowClosedChannel, parseOutboundOptions, type Destination, type FlowContext, type Outbound, type TcpFdDialer } from '@sluice/core';
 import { Dispatcher } from '@sluice/core/dist/flow/dispatch';
 import { LoopGuard } from '@sluice/core/dist/flow/loop-guard';
 import { TcpFlowHandler } from '@sluice/core/dist/flow/tcp-flows';
 import { spliceAvailable } from '@sluice/core/dist/relay/splice-relay';
-import { DirectOutbound, parseDirectOptions } from '@sluice/plugin-direct';
+import { DirectOutbound, directOutbound } from '@sluice/plugin-direct';
 import { native, type FastAcceptor } from '@sluice/native';
 import { captureLogger, waitUntil } from './fakes';
 
@@ -22,7 +22,7 @@ class Redirect implements Outbound {
   readonly networks = ['tcp'] as const;
   streams = 0;
   fds = 0;
-  private readonly direct = new DirectOutbound(parseDirectOptions({ tag: 'direct', type: 'direct' }, 'o'), native);
+  private readonly direct = new DirectOutbound('direct', parseOutboundOptions(directOutbound, {}, 'o'), native);
   constructor(
     readonly tag: string,
     private readonly port: () => number,

@@ -3,9 +3,12 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import pino from 'pino';
-import { ConfigError, type FlowContext, type FlowMetadata } from '@sluice/core';
-import { DirectOutbound, directFactory, parseDirectOptions } from '@sluice/plugin-direct';
+import { isConfigError, isTcpFdDialer, isUdpFdDialer, parseOutboundOptions, type FlowContext, type FlowMetadata } from '@sluice/core';
+import { DirectOutbound, directOutbound, plugin, type DirectOptions } from '@sluice/plugin-direct';
 import { native } from '@sluice/native';
+
+/** A config entry validated as core does (`tag` and `type` are core's, stripped before the schema). */
+const parseDirectOptions = (raw: Record<string, unknown>, path: string): DirectOptions => parseOutboundOptions(directOutbound, raw, path);
 
 function ctx(over: Partial<FlowMetadata> = {}): FlowContext & { controller: AbortController } {
   const controller = new AbortController();
@@ -18,6 +21,14 @@ describe('plugin-direct options', () => {
     const o = parseDirectOptions({ tag: 'direct', type: 'direct', mark: 2, interface: 'eth0', local_address: ['10.0.0.1', '2001:db8::1'] }, 'outbounds[0]');
     assert.equal(o.mark, 2);
     assert.equal(parseDirectOptions({ tag: 'd', type: 'direct', mark: '0xff' }, 'o').mark, 255);
+    assert.deepEqual(parseDirectOptions({ tag: 'd', type: 'direct', local_address: '10.0.0.1' }, 'o').local_address, ['10.0.0.1']);
+  });
+
+  it('is the plugin\'s one outbound type, and offers both fd fast paths', () => {
+    assert.deepEqual(plugin.outbounds, [directOutbound]);
+    const o = directOutbound.create(parseDirectOptions({}, 'o'), { tag: 'd', logger: pino({ level: 'silent' }), resolve: () => assert.fail('no via'), service: () => assert.fail('no services') });
+    assert.equal(o.tag, 'd');
+    assert.ok(isTcpFdDialer(o) && isUdpFdDialer(o));
   });
 
   for (const [raw, pathRe] of [
@@ -29,7 +40,7 @@ describe('plugin-direct options', () => {
     [{ bogus: 1 }, /outbounds\[0\]\.bogus: unknown key "bogus"/],
   ] as const) {
     it(`rejects ${JSON.stringify(raw)}`, () => {
-      assert.throws(() => directFactory.parse({ tag: 'd', type: 'direct', ...raw }, 'outbounds[0]'), (e: unknown) => e instanceof ConfigError && pathRe.test(e.message));
+      assert.throws(() => parseDirectOptions({ tag: 'd', type: 'direct', ...raw }, 'outbounds[0]'), (e: unknown) => isConfigError(e) && pathRe.test(e.message));
     });
   }
 });
@@ -51,19 +62,19 @@ describe('DirectOutbound', () => {
   }
 
   it('dials TCP with plain Node sockets when no socket option is needed', async () => {
-    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct' }, 'o'), native);
+    const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct' }, 'o'), native);
     const s = await o.dialTcp({ address: '127.0.0.1', port }, ctx());
     assert.equal(await readAll(s), 'hello from server');
   });
 
   it('dials TCP through a native socket carrying SO_MARK', async () => {
-    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 0x2 }, 'o'), native);
+    const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct', mark: 0x2 }, 'o'), native);
     const s = await o.dialTcp({ address: '127.0.0.1', port }, ctx());
     assert.equal(await readAll(s), 'hello from server');
   });
 
   it('rejects with ECONNREFUSED for a closed port, and with the abort reason when aborted', async () => {
-    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2 }, 'o'), native);
+    const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct', mark: 2 }, 'o'), native);
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const deadPort = (closed.address() as net.AddressInfo).port;
@@ -86,7 +97,7 @@ describe('DirectOutbound', () => {
     for (let i = 0; i < 4; i++) fillers.push(net.connect({ port: lport, host: '127.0.0.1' }).on('error', () => {}));
     await new Promise((r) => setTimeout(r, 100));
     try {
-      const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2, connect_timeout_ms: 200 }, 'o'), native);
+      const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct', mark: 2, connect_timeout_ms: 200 }, 'o'), native);
       for (const dial of [() => o.dialTcp({ address: '127.0.0.1', port: lport }, ctx()), () => o.dialTcpFd({ address: '127.0.0.1', port: lport }, ctx())]) {
         const started = Date.now();
         await assert.rejects(dial(), { code: 'SLUICE_ERR_DIAL_TIMEOUT', message: `direct: connect to 127.0.0.1:${lport} timed out after 200 ms` });
@@ -100,7 +111,7 @@ describe('DirectOutbound', () => {
   });
 
   it('resolves a host name given as the address (a named server in a chain)', async () => {
-    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2 }, 'o'), native);
+    const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct', mark: 2 }, 'o'), native);
     const s = await o.dialTcp({ address: 'localhost', host: 'localhost', port }, ctx());
     assert.equal(await readAll(s), 'hello from server');
     await assert.rejects(o.dialTcp({ address: 'no-such-host.invalid', port }, ctx()), /direct: cannot resolve "no-such-host.invalid"/);
@@ -116,7 +127,7 @@ describe('DirectOutbound', () => {
       }),
     );
     const [a, b] = echoes.map((e) => ({ address: '127.0.0.1', port: e.address().port }));
-    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct' }, 'o'), native);
+    const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct' }, 'o'), native);
     const ch = await o.dialUdp(ctx({ network: 'udp', dst: a }));
     const got: string[] = [];
     ch.setReceiver({ onPacket: (d) => got.push(d.toString()), onClose: () => {} });
@@ -137,7 +148,7 @@ describe('DirectOutbound', () => {
       echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));
       await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
       const ePort = echo.address().port;
-      const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', ...(mark ? { mark } : {}) }, 'o'), native);
+      const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct', ...(mark ? { mark } : {}) }, 'o'), native);
       const ch = await o.dialUdp(ctx({ network: 'udp', dst: { address: '127.0.0.1', port: ePort } }));
       const got = new Promise<{ data: string; from: string }>((resolve) =>
         ch.setReceiver({ onPacket: (d, from) => resolve({ data: d.toString(), from: `${from.address}:${from.port}` }), onClose: () => {} }),
@@ -155,7 +166,7 @@ describe('DirectOutbound', () => {
     echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));
     await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
     const ePort = echo.address().port;
-    const o = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', mark: 2, local_address: ['127.0.0.5'] }, 'o'), native);
+    const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct', mark: 2, local_address: ['127.0.0.5'] }, 'o'), native);
     const fd = await o.dialUdpFd(ctx({ network: 'udp', dst: { address: '127.0.0.1', port: ePort } }));
     try {
       const from = new Promise<dgram.RemoteInfo>((resolve) => echo.once('message', (_m, r) => resolve(r)));
@@ -175,7 +186,7 @@ describe('DirectOutbound', () => {
       native().closeFd(fd);
       echo.close();
     }
-    const badIf = new DirectOutbound(parseDirectOptions({ tag: 'd', type: 'direct', interface: 'nosuchif0' }, 'o'), native);
+    const badIf = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct', interface: 'nosuchif0' }, 'o'), native);
     await assert.rejects(badIf.dialUdpFd(ctx({ network: 'udp', dst: { address: '127.0.0.1', port: ePort } })), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'SLUICE_ERR_DIAL');
       assert.match(err.message, /direct: connect to 127\.0\.0\.1:\d+ failed \(ENODEV\)/);

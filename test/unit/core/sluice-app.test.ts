@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { container } from 'tsyringe';
 import { createSluice, parseConfig, registerPlugins } from '@sluice/core';
 import { native, type NativeBinding, type UdpDatagram, type UdpTransparentSocketOptions } from '@sluice/native';
-import { createOutbounds, factoriesByType, planOutbounds } from '@sluice/core/dist/outbound/registry';
+import { createOutbounds, definitionsByType, planOutbounds } from '@sluice/core/dist/outbound/registry';
 import { Dispatcher } from '@sluice/core/dist/flow/dispatch';
 import { LoopGuard } from '@sluice/core/dist/flow/loop-guard';
 import { TcpFlowHandler } from '@sluice/core/dist/flow/tcp-flows';
@@ -102,7 +102,7 @@ describe('third-party plugin loaded by path from config', () => {
   it('registers its outbound type and carries a TCP flow', async () => {
     const c = container.createChildContainer();
     registerPlugins(c, ['./examples/plugin-echo'], repoRoot);
-    const plan = planOutbounds([{ tag: 'e', type: 'echo', raw: { tag: 'e', type: 'echo', prefix: '>' }, path: 'outbounds[0]' }], factoriesByType(c));
+    const plan = planOutbounds([{ tag: 'e', type: 'echo', raw: { tag: 'e', type: 'echo', prefix: '>' }, path: 'outbounds[0]' }], definitionsByType(c));
     const { logger, lines } = captureLogger();
     const outs = createOutbounds(plan, c, logger);
     const handler = new TcpFlowHandler(new Dispatcher({ route: () => ({ rule: 'final', outbound: 'e' }) }, outs), new LoopGuard([]), logger, { connectTimeoutMs: 1000, idleMs: 0 });
@@ -116,6 +116,6 @@ describe('third-party plugin loaded by path from config', () => {
     server.close();
     assert.equal(got, '>hello');
     await waitUntil(() => lines.some((l) => l.msg === 'flow closed'), 'access log');
-    assert.throws(() => planOutbounds([{ tag: 'e', type: 'echo', raw: { tag: 'e', type: 'echo', prefix: 3 }, path: 'outbounds[0]' }], factoriesByType(c)), /outbounds\[0\]\.prefix: must be a string/);
+    assert.throws(() => planOutbounds([{ tag: 'e', type: 'echo', raw: { tag: 'e', type: 'echo', prefix: 3 }, path: 'outbounds[0]' }], definitionsByType(c)), /outbounds\[0\]\.prefix: must be a string/);
   });
 });

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import pino from 'pino';
 import type { Destination, Endpoint, FlowContext, FlowMetadata, Outbound, OutboundDeps, PacketChannel, PacketReceiver } from '@sluice/core';
-import { SocksOutbound, parseSocksOptions } from '@sluice/plugin-socks';
+import { parseOutboundOptions } from '@sluice/core';
+import { SocksOutbound, socksOutbound } from '@sluice/plugin-socks';
 
 export const silent = pino({ level: 'silent' });
 
@@ -33,16 +34,18 @@ export function flowCtx(dst: Destination = { address: '127.0.0.1', port: 9 }, ne
 
 /** Builds a socks outbound from raw config, resolving `via` tags in `others`. */
 export function makeSocks(raw: Record<string, unknown>, others: Record<string, Outbound> = {}): SocksOutbound {
-  const options = parseSocksOptions({ type: 'socks', tag: 'socks', ...raw }, 'outbounds[0]');
+  const options = parseOutboundOptions(socksOutbound, raw, 'outbounds[0]');
   const deps: OutboundDeps = {
-    tag: options.tag,
+    tag: 'socks',
     logger: silent,
     resolve: (tag) => {
       const o = others[tag];
       if (!o) throw new Error(`no outbound ${tag}`);
       return o;
     },
-    container: {} as OutboundDeps['container'],
+    service: () => {
+      throw new Error('no services in socks tests');
+    },
   };
   return new SocksOutbound(options, deps);
 }

@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, ErrorCode, OUTBOUND_FACTORY, type OutboundFactory } from '@sluice/core';
-import { parseSocksOptions, plugin, register, socksFactory } from '@sluice/plugin-socks';
+import { ErrorCode, isConfigError, parseOutboundOptions, planOutbounds } from '@sluice/core';
+import { plugin, socksOutbound, type SocksOptions } from '@sluice/plugin-socks';
+
+const parseSocksOptions = (raw: Record<string, unknown>, path: string): SocksOptions => parseOutboundOptions(socksOutbound, raw, path);
 
 const base = { tag: 'hop', type: 'socks', server: '10.0.0.5', port: 1080 };
 
@@ -8,7 +10,7 @@ function issuesOf(raw: Record<string, unknown>): string[] {
   try {
     parseSocksOptions(raw, 'outbounds[2]');
   } catch (err) {
-    assert.ok(err instanceof ConfigError, `not a ConfigError: ${String(err)}`);
+    assert.ok(isConfigError(err), `not a ConfigError: ${String(err)}`);
     assert.equal(err.code, ErrorCode.CONFIG);
     return err.issues.map((i) => `${i.path}: ${i.message}`);
   }
@@ -19,8 +21,6 @@ describe('socks options', () => {
   it('fills defaults', () => {
     const o = parseSocksOptions(base, 'outbounds[0]');
     assert.deepEqual(o, {
-      tag: 'hop',
-      type: 'socks',
       server: '10.0.0.5',
       port: 1080,
       version: 5,
@@ -60,7 +60,6 @@ describe('socks options', () => {
     ['long username', { ...base, username: 'u'.repeat(256), password: 'p' }, 'outbounds[2].username: must be 1-255 bytes'],
     ['empty password', { ...base, username: 'u', password: '' }, 'outbounds[2].password: must be 1-255 bytes'],
     ['via not a string', { ...base, via: 3 }, 'outbounds[2].via: must be the tag of another outbound'],
-    ['via itself', { ...base, via: 'hop' }, 'outbounds[2].via: must name another outbound, not itself'],
     ['timeout 0', { ...base, connect_timeout_ms: 0 }, 'outbounds[2].connect_timeout_ms: must be at least 1'],
     ['timeout text', { ...base, handshake_timeout_ms: '5s' }, 'outbounds[2].handshake_timeout_ms: must be a number of milliseconds'],
     ['udp not boolean', { ...base, udp: 'yes' }, 'outbounds[2].udp: must be true or false'],
@@ -88,17 +87,22 @@ describe('socks options', () => {
   });
 
   it('leaves the via tag to core but lists it as a dependency', () => {
-    const o = socksFactory.parse({ ...base, via: 'nowhere' }, 'x');
-    assert.deepEqual(socksFactory.dependencies!(o), ['nowhere']);
-    assert.deepEqual(socksFactory.dependencies!(parseSocksOptions(base, 'x')), []);
+    const o = parseSocksOptions({ ...base, via: 'nowhere' }, 'x');
+    assert.deepEqual(socksOutbound.dependencies!(o), ['nowhere']);
+    assert.deepEqual(socksOutbound.dependencies!(parseSocksOptions(base, 'x')), []);
   });
 
-  it('registers the factory', () => {
-    const seen: unknown[] = [];
-    const container = { register: (token: unknown, provider: { useValue: OutboundFactory }) => seen.push(token, provider.useValue) };
-    register(container as never);
-    assert.deepEqual(seen, [OUTBOUND_FACTORY, socksFactory]);
+  it('is refused by core when via names itself', () => {
+    const entry = { tag: 'hop', type: 'socks', raw: { ...base, via: 'hop' }, path: 'outbounds[2]' };
+    assert.throws(
+      () => planOutbounds([entry], new Map([['socks', socksOutbound]])),
+      (err: unknown) => isConfigError(err) && err.issues.some((i) => `${i.path}: ${i.message}` === 'outbounds[2].via: must name another outbound, not itself'),
+    );
+  });
+
+  it('is the plugin\'s one outbound type', () => {
     assert.equal(plugin.name, '@sluice/plugin-socks');
-    assert.equal(socksFactory.type, 'socks');
+    assert.deepEqual(plugin.outbounds, [socksOutbound]);
+    assert.equal(socksOutbound.type, 'socks');
   });
 });

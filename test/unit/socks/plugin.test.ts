@@ -2,21 +2,8 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import 'reflect-metadata';
 import { container as rootContainer } from 'tsyringe';
-import { BUILTIN_PLUGINS, OUTBOUND_FACTORY, registerPlugins, type Outbound, type OutboundFactory } from '@sluice/core';
+import { createOutbounds, definitionsByType, planOutbounds, registerPlugins, type Outbound } from '@sluice/core';
 import { flowCtx, nextPacket, roundTrip, silent, startDante, tcpEcho, udpEcho, type ServerProcess } from './helpers';
-
-/** Builds outbounds the way core does: factory.parse, dependencies first, factory.create with resolve. */
-function build(factories: Map<string, OutboundFactory>, entries: Record<string, unknown>[], container: never): Map<string, Outbound> {
-  const made = new Map<string, Outbound>();
-  entries.forEach((raw, i) => {
-    const factory = factories.get(raw.type as string)!;
-    const options = factory.parse(raw, `outbounds[${i}]`);
-    const deps = factory.dependencies?.(options) ?? [];
-    for (const d of deps) assert.ok(made.has(d), `${String(raw.tag)} needs ${d} first`);
-    made.set(raw.tag as string, factory.create(options, { tag: raw.tag as string, logger: silent, container, resolve: (t) => made.get(t)! }));
-  });
-  return made;
-}
 
 describe('socks plugin loaded by core, chained on the real direct plugin', function () {
   this.timeout(20_000);
@@ -31,21 +18,19 @@ describe('socks plugin loaded by core, chained on the real direct plugin', funct
     uecho = await udpEcho();
     [hop1, hop2] = await Promise.all([startDante('127.0.0.2'), startDante('127.0.0.3', '127.0.0.2/32')]);
     const container = rootContainer.createChildContainer();
-    registerPlugins(container, BUILTIN_PLUGINS, process.cwd());
-    const factories = new Map(container.resolveAll(OUTBOUND_FACTORY).map((f) => [f.type, f]));
-    assert.ok(factories.has('socks') && factories.has('direct'));
+    registerPlugins(container, [], process.cwd());
+    const definitions = definitionsByType(container);
+    assert.ok(definitions.has('socks') && definitions.has('direct'));
     // SO_MARK needs CAP_NET_ADMIN: the suite runs as root, like the e2e tests.
     for (const mark of [undefined, 2]) {
       const out = { tag: 'out', type: 'direct', ...(mark !== undefined && { mark }) };
-      const made = build(
-        factories,
-        [
-          out,
-          { tag: 'hop1', type: 'socks', server: '127.0.0.2', port: hop1.port, via: 'out' },
-          { tag: 'hop2', type: 'socks', server: '127.0.0.3', port: hop2.port, via: 'hop1' },
-        ],
-        container as never,
-      );
+      const raws: Record<string, unknown>[] = [
+        out,
+        { tag: 'hop1', type: 'socks', server: '127.0.0.2', port: hop1.port, via: 'out' },
+        { tag: 'hop2', type: 'socks', server: '127.0.0.3', port: hop2.port, via: 'hop1' },
+      ];
+      const entries = raws.map((raw, i) => ({ tag: raw.tag as string, type: raw.type as string, raw, path: `outbounds[${i}]` }));
+      const made = createOutbounds(planOutbounds(entries, definitions), container, silent);
       variants.set(mark === undefined ? 'direct' : `direct with mark ${mark}`, made);
     }
   });

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { DependencyContainer } from 'tsyringe';
 import type { Destination, Endpoint, FlowContext, Network } from './flow';
+import type { ServiceToken } from './service';
 
 /** Receives what arrives on a {@link PacketChannel}. */
 export interface PacketReceiver {
@@ -44,38 +44,18 @@ export interface Outbound {
   close(): Promise<void>;
 }
 
-/** What an outbound factory gets besides its own options. */
+/** What an outbound's `create` gets besides its own options. */
 export interface OutboundDeps {
+  /** The outbound's config tag. */
   readonly tag: string;
   /** `outbound/<type>[<tag>]` child of the root logger. */
   readonly logger: Logger;
-  /** Returns an already-created outbound by tag (only tags listed by `dependencies()`). */
+  /** Returns an already-created outbound by tag (only tags listed by the definition's `dependencies()`). */
   resolve(tag: string): Outbound;
-  /** The container, for plugins that want more services. */
-  readonly container: DependencyContainer;
-}
-
-/**
- * An outbound type. Plugins register one per type with
- * `container.register(OUTBOUND_FACTORY, { useValue: factory })`.
- */
-export interface OutboundFactory<O = unknown> {
-  /** The `type:` value in config. */
-  readonly type: string;
   /**
-   * Validates the raw config object (all keys of the outbound entry, `tag`
-   * and `type` included). Throws a {@link ConfigError} whose issues carry paths
-   * relative to `path` (for example `outbounds[2].port`).
+   * A service core registered under `token` (`LOGGER_FACTORY`, `ROUTER`… from `@sluice/core`), for
+   * advanced plugins. Throws a `SLUICE_ERR_PLUGIN` error naming the token when
+   * this Sluice provides no such service.
    */
-  parse(raw: Record<string, unknown>, path: string): O;
-  /** Tags of outbounds this one needs first (its `via`); cycles are a config error. */
-  dependencies?(options: O): readonly string[];
-  /** Builds the outbound. Must not do I/O; use `start()` for that. */
-  create(options: O, deps: OutboundDeps): Outbound;
-}
-
-/** A plugin package's main export. */
-export interface SluicePlugin {
-  readonly name: string;
-  register(container: DependencyContainer): void;
+  service<T>(token: ServiceToken<T>): T;
 }

@@ -1,6 +1,6 @@
 import { container as rootContainer } from 'tsyringe';
 import type { SluiceConfig } from './types';
-import { factoriesByType, planOutbounds } from '../outbound/registry';
+import { definitionsByType, planOutbounds } from '../outbound/registry';
 import { registerPlugins } from '../outbound/plugins';
 
 /**
@@ -11,5 +11,5 @@ import { registerPlugins } from '../outbound/plugins';
 export function validateOutbounds(config: SluiceConfig): void {
   const c = rootContainer.createChildContainer();
   registerPlugins(c, config.plugins, config.baseDir);
-  planOutbounds(config.outbounds, factoriesByType(c));
+  planOutbounds(config.outbounds, definitionsByType(c));
 }

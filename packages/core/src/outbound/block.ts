@@ -1,6 +1,8 @@
 import type { Duplex } from 'node:stream';
-import type { Outbound, OutboundFactory, PacketChannel } from '../adapter/outbound';
-import { ConfigError, ErrorCode, SluiceError } from '../errors';
+import type { Outbound, PacketChannel } from '../adapter/outbound';
+import type { OptionsSchema, SchemaIssue } from '../adapter/plugin';
+import { ErrorCode, SluiceError } from '../errors';
+import { defineOutbound } from './define';
 
 /** The `block` outbound: TCP flows are reset at once, UDP datagrams dropped. */
 export class BlockOutbound implements Outbound {
@@ -26,15 +28,17 @@ const DROP_CHANNEL: PacketChannel = {
   close() {},
 };
 
-/** Factory for `type: block`, built into core. */
-export const blockFactory: OutboundFactory<{ tag: string }> = {
-  type: 'block',
-  parse(raw, path) {
-    const extra = Object.keys(raw).filter((k) => k !== 'tag' && k !== 'type');
-    if (extra.length > 0) throw new ConfigError(extra.map((k) => ({ path: `${path}.${k}`, message: `unknown key "${k}" for type block` })));
-    return { tag: String(raw.tag) };
-  },
-  create(options) {
-    return new BlockOutbound(options.tag);
+/** `block` takes no options; core has no zod, so its schema is written out. */
+const noOptions: OptionsSchema<Record<string, never>> = {
+  safeParse(input) {
+    const issues: SchemaIssue[] = Object.keys(input as object).map((k) => ({ path: [k], message: `unknown key "${k}" for type block` }));
+    return issues.length > 0 ? { success: false, error: { issues } } : { success: true, data: {} };
   },
 };
+
+/** Outbound type `block`, built into core. */
+export const blockOutbound = defineOutbound({
+  type: 'block',
+  options: noOptions,
+  create: (_options, deps) => new BlockOutbound(deps.tag),
+});

@@ -1,46 +1,58 @@
 import * as path from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
-import type { SluicePlugin } from '../adapter/outbound';
+import type { SluicePlugin } from '../adapter/plugin';
 import { ErrorCode, SluiceError } from '../errors';
-import { blockFactory } from './block';
-import { OUTBOUND_FACTORY } from '../tokens';
+import { blockOutbound } from './block';
+import { CORE_DIR, checkCoreRange } from './compat';
+import { pluginProblem } from './define';
+import { registerOutboundType } from './registry';
 
 /**
- * The plugins every Sluice loads. They are loaded by package name exactly like
- * third-party plugins, so the built-in ones get no special path.
+ * The plugins every Sluice loads. They are resolved from core's own
+ * installation only, so a `node_modules/@sluice/plugin-direct` next to a
+ * config or in the working directory cannot replace them.
  */
 export const BUILTIN_PLUGINS: readonly string[] = ['@sluice/plugin-direct', '@sluice/plugin-socks'];
 
-function isPlugin(value: unknown): value is SluicePlugin {
-  return typeof value === 'object' && value !== null && typeof (value as SluicePlugin).register === 'function';
+/** Where `name` is looked up: core's installation for a built-in; else the config's directory, the working directory, core. */
+function searchPaths(name: string, baseDir: string): string[] {
+  return BUILTIN_PLUGINS.includes(name) ? [CORE_DIR] : [baseDir, process.cwd(), CORE_DIR];
 }
 
 /**
- * Resolves a plugin package relative to the config's directory, then the
- * working directory, then Sluice itself, and returns its `plugin` export (or
- * the module itself when it exports `register`).
+ * Loads plugin `name` (a package name or a path, relative to `baseDir` first),
+ * takes its `plugin` export (or the default export, or the module itself),
+ * checks its shape and refuses it when its `sluice` range excludes this core.
  */
 export function loadPlugin(name: string, baseDir: string): SluicePlugin {
   let file: string;
   try {
-    file = require.resolve(name, { paths: [baseDir, process.cwd(), path.join(__dirname, '..')] });
+    file = require.resolve(name, { paths: searchPaths(name, baseDir) });
   } catch (err) {
     throw new SluiceError(ErrorCode.PLUGIN, `plugin "${name}" not found (install it with npm next to the config, or give a path)`, { cause: err });
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(file) as Record<string, unknown>;
   const candidate = mod.plugin ?? mod.default ?? mod;
-  if (!isPlugin(candidate)) throw new SluiceError(ErrorCode.PLUGIN, `"${name}" is not a Sluice plugin: it exports no register(container) function`);
-  return { name: typeof candidate.name === 'string' ? candidate.name : name, register: candidate.register.bind(candidate) };
+  const problem = pluginProblem(candidate);
+  if (problem !== undefined) throw new SluiceError(ErrorCode.PLUGIN, `"${name}" is not a usable Sluice plugin: ${problem}`);
+  const plugin = candidate as SluicePlugin;
+  checkCoreRange(plugin);
+  return plugin;
 }
 
-/** Registers core's own outbound types and every plugin into `container`. */
+/**
+ * Registers core's own outbound types, the built-in plugins and the plugins
+ * named in config (a built-in named there is the built-in, loaded once) into
+ * `container`. Throws a `SLUICE_ERR_PLUGIN` error for a plugin that is missing,
+ * malformed or made for another core.
+ */
 export function registerPlugins(container: DependencyContainer, names: readonly string[], baseDir: string): SluicePlugin[] {
-  container.register(OUTBOUND_FACTORY, { useValue: blockFactory });
+  registerOutboundType(container, '@sluice/core', blockOutbound);
   const loaded: SluicePlugin[] = [];
-  for (const name of [...BUILTIN_PLUGINS, ...names]) {
-    const plugin = loadPlugin(name, baseDir);
-    plugin.register(container);
+  for (const name of new Set([...BUILTIN_PLUGINS, ...names])) {
+    const plugin = loadPlugin(name, path.resolve(baseDir));
+    for (const definition of plugin.outbounds) registerOutboundType(container, plugin.name, definition);
     loaded.push(plugin);
   }
   return loaded;

@@ -1,62 +1,84 @@
 import type { Logger } from 'pino';
-import type { DependencyContainer } from 'tsyringe';
-import type { Outbound, OutboundFactory } from '../adapter/outbound';
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import type { Outbound, OutboundDeps } from '../adapter/outbound';
+import type { OutboundDefinition } from '../adapter/plugin';
+import type { ServiceToken } from '../adapter/service';
 import type { OutboundEntry } from '../config/types';
-import { ConfigError, type ConfigIssue } from '../errors';
-import { OUTBOUND_FACTORY } from '../tokens';
+import { ConfigError, ErrorCode, SluiceError, isConfigError, type ConfigIssue } from '../errors';
+import { parseOutboundOptions } from './options';
 
-interface Parsed {
-  entry: OutboundEntry;
-  factory: OutboundFactory;
-  options: unknown;
-  deps: readonly string[];
+/** An outbound type as registered in core's container: the definition and the plugin that brought it. */
+export interface RegisteredOutboundType {
+  readonly plugin: string;
+  readonly definition: OutboundDefinition;
 }
 
-/** The factories registered in `container`, by type. Two factories for one type is a plugin error. */
-export function factoriesByType(container: DependencyContainer): Map<string, OutboundFactory> {
-  const map = new Map<string, OutboundFactory>();
-  const all = container.isRegistered(OUTBOUND_FACTORY, true) ? container.resolveAll(OUTBOUND_FACTORY) : [];
-  for (const f of all) {
-    if (map.has(f.type)) throw new ConfigError([{ path: 'plugins', message: `outbound type "${f.type}" is registered twice` }]);
-    map.set(f.type, f);
+/** Multi-registration token of outbound types; core-internal (plugins declare types with `definePlugin`). */
+const OUTBOUND_TYPE: InjectionToken<RegisteredOutboundType> = Symbol.for('sluice.OutboundType');
+
+/** Adds one outbound type, brought by `plugin`, to `container`. */
+export function registerOutboundType(container: DependencyContainer, plugin: string, definition: OutboundDefinition): void {
+  container.register(OUTBOUND_TYPE, { useValue: { plugin, definition } });
+}
+
+/** The outbound definitions registered in `container`, by type. Two plugins defining one type is a plugin error. */
+export function definitionsByType(container: DependencyContainer): Map<string, OutboundDefinition> {
+  const map = new Map<string, RegisteredOutboundType>();
+  const all = container.isRegistered(OUTBOUND_TYPE, true) ? container.resolveAll(OUTBOUND_TYPE) : [];
+  for (const r of all) {
+    const first = map.get(r.definition.type);
+    if (first) {
+      throw new ConfigError([{ path: 'plugins', message: `outbound type "${r.definition.type}" is registered twice (by "${first.plugin}" and "${r.plugin}")` }]);
+    }
+    map.set(r.definition.type, r);
   }
-  return map;
+  return new Map([...map].map(([type, r]) => [type, r.definition]));
+}
+
+/** One validated outbound entry, ready for {@link createOutbounds}. */
+export interface PlannedOutbound {
+  readonly entry: OutboundEntry;
+  readonly definition: OutboundDefinition;
+  readonly options: unknown;
+  /** Tags it needs created first (its `via`). */
+  readonly deps: readonly string[];
 }
 
 /**
- * Parses every outbound entry with its type's factory and orders them so each
+ * Parses every outbound entry with its type's schema and orders them so each
  * comes after its `via` dependencies. Collects all problems (unknown type,
- * bad options, unknown or cyclic `via`) into one {@link ConfigError}.
+ * bad options, unknown, self or cyclic `via`) into one {@link ConfigError}.
  */
-export function planOutbounds(entries: readonly OutboundEntry[], factories: Map<string, OutboundFactory>): Parsed[] {
+export function planOutbounds(entries: readonly OutboundEntry[], definitions: ReadonlyMap<string, OutboundDefinition>): PlannedOutbound[] {
   const issues: ConfigIssue[] = [];
-  const parsed = new Map<string, Parsed>();
+  const parsed = new Map<string, PlannedOutbound>();
   for (const entry of entries) {
-    const factory = factories.get(entry.type);
-    if (!factory) {
-      issues.push({ path: `${entry.path}.type`, message: `unknown outbound type "${entry.type}" (known: ${[...factories.keys()].sort().join(', ')})` });
+    const definition = definitions.get(entry.type);
+    if (!definition) {
+      issues.push({ path: `${entry.path}.type`, message: `unknown outbound type "${entry.type}" (known: ${[...definitions.keys()].sort().join(', ')})` });
       continue;
     }
     try {
-      const options = factory.parse(entry.raw, entry.path);
-      parsed.set(entry.tag, { entry, factory, options, deps: factory.dependencies?.(options) ?? [] });
+      const options = parseOutboundOptions(definition, entry.raw, entry.path);
+      parsed.set(entry.tag, { entry, definition, options, deps: definition.dependencies?.(options) ?? [] });
     } catch (err) {
-      if (err instanceof ConfigError) issues.push(...err.issues);
+      if (isConfigError(err)) issues.push(...err.issues);
       else issues.push({ path: entry.path, message: (err as Error).message });
     }
   }
   const known = new Set(entries.map((e) => e.tag));
   for (const p of parsed.values()) {
     for (const dep of p.deps) {
-      if (!known.has(dep)) issues.push({ path: `${p.entry.path}.via`, message: `unknown outbound "${dep}"` });
+      if (dep === p.entry.tag) issues.push({ path: `${p.entry.path}.via`, message: 'must name another outbound, not itself' });
+      else if (!known.has(dep)) issues.push({ path: `${p.entry.path}.via`, message: `unknown outbound "${dep}"` });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return topologicalOrder(parsed);
 }
 
-function topologicalOrder(parsed: Map<string, Parsed>): Parsed[] {
-  const order: Parsed[] = [];
+function topologicalOrder(parsed: Map<string, PlannedOutbound>): PlannedOutbound[] {
+  const order: PlannedOutbound[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (tag: string, stack: string[]): void => {
     const s = state.get(tag);
@@ -76,23 +98,32 @@ function topologicalOrder(parsed: Map<string, Parsed>): Parsed[] {
   return order;
 }
 
-/** Instantiates planned outbounds in dependency order. */
-export function createOutbounds(plan: readonly Parsed[], container: DependencyContainer, logger: Logger): Map<string, Outbound> {
+/**
+ * Instantiates planned outbounds in dependency order. `deps.service(token)`
+ * resolves from `container`, where the runtime put core's services
+ * (`registerCoreServices`).
+ */
+export function createOutbounds(plan: readonly PlannedOutbound[], container: DependencyContainer, logger: Logger): Map<string, Outbound> {
   const made = new Map<string, Outbound>();
   for (const p of plan) {
     const tag = p.entry.tag;
     const allowed = new Set(p.deps);
-    const outbound = p.factory.create(p.options, {
+    const deps: OutboundDeps = {
       tag,
       logger: logger.child({ component: `outbound/${p.entry.type}[${tag}]` }),
-      container,
       resolve(dep) {
         const o = made.get(dep);
         if (!o || !allowed.has(dep)) throw new Error(`outbound "${tag}" resolved "${dep}", which its dependencies() did not declare`);
         return o;
       },
-    });
-    made.set(tag, outbound);
+      service<T>(token: ServiceToken<T>): T {
+        if (!container.isRegistered(token, true)) {
+          throw new SluiceError(ErrorCode.PLUGIN, `outbound "${tag}" asked for service ${token.description ?? String(token)}, which this Sluice does not provide`);
+        }
+        return container.resolve<T>(token);
+      },
+    };
+    made.set(tag, p.definition.create(p.options, deps));
   }
   return made;
 }

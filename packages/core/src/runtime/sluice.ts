@@ -17,8 +17,9 @@ import { TcpFlows } from '../flow/tcp-flows';
 import { UdpSessions } from '../flow/udp-sessions';
 import { TproxyInbound } from '../inbound/tproxy';
 import { createRootLogger } from '../logger';
+import { createOutbounds, definitionsByType, planOutbounds } from '../outbound/registry';
 import { registerPlugins } from '../outbound/plugins';
-import { createOutbounds, factoriesByType, planOutbounds } from '../outbound/registry';
+import { registerCoreServices } from '../services';
 import { TcpRelayer } from '../relay/relay';
 import { spliceAvailable } from '../relay/splice-relay';
 import { Router } from '../router';
@@ -153,6 +154,8 @@ export class Sluice extends EventEmitter implements FlowListener {
       if (!this.options.logger) this.logger.level = config.log.level;
       this.checkStop();
       registerPlugins(this.container, config.plugins, config.baseDir);
+      // The router service follows reloads: it asks whichever route table is current.
+      registerCoreServices(this.container, { logger: this.logger, router: { route: (flow) => this.dispatcher!.current.router.route(flow) } });
       const flowLogger = this.logger.child({ component: 'flow' });
       this.dispatcher = new Dispatcher(await this.buildRouteTable(config), {
         hook: this.options.routingHook,
@@ -200,7 +203,7 @@ export class Sluice extends EventEmitter implements FlowListener {
 
   /** Creates and starts the outbounds of `config` and compiles its rules; closes what it made on failure. */
   private async buildRouteTable(config: SluiceConfig): Promise<RouteTable> {
-    const plan = planOutbounds(config.outbounds, factoriesByType(this.container));
+    const plan = planOutbounds(config.outbounds, definitionsByType(this.container));
     const outbounds = createOutbounds(plan, this.container, this.logger);
     const started: Outbound[] = [];
     try {

@@ -1,12 +1,5 @@
+import type { SchemaIssue } from '../adapter/plugin';
 import { ConfigError, type ConfigIssue } from '../errors';
-
-/** The parts of a zod issue this module reads (structural, so any zod copy fits). */
-export interface ZodLikeIssue {
-  readonly path: readonly (string | number)[];
-  readonly message: string;
-  readonly code?: string;
-  readonly keys?: readonly string[];
-}
 
 /** `outbounds[2]` + `['port']` → `outbounds[2].port`; numeric segments become `[i]`. */
 export function joinKeyPath(base: string, segments: readonly (string | number)[]): string {
@@ -16,11 +9,11 @@ export function joinKeyPath(base: string, segments: readonly (string | number)[]
 }
 
 /**
- * Converts zod issues into a {@link ConfigError} with key paths under `base`.
- * Unknown keys are reported one per key, at the key's own path, so users see
- * exactly which word they misspelt.
+ * Converts zod-shaped issues into a {@link ConfigError} with key paths under
+ * `base`. Unknown keys are reported one per key, at the key's own path, so
+ * users see exactly which word they misspelt.
  */
-export function configErrorFromZod(issues: readonly ZodLikeIssue[], base: string): ConfigError {
+export function configErrorFromIssues(issues: readonly SchemaIssue[], base: string): ConfigError {
   const out: ConfigIssue[] = [];
   for (const i of issues) {
     if (i.code === 'unrecognized_keys' && i.keys) {

@@ -1,0 +1,66 @@
+import type { Outbound, OutboundDeps } from './outbound';
+
+/**
+ * One problem a schema reports: the parts of a zod issue core reads. Typed
+ * structurally, so any copy or version of zod with this shape fits, and core
+ * needs no zod of its own.
+ */
+export interface SchemaIssue {
+  /** Key path inside the validated object, e.g. `['port']` or `['local_address', 1]`. */
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+  /** zod's issue code; `unrecognized_keys` is reported one issue per key. */
+  readonly code?: string;
+  /** The unknown keys of an `unrecognized_keys` issue. */
+  readonly keys?: readonly string[];
+}
+
+/** What {@link OptionsSchema.safeParse} returns: the parsed value or the issues. */
+export type SchemaResult<T> = { readonly success: true; readonly data: T } | { readonly success: false; readonly error: { readonly issues: readonly SchemaIssue[] } };
+
+/**
+ * An outbound's options schema: anything with zod's `safeParse`
+ * (`z.object({...}).strict()` is the usual one). It sees the outbound's config
+ * entry without `tag` and `type`, which core owns and checks itself.
+ */
+export interface OptionsSchema<T> {
+  safeParse(input: unknown): SchemaResult<T>;
+}
+
+/** The parsed options type of a schema: `z.infer` for a zod schema. */
+export type SchemaOutput<S> = S extends { safeParse(input: unknown): infer R } ? (R extends { success: true; data: infer T } ? T : never) : never;
+
+/**
+ * One outbound type, as written with `defineOutbound`: the `type:` value in
+ * config, the options schema, and how to build an outbound from parsed options.
+ */
+export interface OutboundDefinition<O = unknown> {
+  /** The `type:` value in config (`socks`, `direct`…), unique across the loaded plugins. */
+  readonly type: string;
+  /** Validates the entry's options (the entry minus `tag` and `type`). */
+  readonly options: OptionsSchema<O>;
+  /**
+   * Tags of the outbounds this one is carried by (its `via`): core creates
+   * them first, reports an unknown tag or a cycle at `<entry>.via`, and lets
+   * `deps.resolve` return only these.
+   */
+  dependencies?(options: O): readonly string[];
+  /** Builds the outbound. Must not do I/O: `start()` is for that. */
+  create(options: O, deps: OutboundDeps): Outbound;
+}
+
+/**
+ * A plugin package's main export (`exports.plugin`, the default export, or the
+ * module itself), as written with `definePlugin`.
+ */
+export interface SluicePlugin {
+  /** The npm package name, used in error messages. */
+  readonly name: string;
+  /**
+   * The semver range of `@sluice/core` this plugin works with (`"^0.1.0"`).
+   * Core refuses to load a plugin whose range excludes it.
+   */
+  readonly sluice: string;
+  /** The outbound types it adds. */
+  readonly outbounds: readonly OutboundDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each definition has its own options type
+}
