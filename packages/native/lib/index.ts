@@ -253,9 +253,18 @@ export interface SpliceRelayResult {
    */
   error?: string;
   /**
-   * True when `splice()` itself was refused (`EINVAL`/`ENOSYS`: a kernel or
-   * sandbox without splice for these fds); `error` then ends in
-   * `(splice unsupported)`. Use the user-space relay from then on.
+   * True when `splice()` was refused for this flow (`EINVAL`/`ENOSYS`: an fd
+   * type, kernel or sandbox without splice for these fds). The relay did not
+   * fail for it: from the refusal on, that flow went through user space
+   * (`recv()`/`send()`, bytes still in a pipe included), and `up`, `down` and
+   * `error` mean what they always do. Other flows are not affected; count or
+   * log it, but keep using the relay.
+   */
+  spliceRefused?: boolean;
+  /**
+   * @deprecated Never set any more: a refused `splice()` no longer fails the
+   * flow (see {@link SpliceRelayResult.spliceRefused}). Kept so that callers
+   * written for it compile; remove their check.
    */
   unsupported?: boolean;
 }
@@ -357,26 +366,92 @@ export interface SpliceRelayConstructor {
   new (fdA: number, fdB: number, options: SpliceRelayOptions, onDone: (result: SpliceRelayResult) => void): SpliceRelay;
 }
 
-/** A native accept loop; see {@link FastAcceptorConstructor}. */
-export interface FastAcceptor {
+/**
+ * One wakeup's accepted connections, as {@link TcpAcceptor} hands them to
+ * `onBatch`: no object per connection. Connection `i` is `fds[i]` with its
+ * endpoints at `endpoints[4 * i]` to `endpoints[4 * i + 3]`, laid out as
+ * {@link AcceptedEndpoints}. Read it with {@link forEachAccepted}.
+ *
+ * Who owns each fd: the callee takes fd `i` by setting `fds[i]` to -1
+ * (`forEachAccepted` does this before it calls its visitor). When `onBatch`
+ * returns, every fd is the callee's, taken or not. When `onBatch` throws (or
+ * cannot run because the worker thread is being terminated), the acceptor
+ * closes, with a reset, every fd not taken, so none is lost. Do not transfer
+ * or detach `fds.buffer`.
+ */
+export interface AcceptedBatch {
+  /** One fd per connection: non-blocking, CLOEXEC, `TCP_NODELAY`; -1 once taken. */
+  readonly fds: Int32Array;
+  /** Four entries per connection; see {@link AcceptedEndpoints}. */
+  readonly endpoints: AcceptedEndpoints;
+}
+
+/**
+ * The endpoints of an {@link AcceptedBatch}, {@link ACCEPTED_ENDPOINT_STRIDE}
+ * entries per connection, in this order (source = the peer; destination =
+ * `getsockname()`, the original destination under TPROXY; IPv4-mapped
+ * addresses unmapped):
+ * `[srcAddress: string, srcPort: number, dstAddress: string, dstPort: number, ...]`.
+ */
+export type AcceptedEndpoints = ReadonlyArray<string | number>;
+
+/** Entries per connection in {@link AcceptedEndpoints}. */
+export const ACCEPTED_ENDPOINT_STRIDE = 4;
+
+/** What {@link forEachAccepted} passes for each connection. */
+export type AcceptedVisitor = (fd: number, srcAddress: string, srcPort: number, dstAddress: string, dstPort: number) => void;
+
+/**
+ * Calls `visit` for each connection of `batch` not yet taken, in order,
+ * taking its fd first (its slot becomes -1): from then on the fd is
+ * `visit`'s to close or hand on, also if `visit` throws. An exception from
+ * `visit` stops the loop and propagates; the connections not yet visited are
+ * then closed by the acceptor (see {@link AcceptedBatch}). Allocates nothing.
+ */
+export function forEachAccepted(batch: AcceptedBatch, visit: AcceptedVisitor): void {
+  const { fds, endpoints } = batch;
+  for (let i = 0; i < fds.length; i++) {
+    const fd = fds[i]!;
+    if (fd < 0) continue;
+    fds[i] = -1;
+    const at = i * ACCEPTED_ENDPOINT_STRIDE;
+    visit(fd, endpoints[at] as string, endpoints[at + 1] as number, endpoints[at + 2] as string, endpoints[at + 3] as number);
+  }
+}
+
+/** A native accept loop; see {@link TcpAcceptorConstructor}. */
+export interface TcpAcceptor {
   /** Stops accepting and closes the listening fd; false if already closed. Connections already reported are not touched. */
   close(): boolean;
 }
 
 /**
- * Native accept: `new FastAcceptor(listenFd, onBatch)` takes ownership of a
+ * Native accept: `new TcpAcceptor(listenFd, onBatch)` takes ownership of a
  * listening TCP fd (from {@link NativeBinding.openTransparentListener}) and
  * accepts with an `accept4()` loop on the event loop. Each wakeup's
- * connections (up to 64) reach `onBatch` in one call as a flat array, five
- * entries per connection: `fd, srcAddress, srcPort, dstAddress, dstPort`
- * (source = the peer, destination = `getsockname()`, the original destination
- * under TPROXY; IPv4-mapped addresses unmapped). Each fd is non-blocking,
- * CLOEXEC, `TCP_NODELAY`, and owned by the callee: hand it to a
+ * connections (up to 64) reach `onBatch` in one call as an
+ * {@link AcceptedBatch}, which says who owns each fd. Hand an fd to a
  * `SpliceRelay`, adopt it with `new net.Socket({ fd })`, or close it
- * ({@link NativeBinding.resetFd}). Out of fds (EMFILE), accepting pauses for 100 ms.
+ * ({@link NativeBinding.resetFd}). An exception thrown by `onBatch` is
+ * reported like any uncaught exception (`process.on('uncaughtException')`,
+ * else exit). Out of fds (EMFILE), accepting pauses for 100 ms; the backlog
+ * keeps the rest. A worker thread that exits closes its acceptors.
+ */
+export interface TcpAcceptorConstructor {
+  new (listenFd: number, onBatch: (batch: AcceptedBatch) => void): TcpAcceptor;
+}
+
+/** @deprecated Renamed {@link TcpAcceptor}. */
+export type FastAcceptor = TcpAcceptor;
+
+/**
+ * @deprecated Use {@link TcpAcceptorConstructor}: the same acceptor, with the
+ * batch as an {@link AcceptedBatch}. This one flattens each batch into
+ * `[fd, srcAddress, srcPort, dstAddress, dstPort, ...]` and gives the callee
+ * every fd at once (none is closed if it throws).
  */
 export interface FastAcceptorConstructor {
-  new (listenFd: number, onBatch: (batch: Array<number | string>) => void): FastAcceptor;
+  new (listenFd: number, onBatch: (batch: Array<number | string>) => void): TcpAcceptor;
 }
 
 /** Options of {@link TcpDialConstructor}. */
@@ -453,16 +528,77 @@ export interface NativeBinding {
   splicePoolTrim(): number;
   /** Native TCP connect handing back a connected fd; see {@link TcpDialConstructor}. */
   TcpDial: TcpDialConstructor;
-  /** Native accept loop reporting batches of accepted fds; see {@link FastAcceptorConstructor}. */
+  /** Native accept loop reporting batches of accepted fds; see {@link TcpAcceptorConstructor}. */
+  TcpAcceptor: TcpAcceptorConstructor;
+  /** @deprecated Renamed {@link NativeBinding.TcpAcceptor}, whose batches are {@link AcceptedBatch}es; see {@link FastAcceptorConstructor}. */
   FastAcceptor: FastAcceptorConstructor;
   /** Closes a TCP socket fd with a reset (`SO_LINGER` {1, 0}), as `socket.resetAndDestroy()` does. */
   resetFd(fd: number): void;
 }
 
+/**
+ * What the addon must export, by name and `typeof`: everything of
+ * {@link NativeBinding} that comes from C++ (`FastAcceptor` is made here).
+ */
+export const EXPECTED_EXPORTS: Readonly<Record<string, 'function'>> = {
+  openTransparentListener: 'function',
+  createSocket: 'function',
+  originalDestination: 'function',
+  localAddress: 'function',
+  closeFd: 'function',
+  resetFd: 'function',
+  raiseFileLimit: 'function',
+  UdpTransparentSocket: 'function',
+  SpliceRelay: 'function',
+  spliceSupported: 'function',
+  splicePoolStats: 'function',
+  splicePoolTrim: 'function',
+  TcpDial: 'function',
+  TcpAcceptor: 'function',
+};
+
+/** The names of {@link EXPECTED_EXPORTS} that `binding` lacks (or has with another type), in that order. */
+export function missingExports(binding: unknown): string[] {
+  const object = (typeof binding === 'object' || typeof binding === 'function') && binding !== null ? (binding as Record<string, unknown>) : {};
+  return Object.entries(EXPECTED_EXPORTS)
+    .filter(([name, type]) => typeof object[name] !== type)
+    .map(([name]) => name);
+}
+
+/**
+ * Checks a loaded addon against {@link EXPECTED_EXPORTS} and returns it
+ * typed. A build older (or newer) than this file fails here, at start, with
+ * the names it lacks, rather than with "not a constructor" on the first flow.
+ */
+export function checkBinding(binding: unknown): Omit<NativeBinding, 'FastAcceptor'> {
+  const missing = missingExports(binding);
+  if (missing.length > 0) {
+    throw new Error(`the @sluice/native build is stale: it lacks ${missing.join(', ')}; rebuild it with \`npm rebuild @sluice/native\``);
+  }
+  return binding as Omit<NativeBinding, 'FastAcceptor'>;
+}
+
+/** The deprecated {@link FastAcceptorConstructor} on top of a {@link TcpAcceptorConstructor}. */
+function fastAcceptor(TcpAcceptor: TcpAcceptorConstructor): FastAcceptorConstructor {
+  return function FastAcceptor(listenFd: number, onBatch: (batch: Array<number | string>) => void): TcpAcceptor {
+    return new TcpAcceptor(listenFd, (batch) => {
+      const flat: Array<number | string> = [];
+      forEachAccepted(batch, (fd, srcAddress, srcPort, dstAddress, dstPort) => flat.push(fd, srcAddress, srcPort, dstAddress, dstPort));
+      onBatch(flat);
+    });
+  } as unknown as FastAcceptorConstructor;
+}
+
 let cached: NativeBinding | undefined;
 
-/** Loads the addon once. Throws with a clear message off Linux or when the build is missing. */
+/**
+ * Loads the addon once and checks it (see {@link checkBinding}). Throws with
+ * a clear message off Linux, when the build is missing, or when it is stale.
+ */
 export function native(): NativeBinding {
-  cached ??= loadBinding() as NativeBinding;
+  if (cached === undefined) {
+    const binding = checkBinding(loadBinding());
+    cached = { ...binding, FastAcceptor: fastAcceptor(binding.TcpAcceptor) };
+  }
   return cached;
 }

@@ -13,8 +13,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::InitFdOps(env, exports);
   sluice::InitUdpSocket(env, exports);
   sluice::InitSpliceRelay(env, exports);
-  sluice::InitNativeDial(env, exports);
-  sluice::InitFastAccept(env, exports);
+  sluice::InitTcpDial(env, exports);
+  sluice::InitTcpAcceptor(env, exports);
   return exports;
 }
 

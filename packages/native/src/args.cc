@@ -14,6 +14,14 @@ bool IsIntegerIn(const Napi::Value& value, int64_t min, int64_t max) {
          number <= static_cast<double>(max);
 }
 
+// A string with an embedded NUL would be cut short by every C API it reaches
+// ("127.0.0.1\0x" would bind 127.0.0.1): refused as a whole.
+std::string CheckedString(Napi::Env env, const char* fn, const std::string& what, const Napi::Value& value) {
+  std::string text = value.As<Napi::String>().Utf8Value();
+  if (text.find('\0') != std::string::npos) ThrowInvalid(env, fn, what + " must not contain a NUL character");
+  return text;
+}
+
 std::string Range(int64_t min, int64_t max) {
   return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
 }
@@ -35,14 +43,14 @@ void OptionReader::Invalid(const char* key, const std::string& expected) const {
 std::string OptionReader::RequiredString(const char* key) const {
   const Napi::Value value = Get(key);
   if (!value.IsString()) Invalid(key, "a string");
-  return value.As<Napi::String>().Utf8Value();
+  return CheckedString(env_, fn_, std::string("options.") + key, value);
 }
 
 std::optional<std::string> OptionReader::OptionalString(const char* key) const {
   const Napi::Value value = Get(key);
   if (value.IsUndefined()) return std::nullopt;
   if (!value.IsString()) Invalid(key, "a string");
-  return value.As<Napi::String>().Utf8Value();
+  return CheckedString(env_, fn_, std::string("options.") + key, value);
 }
 
 std::optional<int64_t> OptionReader::OptionalInt(const char* key, int64_t min, int64_t max) const {
@@ -75,7 +83,7 @@ int64_t IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, con
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name) {
   if (!info[index].IsString()) ThrowInvalid(info.Env(), fn, std::string(name) + " must be a string");
-  return info[index].As<Napi::String>().Utf8Value();
+  return CheckedString(info.Env(), fn, name, info[index]);
 }
 
 int FdArg(const Napi::CallbackInfo& info, const char* fn) {

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "errno_name.h"
+
 namespace sluice {
 namespace {
 
@@ -11,15 +13,17 @@ const char kCapSentence[] =
     "(setcap cap_net_admin+ep on the node binary, or "
     "AmbientCapabilities=CAP_NET_ADMIN in a systemd unit)";
 
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? name : "E" + std::to_string(err);
+// strerror_r comes in two kinds: GNU (glibc with _GNU_SOURCE, which g++
+// defines) returns the message, which may or may not live in buf; XSI (musl)
+// returns 0 and fills buf. Overloads on the return type take either.
+[[maybe_unused]] std::string StrerrorResult(const char* message, const char*) { return message; }
+[[maybe_unused]] std::string StrerrorResult(int status, const char* buf) {
+  return status == 0 ? std::string(buf) : "unknown error";
 }
 
 std::string Describe(int err) {
-  char buf[128];
-  // GNU strerror_r returns the message, which may or may not live in buf.
-  return strerror_r(err, buf, sizeof buf);
+  char buf[128] = "";
+  return StrerrorResult(strerror_r(err, buf, sizeof buf), buf);
 }
 
 // "setsockopt(IP_TRANSPARENT)" -> "IP_TRANSPARENT"; anything else unchanged.

@@ -1,4 +1,4 @@
-// localAddress, closeFd and raiseFileLimit: small operations on fds and the fd budget.
+// localAddress, closeFd, resetFd and raiseFileLimit: small operations on fds and the fd budget.
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -33,6 +33,14 @@ void CloseFd(const Napi::CallbackInfo& info) {
   if (::close(fd) != 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", "fd " + std::to_string(fd));
 }
 
+// resetFd(fd): closes a TCP socket with a reset (SO_LINGER {1, 0}), as socket.resetAndDestroy() does.
+void ResetFd(const Napi::CallbackInfo& info) {
+  const int fd = FdArg(info, "resetFd");
+  const linger reset{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  if (::close(fd) != 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", "fd " + std::to_string(fd));
+}
+
 // A proxied TCP flow costs two fds (more with splice pipes), and distributions
 // start processes with a soft limit of 1024: lift it to the hard limit, which
 // needs no privilege. Node has no setrlimit of its own.
@@ -57,6 +65,7 @@ Napi::Value RaiseFileLimit(const Napi::CallbackInfo& info) {
 void InitFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("resetFd", Napi::Function::New(env, ResetFd, "resetFd"));
   exports.Set("raiseFileLimit", Napi::Function::New(env, RaiseFileLimit, "raiseFileLimit"));
 }
 

@@ -35,7 +35,7 @@ std::shared_ptr<FdPoller> FdPoller::ForEnv(napi_env env, uv_loop_t* loop) {
   UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_fd.valid()) throw Napi::Error::New(Napi::Env(env), std::string("epoll_create1: ") + strerror(errno));
   auto poller = std::make_shared<FdPoller>(loop, std::move(epoll_fd));
-  if (!poller->poll_) throw Napi::Error::New(Napi::Env(env), "FdPoller: uv_poll_init on the epoll fd failed");
+  if (!poller->poll_) throw Napi::Error::New(Napi::Env(env), "FdPoller: uv_poll_init or uv_poll_start on the epoll fd failed");
   // Hooks run last-in first-out: the owners registered after this one let go first.
   if (!poller->poll_.GuardTeardown(env, OnTeardown, poller.get())) {
     throw Napi::Error::New(Napi::Env(env), "FdPoller: cannot register an environment cleanup hook");
@@ -49,7 +49,10 @@ FdPoller::FdPoller(uv_loop_t* loop, UniqueFd epoll_fd) : loop_(loop), epoll_fd_(
   poll_ = MakePoll(loop_, epoll_fd_.get(), &error);
   if (!poll_) return;
   poll_->data = this;
-  uv_poll_start(poll_.get(), UV_READABLE, OnReady);
+  if (uv_poll_start(poll_.get(), UV_READABLE, OnReady) != 0) {
+    poll_.Close();  // ForEnv sees no poll and throws
+    return;
+  }
   // Only watched sockets keep the loop alive, as their own uv_polls did.
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_.get()));
 }

@@ -8,10 +8,10 @@ namespace sluice {
 void InitListener(Napi::Env env, Napi::Object exports);        // openTransparentListener
 void InitOutboundSocket(Napi::Env env, Napi::Object exports);  // createSocket
 void InitOriginalDst(Napi::Env env, Napi::Object exports);     // originalDestination
-void InitFdOps(Napi::Env env, Napi::Object exports);           // localAddress, closeFd
+void InitFdOps(Napi::Env env, Napi::Object exports);           // localAddress, closeFd, resetFd, raiseFileLimit
 void InitUdpSocket(Napi::Env env, Napi::Object exports);       // UdpTransparentSocket
 void InitSpliceRelay(Napi::Env env, Napi::Object exports);     // SpliceRelay, spliceSupported
-void InitNativeDial(Napi::Env env, Napi::Object exports);      // TcpDial
-void InitFastAccept(Napi::Env env, Napi::Object exports);      // FastAcceptor, resetFd
+void InitTcpDial(Napi::Env env, Napi::Object exports);         // TcpDial
+void InitTcpAcceptor(Napi::Env env, Napi::Object exports);     // TcpAcceptor
 
 }  // namespace sluice

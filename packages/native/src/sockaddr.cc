@@ -24,6 +24,8 @@ uint32_t ScopeId(const std::string& zone) {
 
 bool ParseSockAddr(const std::string& ip, uint16_t port, SockAddr* out) {
   *out = SockAddr{};
+  // inet_pton() would stop at an embedded NUL and accept the prefix.
+  if (ip.find('\0') != std::string::npos) return false;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&out->storage);
   if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;

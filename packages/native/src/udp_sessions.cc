@@ -74,7 +74,10 @@ UdpSessions::UdpSessions(uv_loop_t* loop, DatagramBatch* batch, size_t capacity,
       capacity_(capacity),
       idle_(idle),
       out_headers_(batch->capacity()),
-      out_iovecs_(batch->capacity()) {}
+      out_iovecs_(batch->capacity()) {
+  queued_.reserve(batch->capacity());
+  flushing_.reserve(batch->capacity());
+}
 
 UdpSessions::~UdpSessions() { Clear("closed", nullptr); }
 
@@ -121,31 +124,38 @@ bool UdpSessions::Forward(const sockaddr* client, const sockaddr* destination, s
   if (!SessionKey::Make(client, destination, &key)) return false;
   const auto found = by_key_.find(key);
   if (found == by_key_.end()) return false;
-  queued_.emplace_back(&*found->second, index);
+  Session& session = *found->second;
+  const size_t slot = queued_.size();
+  queued_.push_back(Queued{index, kNone});
+  if (session.last_queued == kNone) {
+    session.first_queued = slot;
+    flushing_.push_back(&session);
+  } else {
+    queued_[session.last_queued].next = slot;
+  }
+  session.last_queued = slot;
   Touch(found->second, now);
   return true;
 }
 
 void UdpSessions::Flush() {
-  // Gathers each session's datagrams, batch order kept, by marking taken
-  // entries: a batch holds at most a few sessions, and this allocates nothing
-  // (a sort would, per batch).
-  for (size_t first = 0; first < queued_.size(); ++first) {
-    Session* s = queued_[first].first;
-    if (s == nullptr) continue;
+  // Each session's datagrams, batch order kept, by following its chain: every
+  // queued datagram is visited once (linear in the batch), nothing allocated.
+  for (Session* s : flushing_) {
     size_t count = 0;
-    for (size_t j = first; j < queued_.size(); ++j) {
-      if (queued_[j].first != s) continue;
-      const size_t index = queued_[j].second;
-      queued_[j].first = nullptr;
+    for (size_t slot = s->first_queued; slot != kNone; slot = queued_[slot].next) {
+      const size_t index = queued_[slot].index;
       out_iovecs_[count] = iovec{const_cast<uint8_t*>(batch_->data(index)), batch_->size(index)};
       out_headers_[count].msg_hdr = msghdr{};
       out_headers_[count].msg_hdr.msg_iov = &out_iovecs_[count];
       out_headers_[count].msg_hdr.msg_iovlen = 1;
       ++count;
     }
+    s->first_queued = kNone;
+    s->last_queued = kNone;
     SendUpstream(s, count);
   }
+  flushing_.clear();
   queued_.clear();
 }
 

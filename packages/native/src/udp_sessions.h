@@ -112,11 +112,21 @@ class UdpSessions {
     Clock::time_point last_active;
     double up = 0;
     double down = 0;
+    // Datagrams Forward() queued for this session since the last Flush(): a
+    // chain through queued_ (kNone: none), so Flush() visits each once.
+    size_t first_queued = kNone;
+    size_t last_queued = kNone;
     // Declared after the fd it polls, so it is closed first.
     UniqueFd upstream;
     UvHandle<uv_poll_t> poll;
   };
   using List = std::list<Session>;
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  // A datagram Forward() queued: its index in the batch, and the next one of the same session.
+  struct Queued {
+    size_t index;
+    size_t next;
+  };
 
   static void OnUpstream(uv_poll_t* handle, int status, int events);
   // sendmmsg() of the first `count` prepared headers on `s`'s upstream socket.
@@ -135,8 +145,11 @@ class UdpSessions {
   std::unordered_map<double, List::iterator> by_id_;
   std::vector<mmsghdr> out_headers_;
   std::vector<iovec> out_iovecs_;
-  // What Forward() queued: a session and a datagram index of the batch.
-  std::vector<std::pair<Session*, size_t>> queued_;
+  // What Forward() queued, in batch order, chained per session; and the
+  // sessions that have some, in order of their first datagram. Both reserved
+  // to the batch's capacity: Forward() and Flush() allocate nothing.
+  std::vector<Queued> queued_;
+  std::vector<Session*> flushing_;
   Counters counters_;
 };
 

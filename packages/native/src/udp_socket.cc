@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "js_callback.h"
 #include "modules.h"
 #include "sockaddr.h"
 #include "socket_setup.h"
@@ -201,6 +202,7 @@ void UdpTransparentSocket::Drain() {
 bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
   Napi::Array datagrams;
   uint32_t delivered = 0;
+  bool js_failed = false;
   const auto now = UdpSessions::Clock::now();
   for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
     const sockaddr* destination = batch_->original_destination(i);
@@ -210,19 +212,27 @@ bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
     }
     // A session JavaScript handed over: straight to its upstream socket.
     if (sessions_->Forward(batch_->source(i), destination, i, now)) continue;
-    if (datagrams.IsEmpty()) datagrams = Napi::Array::New(env);
-    const Endpoint src = FormatSockAddr(batch_->source(i));
-    const Endpoint dst = FormatSockAddr(destination);
-    Napi::Object datagram = Napi::Object::New(env);
-    datagram.Set("data", Napi::Buffer<uint8_t>::Copy(env, batch_->data(i), batch_->size(i)));
-    datagram.Set("srcAddress", Napi::String::New(env, src.address));
-    datagram.Set("srcPort", Napi::Number::New(env, src.port));
-    datagram.Set("dstAddress", Napi::String::New(env, dst.address));
-    datagram.Set("dstPort", Napi::Number::New(env, dst.port));
-    datagrams.Set(delivered++, datagram);
+    if (js_failed) continue;
+    try {
+      if (datagrams.IsEmpty()) datagrams = Napi::Array::New(env);
+      const Endpoint src = FormatSockAddr(batch_->source(i));
+      const Endpoint dst = FormatSockAddr(destination);
+      Napi::Object datagram = Napi::Object::New(env);
+      datagram.Set("data", Napi::Buffer<uint8_t>::Copy(env, batch_->data(i), batch_->size(i)));
+      datagram.Set("srcAddress", Napi::String::New(env, src.address));
+      datagram.Set("srcPort", Napi::Number::New(env, src.port));
+      datagram.Set("dstAddress", Napi::String::New(env, dst.address));
+      datagram.Set("dstPort", Napi::Number::New(env, dst.port));
+      datagrams.Set(delivered++, datagram);
+    } catch (const Napi::Error&) {
+      // Only when JavaScript cannot run (teardown) or memory is short; the
+      // attached sessions' datagrams below still go.
+      js_failed = true;
+    }
   }
   // The attached sessions' datagrams, one sendmmsg() per session.
   sessions_->Flush();
+  if (js_failed) return false;
   if (delivered == 0) return true;
   counters_.received += delivered;
   ++counters_.batches;
@@ -232,23 +242,7 @@ bool UdpTransparentSocket::Deliver(Napi::Env env, int count) {
 }
 
 bool UdpTransparentSocket::CallJs(Napi::Env env, const Napi::FunctionReference& fn, Napi::Value arg) {
-  // The raw call, not node-addon-api's throwing wrapper: when a worker is
-  // being terminated the call fails without a JS exception, and building a
-  // Napi::Error then would abort the process.
-  napi_value argv[] = {arg};
-  napi_value result;
-  if (napi_make_callback(env, static_cast<napi_async_context>(*async_context_), Value(), fn.Value(), 1, argv,
-                         &result) == napi_ok) {
-    return true;
-  }
-  // Report it as any uncaught exception is reported ('uncaughtException', or exit).
-  bool pending = false;
-  napi_value exception = nullptr;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok && exception != nullptr) {
-    napi_fatal_exception(env, exception);
-  }
-  return false;
+  return sluice::CallJs(env, static_cast<napi_async_context>(*async_context_), Value(), fn.Value(), {arg});
 }
 
 Napi::Value UdpTransparentSocket::Fd(const Napi::CallbackInfo& info) {
@@ -376,7 +370,13 @@ void UdpTransparentSocket::SweepSessions() {
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   [[maybe_unused]] Napi::Object keep_alive = Value();
-  CallJs(env, on_sessions_closed_, ClosedToJs(env, closed));
+  Napi::Array records;
+  try {
+    records = ClosedToJs(env, closed);
+  } catch (const Napi::Error&) {
+    return;  // only when JavaScript cannot run (teardown) or memory is short
+  }
+  CallJs(env, on_sessions_closed_, records);
 }
 
 Napi::Value UdpTransparentSocket::Close(const Napi::CallbackInfo& info) {

@@ -2,6 +2,10 @@
 // event loop of the thread that created it and hands datagrams to JavaScript
 // one batch (one recvmmsg) per callback; replies go out through ReplyCache.
 // Sessions JavaScript attaches (UdpSessions) are relayed without it.
+//
+// Readiness: a uv_poll of its own, not the FdPoller of the TCP fast path. The
+// FdPoller saves epoll_ctl calls per flow; this socket is registered once for
+// its whole life, and its uv_poll is guarded at worker teardown (UvHandle).
 #pragma once
 
 #include <napi.h>
@@ -69,8 +73,8 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   // The fd that sends from `from`: the listener's own for its own address,
   // else a cached reply socket, with the reference that keeps it open.
   std::pair<int, std::shared_ptr<UniqueFd>> ReplySocket(Napi::Env env, const SockAddr& from);
-  // Calls `fn(arg)` as a callback of this socket. Returns false when it threw
-  // (the exception is already reported as uncaught).
+  // Calls `fn(arg)` as a callback of this socket (js_callback.h). Returns
+  // false when it threw (the exception is already reported as uncaught).
   bool CallJs(Napi::Env env, const Napi::FunctionReference& fn, Napi::Value arg);
   // Releases every native resource; idempotent, never calls into JS.
   void Release();

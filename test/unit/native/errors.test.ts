@@ -127,3 +127,33 @@ describe('native: errors', () => {
     });
   });
 });
+
+describe('native: strings with an embedded NUL', () => {
+  // C APIs stop at the NUL: "127.0.0.1\0x" would otherwise be taken for 127.0.0.1.
+  const n = native();
+  const cases: Array<[string, () => unknown]> = [
+    ['openTransparentListener address', () => n.openTransparentListener({ address: '127.0.0.1\0x', port: 0 })],
+    ['createSocket localAddress', () => n.createSocket({ type: 'tcp', family: 4, localAddress: '127.0.0.1\0x' })],
+    ['createSocket device', () => n.createSocket({ type: 'tcp', family: 4, device: 'lo\0x' })],
+    ['TcpDial address', () => new n.TcpDial({ address: '127.0.0.1\0x', port: 9 }, () => {})],
+    ['UdpTransparentSocket address', () => new n.UdpTransparentSocket({ address: '127.0.0.1\0', port: 0 }, () => {})],
+  ];
+  for (const [name, call] of cases) {
+    it(`${name}: rejected with EINVAL`, () => {
+      const err = nativeErrorOf(call);
+      assert.equal(err.code, 'EINVAL');
+      assert.ok(err instanceof TypeError);
+      assert.match(err.message, /NUL/);
+    });
+  }
+
+  it('a UdpTransparentSocket send() to such an address is rejected too', () => {
+    const socket = new n.UdpTransparentSocket({ address: '127.0.0.1', port: 0 }, () => {});
+    try {
+      const err = nativeErrorOf(() => socket.send(Buffer.from('x'), '127.0.0.1', 1, '127.0.0.1\0x', 9));
+      assert.equal(err.code, 'EINVAL');
+    } finally {
+      socket.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
-import { native, type NativeError } from '@sluice/native';
+import { forEachAccepted, native, type NativeError } from '@sluice/native';
 import { Worker } from 'node:worker_threads';
 import { Netns } from './helpers/netns';
 import { until } from './helpers/wait';
@@ -140,32 +140,31 @@ return { called, first, second, synSent };
   });
 });
 
-describe('native: FastAcceptor', () => {
+describe('native: TcpAcceptor', () => {
   it('delivers each accepted connection as fd, source and destination, and the fd carries data', async () => {
     const n = native();
     const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
     const port = n.localAddress(listenFd).port;
-    const got: Array<number | string> = [];
+    const got: Array<[number, string, number, string, number]> = [];
     const batches: number[] = [];
-    const acceptor = new n.FastAcceptor(listenFd, (batch) => {
-      batches.push(batch.length / 5);
-      got.push(...batch);
+    const acceptor = new n.TcpAcceptor(listenFd, (batch) => {
+      batches.push(batch.fds.length);
+      forEachAccepted(batch, (...connection) => got.push(connection));
+      assert.deepEqual([...batch.fds], new Array(batch.fds.length).fill(-1), 'forEachAccepted takes every fd');
     });
     try {
       const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
       await Promise.all(clients.map((c) => onceWithin(c, 'connect')));
-      const start = Date.now();
-      while (got.length < 10 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
-      assert.equal(got.length, 10);
+      await until(() => got.length === 2, 'two accepted connections');
       assert.equal(batches.reduce((a, b) => a + b, 0), 2);
       for (let i = 0; i < 2; i++) {
-        const [fd, srcAddress, srcPort, dstAddress, dstPort] = got.slice(i * 5, i * 5 + 5);
+        const [fd, srcAddress, srcPort, dstAddress, dstPort] = got[i]!;
         const client = clients.find((c) => c.localPort === srcPort)!;
         assert.ok(client, `a client with source port ${srcPort}`);
         assert.equal(srcAddress, '127.0.0.1');
         assert.equal(dstAddress, '127.0.0.1');
         assert.equal(dstPort, port);
-        const accepted = new net.Socket({ fd: fd as number, readable: true, writable: true });
+        const accepted = new net.Socket({ fd, readable: true, writable: true });
         accepted.write(`hello ${i}`);
         const [data] = await onceWithin<[Buffer]>(client, 'data');
         assert.equal(data.toString(), `hello ${i}`);
@@ -187,15 +186,11 @@ describe('native: FastAcceptor', () => {
     const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
     const port = n.localAddress(listenFd).port;
     const fds: number[] = [];
-    const acceptor = new n.FastAcceptor(listenFd, (batch) => {
-      for (let i = 0; i < batch.length; i += 5) fds.push(batch[i] as number);
-    });
+    const acceptor = new n.TcpAcceptor(listenFd, (batch) => forEachAccepted(batch, (fd) => fds.push(fd)));
     const client = net.connect(port, '127.0.0.1');
     try {
       await onceWithin(client, 'connect');
-      const start = Date.now();
-      while (fds.length < 1 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
-      assert.equal(fds.length, 1);
+      await until(() => fds.length === 1, 'an accepted connection');
       // Node cannot read a socket option: python3 (a build requirement) reads it on the fd passed as its fd 3.
       const script = 'import socket; s = socket.socket(fileno=3); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)); s.detach()';
       const r = spawnSync('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit', fds[0]!] });
@@ -212,9 +207,7 @@ describe('native: FastAcceptor', () => {
     const n = native();
     const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0 });
     const port = n.localAddress(listenFd).port;
-    const acceptor = new n.FastAcceptor(listenFd, (batch) => {
-      for (let i = 0; i < batch.length; i += 5) n.resetFd(batch[i] as number);
-    });
+    const acceptor = new n.TcpAcceptor(listenFd, (batch) => forEachAccepted(batch, (fd) => n.resetFd(fd)));
     try {
       const client = net.connect(port, '127.0.0.1');
       const [err] = await onceWithin<[NodeJS.ErrnoException]>(client, 'error');
@@ -222,6 +215,45 @@ describe('native: FastAcceptor', () => {
     } finally {
       acceptor.close();
     }
+  });
+
+  it('an onBatch that throws part-way loses no fd: those it did not take are reset, the taken one stays open', async () => {
+    // In a child: the exception is reported as uncaught, which mocha would take for a failure of its own.
+    const script = `
+      const net = require('node:net');
+      const { native } = require(${JSON.stringify(require.resolve('@sluice/native'))});
+      const n = native();
+      const listenFd = n.openTransparentListener({ address: '127.0.0.1', port: 0, backlog: 16 });
+      const port = n.localAddress(listenFd).port;
+      const report = { uncaught: [], clients: [] };
+      process.on('uncaughtException', (err) => report.uncaught.push(err.message));
+      const clients = [0, 1, 2].map(() => net.connect(port, '127.0.0.1'));
+      clients.forEach((c, i) => c.on('error', (err) => (report.clients[i] = err.code)).on('data', (d) => (report.clients[i] = 'data ' + d)));
+      Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r)))).then(() => {
+        // All three wait in the backlog: the first wakeup hands them over in one batch.
+        new n.TcpAcceptor(listenFd, (batch) => {
+          report.batch = batch.fds.length;
+          const fd = batch.fds[0];
+          batch.fds[0] = -1;
+          const kept = new net.Socket({ fd, readable: true, writable: true });
+          kept.write('kept');
+          throw new Error('boom after taking one');
+        });
+        // Until each client has seen its outcome: the kept one its data, the others a reset.
+        setInterval(() => {
+          if (report.clients.filter(Boolean).length < 3) return;
+          process.stdout.write(JSON.stringify(report));
+          process.exit(0);
+        }, 10);
+      });`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { timeout: 20_000 });
+    const report = JSON.parse(stdout) as { uncaught: string[]; clients: string[]; batch: number };
+    assert.equal(report.batch, 3);
+    assert.deepEqual(report.uncaught, ['boom after taking one']);
+    const data = report.clients.filter((c) => c === 'data kept');
+    const reset = report.clients.filter((c) => c === 'ECONNRESET');
+    assert.equal(data.length, 1, JSON.stringify(report.clients));
+    assert.equal(reset.length, 2, JSON.stringify(report.clients));
   });
 });
 

@@ -2,7 +2,8 @@
 // with SO_MARK, SO_BINDTODEVICE, a local address, IP_TRANSPARENT, completed
 // by uv_poll writability and SO_ERROR), handed to JavaScript as a connected
 // fd. Lets a flow that the splice relay carries skip the net.Socket that would
-// otherwise be built, connected and destroyed for the upstream.
+// otherwise be built, connected and destroyed for the upstream. Polled by the
+// environment's FdPoller, whose registration the relay then takes over.
 #pragma once
 
 #include <napi.h>

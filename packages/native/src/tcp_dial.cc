@@ -1,4 +1,4 @@
-#include "native_dial.h"
+#include "tcp_dial.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "js_callback.h"
 #include "modules.h"
 #include "socket_setup.h"
 
@@ -59,13 +60,17 @@ TcpDial::TcpDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpDial>(inf
     poller_->Forget(fd.get(), FdPoller::Release::kClose);
     ThrowErrno(env, -err, "epoll_ctl", endpoint_);  // the socket closes with `fd`
   }
+  // Runs before the poller's (hooks run last-in first-out): the dial lets go of its socket first.
+  if (napi_add_env_cleanup_hook(env_, OnEnvCleanup, this) != napi_ok) {
+    poller_->Forget(fd.get(), FdPoller::Release::kClose);
+    throw Napi::Error::New(env, "TcpDial: cannot register an environment cleanup hook");
+  }
+  cleanup_hook_ = true;
   // Nothing below throws.
   fd_ = std::move(fd);
   callback_ = Napi::Persistent(info[1].As<Napi::Function>());
   pending_ = true;
   Ref();  // a pending dial lives without a JS reference, as a connecting socket does
-  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
-  cleanup_hook_ = true;
 }
 
 TcpDial::~TcpDial() { Release(); }
@@ -104,24 +109,37 @@ void TcpDial::Complete(int err) {
   pending_ = false;
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
-  Napi::Value args[2];
-  if (err != 0) {
-    args[0] = ErrnoError(env, err, "connect", endpoint_).Value();
-    args[1] = env.Undefined();  // Release() closes the socket
-  } else {
-    args[0] = env.Null();
+  if (!CanCallJs(env)) {
+    // Worker teardown: nobody can take the socket; Release() closes it.
+    Release();
+    callback_.Reset();
+    Unref();
+    return;
+  }
+  napi_value args[2];
+  try {
+    if (err != 0) {
+      args[0] = ErrnoError(env, err, "connect", endpoint_).Value();
+      args[1] = env.Undefined();  // Release() closes the socket
+    } else {
+      args[0] = env.Null();
+      args[1] = Napi::Number::New(env, fd_.get());
+    }
+  } catch (const Napi::Error&) {
+    // Only when JavaScript cannot run (teardown) or memory is short: Release() closes the socket.
+    Release();
+    callback_.Reset();
+    Unref();
+    return;
+  }
+  if (err == 0) {
     // EPOLLONESHOT has disabled it: it stays registered for the relay to re-arm.
     poller_->Forget(fd_.get(), FdPoller::Release::kPark);
-    args[1] = Napi::Number::New(env, fd_.release());
+    (void)fd_.release();  // JavaScript's from here on, even if the callback throws
   }
   Release();
   Napi::FunctionReference callback = std::move(callback_);
-  try {
-    callback.MakeCallback(Value(), {args[0], args[1]}, *async_context_);
-  } catch (const Napi::Error& error) {
-    napi_value exception = error.Value();
-    if (exception != nullptr) napi_fatal_exception(env, exception);
-  }
+  CallJs(env, static_cast<napi_async_context>(*async_context_), Value(), callback.Value(), {args[0], args[1]});
   Unref();  // last
 }
 
@@ -138,6 +156,6 @@ Napi::Function TcpDial::DefineClass(Napi::Env env) {
   return ObjectWrap<TcpDial>::DefineClass(env, kClassName, {InstanceMethod<&TcpDial::Cancel>("cancel")});
 }
 
-void InitNativeDial(Napi::Env env, Napi::Object exports) { exports.Set(kClassName, TcpDial::DefineClass(env)); }
+void InitTcpDial(Napi::Env env, Napi::Object exports) { exports.Set(kClassName, TcpDial::DefineClass(env)); }
 
 }  // namespace sluice
