@@ -2,17 +2,8 @@ import * as dgram from 'node:dgram';
 import * as util from 'node:util';
 import type { OutboundSocketOptions } from '@sluice/native';
 import type { FdTable } from './fd-table';
+import { dgramHandle } from './dgram-handle';
 import { mockNativeError } from './native-error';
-
-/** The synchronous calls of dgram's libuv handle (not public API; dgram itself only calls them asynchronously). */
-interface UdpHandle {
-  readonly fd: number;
-  bind(address: string, port: number, flags: number): number;
-  bind6(address: string, port: number, flags: number): number;
-  connect(address: string, port: number): number;
-  connect6(address: string, port: number): number;
-  getsockname(out: Record<string, unknown>): number;
-}
 
 function check(rc: number, syscall: string, what: string): void {
   if (rc < 0) throw mockNativeError(util.getSystemErrorName(rc), syscall, what);
@@ -26,7 +17,9 @@ function check(rc: number, syscall: string, what: string): void {
 export function createUdpSocket(options: OutboundSocketOptions, fds: FdTable): number {
   const v6 = options.family === 6;
   const socket = dgram.createSocket(v6 ? 'udp6' : 'udp4');
-  const handle = (socket as unknown as { _handle: UdpHandle })._handle;
+  // dgram only binds asynchronously; the addon's createSocket returns a bound (and connected) fd at once.
+  const handle = dgramHandle(socket);
+  if (!handle) throw mockNativeError('ENOSYS', 'socket', 'cannot reach the dgram handle of this Node');
   const address = options.localAddress ?? (v6 ? '::' : '0.0.0.0');
   const port = options.localPort ?? 0;
   try {

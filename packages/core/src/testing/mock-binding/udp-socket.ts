@@ -9,6 +9,7 @@ import type {
   UdpTransparentSocketOptions,
 } from '@sluice/native';
 import type { OriginalDestinationFn } from './tcp';
+import { dgramHandle } from './dgram-handle';
 import { mockNativeError } from './native-error';
 
 /** A reply the code under test asked the socket to send, with the source it asked for. */
@@ -26,6 +27,8 @@ interface MockSession {
   readonly client: SocketAddress;
   readonly dst: SocketAddress;
   readonly upstream: dgram.Socket;
+  /** Datagrams waiting for dgram's own (asynchronous) connect; undefined once connected. */
+  waiting: Buffer[] | undefined;
   up: number;
   down: number;
   lastActive: number;
@@ -92,7 +95,7 @@ export class MockUdpTransparentSocket implements UdpTransparentSocket {
   /** The bound socket's fd (-1 before the asynchronous bind completes and after `close()`). */
   get fd(): number {
     if (this.closed) return -1;
-    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    const fd = dgramHandle(this.socket)?.fd;
     return typeof fd === 'number' ? fd : -1;
   }
 
@@ -114,7 +117,8 @@ export class MockUdpTransparentSocket implements UdpTransparentSocket {
       s.lastActive = Date.now();
       this.counters.forwarded++;
       this.counters.forwardCalls++;
-      s.upstream.send(d.data, s.dst.port, s.dst.address);
+      if (s.waiting) s.waiting.push(d.data);
+      else s.upstream.send(d.data);
     }
     if (batch.length === 0) return;
     this.counters.received += batch.length;
@@ -147,7 +151,19 @@ export class MockUdpTransparentSocket implements UdpTransparentSocket {
     const upstream = dgram.createSocket({ type: net.isIPv6(da) ? 'udp6' : 'udp4' });
     upstream.on('error', () => {});
     upstream.bind({ fd: upstreamFd });
-    const s: MockSession = { id, key: k, client: { address: ca, port: cp }, dst: { address: da, port: dp }, upstream, up: 0, down: 0, lastActive: Date.now() };
+    const s: MockSession = { id, key: k, client: { address: ca, port: cp }, dst: { address: da, port: dp }, upstream, waiting: [...queued], up: 0, down: 0, lastActive: Date.now() };
+    // The fd arrives connected, which libuv notes (sendto() and connect() then fail with EISCONN) but
+    // dgram does not (send() without an address is refused): disconnect below dgram, and let dgram connect.
+    dgramHandle(upstream)?.disconnect();
+    // Node calls back with the error, though its types say the callback takes none.
+    const onConnect = (err?: Error): void => {
+      if (this.sessions.get(k) !== s) return;
+      if (err) return this.onSessionsClosed?.([this.end(s, err.message)]);
+      const waiting = s.waiting ?? [];
+      s.waiting = undefined;
+      for (const q of waiting) upstream.send(q);
+    };
+    upstream.connect(dp, da, onConnect as () => void);
     upstream.on('message', (data) => {
       s.down += data.length;
       s.lastActive = Date.now();
@@ -155,7 +171,6 @@ export class MockUdpTransparentSocket implements UdpTransparentSocket {
       this.reply(data, s.dst, s.client);
     });
     this.sessions.set(k, s);
-    for (const q of queued) upstream.send(q, dp, da);
     return pushedOut;
   }
 
