@@ -441,19 +441,6 @@ export interface TcpAcceptorConstructor {
   new (listenFd: number, onBatch: (batch: AcceptedBatch) => void): TcpAcceptor;
 }
 
-/** @deprecated Renamed {@link TcpAcceptor}. */
-export type FastAcceptor = TcpAcceptor;
-
-/**
- * @deprecated Use {@link TcpAcceptorConstructor}: the same acceptor, with the
- * batch as an {@link AcceptedBatch}. This one flattens each batch into
- * `[fd, srcAddress, srcPort, dstAddress, dstPort, ...]` and gives the callee
- * every fd at once (none is closed if it throws).
- */
-export interface FastAcceptorConstructor {
-  new (listenFd: number, onBatch: (batch: Array<number | string>) => void): TcpAcceptor;
-}
-
 /** Options of {@link TcpDialConstructor}. */
 export interface TcpDialOptions {
   /** IP literal to connect to (IPv4 or IPv6; the socket's family follows it). */
@@ -530,15 +517,13 @@ export interface NativeBinding {
   TcpDial: TcpDialConstructor;
   /** Native accept loop reporting batches of accepted fds; see {@link TcpAcceptorConstructor}. */
   TcpAcceptor: TcpAcceptorConstructor;
-  /** @deprecated Renamed {@link NativeBinding.TcpAcceptor}, whose batches are {@link AcceptedBatch}es; see {@link FastAcceptorConstructor}. */
-  FastAcceptor: FastAcceptorConstructor;
   /** Closes a TCP socket fd with a reset (`SO_LINGER` {1, 0}), as `socket.resetAndDestroy()` does. */
   resetFd(fd: number): void;
 }
 
 /**
  * What the addon must export, by name and `typeof`: everything of
- * {@link NativeBinding} that comes from C++ (`FastAcceptor` is made here).
+ * {@link NativeBinding}: all of it comes from C++.
  */
 export const EXPECTED_EXPORTS: Readonly<Record<string, 'function'>> = {
   openTransparentListener: 'function',
@@ -570,23 +555,12 @@ export function missingExports(binding: unknown): string[] {
  * typed. A build older (or newer) than this file fails here, at start, with
  * the names it lacks, rather than with "not a constructor" on the first flow.
  */
-export function checkBinding(binding: unknown): Omit<NativeBinding, 'FastAcceptor'> {
+export function checkBinding(binding: unknown): NativeBinding {
   const missing = missingExports(binding);
   if (missing.length > 0) {
     throw new Error(`the @sluice/native build is stale: it lacks ${missing.join(', ')}; rebuild it with \`npm rebuild @sluice/native\``);
   }
-  return binding as Omit<NativeBinding, 'FastAcceptor'>;
-}
-
-/** The deprecated {@link FastAcceptorConstructor} on top of a {@link TcpAcceptorConstructor}. */
-function fastAcceptor(TcpAcceptor: TcpAcceptorConstructor): FastAcceptorConstructor {
-  return function FastAcceptor(listenFd: number, onBatch: (batch: Array<number | string>) => void): TcpAcceptor {
-    return new TcpAcceptor(listenFd, (batch) => {
-      const flat: Array<number | string> = [];
-      forEachAccepted(batch, (fd, srcAddress, srcPort, dstAddress, dstPort) => flat.push(fd, srcAddress, srcPort, dstAddress, dstPort));
-      onBatch(flat);
-    });
-  } as unknown as FastAcceptorConstructor;
+  return binding as NativeBinding;
 }
 
 let cached: NativeBinding | undefined;
@@ -597,8 +571,7 @@ let cached: NativeBinding | undefined;
  */
 export function native(): NativeBinding {
   if (cached === undefined) {
-    const binding = checkBinding(loadBinding());
-    cached = { ...binding, FastAcceptor: fastAcceptor(binding.TcpAcceptor) };
+    cached = checkBinding(loadBinding());
   }
   return cached;
 }

@@ -20,8 +20,4 @@ describe('native: the loaded binding is checked against its expected exports', (
     assert.deepEqual(missingExports(undefined), Object.keys(EXPECTED_EXPORTS));
     assert.throws(() => checkBinding(null), /lacks openTransparentListener, createSocket/);
   });
-
-  it('keeps FastAcceptor, deprecated, as the old flat-batch form of TcpAcceptor', () => {
-    assert.equal(typeof native().FastAcceptor, 'function');
-  });
 });

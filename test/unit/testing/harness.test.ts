@@ -3,11 +3,11 @@ import * as net from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
 import { BlockOutbound, type Destination, type FlowContext, type Outbound, type PacketChannel, type PacketReceiver } from '@sluice/core';
 import { runTcp, runUdp } from '@sluice/core/testing';
-import { DirectOutbound, parseDirectOptions } from '@sluice/plugin-direct';
+import { DirectOutbound } from '@sluice/plugin-direct';
 
 /** `direct` with no mark, interface or transparent source: plain Node sockets, so no native binding at all. */
 function direct(): DirectOutbound {
-  return new DirectOutbound(parseDirectOptions({ tag: 'direct', type: 'direct' }, 'outbounds[0]'), () => {
+  return new DirectOutbound('direct', { transparent: false }, () => {
     throw new Error('the native binding must not be needed');
   });
 }

@@ -1,9 +1,8 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import { container } from 'tsyringe';
-import { OUTBOUND_FACTORY, createSluice, formatEndpoint, parseConfig, type OutboundFactory } from '@sluice/core';
+import { createSluice, defineOutbound, definePlugin, formatEndpoint, parseConfig, type SluicePlugin } from '@sluice/core';
 import { captureLogger, createMockBinding, startTcpPeer, startUdpPeer, type LogLine, type MockBinding } from '@sluice/core/testing';
-import { DirectOutbound, parseDirectOptions, type DirectOptions } from '@sluice/plugin-direct';
+import { DirectOutbound, directOptions } from '@sluice/plugin-direct';
 
 /** What {@link runWholeSluice} saw, as JSON. */
 export interface WholeSluiceResult {
@@ -28,12 +27,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** `direct` built on the mock binding, so its fd fast paths (TcpDial, createSocket) run on the mock too. */
-function mockDirectFactory(mock: MockBinding): OutboundFactory<DirectOptions> {
-  return {
-    type: 'mock-direct',
-    parse: (raw, path) => parseDirectOptions({ ...raw, type: 'direct' }, path),
-    create: (options) => new DirectOutbound(options, () => mock),
-  };
+function mockDirectPlugin(mock: MockBinding): SluicePlugin {
+  return definePlugin({
+    name: 'mock-direct',
+    sluice: '*',
+    outbounds: [defineOutbound({ type: 'mock-direct', options: directOptions, create: (options, deps) => new DirectOutbound(deps.tag, options, () => mock) })],
+  });
 }
 
 /**
@@ -55,10 +54,8 @@ export async function runWholeSluice(): Promise<WholeSluiceResult> {
     }),
     { baseDir: __dirname },
   );
-  const c = container.createChildContainer();
-  c.register(OUTBOUND_FACTORY, { useValue: mockDirectFactory(mock) });
   const { logger, lines } = captureLogger('info');
-  const sluice = createSluice(config, { logger, native: mock, container: c });
+  const sluice = createSluice(config, { logger, native: mock, plugins: [mockDirectPlugin(mock)] });
   await sluice.start();
   const client = dgram.createSocket('udp4');
   try {

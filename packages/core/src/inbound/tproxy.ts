@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { FastAcceptor, NativeBinding, UdpDatagram, UdpTransparentSocket } from '@sluice/native';
+import { forEachAccepted, type NativeBinding, type TcpAcceptor, type UdpDatagram, type UdpTransparentSocket } from '@sluice/native';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../adapter/flow';
 import type { DatagramPort, FlowSink, Inbound, UdpSessionEnd, UdpSessionRelay } from '../adapter/inbound';
@@ -68,7 +68,7 @@ class TproxyDatagramPort implements DatagramPort, UdpSessionRelay {
  */
 export class TproxyInbound implements Inbound {
   private server?: net.Server;
-  private acceptor?: FastAcceptor;
+  private acceptor?: TcpAcceptor;
   private port?: TproxyDatagramPort;
 
   constructor(
@@ -99,18 +99,19 @@ export class TproxyInbound implements Inbound {
     const fd = this.native.openTransparentListener({ address, port, reusePort, backlog: 4096, v6Only: net.isIPv6(address) });
     const sink = this.sink;
     const tag = this.options.tag;
-    if (typeof this.native.FastAcceptor === 'function' && sink.acceptsFds) {
+    if (sink.acceptsFds) {
       // Accepted in C++, a batch per wakeup: a flow the splice relay carries never gets a libuv stream or net.Socket.
       try {
-        this.acceptor = new this.native.FastAcceptor(fd, (batch) => {
-          for (let i = 0; i + 4 < batch.length; i += 5) {
+        this.acceptor = new this.native.TcpAcceptor(fd, (batch) =>
+          forEachAccepted(batch, (connFd, srcAddress, srcPort, dstAddress, dstPort) => {
+            // The sink owns connFd from here, also when it throws; the next connection still goes in.
             try {
-              sink.accept(batch[i] as number, { address: batch[i + 1] as string, port: batch[i + 2] as number }, { address: batch[i + 3] as string, port: batch[i + 4] as number }, tag);
+              sink.accept(connFd, { address: srcAddress, port: srcPort }, { address: dstAddress, port: dstPort }, tag);
             } catch (err) {
               this.logger.error({ err }, 'tcp connection handling failed');
             }
-          }
-        });
+          }),
+        );
       } catch (err) {
         this.native.closeFd(fd);
         throw new SluiceError(ErrorCode.INBOUND, `inbound ${tag}: cannot accept on fd ${fd}: ${(err as Error).message}`, { cause: err });

@@ -47,13 +47,17 @@ export function loadPlugin(name: string, baseDir: string): SluicePlugin {
  * `container`. Throws a `SLUICE_ERR_PLUGIN` error for a plugin that is missing,
  * malformed or made for another core.
  */
-export function registerPlugins(container: DependencyContainer, names: readonly string[], baseDir: string): SluicePlugin[] {
+export function registerPlugins(container: DependencyContainer, names: readonly string[], baseDir: string, given: readonly SluicePlugin[] = []): SluicePlugin[] {
   registerOutboundType(container, '@sluice/core', blockOutbound);
   const loaded: SluicePlugin[] = [];
-  for (const name of new Set([...BUILTIN_PLUGINS, ...names])) {
-    const plugin = loadPlugin(name, path.resolve(baseDir));
-    for (const definition of plugin.outbounds) registerOutboundType(container, plugin.name, definition);
-    loaded.push(plugin);
+  for (const name of new Set([...BUILTIN_PLUGINS, ...names])) loaded.push(loadPlugin(name, path.resolve(baseDir)));
+  // Plugin objects an embedder passes in code get the same checks as loaded ones.
+  for (const candidate of given) {
+    const problem = pluginProblem(candidate);
+    if (problem !== undefined) throw new SluiceError(ErrorCode.PLUGIN, `a plugin given to createSluice is not usable: ${problem}`);
+    checkCoreRange(candidate);
+    loaded.push(candidate);
   }
+  for (const plugin of loaded) for (const definition of plugin.outbounds) registerOutboundType(container, plugin.name, definition);
   return loaded;
 }

@@ -16,9 +16,6 @@ export interface SpliceRelayOptions extends TcpRelayOptions {
 /** Default bulk pipe capacity, 1 MiB (also the kernel's default `fs.pipe-max-size`); see `bench/relay-loopback.js`. */
 export const DEFAULT_SPLICE_PIPE_SIZE = 1024 * 1024;
 
-/** Bindings on which `splice()` was refused at run time (`unsupported`): no more attempts there. */
-const refused = new WeakSet<NativeBinding>();
-
 /**
  * Whether {@link spliceRelay} can be used with this binding: the addon has
  * the relay, `splice()` works in this kernel/sandbox, and no relay has
@@ -28,7 +25,6 @@ export function spliceAvailable(native: NativeBinding): boolean {
   return (
     typeof native.SpliceRelay === 'function' &&
     typeof native.spliceSupported === 'function' &&
-    !refused.has(native) &&
     native.spliceSupported()
   );
 }
@@ -126,7 +122,6 @@ function startRelay(
   const result = new Promise<TcpRelayResult>((resolve) => (settle = resolve));
   let abortReason: string | undefined;
   const onDone = (r: SpliceRelayResult): void => {
-    if (r.unsupported) refused.add(native);
     const up = upBefore + r.up;
     const down = downBefore + r.down;
     const error = abortReason ?? r.error;

@@ -5,6 +5,7 @@ import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { FlowClosedEvent, FlowRoutedEvent } from '../adapter/flow';
 import type { Inbound } from '../adapter/inbound';
 import type { Outbound } from '../adapter/outbound';
+import type { SluicePlugin } from '../adapter/plugin';
 import type { FlowRouter, RoutingHook } from '../adapter/router';
 import { validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
@@ -41,6 +42,8 @@ export interface SluiceOptions {
   readonly routingHook?: RoutingHook;
   /** Default: `route.hook_timeout_ms` of the config (1000). */
   readonly hookTimeoutMs?: number;
+  /** Plugin objects (from `definePlugin`) to use besides the config's `plugins`: outbound types an embedder defines in code. */
+  readonly plugins?: readonly SluicePlugin[];
   /** Replaces the rule router entirely (kept across reloads). */
   readonly router?: FlowRouter;
   /**
@@ -153,7 +156,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       const config = (this.loaded ??= await validateConfigFile(this.configPath!));
       if (!this.options.logger) this.logger.level = config.log.level;
       this.checkStop();
-      registerPlugins(this.container, config.plugins, config.baseDir);
+      registerPlugins(this.container, config.plugins, config.baseDir, this.options.plugins);
       // The router service follows reloads: it asks whichever route table is current.
       registerCoreServices(this.container, { logger: this.logger, router: { route: (flow) => this.dispatcher!.current.router.route(flow) } });
       const flowLogger = this.logger.child({ component: 'flow' });

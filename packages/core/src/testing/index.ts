@@ -10,6 +10,7 @@ export { createMockBinding, MockUdpTransparentSocket, type MockBinding, type Moc
 export { runTcp, type RunTcpOptions, type TcpRunResult } from './run-tcp';
 export { runUdp, type RunUdpOptions, type UdpRunResult, type UdpReply } from './run-udp';
 export type { RunOptions, RunRecord } from './harness-flow';
+export { createFlowHarness, type FlowHarness, type FlowHarnessOptions } from './flow-harness';
 export { captureLogger, type CapturedLogger, type LogLine } from './capture-logger';
 export { findAccessLine, type AccessLogLine } from './access-line';
 export { startTcpPeer, startUdpPeer, tcpEcho, udpEcho, type Peer, type TcpPeerHandler, type UdpPeerHandler } from './peers';

@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import type { Outbound } from '../adapter/outbound';
 import { logFlowClosed } from '../flow/access-log';
-import { describeError } from '../flow/tcp-flows';
+import { describeError } from '../errors';
 import { relayTcp, type TcpRelayResult } from '../relay/stream-relay';
 import { unmapAddress } from '../util/endpoint';
 import { findAccessLine } from './access-line';

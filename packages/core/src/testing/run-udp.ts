@@ -2,7 +2,7 @@ import type { Endpoint } from '../adapter/flow';
 import type { Outbound, PacketChannel } from '../adapter/outbound';
 import { ErrorCode, SluiceError } from '../errors';
 import { logFlowClosed } from '../flow/access-log';
-import { describeError } from '../flow/tcp-flows';
+import { describeError } from '../errors';
 import { findAccessLine } from './access-line';
 import { captureLogger } from './capture-logger';
 import { dialWithTimeout, newFlow, type RunOptions, type RunRecord } from './harness-flow';

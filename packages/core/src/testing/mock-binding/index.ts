@@ -35,8 +35,6 @@ export interface MockBindingOptions {
  * Besides the binding's members it exposes what a test needs to drive it.
  */
 export interface MockBinding extends NativeBinding {
-  /** The acceptor under its new name (the addon is renaming `FastAcceptor`); the same class. */
-  readonly TcpAcceptor: NativeBinding['FastAcceptor'];
   /** Every UDP socket made through this binding, newest last. */
   readonly udpSockets: readonly MockUdpTransparentSocket[];
   /** Sets the emulated original-destination lookup (see {@link MockBindingOptions.originalDestination}). */
@@ -59,7 +57,7 @@ function fileLimits(): { soft: number; hard: number } {
  *
  * - `openTransparentListener`: an ordinary bound TCP socket on the requested
  *   address (no `IP_TRANSPARENT`: only local addresses, loopback in tests).
- * - `TcpAcceptor`/`FastAcceptor`: accepts on that socket and reports each
+ * - `TcpAcceptor`: accepts on that socket and reports each
  *   connection with the destination from `originalDestination`.
  * - `UdpTransparentSocket`: see {@link MockUdpTransparentSocket}; replies
  *   leave from the mock's own address, the requested source is recorded.
@@ -106,7 +104,6 @@ export function createMockBinding(options: MockBindingOptions = {}): MockBinding
     splicePoolStats: () => ({ ...EMPTY_POOL }),
     splicePoolTrim: () => 0,
     TcpDial: tcpDialClass(fds),
-    FastAcceptor: Acceptor,
     TcpAcceptor: Acceptor,
     udpSockets,
     setOriginalDestination: (fn) => void (lookup = fn),

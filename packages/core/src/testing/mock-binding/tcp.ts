@@ -1,7 +1,8 @@
 import * as net from 'node:net';
 import * as util from 'node:util';
 import type {
-  FastAcceptor,
+  AcceptedBatch,
+  TcpAcceptor,
   NativeError,
   OutboundSocketOptions,
   SocketAddress,
@@ -80,7 +81,7 @@ export interface Arrival {
 export type OriginalDestinationFn = (arrival: Arrival) => SocketAddress | undefined;
 
 /**
- * Builds the mock's `FastAcceptor`/`TcpAcceptor` class: a `net.Server` on the
+ * Builds the mock's `TcpAcceptor` class: a `net.Server` on the
  * listener's handle accepts with `pauseOnConnect` (so no watcher polls the
  * new fd and the callee may adopt it) and reports each connection as a batch
  * of one, with the destination from `originalDestination`.
@@ -89,11 +90,11 @@ export function acceptorClass(
   listeners: MockListeners,
   fds: FdTable,
   originalDestination: () => OriginalDestinationFn | undefined,
-): new (listenFd: number, onBatch: (batch: Array<number | string>) => void) => FastAcceptor {
-  return class MockTcpAcceptor implements FastAcceptor {
+): new (listenFd: number, onBatch: (batch: AcceptedBatch) => void) => TcpAcceptor {
+  return class MockTcpAcceptor implements TcpAcceptor {
     private server?: net.Server;
 
-    constructor(listenFd: number, onBatch: (batch: Array<number | string>) => void) {
+    constructor(listenFd: number, onBatch: (batch: AcceptedBatch) => void) {
       const handle = listeners.byFd.get(listenFd);
       if (!handle) throw mockNativeError('EBADF', 'accept4', `fd ${listenFd} is not a listener of this mock binding`);
       const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true });
@@ -106,7 +107,13 @@ export function acceptorClass(
           close: (reset) => (reset ? socket.resetAndDestroy() : socket.destroy()),
           originalDst: dst,
         });
-        onBatch([fd, src.address, src.port, dst.address, dst.port]);
+        const batch: AcceptedBatch = { fds: Int32Array.of(fd), endpoints: [src.address, src.port, dst.address, dst.port] };
+        try {
+          onBatch(batch);
+        } finally {
+          // As the addon does: a connection the callee did not take is reset, never lost.
+          if (batch.fds[0] !== -1) fds.close(fd, true, 'accept4');
+        }
       });
       server.on('error', () => {});
       server.listen(handle as unknown as net.ListenOptions);
