@@ -10,10 +10,13 @@ import { ErrorCode, SluiceError, isErrnoError, isSluiceError } from '@sluice/cor
 /** The proxy (with `via`: the whole chain to it) was not connected and answering within `connect_timeout_ms`. */
 export const connectTimeout = (): SluiceError => new SluiceError(ErrorCode.DIAL_TIMEOUT, 'http-connect: connect timeout');
 
-/** The proxy answered, but not 2xx: 407 is our credentials, anything else its refusal to reach the target. */
+/**
+ * The proxy answered, but not 2xx: 407 (or 401, which tinyproxy sends) is our
+ * credentials, anything else its refusal to reach the target.
+ */
 export function refused(status: number): SluiceError {
   const text = STATUS_CODES[status];
-  return new SluiceError(status === 407 ? ErrorCode.UPSTREAM : ErrorCode.DIAL, `http-connect: proxy answered ${status}${text ? ` ${text}` : ''}`);
+  return new SluiceError(status === 407 || status === 401 ? ErrorCode.UPSTREAM : ErrorCode.DIAL, `http-connect: proxy answered ${status}${text ? ` ${text}` : ''}`);
 }
 
 /** The proxy's answer is not an HTTP response head we can read (`why` goes to debug logs only). */

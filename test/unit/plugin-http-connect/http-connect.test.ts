@@ -154,6 +154,7 @@ describe('plugin-http-connect: the outbound against a scripted proxy', () => {
     [403, 'Forbidden', ErrorCode.DIAL],
     [502, 'Bad Gateway', ErrorCode.DIAL],
     [407, 'Proxy Authentication Required', ErrorCode.UPSTREAM],
+    [401, 'Unauthorized', ErrorCode.UPSTREAM],
   ] as const) {
     it(`maps ${status} to "http-connect: proxy answered ${status} ${text}" (${code}), without the proxy's own reason phrase`, async () => {
       const proxy = await start((sock) => sock.end(`HTTP/1.1 ${status} whatever the proxy says\r\nContent-Length: 0\r\n\r\n`));
