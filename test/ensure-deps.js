@@ -27,6 +27,8 @@ const PACKAGES = [
   ['iperf3', 'iperf3'],
   ['dante-server', 'danted'],
   ['microsocks', 'microsocks'],
+  // tinyproxy-bin has the binary without the system service (which would listen on the host's port 8888).
+  ['tinyproxy-bin', 'tinyproxy'],
   ['netcat-openbsd', 'nc'],
   ['util-linux', 'setpriv'],
   ['procps', 'sysctl'],
