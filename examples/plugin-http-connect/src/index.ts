@@ -1,4 +1,4 @@
-import { definePlugin, defineOutbound } from './plugin-api-shim'; // SHIM: becomes '@sluice/core' when the plugin API lands
+import { definePlugin, defineOutbound } from '@sluice/core';
 import { HttpConnectOutbound } from './outbound';
 import { httpConnectOptions } from './options';
 
