@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runCli } from '../helpers/cli';
-import { parseConfig } from '@sluice/core/dist/config';
+import { parseConfig } from '@sluice/core';
 
 const sluice = runCli;
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, loadConfigFile, parseConfig } from '@sluice/core/dist/config';
-import { isSluiceError } from '@sluice/core/dist/errors';
+import { ConfigError, loadConfigFile, parseConfig } from '@sluice/core';
+import { isSluiceError } from '@sluice/core';
 
 const BASE = {
   inbounds: '  - { tag: in, type: tproxy, listen: 127.0.0.1, port: 15001 }',

@@ -10,7 +10,7 @@ import {
   toConfigDocument,
   validateConfigFile,
   type SluiceConfig,
-} from '@sluice/core/dist/config';
+} from '@sluice/core';
 import { stringify } from 'yaml';
 
 /** The example from the config contract. */

@@ -7,7 +7,7 @@ import {
   type CommandResult,
   type CommandRunner,
   type RenderedFirewall,
-} from '@sluice/core/dist/firewall';
+} from '@sluice/core';
 
 const FW: RenderedFirewall = {
   nft: 'table inet sluice {}\n',

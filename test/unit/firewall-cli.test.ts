@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
-import { parseConfig } from '@sluice/core/dist/config';
-import { renderFirewall } from '@sluice/core/dist/firewall';
+import { parseConfig } from '@sluice/core';
+import { renderFirewall } from '@sluice/core';
 
 const sluice = runCli;
 

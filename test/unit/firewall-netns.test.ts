@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseConfig } from '@sluice/core/dist/config';
-import { renderFirewall } from '@sluice/core/dist/firewall';
+import { parseConfig } from '@sluice/core';
+import { renderFirewall } from '@sluice/core';
 
 // Everything here runs inside a throwaway network namespace; the host's own ruleset is only read.
 const NS = `sfw-${process.pid}`;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { parseConfig } from '@sluice/core/dist/config';
-import { renderFirewall } from '@sluice/core/dist/firewall';
+import { parseConfig } from '@sluice/core';
+import { renderFirewall } from '@sluice/core';
 
 const OUTBOUNDS = 'outbounds: [{ tag: direct, type: direct, mark: 0x2 }]';
 const DUAL = `

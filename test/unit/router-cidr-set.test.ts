@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import ipaddr from 'ipaddr.js';
-import { CidrSet } from '@sluice/core/dist/router';
+import { CidrSet } from '@sluice/core';
 
 /** Deterministic PRNG so a failure can be reproduced from the printed seed. */
 function mulberry32(seed: number): () => number {

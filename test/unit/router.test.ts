@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import type { FlowMetadata, Network } from '@sluice/core/dist/adapter';
-import { parseConfig } from '@sluice/core/dist/config';
+import type { FlowMetadata, Network } from '@sluice/core';
+import { parseConfig } from '@sluice/core';
 import {
   DstCidrMatcher,
   DstPortMatcher,
@@ -10,7 +10,7 @@ import {
   Router,
   SrcCidrMatcher,
   SrcPortMatcher,
-} from '@sluice/core/dist/router';
+} from '@sluice/core';
 
 function flow(p: { network?: Network; inbound?: string; src?: string; sport?: number; dst?: string; dport?: number }): FlowMetadata {
   return {

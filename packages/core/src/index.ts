@@ -19,9 +19,9 @@ export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './outbound/plugins
 export { definitionsByType, planOutbounds, createOutbounds, type PlannedOutbound } from './outbound/registry';
 export type * from './config/types';
 export { flowClosedChannel, flowRoutedChannel, type FlowOutcome } from './flow/access-log';
-export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, type ParseConfigOptions } from './config';
+export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, toConfigDocument, DEFAULTS, LOG_LEVELS, type ParseConfigOptions } from './config';
 export { validateOutbounds } from './config/validate-outbounds';
-export { Router } from './router';
-export { renderFirewall } from './firewall';
+export { Router, Rule, compileRule, CidrSet, PortSet, NetworkMatcher, InboundMatcher, SrcCidrMatcher, DstCidrMatcher, SrcPortMatcher, DstPortMatcher, type Matcher } from './router';
+export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type CommandRunner, type CommandResult } from './firewall';
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';

@@ -17,4 +17,5 @@ export { SocksOutbound } from './outbound';
 export { socksOptions, type SocksOptions, type SocksVersion } from './options';
 export { SocksUdpChannel, type SocksUdpStats } from './udp-channel';
 export { decodeUdpFrame, encodeUdpFrame, type DecodedFrame, type DropReason } from './udp-frame';
+export { bytesToIp, ipToBytes } from './ip';
 export { handshake, type HandshakeRequest, type HandshakeLimits } from './handshake';

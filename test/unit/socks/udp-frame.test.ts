@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { SocketAddress } from 'node:net';
 import { SocksClient } from 'socks';
 import { decodeUdpFrame, encodeUdpFrame } from '@sluice/plugin-socks';
-import { bytesToIp, ipToBytes } from '@sluice/plugin-socks/dist/ip';
+import { bytesToIp, ipToBytes } from '@sluice/plugin-socks';
 
 const payload = Buffer.from('hello datagram');
 
