@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { FlowMetadata } from '@sluice/core';
 import { logFlowClosed } from '@sluice/core/dist/flow/access-log';
-import { createRootLogger } from '@sluice/core/dist/logger';
+import { createRootLogger } from '@sluice/core';
 
 /** A root logger as `sluice run` makes it (redaction on), writing into an array. */
 function capture(level: string): { logger: ReturnType<typeof createRootLogger>; lines: () => Record<string, unknown>[] } {
