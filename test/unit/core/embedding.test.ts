@@ -15,6 +15,7 @@ import {
   type FlowRoutedEvent,
   type Outbound,
   type OutboundFactory,
+  type RoutingHook,
   type Sluice,
 } from '@sluice/core';
 import { native, type NativeBinding, type UdpDatagram } from '@sluice/native';
@@ -140,12 +141,12 @@ async function echoServer(): Promise<{ port: number; close(): void }> {
 const repoRoot = path.resolve(__dirname, '..', '..', '..', '..');
 
 /** A config with a `tproxy` inbound (TCP unless told) and `test` outbounds `a` and `b`; everything goes to `final`. */
-function config(final: string, extraOutbounds: Record<string, unknown>[] = [], network = ['tcp']) {
+function config(final: string, extraOutbounds: Record<string, unknown>[] = [], network = ['tcp'], route: Record<string, unknown> = {}) {
   return parseConfig(
     JSON.stringify({
       inbounds: [{ tag: 'in4', type: 'tproxy', listen: '127.0.0.1', port: 15081, network }],
       outbounds: [{ tag: 'a', type: 'test' }, { tag: 'b', type: 'test' }, ...extraOutbounds],
-      route: { rules: [], final },
+      route: { rules: [], final, ...route },
       relay: { splice: false, native_udp: false },
     }),
     { baseDir: repoRoot },
@@ -192,10 +193,10 @@ describe('Embedding: createSluice, events, reload, stop', () => {
   });
 
   /** Starts a Sluice on `config('a')` with the `test` outbounds; returns it and the port clients connect to. */
-  async function startSluice(opts: { network?: string[] } = {}) {
+  async function startSluice(opts: { network?: string[]; route?: Record<string, unknown>; routingHook?: RoutingHook } = {}) {
     const { logger, lines } = captureLogger();
     const { binding, port } = bindingWithSpareListener();
-    const s = createSluice(config('a', [], opts.network), { logger, native: binding, container: testContainer(world) });
+    const s = createSluice(config('a', [], opts.network, opts.route), { logger, native: binding, container: testContainer(world), routingHook: opts.routingHook });
     sluice = s;
     const routed: FlowRoutedEvent[] = [];
     const closed: FlowClosedEvent[] = [];
@@ -248,6 +249,26 @@ describe('Embedding: createSluice, events, reload, stop', () => {
     await waitUntil(() => closed.length === 2, 'flow:closed of the failed flow');
     assert.equal(closed[1].error, 'test: upstream unreachable');
     assert.equal(failed.error, 'ECONNRESET');
+  });
+
+  it('asks the routing hook first; past route.hook_timeout_ms the rules decide, with a warning', async () => {
+    const answers: Promise<string | undefined>[] = [Promise.resolve('b'), new Promise(() => {})];
+    const { port, routed, lines } = await startSluice({ route: { hook_timeout_ms: 50 }, routingHook: () => answers.shift() });
+    const hooked = new Client(port);
+    await hooked.roundTrip('1');
+    const late = new Client(port);
+    await late.roundTrip('2');
+    assert.deepEqual(
+      routed.map((r) => [r.rule, r.outbound]),
+      [
+        ['hook', 'b'],
+        ['final', 'a'],
+      ],
+    );
+    const warned = lines.filter((l) => l.msg === 'routing hook timed out; the rules decide');
+    assert.equal(warned.length, 1);
+    assert.equal(warned[0].timeoutMs, 50, 'the config value applies when createSluice is given no hookTimeoutMs');
+    await Promise.all([hooked.end(), late.end()]);
   });
 
   it('reload(): new flows take the new rules; an established flow keeps its outbound, which closes only after that flow ends', async () => {
