@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { BlockOutbound, ErrorCode, flowClosedChannel, spliceAvailable, type Destination, type FlowContext, type Outbound, type TcpFdDialer } from '@sluice/core';
 // TODO(lead): '@sluice/core/testing' once the public subpath lands.
 import { createFlowHarness, type FlowHarness } from '@sluice/core/dist/testing/flow-harness';
@@ -228,6 +228,24 @@ describe('TCP flows: native fast path (FastAcceptor + dialTcpFd + splice)', func
       flowClosedChannel.unsubscribe(onClosed);
       echo.close();
     }
+  });
+
+  it('a bare-fd client with a stream upstream that is not a socket goes through the stream relay', async () => {
+    let dials = 0;
+    const loopback: Outbound = {
+      type: 'loopback',
+      tag: 'loopback',
+      networks: ['tcp'],
+      // What the client sends comes back: an upstream the kernel cannot splice (like a TLS tunnel or a plugin's stream).
+      dialTcp: async () => (dials++, new PassThrough()),
+      close: async () => {},
+    };
+    const f = await oneFlow('fd', loopback, { send: 'round' });
+    assert.equal(dials, 1);
+    assert.equal(f.received, 'round');
+    assert.equal(f.line.up, 5);
+    assert.equal(f.line.down, 5);
+    assert.equal(f.line.error, undefined);
   });
 
   it('block (no dialTcpFd) adopts the fd as a socket and resets at once', async () => {
