@@ -124,6 +124,7 @@ describe('config: validation errors', () => {
     expectIssue(yaml({ plugins: '[a, a]' }), 'plugins[1]: duplicate plugin "a"');
     expectIssue(yaml({ plugins: 'a' }), 'plugins: must be a list of package names');
     expectIssue(yaml({ timeouts: '{ connect_ms: 0 }' }), 'timeouts.connect_ms: must be 1-2147483647');
+    expectIssue(yaml({ route: '{ final: direct, hook_timeout_ms: 0 }' }), 'route.hook_timeout_ms: must be 1-2147483647');
     expectIssue(yaml({ timeouts: '{ drain_ms: -1 }' }), 'timeouts.drain_ms: must be 0-2147483647');
     expectIssue(yaml({ timeouts: '{ drain_ms: soon }' }), 'timeouts.drain_ms: must be an integer 0-2147483647 (got "soon")');
     expectIssue(yaml({ udp: '{ max_sessions: 1.5 }' }), /^udp\.max_sessions: must be an integer/);

@@ -96,6 +96,7 @@ timeouts: { connect_ms: 1, tcp_idle_ms: 2, udp_idle_ms: 3, drain_ms: 0 }
 udp: { max_sessions: 7 }
 workers: 4
 relay: { splice: false, native_udp: false }
+route: { final: direct, hook_timeout_ms: 250 }
 firewall: { fwmark: 4, table: 252, bypass_mark: 8, interfaces: [eth1, eth1, "wg*"], bypass_cidr: 10.0.0.0/8, local: true }
 `);
     assert.equal(c.log.level, 'debug');
@@ -104,6 +105,7 @@ firewall: { fwmark: 4, table: 252, bypass_mark: 8, interfaces: [eth1, eth1, "wg*
     assert.deepEqual(c.udp, { max_sessions: 7 });
     assert.equal(c.workers, 4);
     assert.deepEqual(c.relay, { splice: false, native_udp: false });
+    assert.equal(c.route.hook_timeout_ms, 250);
     assert.equal(parse(`${MINIMAL}\nworkers: auto`).workers, 'auto');
     assert.deepEqual(c.firewall, { fwmark: 4, table: 252, bypass_mark: 8, interfaces: ['eth1', 'wg*'], bypass_cidr: ['10.0.0.0/8'], local: true });
   });

@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { Writable } from 'node:stream';
-import type { Destination, Endpoint, FlowContext, FlowMetadata, Outbound, PacketChannel, PacketReceiver } from '@sluice/core';
+import type { DatagramPort, Destination, Endpoint, FlowContext, FlowMetadata, Outbound, PacketChannel, PacketReceiver, UdpSessionRelay } from '@sluice/core';
 
 /** A logger whose JSON lines are collected in `lines`. */
 export function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
@@ -45,6 +45,19 @@ export class FakeChannel implements PacketChannel {
   }
   reply(data: Buffer, from: Endpoint): void {
     this.receiver?.onPacket(data, from);
+  }
+}
+
+/** The datagram side of an inbound as the flow machinery sees it: records replies, may offer a session relay. */
+export class FakeDatagramPort implements DatagramPort {
+  replies: { data: string; from: string; to: string }[] = [];
+  constructor(
+    readonly inbound: string,
+    readonly sessionRelay?: UdpSessionRelay,
+  ) {}
+  sendReply(data: Buffer, from: Endpoint, to: Endpoint): boolean {
+    this.replies.push({ data: data.toString(), from: `${from.address}:${from.port}`, to: `${to.address}:${to.port}` });
+    return true;
   }
 }
 

@@ -3,12 +3,9 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { container } from 'tsyringe';
-import { createSluice, parseConfig, registerPlugins } from '@sluice/core';
+import { createSluice, parseConfig, registerPlugins, createOutbounds, definitionsByType, planOutbounds } from '@sluice/core';
 import { native, type NativeBinding, type UdpDatagram, type UdpTransparentSocketOptions } from '@sluice/native';
-import { createOutbounds, definitionsByType, planOutbounds } from '@sluice/core/dist/outbound/registry';
-import { Dispatcher } from '@sluice/core/dist/flow/dispatch';
-import { LoopGuard } from '@sluice/core/dist/flow/loop-guard';
-import { TcpFlowHandler } from '@sluice/core/dist/flow/tcp-flows';
+import { createFlowHarness } from '@sluice/core/testing';
 import { captureLogger, waitUntil } from './fakes';
 
 /** Stands in for the native transparent UDP socket: the test injects datagrams and reads replies. */
@@ -105,8 +102,10 @@ describe('third-party plugin loaded by path from config', () => {
     const plan = planOutbounds([{ tag: 'e', type: 'echo', raw: { tag: 'e', type: 'echo', prefix: '>' }, path: 'outbounds[0]' }], definitionsByType(c));
     const { logger, lines } = captureLogger();
     const outs = createOutbounds(plan, c, logger);
-    const handler = new TcpFlowHandler(new Dispatcher({ route: () => ({ rule: 'final', outbound: 'e' }) }, outs), new LoopGuard([]), logger, { connectTimeoutMs: 1000, idleMs: 0 });
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => handler.handle(s, 'in'));
+    const h = createFlowHarness({ outbounds: [...outs.values()], route: 'e', logger, connectTimeoutMs: 1000 });
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
+      h.sink.accept(s, { address: s.remoteAddress!, port: s.remotePort! }, { address: s.localAddress!, port: s.localPort! }, 'in'),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
     let got = '';

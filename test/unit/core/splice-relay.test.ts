@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type * as net from 'node:net';
 import { PassThrough } from 'node:stream';
-import { relayTcp, type TcpRelay } from '@sluice/core';
-import { spliceAvailable, spliceRelay } from '@sluice/core/dist/relay/splice-relay';
+import { relayTcp, spliceAvailable, spliceRelayEnds, type TcpRelay } from '@sluice/core';
 import { native, type NativeBinding, type SpliceRelayOptions, type SpliceRelayResult } from '@sluice/native';
 import { until } from '../native/helpers/wait';
 import { delay, makeFlow, openFds, sink, source, type Flow } from '../native/splice-fixtures';
@@ -13,8 +12,8 @@ const MiB = 1024 * 1024;
 const dialledFlow = (): Promise<Flow> => makeFlow({ dialled: true });
 
 function mustRelay(flow: Flow, idleMs = 0): TcpRelay {
-  const relay = spliceRelay(flow.inbound, flow.outbound, { idleMs }, native());
-  assert.ok(relay, 'spliceRelay declined eligible sockets');
+  const relay = spliceRelayEnds(flow.inbound, flow.outbound, { idleMs }, native());
+  assert.ok(relay, 'spliceRelayEnds declined eligible sockets');
   return relay;
 }
 
@@ -40,7 +39,7 @@ function fakeBinding(start: (onDone: (r: SpliceRelayResult) => void) => void): N
   return { ...native(), SpliceRelay: FakeSpliceRelay, spliceSupported: () => true } as unknown as NativeBinding;
 }
 
-describe('spliceRelay', function () {
+describe('spliceRelayEnds (socket ends)', function () {
   before(() => {
     // splice() is a requirement on the kernels this project supports: its absence fails here rather than skipping.
     assert.ok(spliceAvailable(native()), 'splice() is not available in this kernel or sandbox');
@@ -132,22 +131,22 @@ describe('spliceRelay', function () {
   it('declines what it cannot take over and leaves those sockets as they were', async () => {
     const flow = await dialledFlow();
     const n = native();
-    assert.equal(spliceRelay(new PassThrough(), flow.outbound, { idleMs: 0 }, n), undefined);
+    assert.equal(spliceRelayEnds(new PassThrough(), flow.outbound, { idleMs: 0 }, n), undefined);
     const decoding = await dialledFlow();
     decoding.inbound.setEncoding('latin1');
-    assert.equal(spliceRelay(decoding.inbound, decoding.outbound, { idleMs: 0 }, n), undefined, 'a decoding stream');
+    assert.equal(spliceRelayEnds(decoding.inbound, decoding.outbound, { idleMs: 0 }, n), undefined, 'a decoding stream');
     for (const s of Object.values(decoding)) s.destroy();
     flow.outbound.cork();
     flow.outbound.write('queued');
-    assert.equal(spliceRelay(flow.inbound, flow.outbound, { idleMs: 0 }, n), undefined, 'bytes waiting to be written');
+    assert.equal(spliceRelayEnds(flow.inbound, flow.outbound, { idleMs: 0 }, n), undefined, 'bytes waiting to be written');
     flow.outbound.uncork();
     flow.inbound.resume();
-    assert.equal(spliceRelay(flow.inbound, flow.outbound, { idleMs: 0 }, n), undefined, 'a flowing stream');
+    assert.equal(spliceRelayEnds(flow.inbound, flow.outbound, { idleMs: 0 }, n), undefined, 'a flowing stream');
     flow.inbound.pause();
     const bare = { ...n } as Partial<NativeBinding>;
     delete bare.SpliceRelay;
     assert.equal(spliceAvailable(bare as NativeBinding), false);
-    assert.equal(spliceRelay(flow.inbound, flow.outbound, { idleMs: 0 }, bare as NativeBinding), undefined, 'an addon without SpliceRelay');
+    assert.equal(spliceRelayEnds(flow.inbound, flow.outbound, { idleMs: 0 }, bare as NativeBinding), undefined, 'an addon without SpliceRelay');
     assert.ok(!flow.inbound.destroyed && !flow.outbound.destroyed);
     // Still whole: relayTcp carries the flow.
     const relay = relayTcp(flow.inbound, flow.outbound, { idleMs: 0 });
@@ -165,7 +164,7 @@ describe('spliceRelay', function () {
     const refusing = fakeBinding(() => {
       throw Object.assign(new Error('getpeername ENOTCONN'), { code: 'ENOTCONN' });
     });
-    assert.equal(spliceRelay(flow.inbound, flow.outbound, { idleMs: 0 }, refusing), undefined);
+    assert.equal(spliceRelayEnds(flow.inbound, flow.outbound, { idleMs: 0 }, refusing), undefined);
     assert.equal(flow.inbound.readableLength, 5);
     const relay = relayTcp(flow.inbound, flow.outbound, { idleMs: 0 });
     const atServer = sink(flow.server);
@@ -184,12 +183,12 @@ describe('spliceRelay', function () {
     const flow = await dialledFlow();
     flow.app.on('error', () => {});
     flow.server.on('error', () => {});
-    const relay = spliceRelay(flow.inbound, flow.outbound, { idleMs: 0 }, unsupported);
+    const relay = spliceRelayEnds(flow.inbound, flow.outbound, { idleMs: 0 }, unsupported);
     assert.ok(relay);
     assert.equal((await relay.result).error, 'client: EINVAL (splice unsupported)');
     assert.equal(spliceAvailable(unsupported), false);
     const next = await dialledFlow();
-    assert.equal(spliceRelay(next.inbound, next.outbound, { idleMs: 0 }, unsupported), undefined);
+    assert.equal(spliceRelayEnds(next.inbound, next.outbound, { idleMs: 0 }, unsupported), undefined);
     for (const s of [flow.app, flow.server, next.app, next.inbound, next.outbound, next.server]) s.destroy();
   });
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { DatagramPort, Endpoint, PacketChannel } from '@sluice/core';
-import { createFlowHarness } from '@sluice/core/dist/testing/flow-harness';
+import { createFlowHarness } from '@sluice/core/testing';
 import { FakeChannel, FakeOutbound, captureLogger, waitUntil } from './fakes';
 
 /** A DatagramPort that records replies and offers no session relay. */

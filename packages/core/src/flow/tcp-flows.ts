@@ -215,8 +215,12 @@ export class TcpFlows {
 
   private finish(f: TcpFlow, up: number, down: number, error?: string): void {
     if (!this.live.delete(f)) return;
-    f.table?.release();
-    logFlowClosed(this.logger, f.flow, { rule: f.rule, outbound: f.outbound, up, down, startedAt: f.startedAt, error }, this.listener);
+    try {
+      logFlowClosed(this.logger, f.flow, { rule: f.rule, outbound: f.outbound, up, down, startedAt: f.startedAt, error }, this.listener);
+    } finally {
+      // After the flow's line and event: releasing the last flow of a reloaded table closes its outbounds.
+      f.table?.release();
+    }
   }
 
   /** Cuts every live flow (after the drain period). */

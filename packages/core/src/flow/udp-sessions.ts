@@ -239,9 +239,13 @@ export class UdpSessions {
     // A session that failed before carrying anything stays until it idles out, so its flood finds it.
     if (!s.failedEarly) this.table.delete(s.key, s);
     if (s.relayId !== 0) this.relayed.delete(s.relayId);
-    s.table?.release();
     const error = reason === undefined || CLEAN_REASONS.has(reason) ? undefined : reason;
-    logFlowClosed(this.logger, s.ctx.flow, { rule: s.rule, outbound: s.outbound, up: s.up, down: s.down, startedAt: s.startedAt, error }, this.listener);
+    try {
+      logFlowClosed(this.logger, s.ctx.flow, { rule: s.rule, outbound: s.outbound, up: s.up, down: s.down, startedAt: s.startedAt, error }, this.listener);
+    } finally {
+      // After the session's line and event: releasing the last flow of a reloaded table closes its outbounds.
+      s.table?.release();
+    }
   }
 
   /** After routing: the inbound's relay takes the session when both sides can, else a packet channel. */
