@@ -81,11 +81,20 @@ export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowO
   } else if (logger.isLevelEnabled('info')) {
     accessLogger(logger).info(line, 'flow closed');
   }
-  if (wanted) listener!.closed(line);
+  if (wanted) tell(logger, () => listener!.closed(line));
+}
+
+/** Runs an embedder's listener; one that throws is logged, never allowed into the flow's own code. */
+function tell(logger: Logger, call: () => void): void {
+  try {
+    call();
+  } catch (err) {
+    logger.error({ err }, 'a flow event listener threw');
+  }
 }
 
 /** Tells whoever listens that `flow` was routed (the `flow` event and {@link flowRoutedChannel}). */
-export function reportFlowRouted(flow: FlowMetadata, rule: string, outbound: string, listener?: FlowListener): void {
+export function reportFlowRouted(logger: Logger, flow: FlowMetadata, rule: string, outbound: string, listener?: FlowListener): void {
   if (flowRoutedChannel.hasSubscribers) flowRoutedChannel.publish({ flow, rule, outbound });
   if (listener?.wantsRouted !== true) return;
   const event: { -readonly [K in keyof FlowRoutedEvent]: FlowRoutedEvent[K] } = {
@@ -98,5 +107,5 @@ export function reportFlowRouted(flow: FlowMetadata, rule: string, outbound: str
     outbound,
   };
   if (flow.dst.host !== undefined) event.host = flow.dst.host;
-  listener.routed(event);
+  tell(logger, () => listener.routed(event));
 }

@@ -137,7 +137,7 @@ export class TcpFlows {
     f.outbound = d.target.tag;
     f.table = d.table;
     d.table.acquire();
-    reportFlowRouted(f.flow, d.rule, d.target.tag, this.listener);
+    reportFlowRouted(this.logger, f.flow, d.rule, d.target.tag, this.listener);
     const ctx = f.ctx!;
     const target = d.target;
     let dial: Promise<RelayEnd>;

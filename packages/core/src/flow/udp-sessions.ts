@@ -255,7 +255,7 @@ export class UdpSessions {
     s.outbound = d.target.tag;
     s.table = d.table;
     d.table.acquire();
-    reportFlowRouted(s.ctx.flow, d.rule, d.target.tag, this.listener);
+    reportFlowRouted(this.logger, s.ctx.flow, d.rule, d.target.tag, this.listener);
     const target = d.target;
     const relay = this.opts.sessionRelay === false ? undefined : s.port.sessionRelay;
     try {

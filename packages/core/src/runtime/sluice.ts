@@ -83,6 +83,7 @@ export class Sluice extends EventEmitter implements FlowListener {
   private state: State = 'new';
   private stopRequested = false;
   private starting?: Promise<void>;
+  private stopping?: Promise<void>;
 
   constructor(
     config: SluiceConfig | string,
@@ -208,17 +209,16 @@ export class Sluice extends EventEmitter implements FlowListener {
   private async buildRouteTable(config: SluiceConfig): Promise<RouteTable> {
     const plan = planOutbounds(config.outbounds, definitionsByType(this.container));
     const outbounds = createOutbounds(plan, this.container, this.logger);
-    const started: Outbound[] = [];
     try {
       for (const o of outbounds.values()) {
         this.checkStop();
         await o.start?.();
-        started.push(o);
       }
       const router = this.options.router ?? new Router(config.route);
       return new RouteTable(router, outbounds);
     } catch (err) {
-      await this.closeOutbounds(started);
+      // Every outbound made is closed, started or not (close() must cope with either).
+      await this.closeOutbounds([...outbounds.values()]);
       throw err;
     }
   }
@@ -274,7 +274,13 @@ export class Sluice extends EventEmitter implements FlowListener {
    * `timeouts.drain_ms`), then cuts the rest and closes the outbounds. During
    * {@link start}, makes start fail and close everything it opened.
    */
-  async stop(drainMs?: number): Promise<void> {
+  stop(drainMs?: number): Promise<void> {
+    // A second call waits for the first.
+    this.stopping ??= this.doStop(drainMs);
+    return this.stopping;
+  }
+
+  private async doStop(drainMs?: number): Promise<void> {
     if (this.state === 'starting') {
       this.stopRequested = true;
       await this.starting?.catch(() => undefined);
