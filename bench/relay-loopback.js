@@ -71,9 +71,8 @@ function once(child, key) {
 
 /** A relay listener for `mode`; returns its port and a close function. */
 async function startRelay(mode, sinkPort, pipeSize, relays) {
-  const { relayTcp } = require('../packages/core/dist/relay/tcp-relay');
-  const { spliceRelay, spliceAvailable } = require('../packages/core/dist/relay/splice-relay');
-  const { native } = require('../packages/native/dist');
+  const { relayTcp, spliceRelay, spliceAvailable } = require('@sluice/core');
+  const { native } = require('@sluice/native');
   if (mode === 'splice' && !spliceAvailable(native())) throw new Error('splice is not available here');
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
     const upstream = net.connect({ port: sinkPort, host: '127.0.0.1', allowHalfOpen: true }, () => {
@@ -146,7 +145,7 @@ async function main() {
   const opts = { pipeSize: values['pipe-size'] ? Number(values['pipe-size']) : undefined, maxSeconds: Number(values['max-seconds']) };
   const modes = values.modes.split(',');
   const best = {};
-  process.stdout.write(`relay-loopback: ${values.gib} GiB per run, ${values.reps} rep(s), splice pipe size ${opts.pipeSize ?? require('../packages/core/dist/relay/splice-relay').DEFAULT_SPLICE_PIPE_SIZE} B, node ${process.version}\n`);
+  process.stdout.write(`relay-loopback: ${values.gib} GiB per run, ${values.reps} rep(s), splice pipe size ${opts.pipeSize ?? require('@sluice/core').DEFAULT_SPLICE_PIPE_SIZE} B, node ${process.version}\n`);
   for (let rep = 0; rep < Number(values.reps); rep++) {
     for (const mode of modes) {
       const r = await runOnce(mode, bytes, opts);

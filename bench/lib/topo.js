@@ -1,28 +1,28 @@
 'use strict';
 /**
- * The benchmark topology: core's client ─ gw ─ remote namespaces
- * (`packages/core/dist/netns`), with the sysctls the benchmarks need, torn
- * down on exit, on error and on Ctrl-C.
+ * The benchmark topology: the test bed's client ─ gw ─ remote namespaces
+ * (`@sluice/testbed`), with the sysctls the benchmarks need, torn down on
+ * exit, on error and on Ctrl-C.
  */
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '../..');
-const NETNS_DIST = path.join(ROOT, 'packages/core/dist/netns/index.js');
+const TESTBED_DIST = path.join(ROOT, 'packages/testbed/dist/index.js');
 
-/** core's compiled netns module, building packages/core first when it is missing. */
+/** The test bed (`@sluice/testbed`), building it (and core, which it references) first when it is missing. */
 function loadNetns() {
-  if (!fs.existsSync(NETNS_DIST)) {
-    process.stderr.write('bench: building packages/core (npx tsc -p packages/core)\n');
+  if (!fs.existsSync(TESTBED_DIST)) {
+    process.stderr.write('bench: building packages/testbed (npx tsc -b packages/testbed)\n');
     try {
-      execFileSync('npx', ['tsc', '-p', 'packages/core'], { cwd: ROOT, stdio: 'inherit' });
+      execFileSync('npx', ['tsc', '-b', 'packages/testbed'], { cwd: ROOT, stdio: 'inherit' });
     } catch {
-      // Errors in files unrelated to netns still leave its output behind; check below.
+      // Errors in files unrelated to the test bed still leave its output behind; check below.
     }
   }
-  if (!fs.existsSync(NETNS_DIST)) throw new Error(`${NETNS_DIST} is missing; build packages/core first`);
-  return require(NETNS_DIST);
+  if (!fs.existsSync(TESTBED_DIST)) throw new Error(`${TESTBED_DIST} is missing; build the workspace first (npx tsc -b)`);
+  return require('@sluice/testbed');
 }
 
 /**

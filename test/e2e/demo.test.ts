@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { ChildWatch, isAlive, listNamespaces, runCommand, SLUICE_BIN } from '@sluice/core/dist/netns';
+import { ChildWatch, isAlive, listNamespaces, runCommand, SLUICE_BIN } from '@sluice/testbed';
 
 /** Starts `sluice demo` as a plain child process (it builds its own namespaces). */
 function startDemo(): { demo: ChildWatch; prefix: string } {

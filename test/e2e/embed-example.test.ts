@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { SluiceProcess, TOPOLOGY_ADDRESSES as A } from '@sluice/core/dist/netns';
+import { SluiceProcess, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startHttpServer, type ProbeServer } from '../helpers/servers';

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { formatEndpoint, TOPOLOGY_ADDRESSES as A, type FlowLog } from '@sluice/core/dist/netns';
+import { formatEndpoint, TOPOLOGY_ADDRESSES as A, type FlowLog } from '@sluice/testbed';
 import { curl, describeCurl, type CurlResult } from '../helpers/clients';
 import { useE2EWithLeakCheck } from '../helpers/leaks';
 import { startHttpServer, type ProbeServer } from '../helpers/servers';

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { TOPOLOGY_ADDRESSES as A } from '@sluice/core/dist/netns';
+import { TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { useE2E } from '../helpers/env';
 
 const PORT = 7070;

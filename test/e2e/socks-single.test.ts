@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { formatEndpoint, TOPOLOGY_ADDRESSES as A, type FlowLog } from '@sluice/core/dist/netns';
+import { formatEndpoint, TOPOLOGY_ADDRESSES as A, type FlowLog } from '@sluice/testbed';
 import { curl, describeCurl, dig, type CurlResult } from '../helpers/clients';
 import { useE2EWithLeakCheck } from '../helpers/leaks';
 import { startDnsmasq, startHttpServer, type Dnsmasq, type ProbeServer } from '../helpers/servers';

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { ChildWatch, formatEndpoint, TOPOLOGY_ADDRESSES as A, type Topology } from '@sluice/core/dist/netns';
+import { ChildWatch, formatEndpoint, TOPOLOGY_ADDRESSES as A, type Topology } from '@sluice/testbed';
 import { curl, describeCurl, dig } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startDnsmasq, startHttpServer, type Dnsmasq, type ProbeServer } from '../helpers/servers';

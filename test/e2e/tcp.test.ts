@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { formatEndpoint, patternBytes, TOPOLOGY_ADDRESSES as A } from '@sluice/core/dist/netns';
+import { formatEndpoint, patternBytes, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl, socatHalfClose } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startHalfCloseServer, startHttpServer, type ProbeServer } from '../helpers/servers';

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { createTopology, isAlive, listNamespaces, TOPOLOGY_ADDRESSES as A, type Topology } from '@sluice/core/dist/netns';
+import { createTopology, isAlive, listNamespaces, TOPOLOGY_ADDRESSES as A, type Topology } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
 import { uniquePrefix } from '../helpers/env';
 import { freePort } from '../helpers/ports';

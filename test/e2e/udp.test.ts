@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { formatEndpoint, TOPOLOGY_ADDRESSES as A } from '@sluice/core/dist/netns';
+import { formatEndpoint, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { dig } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startDnsmasq, type Dnsmasq } from '../helpers/servers';

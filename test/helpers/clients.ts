@@ -1,4 +1,4 @@
-import type { CommandResult, NamespaceRole, Topology } from '@sluice/core/dist/netns';
+import type { CommandResult, NamespaceRole, Topology } from '@sluice/testbed';
 
 /** What a curl run produced. */
 export interface CurlResult {

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { createTopology, type SluiceProcess, type Topology } from '@sluice/core/dist/netns';
+import { createTopology, type SluiceProcess, type Topology } from '@sluice/testbed';
 import { applySluiceRules, contractConfig, makeTmpDir, startSluice, writeFile, type ConfigExtras } from './sluice';
 
 /** Options for {@link useE2E}. */

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { isAlive, listNamespaces, NAMESPACE_ROLES } from '@sluice/core/dist/netns';
+import { isAlive, listNamespaces, NAMESPACE_ROLES } from '@sluice/testbed';
 import { uniquePrefix, useE2E, type E2EEnv, type E2EOptions } from './env';
 
 /**

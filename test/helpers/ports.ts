@@ -1,5 +1,4 @@
-import type { NamespaceRole, Topology } from '@sluice/core/dist/netns';
-import { runProbe } from '@sluice/core/dist/netns';
+import { runProbe, type NamespaceRole, type Topology } from '@sluice/testbed';
 
 /**
  * A port that is free on `host` inside a namespace right now (the kernel's

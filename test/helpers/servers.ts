@@ -1,4 +1,4 @@
-import { ChildWatch, startProbe, type NamespaceRole, type ProbeProcess, type Topology } from '@sluice/core/dist/netns';
+import { ChildWatch, startProbe, type NamespaceRole, type ProbeProcess, type Topology } from '@sluice/testbed';
 
 /** A server probe plus the port it bound. */
 export interface ProbeServer {

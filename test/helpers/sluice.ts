@@ -1,10 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { demoConfig, type DemoConfigOptions } from '@sluice/core/dist/cli/demo';
-import type { FlowLog, Topology } from '@sluice/core/dist/netns';
+import { demoConfig, type DemoConfigOptions, type FlowLog, type Topology } from '@sluice/testbed';
 
-export { applySluiceRules, runSluice, startSluice, SLUICE_BIN, type FlowLog, type SluiceProcess } from '@sluice/core/dist/netns';
+export { applySluiceRules, runSluice, startSluice, SLUICE_BIN, type FlowLog, type SluiceProcess } from '@sluice/testbed';
 
 /** Optional keys of the contract config. */
 export type ConfigExtras = DemoConfigOptions;

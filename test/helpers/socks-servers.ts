@@ -1,4 +1,4 @@
-import { ChildWatch, TOPOLOGY_ADDRESSES, type NamespaceRole, type Topology } from '@sluice/core/dist/netns';
+import { ChildWatch, TOPOLOGY_ADDRESSES, type NamespaceRole, type Topology } from '@sluice/testbed';
 import { writeFile } from './sluice';
 import { waitFor } from './wait';
 

@@ -1,4 +1,4 @@
-import { ChildWatch, type NamespaceRole, type Topology } from '@sluice/core/dist/netns';
+import { ChildWatch, type NamespaceRole, type Topology } from '@sluice/testbed';
 import { waitTcpListening } from './socks-servers';
 import { writeFile } from './sluice';
 

@@ -1,193 +1,53 @@
 import type { Command } from 'commander';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import {
-  applySluiceRules,
-  createTopology,
-  formatEndpoint,
-  runCommand,
-  runProbe,
-  startProbe,
-  startSluice,
-  TOPOLOGY_ADDRESSES as A,
-  type FlowLog,
-  type SluiceProcess,
-  type Topology,
-} from '../netns';
 
-/** Options of {@link runDemo}. */
-export interface DemoOptions {
-  /** Namespace name prefix; must not be in use. */
-  readonly prefix: string;
-  /** Where progress and the flow table go; default stdout. */
-  readonly write?: (text: string) => void;
+/** The private workspace package that holds the demo runner; present in a clone, never published. */
+const TESTBED_PACKAGE = '@sluice/testbed';
+
+/** Printed when `sluice demo` runs from an installed `@sluice/core`, which has no test bed. */
+export const DEMO_NEEDS_CLONE =
+  'sluice demo runs from a clone of the Sluice repository: it needs the test bed (@sluice/testbed), ' +
+  'which is not published. In a clone, run: npm ci && sudo npx sluice demo';
+
+/** What `sluice demo` needs of the test bed; declared here so core neither imports nor builds against it. */
+interface DemoRunner {
+  runDemo(opts: { readonly prefix: string }): Promise<number>;
 }
 
-const HTTP_PORT = 80;
-const UDP_PORT = 7;
-const BLOCKED = '203.0.113.9';
+/**
+ * Loads the test bed's demo runner, resolved from this file's own location
+ * (the workspace's node_modules in a clone), never from the working directory.
+ * Resolves to `undefined` when the test bed is not installed; any other
+ * failure (a test bed that is there but broken) is thrown.
+ */
+export function loadDemoRunner(): DemoRunner | undefined {
+  let resolved: string;
+  try {
+    resolved = require.resolve(TESTBED_PACKAGE, { paths: [__dirname] });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined;
+    throw err;
+  }
+  // Loaded by resolved path at run time: the test bed depends on core, so a static import would be a cycle.
+  return require(resolved) as DemoRunner;
+}
 
-/** Adds `sluice demo`: a self-contained tour in throwaway network namespaces (root only). */
+/** Adds `sluice demo`: a self-contained tour in throwaway network namespaces (root, and a clone of the repository). */
 export function registerDemo(program: Command, setExitCode: (code: number) => void): void {
   program
     .command('demo')
     .description(
       'build a throwaway client ─ gateway ─ remote network in namespaces, run Sluice in the gateway, ' +
-        'send IPv4 and IPv6 TCP and UDP through it, print its access log, and remove everything (root only)',
+        'send IPv4 and IPv6 TCP and UDP through it, print its access log, and remove everything ' +
+        '(root only; runs from a clone of the repository)',
     )
     .option('--prefix <name>', 'network namespace name prefix', `sldemo${process.pid}`)
-    .action(async (opts: { prefix: string }) => setExitCode(await runDemo({ prefix: opts.prefix })));
-}
-
-/**
- * Runs the demo and resolves with the exit code: 0 when every flow went
- * through as expected, 1 on failure, 130/143 when interrupted. Everything it
- * creates (namespaces, processes, temp files) is removed before it resolves,
- * also on SIGINT/SIGTERM; process exit is covered by `destroyOnExit`.
- */
-export async function runDemo(opts: DemoOptions): Promise<number> {
-  const say = opts.write ?? ((t: string) => void process.stdout.write(t));
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('sluice demo must run as root: it creates network namespaces and firewall rules (try: sudo npx sluice demo)\n');
-    return 1;
-  }
-  for (const [cmd, pkg] of [['ip', 'iproute2'], ['nft', 'nftables']]) {
-    const found = await runCommand(cmd!, ['-V'], { allowFailure: true }).then(() => true, () => false);
-    if (!found) {
-      process.stderr.write(`sluice demo needs \`${cmd}\` (Debian package ${pkg}): apt-get install ${pkg}\n`);
-      return 1;
-    }
-  }
-
-  let topo: Topology | undefined;
-  let sluice: SluiceProcess | undefined;
-  let interrupted: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (!interrupted) say(`\n${sig}: cleaning up…\n`);
-    interrupted ??= sig;
-    void topo?.destroy();
-  };
-  const checkpoint = (): void => {
-    if (interrupted) throw new Error(`interrupted by ${interrupted}`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  const tmp = mkdtempSync(path.join(tmpdir(), 'sluice-demo-'));
-  try {
-    say(`building namespaces ${opts.prefix}-{client,gw,remote}\n`);
-    topo = (await createTopology({ prefix: opts.prefix })).destroyOnExit();
-    checkpoint();
-    say(
-      `  client ${A.client.v4} ${A.client.v6}  ─  gw ${A.gwLan.v4} ${A.gwLan.v6} | ${A.gwWan.v4} ${A.gwWan.v6}  ─  remote ${A.remote.v4} ${A.remote.v6}\n`,
-    );
-    say(`starting an HTTP server (tcp/${HTTP_PORT}) and a UDP echo server (udp/${UDP_PORT}) in the remote\n`);
-    await startProbe(topo, 'remote', ['http-server', '--host', '::', '--port', String(HTTP_PORT)]);
-    await startProbe(topo, 'remote', ['udp-echo-server', '--host', '::', '--port', String(UDP_PORT)]);
-    checkpoint();
-
-    const configPath = path.join(tmp, 'sluice.yaml');
-    writeFileSync(configPath, demoConfig());
-    say('applying `sluice rules --apply` and a final forward drop in the gateway\n');
-    await applySluiceRules(topo, configPath);
-    await topo.installFinalDrop();
-    checkpoint();
-    say(`starting \`sluice run -c ${configPath}\` in the gateway\n`);
-    sluice = await startSluice(topo, { args: ['run', '-c', configPath] });
-    say('sluice started; sending traffic from the client:\n');
-
-    let ok = true;
-    // The remote must see the gateway's address: Sluice re-originates every flow.
-    const report = (what: string, r: Record<string, unknown>, answer: unknown, gw: string): void => {
-      const peer = r.ok ? (JSON.parse(String(answer)) as { peer: string }).peer : undefined;
-      ok &&= peer === gw;
-      say(`  ${what}  → ${r.ok ? `answered; the server saw ${peer}${peer === gw ? ' (the gateway)' : ', expected the gateway!'}` : `failed: ${r.message}`}\n`);
-    };
-    for (const [host, gw] of [[A.remote.v4, A.gwWan.v4], [A.remote.v6, A.gwWan.v6]] as const) {
-      checkpoint();
-      const url = `http://${formatEndpoint(host, HTTP_PORT)}/demo`;
-      const r = await runProbe(topo, 'client', ['http-get', '--url', url]);
-      report(`tcp  GET ${url}`, r, r.body, gw);
-      checkpoint();
-      const u = await runProbe(topo, 'client', ['udp-send', '--host', host, '--port', String(UDP_PORT), '--message', 'hello']);
-      report(`udp  "hello" to ${formatEndpoint(host, UDP_PORT)}`, u, u.reply, gw);
-    }
-    checkpoint();
-    const blocked = await runProbe(topo, 'client', ['http-get', '--url', `http://${BLOCKED}/`, '--timeout-ms', '3000']);
-    ok &&= blocked.ok === false && blocked.code === 'ECONNRESET';
-    say(`  tcp  GET http://${BLOCKED}/  → ${blocked.ok ? 'answered, but it should be blocked!' : `${blocked.code ?? blocked.message} (reset by the block rule)`}\n`);
-
-    // UDP sessions are logged when they idle out (udp_idle_ms in demoConfig).
-    const expected = 5;
-    say('waiting for the access log…\n');
-    const flows = await sluice.waitUntil(
-      () => (sluice!.flows().length >= expected ? sluice!.flows() : undefined),
-      10_000,
-      `${expected} access-log lines`,
-    );
-    say(`\naccess log (one line per flow, from Sluice's "flow closed" lines):\n${formatFlowTable(flows)}\n\n`);
-    checkpoint();
-    say(ok ? 'all flows went through Sluice as expected\n' : 'some traffic did not go as expected (see above)\n');
-    return ok ? 0 : 1;
-  } catch (err) {
-    if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;
-    process.stderr.write(`sluice demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  } finally {
-    say('cleaning up: stopping Sluice, deleting the namespaces\n');
-    if (sluice && !sluice.exitStatus) {
-      const kill = setTimeout(() => sluice?.child.kill('SIGKILL'), 5000);
-      await sluice.stop('SIGTERM');
-      clearTimeout(kill);
-    }
-    await topo?.destroy();
-    rmSync(tmp, { recursive: true, force: true });
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    if (interrupted) say('interrupted; everything removed\n');
-  }
-}
-
-/** Optional changes to {@link demoConfig}. */
-export interface DemoConfigOptions {
-  readonly udpIdleMs?: number;
-  readonly drainMs?: number;
-  readonly port4?: number;
-  readonly port6?: number;
-}
-
-/**
- * The demo's config, which is also the end-to-end tests' contract config: two
- * TPROXY inbounds on loopback, direct with mark 0x2, a block rule for
- * 203.0.113.0/24, and a short UDP idle timeout so UDP flows close (and are
- * logged) quickly.
- */
-export function demoConfig(x: DemoConfigOptions = {}): string {
-  return `log: { level: info }
-inbounds:
-  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${x.port4 ?? 15001}, network: [tcp, udp] }
-  - { tag: in6, type: tproxy, listen: "::1", port: ${x.port6 ?? 15002}, network: [tcp, udp] }
-outbounds:
-  - { tag: direct, type: direct, mark: 0x2 }
-  - { tag: deny, type: block }
-route:
-  rules:
-    - { dst_cidr: [203.0.113.0/24], outbound: deny }
-  final: direct
-timeouts: { udp_idle_ms: ${x.udpIdleMs ?? 1000}, drain_ms: ${x.drainMs ?? 1000} }
-`;
-}
-
-/** Renders access-log lines as aligned rows: `tcp  198.18.1.2:41234 → 198.19.2.2:80  rule=final  outbound=direct  up=78B down=250B`. */
-export function formatFlowTable(flows: readonly FlowLog[]): string {
-  const srcW = Math.max(0, ...flows.map((f) => f.src.length));
-  const dstW = Math.max(0, ...flows.map((f) => f.dst.length));
-  const ruleW = Math.max(0, ...flows.map((f) => f.rule.length));
-  return flows
-    .map((f) => {
-      const err = f.error === undefined ? '' : `  error=${typeof f.error === 'string' ? f.error : JSON.stringify(f.error)}`;
-      return `  ${f.network.padEnd(4)} ${f.src.padEnd(srcW)} → ${f.dst.padEnd(dstW)}  ${`rule=${f.rule}`.padEnd(ruleW + 5)}  outbound=${f.outbound}  up=${f.up}B down=${f.down}B${err}`;
-    })
-    .join('\n');
+    .action(async (opts: { prefix: string }) => {
+      const runner = loadDemoRunner();
+      if (!runner) {
+        process.stderr.write(`${DEMO_NEEDS_CLONE}\n`);
+        setExitCode(1);
+        return;
+      }
+      setExitCode(await runner.runDemo({ prefix: opts.prefix }));
+    });
 }

@@ -5,8 +5,12 @@ import { splitRulesOutput } from './firewall';
 import type { Topology } from './topology';
 import { ChildWatch, type JsonLine } from './watch';
 
-/** The `sluice` CLI script of this package. */
-export const SLUICE_BIN = path.resolve(__dirname, '../../bin/sluice.js');
+/**
+ * The `sluice` CLI script of the `@sluice/core` this package resolves (the
+ * workspace's `packages/core` in a clone). Found through core's main entry,
+ * which every exports map keeps; `bin/` sits beside core's `dist/`.
+ */
+export const SLUICE_BIN = path.resolve(path.dirname(require.resolve('@sluice/core')), '../bin/sluice.js');
 
 /** `msg` of the log line Sluice prints once every inbound listens. */
 export const STARTED_MSG = 'sluice started';

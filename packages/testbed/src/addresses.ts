@@ -1,3 +1,5 @@
+import { formatEndpoint as formatCoreEndpoint } from '@sluice/core';
+
 /** The three namespaces of a topology, by role. */
 export type NamespaceRole = 'client' | 'gw' | 'remote';
 
@@ -38,7 +40,11 @@ export const TOPOLOGY_ADDRESSES: TopologyAddresses = {
   remote: { dev: 'eth0', v4: '198.19.2.2', v6: '2001:db8:2::2', v4PrefixLen: 24, v6PrefixLen: 64 },
 };
 
-/** Formats an endpoint the way Sluice's access log does: `1.2.3.4:80`, `[2001:db8::1]:80`. */
+/**
+ * Formats an endpoint the way Sluice's access log does (`1.2.3.4:80`,
+ * `[2001:db8::1]:80`), by calling core's own formatter so tests compare
+ * against exactly what Sluice prints.
+ */
 export function formatEndpoint(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  return formatCoreEndpoint({ address, port });
 }

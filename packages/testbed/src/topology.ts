@@ -1,8 +1,8 @@
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { NAMESPACE_ROLES, TOPOLOGY_ADDRESSES, type NamespaceRole, type TopologyAddresses } from './addresses';
 import { runCommand, splitCommandLine, type CommandResult, type RunOptions } from './exec';
 import { finalDropRuleset, removeFinalDropRuleset } from './firewall';
+import { Namespace } from './namespace';
 
 /** Options for {@link createTopology}. */
 export interface TopologyOptions {
@@ -17,8 +17,6 @@ export interface TopologyOptions {
 }
 
 const EXIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-/** How long destroy() lets processes exit on SIGTERM before SIGKILL. */
-const KILL_GRACE_MS = 2000;
 
 /**
  * Three network namespaces wired client ─ gw ─ remote (see
@@ -30,8 +28,9 @@ export class Topology {
   /** Namespace names by role. */
   readonly names: Readonly<Record<NamespaceRole, string>>;
   readonly addresses: TopologyAddresses = TOPOLOGY_ADDRESSES;
-  private readonly created: string[] = [];
-  private readonly children = new Set<ChildProcess>();
+  /** The namespaces by role; each is created by {@link build}. */
+  readonly namespaces: Readonly<Record<NamespaceRole, Namespace>>;
+  private readonly created: Namespace[] = [];
   private destroying: Promise<void> | undefined;
   private unhook: (() => void) | undefined;
 
@@ -39,12 +38,17 @@ export class Topology {
   constructor(readonly prefix: string, private readonly log: (line: string) => void = () => undefined) {
     if (!/^[A-Za-z0-9_-]{1,24}$/.test(prefix)) throw new Error(`bad topology prefix ${JSON.stringify(prefix)}`);
     this.names = { client: `${prefix}-client`, gw: `${prefix}-gw`, remote: `${prefix}-remote` };
+    this.namespaces = {
+      client: new Namespace(this.names.client, log),
+      gw: new Namespace(this.names.gw, log),
+      remote: new Namespace(this.names.remote, log),
+    };
   }
 
   /** Runs a command inside a namespace to completion (via `ip netns exec`). */
   exec(role: NamespaceRole, cmd: string, args: readonly string[], opts?: RunOptions): Promise<CommandResult> {
     this.assertLive();
-    return runCommand('ip', ['netns', 'exec', this.names[role], cmd, ...args], opts);
+    return this.namespaces[role].exec(cmd, args, opts);
   }
 
   /**
@@ -54,15 +58,7 @@ export class Topology {
    */
   spawn(role: NamespaceRole, cmd: string, args: readonly string[], opts: SpawnOptions = {}): ChildProcess {
     this.assertLive();
-    const child = spawn('ip', ['netns', 'exec', this.names[role], cmd, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...opts,
-    });
-    this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
-    // A spawn failure is reported by 'exit'/'error' to whoever watches; do not crash the host process.
-    child.once('error', () => this.children.delete(child));
-    return child;
+    return this.namespaces[role].spawn(cmd, args, opts);
   }
 
   /**
@@ -93,9 +89,8 @@ export class Topology {
   }
 
   /** Pids of every process currently inside a namespace. */
-  async pids(role: NamespaceRole): Promise<number[]> {
-    const r = await runCommand('ip', ['netns', 'pids', this.names[role]], { allowFailure: true });
-    return parsePids(r.stdout);
+  pids(role: NamespaceRole): Promise<number[]> {
+    return this.namespaces[role].pids();
   }
 
   /**
@@ -108,22 +103,23 @@ export class Topology {
   }
 
   /**
-   * Registers cleanup for process exit and for SIGINT, SIGTERM and SIGHUP.
-   * After cleanup on a signal, the signal is re-raised when nothing else
-   * listens for it, so the process still dies the way the sender expected.
+   * Registers cleanup for SIGINT, SIGTERM and SIGHUP (process exit is always
+   * covered, by {@link Namespace}). After cleanup on a signal, the signal is
+   * re-raised when nothing else listens for it, so the process still dies the
+   * way the sender expected.
    */
   destroyOnExit(): this {
     if (this.unhook || this.destroying) return this;
-    const onExit = (): void => this.destroySync();
     const onSignal = (sig: NodeJS.Signals): void => {
-      void this.destroy().finally(() => {
-        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-      });
+      // A failed delete cannot be reported from here; the signal must still end the process.
+      void this.destroy()
+        .catch(() => undefined)
+        .finally(() => {
+          if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+        });
     };
-    process.once('exit', onExit);
     for (const s of EXIT_SIGNALS) process.on(s, onSignal);
     this.unhook = () => {
-      process.removeListener('exit', onExit);
       for (const s of EXIT_SIGNALS) process.removeListener(s, onSignal);
     };
     return this;
@@ -131,24 +127,7 @@ export class Topology {
 
   /** Last-resort cleanup for `process.on('exit')`, where nothing asynchronous runs: SIGKILL and delete. */
   destroySync(): void {
-    if (this.created.length === 0) return;
-    for (const name of this.created) {
-      let out = '';
-      try {
-        out = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-      } catch {
-        // Namespace already gone.
-      }
-      for (const pid of parsePids(out)) tryKill(pid, 'SIGKILL');
-    }
-    for (const child of this.children) if (child.pid) tryKill(child.pid, 'SIGKILL');
-    for (const name of this.created.splice(0)) {
-      try {
-        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-      } catch {
-        // Already gone.
-      }
-    }
+    for (const ns of this.created.splice(0)) ns.destroySync();
   }
 
   /** @internal Builds the namespaces; called once by {@link createTopology}. */
@@ -162,11 +141,9 @@ export class Topology {
     const sysctl = (role: NamespaceRole, ...settings: string[]): Promise<CommandResult> =>
       this.exec(role, 'sysctl', ['-qw', ...settings]);
     for (const role of NAMESPACE_ROLES) {
-      await ip('netns', 'add', n[role]);
-      this.created.push(n[role]);
-      await ip('-n', n[role], 'link', 'set', 'lo', 'up');
-      // DAD would leave fresh IPv6 addresses "tentative" (unusable) for a second or two.
-      await sysctl(role, 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0');
+      // Counted before create(), which deletes a half-made namespace itself and leaves a foreign one alone.
+      this.created.push(this.namespaces[role]);
+      await this.namespaces[role].create();
     }
     // Set before the gateway's interfaces exist so they inherit it; TPROXY'd
     // packets are addressed to foreign IPs and strict reverse-path checks drop them.
@@ -199,20 +176,10 @@ export class Topology {
 
   private async doDestroy(): Promise<void> {
     try {
-      const pids = new Set<number>();
-      for (const name of this.created) {
-        const r = await runCommand('ip', ['netns', 'pids', name], { allowFailure: true });
-        for (const pid of parsePids(r.stdout)) pids.add(pid);
-      }
-      for (const child of this.children) if (child.pid && child.exitCode === null) pids.add(child.pid);
-      for (const pid of pids) tryKill(pid, 'SIGTERM');
-      const deadline = Date.now() + KILL_GRACE_MS;
-      while ([...pids].some(isAlive) && Date.now() < deadline) await delay(20);
-      for (const pid of pids) if (isAlive(pid)) tryKill(pid, 'SIGKILL');
-      for (const name of this.created.splice(0).reverse()) {
-        this.log(`ip netns del ${name}`);
-        await runCommand('ip', ['netns', 'del', name], { allowFailure: true });
-      }
+      // In parallel, so the namespaces share one SIGTERM grace period.
+      const results = await Promise.allSettled(this.created.splice(0).map((ns) => ns.destroy()));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } finally {
       this.unhook?.();
       this.unhook = undefined;
@@ -230,7 +197,8 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   try {
     await topo.build();
   } catch (err) {
-    await topo.destroy();
+    // The build error is the one worth reporting; a cleanup failure would hide it.
+    await topo.destroy().catch(() => undefined);
     throw err;
   }
   return topo;
@@ -243,34 +211,4 @@ export async function listNamespaces(prefix = ''): Promise<string[]> {
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0] ?? '')
     .filter((name) => name.length > 0 && name.startsWith(prefix));
-}
-
-function parsePids(text: string): number[] {
-  return text
-    .split(/\s+/)
-    .map((s) => Number(s))
-    .filter((p) => Number.isInteger(p) && p > 1);
-}
-
-function tryKill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** A zombie counts as dead: it holds nothing, and in a container its reaper may never come. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

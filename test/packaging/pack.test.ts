@@ -1,0 +1,78 @@
+import * as assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { runCommand, type CommandResult, type RunOptions } from '@sluice/testbed';
+import { productWorkspaces, REPO_ROOT } from './workspaces';
+
+/**
+ * The environment for a nested npm: without the `npm_*` variables of the
+ * `npm test` that runs us, which npm would read as its own configuration
+ * (workspace, prefix, omit…) and so install somewhere other than the empty folder.
+ */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+}
+
+const run = (cmd: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> =>
+  runCommand(cmd, args, { env: cleanEnv(), ...opts });
+
+// The repository's workspaces link each other and hoist every dependency to the root, which hides a
+// dependency a package uses but does not declare. This installs the packed tarballs the way a user
+// gets them from a registry: alone, in an empty folder, without dev dependencies. Needs the npm
+// registry (for the third-party dependencies) and a C++ toolchain (the addon compiles on install).
+describe('packaging: the packed workspaces, installed with --omit=dev in an empty folder', function () {
+  this.timeout(15 * 60_000);
+  let tmp: string;
+  let app: string;
+
+  before(async function () {
+    tmp = mkdtempSync(path.join(tmpdir(), 'sluice-pack-'));
+    const tarballDir = path.join(tmp, 'tarballs');
+    mkdirSync(tarballDir);
+    const tarballs: string[] = [];
+    for (const w of productWorkspaces()) {
+      const packed = await run('npm', ['pack', '--json', '--pack-destination', tarballDir], { cwd: w.dir, timeoutMs: 120_000 });
+      const [info] = JSON.parse(packed.stdout) as Array<{ filename: string }>;
+      tarballs.push(path.join(tarballDir, info!.filename));
+    }
+    app = path.join(tmp, 'app');
+    mkdirSync(app);
+    writeFileSync(path.join(app, 'package.json'), `${JSON.stringify({ name: 'sluice-pack-test', private: true })}\n`);
+    await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', ...tarballs], { cwd: app, timeoutMs: 12 * 60_000 });
+  });
+
+  after(function () {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('`sluice check -c examples/gateway.yaml` accepts the example config', async function () {
+    const r = await run(path.join(app, 'node_modules/.bin/sluice'), ['check', '-c', path.join(REPO_ROOT, 'examples/gateway.yaml')], {
+      cwd: app,
+      allowFailure: true,
+    });
+    assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.match(r.stdout, /config OK/);
+  });
+
+  it("`require('@sluice/core')` loads", async function () {
+    const r = await run(process.execPath, ['-e', "require('@sluice/core')"], { cwd: app, allowFailure: true });
+    assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
+  });
+
+  it('the native addon was compiled during install and loads', async function () {
+    const r = await run(process.execPath, ['-e', "process.stdout.write(typeof require('@sluice/native').native().closeFd)"], {
+      cwd: app,
+      allowFailure: true,
+    });
+    assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
+    assert.equal(r.stdout, 'function');
+  });
+
+  it('`sluice demo` exits 1 saying that it runs from a clone of the repository (the test bed is not published)', async function () {
+    const r = await run(path.join(app, 'node_modules/.bin/sluice'), ['demo'], { cwd: app, allowFailure: true });
+    assert.equal(r.code, 1, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.match(r.stderr, /sluice demo runs from a clone of the Sluice repository/);
+    assert.doesNotMatch(r.stderr, /Cannot find module|\n\s+at /, 'a clear sentence, not a stack trace');
+  });
+});
