@@ -1,4 +1,4 @@
-import { main } from '@sluice/core/dist/cli/main';
+import { main } from '@sluice/core/cli';
 
 /** What an in-process `sluice …` run returned and wrote. */
 export interface CliResult {

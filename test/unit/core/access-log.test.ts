@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { FlowMetadata } from '@sluice/core';
-import { logFlowClosed } from '@sluice/core/dist/flow/access-log';
+import { logFlowClosed } from '@sluice/core/testing';
 import { createRootLogger } from '@sluice/core';
 
 /** A root logger as `sluice run` makes it (redaction on), writing into an array. */

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { Endpoint, FlowContext, FlowRouter, UdpSessionEnd, UdpSessionRelay } from '@sluice/core';
 import { BlockOutbound, ErrorCode, flowClosedChannel, isSluiceError } from '@sluice/core';
-import { createFlowHarness, type FlowHarness, type FlowHarnessOptions } from '@sluice/core/dist/testing/flow-harness';
+import { createFlowHarness, type FlowHarness, type FlowHarnessOptions } from '@sluice/core/testing';
 import { FakeDatagramPort, FakeOutbound, captureLogger, socketPair, waitUntil } from './fakes';
 
 /** The accepted socket's peer and local address, as the tproxy inbound hands them over. */

@@ -64,3 +64,13 @@ export interface SluicePlugin {
   /** The outbound types it adds. */
   readonly outbounds: readonly OutboundDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each definition has its own options type
 }
+
+/** One entry of the config's `outbounds` list, before its type validates the rest. */
+export interface OutboundEntry {
+  readonly tag: string;
+  readonly type: string;
+  /** The whole entry as written; the type's options schema validates it (without `tag` and `type`). */
+  readonly raw: Record<string, unknown>;
+  /** Key path of the entry, e.g. `outbounds[2]`. */
+  readonly path: string;
+}

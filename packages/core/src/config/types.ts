@@ -1,4 +1,6 @@
 import type { Network } from '../adapter/flow';
+import type { OutboundEntry } from '../adapter/plugin';
+export type { OutboundEntry };
 
 /**
  * The validated config. Key names follow the config file (snake_case) so that
@@ -38,15 +40,6 @@ export interface InboundConfig {
   readonly network: readonly Network[];
   /** `SO_REUSEPORT` on the listeners. */
   readonly reuse_port: boolean;
-}
-
-export interface OutboundEntry {
-  readonly tag: string;
-  readonly type: string;
-  /** The whole entry as written, for the type's factory to parse. */
-  readonly raw: Record<string, unknown>;
-  /** Key path of the entry, e.g. `outbounds[2]`. */
-  readonly path: string;
 }
 
 /** A port or an inclusive range. */

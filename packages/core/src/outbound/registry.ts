@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { Outbound, OutboundDeps } from '../adapter/outbound';
-import type { OutboundDefinition } from '../adapter/plugin';
+import type { OutboundDefinition, OutboundEntry } from '../adapter/plugin';
 import type { ServiceToken } from '../adapter/service';
-import type { OutboundEntry } from '../config/types';
 import { ConfigError, ErrorCode, SluiceError, isConfigError, type ConfigIssue } from '../errors';
 import { parseOutboundOptions } from './options';
 

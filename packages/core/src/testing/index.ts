@@ -14,3 +14,4 @@ export { createFlowHarness, type FlowHarness, type FlowHarnessOptions } from './
 export { captureLogger, type CapturedLogger, type LogLine } from './capture-logger';
 export { findAccessLine, type AccessLogLine } from './access-line';
 export { startTcpPeer, startUdpPeer, tcpEcho, udpEcho, type Peer, type TcpPeerHandler, type UdpPeerHandler } from './peers';
+export { logFlowClosed, type FlowOutcome } from '../flow/access-log';
