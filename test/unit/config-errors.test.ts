@@ -1,6 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, loadConfigFile, parseConfig } from '@sluice/core';
-import { isSluiceError } from '@sluice/core';
+import { ConfigError, isConfigError, isSluiceError, loadConfigFile, parseConfig } from '@sluice/core';
 
 const BASE = {
   inbounds: '  - { tag: in, type: tproxy, listen: 127.0.0.1, port: 15001 }',
@@ -21,7 +20,7 @@ function issues(text: string): string[] {
   try {
     parseConfig(text, { baseDir: '/' });
   } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.ok(isConfigError(err), `expected ConfigError, got ${String(err)}`);
     assert.ok(isSluiceError(err));
     assert.equal(err.code, 'SLUICE_ERR_CONFIG');
     return err.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
@@ -178,7 +177,7 @@ firewall: { table: 0 }
 
   it('reports a missing file as a config error', async () => {
     await assert.rejects(loadConfigFile('/nonexistent/sluice.yaml'), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
+      assert.ok(isConfigError(err));
       assert.equal(err.issues[0].message, 'cannot read config file /nonexistent/sluice.yaml: no such file');
       return true;
     });

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors';
+import { isConfigError } from '../errors';
 
 /** Errors from the native module carry an errno name. */
 export function isNativeErrorLike(err: unknown): err is Error & { code: string; syscall?: string } {
@@ -7,7 +7,7 @@ export function isNativeErrorLike(err: unknown): err is Error & { code: string; 
 
 /** Prints an error for a person on stderr: one line per config issue, or the message. */
 export function printError(err: unknown): void {
-  if (err instanceof ConfigError) {
+  if (isConfigError(err)) {
     for (const i of err.issues) process.stderr.write(`${i.path ? `${i.path}: ` : ''}${i.message}\n`);
     return;
   }
