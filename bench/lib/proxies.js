@@ -205,7 +205,9 @@ class ProxyProcess {
         child = this.topo.spawn('gw', process.execPath, args, { stdio: ['ignore', out, 'pipe'] });
         fs.closeSync(out);
       } else {
-        child = this.topo.spawn('gw', process.execPath, args);
+        // An older checkout resolves plugins from the working directory first: run it from its own tree.
+        const cwd = this.kind === 'sluice-base' ? path.resolve(path.dirname(sluiceBin(this.kind)), '../../..') : undefined;
+        child = this.topo.spawn('gw', process.execPath, args, cwd ? { cwd } : {});
       }
     } else {
       const cfg = path.join(this.workdir, `v2ray-${this.port}.json`);
