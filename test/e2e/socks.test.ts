@@ -109,8 +109,8 @@ describe('e2e: SOCKS chain (direct with mark → dante → dante) through Sluice
 
   it('a dead SOCKS server: the client is reset at once and the access log says why', async function () {
     const r = await curl(env.topo, `http://${A.remote.v4}:${DEAD_RULE_PORT}/`, 5);
-    assert.notEqual(r.exitCode, 0, describeCurl(r));
-    assert.ok(r.ms < 2000, describeCurl(r));
+    // Reset or refused (7, 52, 55, 56), not curl's own timeout (28): nobody left the client waiting.
+    assert.ok([7, 52, 55, 56].includes(r.exitCode ?? -1), describeCurl(r));
     const src = formatEndpoint(A.client.v4, r.localPort);
     const flow = await env.sluice!.waitForFlow((f) => f.outbound === 'dead', 5000, `dead flow from ${src}`);
     assert.equal(flow.error, 'socks: connect to server failed (ECONNREFUSED)', describeFlows([flow]));

@@ -73,9 +73,9 @@ describe('e2e: TCP through Sluice', function () {
   it('a block rule resets the connection at once and logs outbound "deny"', async function () {
     // 203.0.113.0/24 (TEST-NET-3) reaches the gateway by the client's default route; no host needs to exist.
     const r = await curl(env.topo, 'http://203.0.113.9:80/', 5);
-    // 7: refused/reset while connecting, 55/56: reset while sending/receiving. 52 would be a FIN, not a reset.
+    // 7: refused/reset while connecting, 55/56: reset while sending/receiving. 52 would be a FIN, not a reset;
+    // 28 (curl's own timeout) would mean nobody answered.
     assert.ok([7, 55, 56].includes(r.exitCode ?? -1), `expected a reset: ${describeCurl(r)}`);
-    assert.ok(r.ms < 2000, `reset took ${r.ms} ms`);
     const flow = await env.sluice!.waitForFlow((l) => l.dst === '203.0.113.9:80', 3000, 'dst 203.0.113.9:80');
     assert.equal(flow.outbound, 'deny', describeFlows([flow]));
     assert.equal(flow.network, 'tcp');

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import pino, { type Logger } from 'pino';
+import { waitFor } from '../../helpers/wait';
 import { Writable } from 'node:stream';
 import type { DatagramPort, Destination, Endpoint, FlowContext, FlowMetadata, Outbound, PacketChannel, PacketReceiver, UdpSessionRelay } from '@sluice/core';
 
@@ -99,11 +100,7 @@ export function flow(over: Partial<FlowMetadata> = {}): FlowMetadata {
   };
 }
 
-/** Resolves when `cond()` is true; rejects with `what` after `ms`. */
+/** Resolves when `cond()` is true; rejects with `what` after `ms` (the shared {@link waitFor}, synchronous form). */
 export async function waitUntil(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(what, () => cond() || undefined, { timeoutMs: ms, intervalMs: 10 });
 }
