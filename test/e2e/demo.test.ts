@@ -1,18 +1,36 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { ChildWatch, isAlive, listNamespaces, runCommand, SLUICE_BIN } from '@sluice/testbed';
+import { ChildWatch, isAlive, listNamespaces, parsePids, runCommand, SLUICE_BIN, terminateAll } from '@sluice/testbed';
+
+/** Demos started by the current test, for the cleanup that runs whether it passed or not. */
+const started: { demo: ChildWatch; prefix: string }[] = [];
 
 /** Starts `sluice demo` as a plain child process (it builds its own namespaces). */
 function startDemo(): { demo: ChildWatch; prefix: string } {
   const child = spawn(process.execPath, [SLUICE_BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
   // The default prefix is sldemo<pid>; the demo's pid is the child's.
-  return { demo: new ChildWatch(child, 'sluice demo'), prefix: `sldemo${child.pid}` };
+  const run = { demo: new ChildWatch(child, 'sluice demo'), prefix: `sldemo${child.pid}` };
+  started.push(run);
+  return run;
+}
+
+/** Kills a demo that is still running and removes whatever namespaces and processes it left. */
+async function cleanUp(run: { demo: ChildWatch; prefix: string }): Promise<void> {
+  if (!run.demo.exitStatus) await run.demo.stop('SIGKILL');
+  for (const ns of await listNamespaces(run.prefix)) {
+    const r = await runCommand('ip', ['netns', 'pids', ns], { allowFailure: true });
+    await terminateAll(parsePids(r.stdout), 1000);
+    await runCommand('ip', ['netns', 'del', ns], { allowFailure: true });
+  }
 }
 
 const text = (w: ChildWatch): string => w.lines.map((l) => (typeof l.text === 'string' ? l.text : JSON.stringify(l))).join('\n');
 
 describe('e2e: sluice demo', function () {
   this.timeout(60_000);
+  afterEach(async function () {
+    for (const run of started.splice(0)) await cleanUp(run);
+  });
 
   it('runs IPv4 and IPv6 TCP and UDP through Sluice, prints each flow, and leaves nothing behind', async function () {
     const { demo, prefix } = startDemo();

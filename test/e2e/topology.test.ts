@@ -52,16 +52,21 @@ describe('e2e: network-namespace topology', function () {
   it('destroy() kills every process in the namespaces, deletes them, and is idempotent', async function () {
     this.timeout(20_000);
     const t = await createTopology({ prefix: uniquePrefix('del') });
-    // A process that ignores SIGTERM forces the SIGKILL path.
-    t.spawn('remote', 'sh', ['-c', 'trap "" TERM; while :; do sleep 1; done']);
-    t.spawn('gw', 'sleep', ['600']);
-    const pids = [...(await t.pids('remote')), ...(await t.pids('gw'))];
-    assert.ok(pids.length >= 2, `expected processes in the namespaces, got ${pids.join(',')}`);
-    assert.deepEqual((await listNamespaces(t.prefix + '-')).sort(), Object.values(t.names).sort());
-    await Promise.all([t.destroy(), t.destroy()]);
-    await t.destroy();
-    assert.deepEqual(await listNamespaces(t.prefix + '-'), []);
-    assert.deepEqual(pids.filter(isAlive), [], 'processes survived destroy()');
+    try {
+      // A process that ignores SIGTERM forces the SIGKILL path.
+      t.spawn('remote', 'sh', ['-c', 'trap "" TERM; while :; do sleep 1; done']);
+      t.spawn('gw', 'sleep', ['600']);
+      const pids = [...(await t.pids('remote')), ...(await t.pids('gw'))];
+      assert.ok(pids.length >= 2, `expected processes in the namespaces, got ${pids.join(',')}`);
+      assert.deepEqual((await listNamespaces(t.prefix + '-')).sort(), Object.values(t.names).sort());
+      await Promise.all([t.destroy(), t.destroy()]);
+      await t.destroy();
+      assert.deepEqual(await listNamespaces(t.prefix + '-'), []);
+      assert.deepEqual(pids.filter(isAlive), [], 'processes survived destroy()');
+    } finally {
+      // Whatever failed above, nothing of this topology outlives the test.
+      await t.destroy().catch(() => undefined);
+    }
   });
 
   it('refuses to reuse an existing namespace and leaves it alone', async function () {

@@ -15,7 +15,7 @@ export * from './firewall';
 export * from './local-host';
 export * from './namespace';
 export * from './probe';
-export { isAlive } from './processes';
+export { isAlive, parsePids, terminateAll } from './processes';
 export * from './sluice';
 export * from './topology';
 export * from './watch';
