@@ -24,12 +24,10 @@ const PACKAGES = [
   // otherwise start listening on the host's port 53 when installed.
   ['dnsmasq-base', 'dnsmasq'],
   ['bind9-dnsutils', 'dig'],
-  ['iperf3', 'iperf3'],
   ['dante-server', 'danted'],
   ['microsocks', 'microsocks'],
   // tinyproxy-bin has the binary without the system service (which would listen on the host's port 8888).
   ['tinyproxy-bin', 'tinyproxy'],
-  ['netcat-openbsd', 'nc'],
   ['util-linux', 'setpriv'],
   ['procps', 'sysctl'],
 ];
