@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { validateConfigFile } from '../config';
-import { CHECKS, exitCodeOf, formatOutcome, formatSummary, probeCheck, runChecks, systemContext } from '../doctor';
+import { DOCTOR_CHECKS, exitCodeOf, formatOutcome, formatSummary, probeCheck, runChecks, systemContext } from '../doctor';
 import { printError } from './report';
 
 /**
@@ -24,7 +24,7 @@ export function registerDoctor(program: Command, setExitCode: (code: number) => 
         setExitCode(2);
         return;
       }
-      const checks = opts.probe ? [...CHECKS, probeCheck] : CHECKS;
+      const checks = opts.probe ? [...DOCTOR_CHECKS, probeCheck] : DOCTOR_CHECKS;
       // Printed as each finishes: the nft and probe checks take a moment.
       const outcomes = await runChecks(checks, ctx, (o) => process.stdout.write(formatOutcome(o)));
       process.stdout.write(formatSummary(outcomes));

@@ -1,10 +1,10 @@
 /**
  * `sluice doctor`: checks the running system against a config. Each check is
- * a {@link Check} in its own file under `checks/`; {@link runChecks} runs them
+ * a {@link DoctorCheck} in its own file under `checks/`; {@link runChecks} runs them
  * against a {@link DoctorContext} (the real machine: {@link systemContext}).
  */
 export * from './types';
-export { CHECKS } from './checks';
+export { DOCTOR_CHECKS } from './checks';
 export * from './checks';
 export { probeCheck, probeInterfaceName } from './probe/probe-check';
 export { probeVerdict, PROBE_NET } from './probe/verdict';

@@ -1,8 +1,8 @@
-import type { Check, CheckResult, CheckStatus, DoctorContext } from './types';
+import type { DoctorCheck, CheckResult, CheckStatus, DoctorContext } from './types';
 
 /** One check's outcome, as the report prints it. */
 export interface CheckOutcome {
-  readonly check: Check;
+  readonly check: DoctorCheck;
   readonly result: CheckResult;
 }
 
@@ -13,7 +13,7 @@ const RANK: Record<CheckStatus, number> = { ok: 0, warn: 1, fail: 2 };
  * namespaces, and their output is read in order). A check that throws is a
  * FAIL with its message: doctor itself must never crash on a strange system.
  */
-export async function runChecks(checks: readonly Check[], ctx: DoctorContext, onResult?: (o: CheckOutcome) => void): Promise<CheckOutcome[]> {
+export async function runChecks(checks: readonly DoctorCheck[], ctx: DoctorContext, onResult?: (o: CheckOutcome) => void): Promise<CheckOutcome[]> {
   const out: CheckOutcome[] = [];
   for (const check of checks) {
     let result: CheckResult;

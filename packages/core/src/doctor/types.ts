@@ -50,15 +50,10 @@ export interface HelperProcess {
 }
 
 /** One diagnosis: `sluice doctor` runs each and prints one line per check. */
-export interface Check {
+export interface DoctorCheck {
   /** Stable short name, printed in the report (`rp-filter`, `nft-table`…). */
   readonly id: string;
   /** What is checked, for `--help` and the docs. */
   readonly title: string;
   run(ctx: DoctorContext): Promise<CheckResult>;
 }
-
-/** Shorthands for results. */
-export const ok = (message: string, details?: readonly string[]): CheckResult => ({ status: 'ok', message, details });
-export const warn = (message: string, fix?: string, details?: readonly string[]): CheckResult => ({ status: 'warn', message, fix, details });
-export const fail = (message: string, fix?: string, details?: readonly string[]): CheckResult => ({ status: 'fail', message, fix, details });

@@ -1,4 +1,5 @@
-import { ok, warn, type Check, type CheckResult } from '../types';
+import { ok, warn } from '../result';
+import type { DoctorCheck, CheckResult } from '../types';
 
 /**
  * With `br_netfilter` loaded and `bridge-nf-call-iptables=1`, frames bridged
@@ -7,7 +8,7 @@ import { ok, warn, type Check, type CheckResult } from '../types';
  * (and is captured), and routed traffic of a bridge can pass it twice. Only
  * worth a warning when a bridge exists.
  */
-export const brNetfilterCheck: Check = {
+export const brNetfilterCheck: DoctorCheck = {
   id: 'br-netfilter',
   title: 'bridged traffic does not pass the IP hooks (br_netfilter, bridge-nf-call-iptables)',
   async run(ctx): Promise<CheckResult> {

@@ -1,4 +1,5 @@
-import { fail, ok, type Check } from '../types';
+import { fail, ok } from '../result';
+import type { DoctorCheck } from '../types';
 
 const CAP_NET_ADMIN = 12n;
 
@@ -9,7 +10,7 @@ export function effectiveCapabilities(status: string): bigint | undefined {
 }
 
 /** `CAP_NET_ADMIN`: transparent sockets (IP_TRANSPARENT) and `SO_MARK` need it. */
-export const capNetAdminCheck: Check = {
+export const capNetAdminCheck: DoctorCheck = {
   id: 'cap-net-admin',
   title: 'this process has CAP_NET_ADMIN (IP_TRANSPARENT, SO_MARK)',
   async run(ctx) {

@@ -1,4 +1,5 @@
-import { fail, ok, warn, type Check, type CheckResult, type DoctorContext } from '../types';
+import { fail, ok, warn } from '../result';
+import type { DoctorCheck, CheckResult, DoctorContext } from '../types';
 
 /** nft's numeric priority of `mangle`; Sluice's prerouting chain runs there. */
 const MANGLE = -150;
@@ -80,7 +81,7 @@ async function iptablesDump(ctx: DoctorContext, tool: string): Promise<string | 
  * and other nft tables' prerouting chains at or before mangle that drop,
  * redirect or tproxy.
  */
-export const foreignRulesCheck: Check = {
+export const foreignRulesCheck: DoctorCheck = {
   id: 'foreign-rules',
   title: 'no other iptables or nftables rules capture, redirect or drop the traffic first',
   async run(ctx): Promise<CheckResult> {

@@ -1,4 +1,5 @@
-import { ok, warn, type Check, type CheckResult } from '../types';
+import { ok, warn } from '../result';
+import type { DoctorCheck, CheckResult } from '../types';
 
 /**
  * Gateway mode: a `FORWARD` policy of DROP (Docker sets one when it starts)
@@ -6,7 +7,7 @@ import { ok, warn, type Check, type CheckResult } from '../types';
  * destinations, ICMP, other protocols. Read with `iptables -S FORWARD`, and
  * from nft as the `ip filter FORWARD` chain (iptables-nft's).
  */
-export const forwardPolicyCheck: Check = {
+export const forwardPolicyCheck: DoctorCheck = {
   id: 'forward-policy',
   title: 'no FORWARD policy DROP (Docker) in gateway mode',
   async run(ctx): Promise<CheckResult> {

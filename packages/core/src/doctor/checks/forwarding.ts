@@ -1,5 +1,6 @@
 import { inboundFamilies } from '../families';
-import { fail, ok, type Check, type CheckResult, type DoctorContext } from '../types';
+import { fail, ok } from '../result';
+import type { DoctorCheck, CheckResult, DoctorContext } from '../types';
 
 const SYSCTLS = {
   4: { file: '/proc/sys/net/ipv4/ip_forward', key: 'net.ipv4.ip_forward' },
@@ -12,7 +13,7 @@ const SYSCTLS = {
  * does not capture (bypassed destinations, ICMP, other protocols) would be
  * dropped, so the clients would see a half-working network.
  */
-export const forwardingCheck: Check = {
+export const forwardingCheck: DoctorCheck = {
   id: 'forwarding',
   title: 'IP forwarding is on in gateway mode (IPv4, and IPv6 when an IPv6 inbound exists)',
   async run(ctx: DoctorContext): Promise<CheckResult> {

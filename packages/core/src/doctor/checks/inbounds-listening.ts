@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import { canonicalAddress } from '../../config/net';
 import type { InboundConfig } from '../../config/types';
 import { parseProcNet, type ProcNetSocket } from '../proc-net';
-import { fail, ok, type Check, type CheckResult, type DoctorContext } from '../types';
+import { fail, ok } from '../result';
+import type { DoctorCheck, CheckResult, DoctorContext } from '../types';
 
 const TCP_LISTEN = '0A';
 
@@ -26,7 +27,7 @@ async function sockets(ctx: DoctorContext, proto: 'tcp' | 'udp', family: 4 | 6):
  * tproxy target, the tproxy rule does not match and traffic is forwarded as
  * if Sluice were not there.
  */
-export const inboundsListeningCheck: Check = {
+export const inboundsListeningCheck: DoctorCheck = {
   id: 'inbounds-listening',
   title: 'each inbound has a listening socket (TCP LISTEN, UDP bound)',
   async run(ctx): Promise<CheckResult> {

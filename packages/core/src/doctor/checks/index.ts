@@ -1,4 +1,4 @@
-import type { Check } from '../types';
+import type { DoctorCheck } from '../types';
 import { brNetfilterCheck } from './br-netfilter';
 import { capNetAdminCheck } from './cap-net-admin';
 import { foreignRulesCheck } from './foreign-rules';
@@ -13,7 +13,7 @@ import { policyRoutingCheck } from './policy-routing';
 import { rpFilterCheck } from './rp-filter';
 
 /** Every check `sluice doctor` runs without `--probe`, in the order printed: kernel, host, firewall, Sluice. */
-export const CHECKS: readonly Check[] = [
+export const DOCTOR_CHECKS: readonly DoctorCheck[] = [
   nftExpressionsCheck,
   capNetAdminCheck,
   forwardingCheck,

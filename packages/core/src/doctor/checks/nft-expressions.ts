@@ -1,5 +1,6 @@
 import { withScratchNamespace } from '../scratch-netns';
-import { fail, ok, type Check } from '../types';
+import { fail, ok } from '../result';
+import type { DoctorCheck } from '../types';
 
 /** A table that uses both expressions Sluice's ruleset needs; only ever loaded with `nft -c` in a throwaway namespace. */
 export const EXPRESSIONS_PROBE = `table inet sluice_doctor {
@@ -13,7 +14,7 @@ export const EXPRESSIONS_PROBE = `table inet sluice_doctor {
 `;
 
 /** The kernel has nft's `tproxy` and `socket` expressions (nf_tproxy, nft_socket). */
-export const nftExpressionsCheck: Check = {
+export const nftExpressionsCheck: DoctorCheck = {
   id: 'nft-expressions',
   title: 'the kernel has the nftables tproxy and socket expressions',
   async run(ctx) {

@@ -1,6 +1,7 @@
 import { NFT_TABLE } from '../../firewall/render';
 import { withScratchNamespace } from '../scratch-netns';
-import { fail, ok, type Check, type CheckResult } from '../types';
+import { fail, ok } from '../result';
+import type { DoctorCheck, CheckResult } from '../types';
 
 /** Lines of an `nft list` output, compared as text: trailing blanks dropped, leading tabs kept. */
 function lines(listing: string): string[] {
@@ -24,7 +25,7 @@ export function firstDifference(expected: string, found: string): string[] | und
  * throwaway namespace and listed there: both sides are then normalised by the
  * same nft, and any difference is real.
  */
-export const nftTableCheck: Check = {
+export const nftTableCheck: DoctorCheck = {
   id: 'nft-table',
   title: `table ${NFT_TABLE} is loaded and equal to what sluice rules renders`,
   async run(ctx): Promise<CheckResult> {

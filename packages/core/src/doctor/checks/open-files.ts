@@ -1,4 +1,5 @@
-import { ok, warn, type Check, type CheckResult } from '../types';
+import { ok, warn } from '../result';
+import type { DoctorCheck, CheckResult } from '../types';
 
 /** TCP flows the limit must leave room for besides the UDP sessions (each costs 2 fds: client and upstream). */
 export const TCP_FLOW_FLOOR = 4096;
@@ -20,7 +21,7 @@ export function parseOpenFileLimits(limits: string): { soft: number; hard: numbe
  * `sluice run`. Each UDP session holds one fd (`udp.max_sessions`), each TCP
  * flow two.
  */
-export const openFilesCheck: Check = {
+export const openFilesCheck: DoctorCheck = {
   id: 'open-files',
   title: 'the open-file limit covers udp.max_sessions and a TCP floor',
   async run(ctx): Promise<CheckResult> {

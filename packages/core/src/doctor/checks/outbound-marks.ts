@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { OutboundEntry, SluiceConfig } from '../../config/types';
 import { hex } from '../families';
-import { fail, ok, type Check, type CheckResult } from '../types';
+import { fail, ok } from '../result';
+import type { DoctorCheck, CheckResult } from '../types';
 
 /** Outbound types that send nothing anywhere. */
 const SILENT_TYPES = new Set(['block']);
@@ -47,7 +48,7 @@ export function unmarkedOutbounds(config: SluiceConfig): OutboundEntry[] {
 }
 
 /** Local mode: every outbound must carry the bypass mark (itself or through its `via`). */
-export const outboundMarksCheck: Check = {
+export const outboundMarksCheck: DoctorCheck = {
   id: 'outbound-marks',
   title: 'in local mode every outbound carries the bypass mark (itself or through its via)',
   async run(ctx): Promise<CheckResult> {

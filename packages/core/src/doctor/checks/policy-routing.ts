@@ -1,5 +1,6 @@
 import { hex, inboundFamilies } from '../families';
-import { fail, ok, type Check } from '../types';
+import { fail, ok } from '../result';
+import type { DoctorCheck } from '../types';
 
 /**
  * The pair `sluice rules` installs per address family with an inbound:
@@ -7,7 +8,7 @@ import { fail, ok, type Check } from '../types';
  * either, packets the tproxy rule marked are routed on instead of delivered
  * to Sluice's socket.
  */
-export const policyRoutingCheck: Check = {
+export const policyRoutingCheck: DoctorCheck = {
   id: 'policy-routing',
   title: 'the ip rule (fwmark -> table) and the local default route in that table, per family',
   async run(ctx) {

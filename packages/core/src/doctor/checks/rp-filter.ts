@@ -1,5 +1,6 @@
 import { captureInterfaces } from '../interfaces';
-import { ok, warn, type Check } from '../types';
+import { ok, warn } from '../result';
+import type { DoctorCheck } from '../types';
 
 const STRICT = 1;
 
@@ -10,7 +11,7 @@ const STRICT = 1;
  * `lo`) that hits captured packets and their replies. The kernel applies
  * max(all, interface), so `all` is read too.
  */
-export const rpFilterCheck: Check = {
+export const rpFilterCheck: DoctorCheck = {
   id: 'rp-filter',
   title: 'no strict rp_filter on the capture interfaces',
   async run(ctx) {

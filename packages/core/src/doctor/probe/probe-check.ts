@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { fail, warn, type Check, type CheckResult, type DoctorContext, type HelperProcess } from '../types';
+import { fail, warn } from '../result';
+import type { DoctorCheck, CheckResult, DoctorContext, HelperProcess } from '../types';
 import { PROBE_CLIENT, PROBE_SERVER, type ProbeOutcome } from './scripts';
 import { PROBE_NET, probeVerdict } from './verdict';
 
@@ -73,7 +74,7 @@ async function buildProbeNet(ctx: DoctorContext, hostIf: string, made: string[])
  * {@link probeVerdict}). Everything it made is deleted afterwards (deleting a
  * namespace deletes its veth pair).
  */
-export const probeCheck: Check = {
+export const probeCheck: DoctorCheck = {
   id: 'probe',
   title: 'traffic from a test namespace reaches Sluice (TCP and UDP through a veth)',
   async run(ctx): Promise<CheckResult> {

@@ -1,4 +1,5 @@
-import { fail, ok, warn, type CheckResult } from '../types';
+import { fail, ok, warn } from '../result';
+import type { CheckResult } from '../types';
 import type { ProbeOutcome } from './scripts';
 
 /** The probe's addresses: 198.51.100.0/29 (TEST-NET-2, RFC 5737), two /30 links. */
