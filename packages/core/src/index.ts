@@ -25,3 +25,4 @@ export { Router, Rule, compileRule, CidrSet, PortSet, NetworkMatcher, InboundMat
 export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type CommandRunner, type CommandResult } from './firewall';
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
+export * from './doctor';

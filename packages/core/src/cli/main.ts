@@ -4,6 +4,7 @@ import { registerRun } from './run';
 import { registerCheck } from './check';
 import { registerRules } from './rules';
 import { registerDemo } from './demo';
+import { registerDoctor } from './doctor';
 
 /** Entry point of the `sluice` binary; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -17,6 +18,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerCheck(program, setCode);
   registerRules(program, setCode);
   registerDemo(program, setCode);
+  registerDoctor(program, setCode);
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
