@@ -22,9 +22,11 @@ function shallowCopy(v: object): Record<string, unknown> {
   return { ...v } as Record<string, unknown>;
 }
 
-function censor(v: unknown, seen: Set<object>): unknown {
-  if (typeof v !== 'object' || v === null || seen.has(v) || !walkable(v)) return v;
-  seen.add(v);
+/** `ancestors`: the objects being walked above `v`; meeting one again is a cycle, printed as pino would print it. */
+function censor(v: unknown, ancestors: Set<object>): unknown {
+  if (typeof v !== 'object' || v === null || !walkable(v)) return v;
+  if (ancestors.has(v)) return '[Circular]';
+  ancestors.add(v);
   const obj = v as Record<string, unknown>;
   let out: Record<string, unknown> | undefined;
   const keys = Object.keys(obj);
@@ -32,9 +34,10 @@ function censor(v: unknown, seen: Set<object>): unknown {
   if (v instanceof Error && v.cause !== undefined) keys.push('cause');
   for (const k of keys) {
     const x = obj[k];
-    const y = isSecretKey(k) && x !== null && x !== undefined ? REDACTED : censor(x, seen);
+    const y = isSecretKey(k) && x !== null && x !== undefined ? REDACTED : censor(x, ancestors);
     if (y !== x) (out ??= shallowCopy(v))[k] = y;
   }
+  ancestors.delete(v);
   return out ?? v;
 }
 
