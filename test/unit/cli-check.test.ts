@@ -22,6 +22,7 @@ route:
     - { dst_cidr: [203.0.113.0/24], outbound: deny }
     - { network: udp, dst_port: [53, "5000-5100"], outbound: direct }
   final: direct
+firewall: { interfaces: [lan0] }
 `;
 
 describe('cli: sluice check', () => {

@@ -10,6 +10,7 @@ export { directOptions, type DirectOptions } from './options';
 export const directOutbound = defineOutbound({
   type: 'direct',
   options: directOptions,
+  egress: (options) => ({ mark: options.mark, networks: ['tcp', 'udp'] }),
   create: (options, deps) => new DirectOutbound(deps.tag, options, native),
 });
 

@@ -35,4 +35,11 @@ export const directOptions: z.ZodType<DirectOptions, z.ZodTypeDef, unknown> = z
     transparent: z.boolean().default(false),
     connect_timeout_ms: z.number().int().min(1, 'must be 1 or more').max(600_000, 'must be at most 600000').optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    // One source address per family is all a socket can use; a second would be silently ignored.
+    const [a, b] = o.local_address ?? [];
+    if (a !== undefined && b !== undefined && isIP(a) === isIP(b)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['local_address', 1], message: `"${b}" is a second IPv${isIP(b)} address; give at most one IPv4 and one IPv6 address` });
+    }
+  });

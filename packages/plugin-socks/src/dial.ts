@@ -1,6 +1,8 @@
 import * as dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import * as net from 'node:net';
 import type { Endpoint, FlowContext, PacketChannel, PacketReceiver, SluiceError } from '@sluice/core';
+import type { NativeBinding } from '@sluice/native';
 import { aborted } from './errors';
 import { normalizeIp } from './ip';
 
@@ -66,15 +68,40 @@ export function withDeadline<T>(
 }
 
 /**
+ * Socket options Node cannot set (`mark`, `interface` of a socks outbound
+ * without `via`): sockets with them are made by the native module, as the
+ * `direct` outbound makes its own, and adopted by Node.
+ */
+export interface SocketPlacement {
+  readonly mark?: number;
+  readonly device?: string;
+  readonly createSocket: NativeBinding['createSocket'];
+}
+
+/** A TCP socket with `placement`'s options, adopted by Node and connecting to `ip`, in one tick (libuv must not poll an unconnected fd). */
+function placedTcp(ip: string, port: number, placement: SocketPlacement): net.Socket {
+  const family = net.isIPv6(ip) ? 6 : 4;
+  const fd = placement.createSocket({ type: 'tcp', family, mark: placement.mark, device: placement.device });
+  const sock = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  sock.connect({ host: ip, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+  return sock;
+}
+
+/**
  * Opens a TCP connection; destroys it and rejects when `signal` fires first.
  * Half-open allowed, so the relay can pass a FIN from upstream on while the
  * client keeps sending; no-delay because a proxy must not add Nagle waits on
  * top of the client's; keep-alive so a UDP control connection to a vanished
  * server is noticed.
  */
-export function connectTcp(host: string, port: number, signal: AbortSignal): Promise<net.Socket> {
+export async function connectTcp(host: string, port: number, signal: AbortSignal, placement?: SocketPlacement): Promise<net.Socket> {
+  // A native socket needs an address before connect; a name is resolved first.
+  const ip = placement && net.isIP(host) === 0 ? (await lookup(host)).address : host;
+  if (signal.aborted) throw signal.reason;
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    const sock = placement
+      ? placedTcp(ip, port, placement)
+      : net.connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
     const onAbort = (): void => {
       sock.destroy();
       reject(signal.reason);
@@ -140,8 +167,11 @@ class DgramChannel implements PacketChannel {
   }
 }
 
-/** Opens a UDP socket for datagrams to `relay`, bound to `localAddress` when it is of the same family. */
-export function openDgramChannel(relay: Endpoint, localAddress: string | undefined, logger: Logger): Promise<PacketChannel> {
+/**
+ * Opens a UDP socket for datagrams to `relay`, bound to `localAddress` when it
+ * is of the same family, with `placement`'s options when given.
+ */
+export function openDgramChannel(relay: Endpoint, localAddress: string | undefined, logger: Logger, placement?: SocketPlacement): Promise<PacketChannel> {
   const family = net.isIPv6(relay.address) ? 6 : 4;
   const sock = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
   const address = localAddress !== undefined && net.isIP(localAddress) === family ? localAddress : undefined;
@@ -151,9 +181,25 @@ export function openDgramChannel(relay: Endpoint, localAddress: string | undefin
       reject(err);
     };
     sock.once('error', onError);
-    sock.bind({ address, port: 0 }, () => {
+    const bound = (): void => {
       sock.off('error', onError);
       resolve(new DgramChannel(sock, logger));
-    });
+    };
+    if (!placement) return sock.bind({ address, port: 0 }, bound);
+    let fd: number;
+    try {
+      fd = placement.createSocket({
+        type: 'udp',
+        family,
+        mark: placement.mark,
+        device: placement.device,
+        localAddress: address ?? (family === 6 ? '::' : '0.0.0.0'),
+        localPort: 0,
+      });
+    } catch (err) {
+      sock.close();
+      return reject(err);
+    }
+    sock.bind({ fd }, bound);
   });
 }

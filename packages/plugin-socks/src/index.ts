@@ -7,6 +7,7 @@ export const socksOutbound = defineOutbound({
   type: 'socks',
   options: socksOptions,
   dependencies: (options) => (options.via !== undefined ? [options.via] : []),
+  egress: (options) => ({ mark: options.via !== undefined ? 'via' : options.mark, networks: options.udp ? ['tcp', 'udp'] : ['tcp'] }),
   create: (options, deps) => new SocksOutbound(options, deps),
 });
 

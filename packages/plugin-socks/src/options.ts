@@ -20,6 +20,10 @@ export interface SocksOptions {
   readonly handshake_timeout_ms: number;
   /** UDP ASSOCIATE support; true by default for SOCKS5, impossible for 4/4a. */
   readonly udp: boolean;
+  /** `SO_MARK` on the sockets it opens to the server (TCP and UDP); only without `via`, whose outbound opens them otherwise. */
+  readonly mark?: number;
+  /** `SO_BINDTODEVICE` on those sockets: reach the server through this interface only; only without `via`. */
+  readonly interface?: string;
 }
 
 const HOST_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
@@ -34,6 +38,11 @@ export function isHostOrIp(value: string): boolean {
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
 
 const PORT = 'must be 1-65535';
+/** Marks may be written as numbers or as hex strings ("0x2"), as for `direct`. */
+const mark = z.preprocess(
+  (v) => (typeof v === 'string' && /^(0x[0-9a-fA-F]+|\d+)$/.test(v) ? Number(v) : v),
+  z.number({ invalid_type_error: 'must be a number or a hex string like "0x2"' }).int('must be a whole number').min(0, 'must be 0 or more').max(0xffffffff, 'must fit in 32 bits'),
+);
 const timeout = z
   .number({ invalid_type_error: 'must be a number of milliseconds' })
   .int('must be a whole number of milliseconds')
@@ -75,6 +84,11 @@ export const socksOptions: z.ZodType<SocksOptions, z.ZodTypeDef, unknown> = z
     connect_timeout_ms: timeout.default(10_000),
     handshake_timeout_ms: timeout.default(10_000),
     udp: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
+    mark: mark.optional(),
+    interface: z
+      .string({ invalid_type_error: 'must be an interface name' })
+      .regex(/^[^\s/:"'\\]{1,15}$/, 'must be an interface name (at most 15 characters, no spaces, "/" or ":")')
+      .optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -86,6 +100,11 @@ export const socksOptions: z.ZodType<SocksOptions, z.ZodTypeDef, unknown> = z
     }
     if (o.version === 5 && o.username !== undefined && o.password === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['password'], message: 'required when username is set' });
+    }
+    for (const key of ['mark', 'interface'] as const) {
+      if (o.via !== undefined && o[key] !== undefined) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `only without via: the via outbound opens the socket to the server (set ${key} there)` });
+      }
     }
     if (o.version !== 5 && o.udp === true) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['udp'], message: 'UDP needs SOCKS5 (version 5)' });
@@ -102,5 +121,7 @@ export const socksOptions: z.ZodType<SocksOptions, z.ZodTypeDef, unknown> = z
       connect_timeout_ms: o.connect_timeout_ms,
       handshake_timeout_ms: o.handshake_timeout_ms,
       udp: o.udp ?? o.version === 5,
+      ...(o.mark !== undefined && { mark: o.mark }),
+      ...(o.interface !== undefined && { interface: o.interface }),
     }),
   );

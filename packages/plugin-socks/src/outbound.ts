@@ -12,7 +12,8 @@ import {
   type OutboundDeps,
   type PacketChannel,
 } from '@sluice/core';
-import { connectTcp, openDgramChannel, withDeadline } from './dial';
+import { native as loadNative, type NativeBinding } from '@sluice/native';
+import { connectTcp, openDgramChannel, withDeadline, type SocketPlacement } from './dial';
 import * as errors from './errors';
 import { handshake, type HandshakeRequest } from './handshake';
 import { isUnspecified, normalizeIp } from './ip';
@@ -47,12 +48,22 @@ export class SocksOutbound implements Outbound {
   /** Present only when UDP is enabled (and the `via`, if any, carries UDP). */
   readonly dialUdp?: (ctx: FlowContext) => Promise<PacketChannel>;
   private readonly via?: Outbound;
+  /** Present when `mark` or `interface` is set: the sockets to the server are made natively. */
+  private readonly placement?: SocketPlacement;
 
+  /**
+   * @param native The native module, loaded only when `mark` or `interface`
+   * asks for a socket option Node cannot set; tests pass a stand-in.
+   */
   constructor(
     private readonly options: SocksOptions,
     deps: OutboundDeps,
+    native: () => Pick<NativeBinding, 'createSocket'> = loadNative,
   ) {
     this.tag = deps.tag;
+    if (options.mark !== undefined || options.interface !== undefined) {
+      this.placement = { mark: options.mark, device: options.interface, createSocket: (o) => native().createSocket(o) };
+    }
     this.via = options.via !== undefined ? deps.resolve(options.via) : undefined;
     const udp = options.udp && (this.via === undefined || (this.via.networks.includes('udp') && this.via.dialUdp !== undefined));
     if (options.udp && !udp) deps.logger.warn({ via: options.via }, 'socks: udp disabled: the via outbound does not carry UDP');
@@ -94,7 +105,7 @@ export class SocksOutbound implements Outbound {
     const { server, port, connect_timeout_ms: ms, via: viaTag } = this.options;
     const via = this.via;
     if (via === undefined) {
-      return withDeadline<Duplex>(ms, ctx.signal, (signal) => connectTcp(server, port, signal), (s) => s.destroy(), errors.connectTimeout, errors.connectFailed);
+      return withDeadline<Duplex>(ms, ctx.signal, (signal) => connectTcp(server, port, signal, this.placement), (s) => s.destroy(), errors.connectTimeout, errors.connectFailed);
     }
     // A server given by name is passed on as a name too, so that a socks `via` lets its
     // own server resolve it (names that only resolve inside the first hop's network work).
@@ -154,7 +165,7 @@ export class SocksOutbound implements Outbound {
     if (via === undefined) {
       const local = control instanceof Socket && control.localAddress ? normalizeIp(control.localAddress) : undefined;
       const fail = (err: unknown): SluiceError => new SluiceError(ErrorCode.DIAL, 'socks: cannot open UDP socket', { cause: err });
-      return withDeadline(ms, ctx.signal, () => openDgramChannel(relay, local, ctx.logger), (c) => c.close(), errors.connectTimeout, fail);
+      return withDeadline(ms, ctx.signal, () => openDgramChannel(relay, local, ctx.logger, this.placement), (c) => c.close(), errors.connectTimeout, fail);
     }
     // Present: the constructor enables UDP only when the via has it.
     const dialUdp = via.dialUdp!.bind(via);

@@ -78,12 +78,37 @@ describe('socks options', () => {
   });
 
   it('keeps the password out of error messages', () => {
-    try {
-      parseSocksOptions({ ...base, username: 'u', password: 'hunter2', port: 0 }, 'o');
-      assert.fail('accepted');
-    } catch (err) {
-      assert.ok(!String((err as Error).message).includes('hunter2'));
-    }
+    // assert.throws, not try/catch: a catch would also swallow an assert.fail for accepted options.
+    assert.throws(
+      () => parseSocksOptions({ ...base, username: 'u', password: 'hunter2', port: 0 }, 'o'),
+      (err: unknown) => isConfigError(err) && !String((err as Error).message).includes('hunter2'),
+    );
+  });
+
+  it('takes mark (number or hex string) and interface for the sockets to the server', () => {
+    const o = parseSocksOptions({ ...base, mark: '0x2', interface: 'eth1' }, 'x');
+    assert.equal(o.mark, 2);
+    assert.equal(o.interface, 'eth1');
+    assert.equal(parseSocksOptions({ ...base, mark: 6 }, 'x').mark, 6);
+    assert.equal('mark' in parseSocksOptions(base, 'x'), false);
+  });
+
+  it('refuses bad marks and interfaces, and both with via', () => {
+    assert.deepEqual(issuesOf({ ...base, mark: 'two', interface: 'a/b' }), [
+      'outbounds[2].mark: must be a number or a hex string like "0x2"',
+      'outbounds[2].interface: must be an interface name (at most 15 characters, no spaces, "/" or ":")',
+    ]);
+    assert.deepEqual(issuesOf({ ...base, mark: 0x1_0000_0000 }), ['outbounds[2].mark: must fit in 32 bits']);
+    assert.deepEqual(issuesOf({ ...base, via: 'out', mark: 2, interface: 'eth1' }), [
+      'outbounds[2].mark: only without via: the via outbound opens the socket to the server (set mark there)',
+      'outbounds[2].interface: only without via: the via outbound opens the socket to the server (set interface there)',
+    ]);
+  });
+
+  it('declares its egress: its own mark, or via; UDP only when enabled', () => {
+    assert.deepEqual(socksOutbound.egress!(parseSocksOptions({ ...base, mark: 2 }, 'x')), { mark: 2, networks: ['tcp', 'udp'] });
+    assert.deepEqual(socksOutbound.egress!(parseSocksOptions({ ...base, via: 'out' }, 'x')), { mark: 'via', networks: ['tcp', 'udp'] });
+    assert.deepEqual(socksOutbound.egress!(parseSocksOptions({ ...base, version: 4 }, 'x')), { mark: undefined, networks: ['tcp'] });
   });
 
   it('leaves the via tag to core but lists it as a dependency', () => {

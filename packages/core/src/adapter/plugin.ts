@@ -1,3 +1,4 @@
+import type { Network } from './flow';
 import type { Outbound, OutboundDeps } from './outbound';
 
 /**
@@ -45,8 +46,27 @@ export interface OutboundDefinition<O = unknown> {
    * `deps.resolve` return only these.
    */
   dependencies?(options: O): readonly string[];
+  /**
+   * How an outbound with these options sends its own traffic, for the checks
+   * `sluice check` makes before anything starts (`firewall.local` needs every
+   * socket marked; a UDP inbound needs an outbound that carries UDP).
+   * Optional: an outbound type without it is not checked.
+   */
+  egress?(options: O): OutboundEgress;
   /** Builds the outbound. Must not do I/O: `start()` is for that. */
   create(options: O, deps: OutboundDeps): Outbound;
+}
+
+/** What {@link OutboundDefinition.egress} tells core about one outbound's traffic. */
+export interface OutboundEgress {
+  /**
+   * The `SO_MARK` on the sockets it opens; `undefined` when they carry none;
+   * `'via'` when it opens none of its own (its traffic rides on its `via`,
+   * which is checked in turn).
+   */
+  readonly mark: number | undefined | 'via';
+  /** The networks it carries; with a `via`, core also requires the via to carry them. */
+  readonly networks: readonly Network[];
 }
 
 /**

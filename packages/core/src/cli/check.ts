@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { redactConfig, toConfigDocument, validateConfigFile } from '../config';
-import { printError } from './report';
+import { checkConfigFile, redactConfig, toConfigDocument } from '../config';
+import { printError, printWarnings } from './report';
 
 /**
  * Adds `sluice check -c FILE [--print]`: validates without starting
  * anything. Exit 0 with a one-line summary, or exit 1 with one `path: message`
- * line per problem on stderr.
+ * line per problem on stderr. Warnings go to stderr as `warning: path:
+ * message` lines and leave the exit code alone.
  */
 export function registerCheck(program: Command, setExitCode: (code: number) => void): void {
   program
@@ -16,7 +17,8 @@ export function registerCheck(program: Command, setExitCode: (code: number) => v
     .option('--print', 'also print the normalised config (defaults filled in, secrets redacted)')
     .action(async (opts: { config: string; print?: boolean }) => {
       try {
-        const config = await validateConfigFile(opts.config);
+        const { config, warnings } = await checkConfigFile(opts.config);
+        printWarnings(warnings);
         const summary = `config OK: ${config.inbounds.length} inbounds, ${config.outbounds.length} outbounds, ${config.route.rules.length} rules`;
         if (opts.print) {
           // The summary as a YAML comment keeps the printed document loadable.

@@ -1,4 +1,5 @@
-import { isConfigError } from '../errors';
+import { formatWarning } from '../config/check';
+import { isConfigError, type ConfigIssue } from '../errors';
 
 /** Errors from the native module carry an errno name. */
 export function isNativeErrorLike(err: unknown): err is Error & { code: string; syscall?: string } {
@@ -13,4 +14,9 @@ export function printError(err: unknown): void {
   }
   const code = isNativeErrorLike(err) ? ` (${err.code})` : '';
   process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}${code}\n`);
+}
+
+/** Prints config warnings on stderr, one `warning: path: message` line each; they do not change the exit code. */
+export function printWarnings(warnings: readonly ConfigIssue[]): void {
+  for (const w of warnings) process.stderr.write(`${formatWarning(w)}\n`);
 }

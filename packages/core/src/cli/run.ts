@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { createSluice } from '../runtime/sluice';
 import { WorkerPool, resolveWorkerCount } from '../runtime/worker-pool';
-import { validateConfigFile } from '../config';
+import { checkConfigFile, logWarnings } from '../config';
 import { createRootLogger } from '../logger';
 import { isNativeErrorLike, printError } from './report';
 
@@ -35,10 +35,12 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
     .action(async (opts: { config: string; workers?: string; workerMode?: string }) => {
       let runner: Runner;
       try {
-        const config = await validateConfigFile(opts.config);
+        const { config, warnings } = await checkConfigFile(opts.config);
         const workers = resolveWorkerCount(opts.workers !== undefined ? parseWorkers(opts.workers) : config.workers);
         if (workers > 1) {
           const logger = createRootLogger({ level: config.log.level });
+          // Workers do not announce, so the pool logs the warnings once; a single Sluice logs its own at start.
+          logWarnings(logger, warnings);
           const mode = opts.workerMode ?? config.worker_mode;
           if (mode !== 'process' && mode !== 'thread') throw new Error(`--worker-mode: must be "process" or "thread", not "${mode}"`);
           runner = Object.assign(new WorkerPool(opts.config, workers, logger, mode), { logger });

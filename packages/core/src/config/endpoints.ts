@@ -1,7 +1,8 @@
 import type { Network } from '../adapter/flow';
 import type { InboundConfig, OutboundEntry } from './types';
 import { DEFAULTS } from './defaults';
-import { isIpLiteral } from './net';
+import { canonicalAddress, isIpLiteral } from './net';
+import { checkListenAddress } from './listeners';
 import { at, isObj, IssueList, readBool, readInt, readList, readObject, readString, show } from './reader';
 
 const INBOUND_KEYS = ['tag', 'type', 'listen', 'port', 'network', 'reuse_port'] as const;
@@ -51,15 +52,17 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
     const listen = readString(obj, 'listen', path, issues);
     if (listen !== undefined && !isIpLiteral(listen)) {
       issues.add(at(path, 'listen'), `must be an IP literal such as 127.0.0.1 or ::1 (got ${show(listen)})`);
+    } else if (listen !== undefined) {
+      checkListenAddress(listen, at(path, 'listen'), issues);
     }
     if (obj.port === undefined) issues.add(at(path, 'port'), 'required');
     const port = readInt(obj, 'port', path, PORT, 0, issues);
     const network = obj.network === undefined ? [...DEFAULTS.network] : readNetworks(obj.network, at(path, 'network'), issues);
     const reusePort = readBool(obj, 'reuse_port', path, false, issues);
     if (issues.length !== before || !tag || !listen || !network) return;
-    // Two listeners on one address, port and protocol cannot both bind.
+    // Two listeners on one address, port and protocol cannot both bind; `::0` and `::` are one address.
     for (const n of network) {
-      const key = `${n} ${listen} ${port}`;
+      const key = `${n} ${canonicalAddress(listen)} ${port}`;
       const owner = owners.get(key);
       if (owner) issues.add(at(path, 'port'), `${n} ${listen}:${port} is already used by ${owner}`);
       else owners.set(key, path);

@@ -5,6 +5,7 @@
 import type { SluiceConfig } from './types';
 import { validateOutbounds } from './validate-outbounds';
 import { loadConfigFile } from './load';
+import type { ConfigCheck, InspectOptions } from './check';
 
 export * from './types';
 export { loadConfigFile, parseConfig, parseDocumentText, formatOf } from './load';
@@ -14,6 +15,9 @@ export { redactConfig, toConfigDocument, isSecretKey, REDACTED } from './redact'
 export { parseCidr, parseIPv4, parseIPv6, isIpLiteral } from './net';
 export type { ParsedCidr } from './net';
 export { DEFAULTS, LOG_LEVELS } from './defaults';
+export { inspectConfig, formatWarning, logWarnings } from './check';
+export type { ConfigCheck, InspectedConfig, InspectOptions } from './check';
+export type { HostInterfaces } from './host-interfaces';
 export { ConfigError } from '../errors';
 export type { ConfigIssue } from '../errors';
 
@@ -25,7 +29,17 @@ export type { ConfigIssue } from '../errors';
  * @throws {ConfigError} listing every problem found.
  */
 export async function validateConfigFile(path: string): Promise<SluiceConfig> {
+  return (await checkConfigFile(path)).config;
+}
+
+/**
+ * {@link validateConfigFile} with the warnings: what `sluice check` prints
+ * and `sluice run` logs.
+ *
+ * @throws {ConfigError} listing every error found.
+ */
+export async function checkConfigFile(path: string, opts?: InspectOptions): Promise<ConfigCheck & { readonly config: SluiceConfig }> {
   const config = await loadConfigFile(path);
-  validateOutbounds(config);
-  return config;
+  const warnings = validateOutbounds(config, opts);
+  return { config, warnings };
 }

@@ -178,3 +178,35 @@ export function canonicalAddress(text: string): string {
   if (best < 0) return hex.join(':');
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
+
+/** True for an IPv4-mapped IPv6 literal (`::ffff:127.0.0.1`, `::ffff:7f00:1`). */
+export function isIPv4Mapped(text: string): boolean {
+  const c = parseCidr(text);
+  if (!c || c.family !== 6 || c.prefix !== 128) return false;
+  return c.bytes.slice(0, 10).every((x) => x === 0) && c.bytes[10] === 0xff && c.bytes[11] === 0xff;
+}
+
+/** True for an IPv6 literal in fe80::/10, whose bind needs a zone (the interface) to mean anything. */
+export function isLinkLocalV6(text: string): boolean {
+  const c = parseCidr(text);
+  return c !== undefined && c.family === 6 && c.bytes[0] === 0xfe && (c.bytes[1]! & 0xc0) === 0x80;
+}
+
+/** True for `0.0.0.0` and `::` in any spelling. */
+export function isUnspecifiedAddress(text: string): boolean {
+  const c = parseCidr(text);
+  return c !== undefined && c.prefix === (c.family === 4 ? 32 : 128) && c.bytes.every((x) => x === 0);
+}
+
+/**
+ * True when `text` is a CIDR written with host bits set (`10.1.2.3/8`), which
+ * means its network (`10.0.0.0/8`). A bare address is a full-length prefix and
+ * has none.
+ */
+export function hasHostBits(text: string): boolean {
+  const c = parseCidr(text);
+  const slash = text.indexOf('/');
+  if (!c || slash < 0) return false;
+  const full = parseCidr(text.slice(0, slash));
+  return full !== undefined && full.bytes.some((b, i) => b !== c.bytes[i]);
+}

@@ -3,6 +3,7 @@ import type { SluiceConfig } from './types';
 import { readInbounds, readOutbounds } from './endpoints';
 import { IssueList, isObj, readObject } from './reader';
 import { readRoute } from './route';
+import { checkListenerOverlaps } from './listeners';
 import { readFirewall, readLog, readPlugins, readTimeouts, readRelay, readUdp, readWorkerMode, readWorkers } from './settings';
 
 const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'workers', 'worker_mode', 'relay'] as const;
@@ -35,6 +36,7 @@ export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
   const workers = readWorkers(root, issues);
   const worker_mode = readWorkerMode(root, issues);
   const relay = readRelay(root, issues);
+  checkListenerOverlaps(inbounds, workers, issues);
   if (issues.length > 0) throw new ConfigError(issues.items);
   return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, workers, worker_mode, relay, baseDir };
 }

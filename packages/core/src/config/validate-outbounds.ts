@@ -1,15 +1,18 @@
 import { container as rootContainer } from 'tsyringe';
+import type { ConfigIssue } from '../errors';
 import type { SluiceConfig } from './types';
-import { definitionsByType, planOutbounds } from '../outbound/registry';
+import { definitionsByType } from '../outbound/registry';
 import { registerPlugins } from '../outbound/plugins';
+import { inspectConfig, type InspectOptions } from './check';
 
 /**
- * Checks what only the plugins can check: every outbound's type exists and its
- * options parse, and `via` references resolve without cycles. Throws a
- * ConfigError listing every problem. Opens no socket.
+ * Checks what only the plugins and the host can check: every outbound's type
+ * exists and its options parse, `via` references resolve without cycles, and
+ * the rules of {@link inspectConfig}. Throws a ConfigError listing every
+ * error; returns the warnings. Opens no socket.
  */
-export function validateOutbounds(config: SluiceConfig): void {
+export function validateOutbounds(config: SluiceConfig, opts?: InspectOptions): readonly ConfigIssue[] {
   const c = rootContainer.createChildContainer();
   registerPlugins(c, config.plugins, config.baseDir);
-  planOutbounds(config.outbounds, definitionsByType(c));
+  return inspectConfig(config, definitionsByType(c), opts).warnings;
 }

@@ -1,5 +1,5 @@
 import type { Outbound, OutboundDeps } from '../adapter/outbound';
-import type { OptionsSchema, OutboundDefinition, SchemaOutput, SluicePlugin } from '../adapter/plugin';
+import type { OptionsSchema, OutboundDefinition, OutboundEgress, SchemaOutput, SluicePlugin } from '../adapter/plugin';
 import { ErrorCode, SluiceError } from '../errors';
 
 /** What {@link defineOutbound} takes: an {@link OutboundDefinition} whose options type comes from its schema. */
@@ -7,6 +7,7 @@ export interface OutboundSpec<S extends OptionsSchema<unknown>> {
   readonly type: string;
   readonly options: S;
   dependencies?(options: SchemaOutput<S>): readonly string[];
+  egress?(options: SchemaOutput<S>): OutboundEgress;
   create(options: SchemaOutput<S>, deps: OutboundDeps): Outbound;
 }
 
@@ -66,5 +67,6 @@ function definitionProblem(value: unknown): string | undefined {
   if (typeof schema?.safeParse !== 'function') return `type "${d.type}": "options" must be a schema with safeParse() (a zod object)`;
   if (typeof d.create !== 'function') return `type "${d.type}": "create" must be a function`;
   if (d.dependencies !== undefined && typeof d.dependencies !== 'function') return `type "${d.type}": "dependencies" must be a function`;
+  if (d.egress !== undefined && typeof d.egress !== 'function') return `type "${d.type}": "egress" must be a function`;
   return undefined;
 }

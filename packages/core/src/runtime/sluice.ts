@@ -7,7 +7,7 @@ import type { Inbound } from '../adapter/inbound';
 import type { Outbound } from '../adapter/outbound';
 import type { SluicePlugin } from '../adapter/plugin';
 import type { FlowRouter, RoutingHook } from '../adapter/router';
-import { validateConfigFile } from '../config';
+import { inspectConfig, logWarnings, validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
 import { ErrorCode, SluiceError } from '../errors';
 import type { FlowListener } from '../flow/access-log';
@@ -18,7 +18,7 @@ import { TcpFlows } from '../flow/tcp-flows';
 import { UdpSessions } from '../flow/udp-sessions';
 import { TproxyInbound } from '../inbound/tproxy';
 import { createRootLogger } from '../logger';
-import { createOutbounds, definitionsByType, planOutbounds } from '../outbound/registry';
+import { createOutbounds, definitionsByType } from '../outbound/registry';
 import { registerPlugins } from '../outbound/plugins';
 import { registerCoreServices } from '../services';
 import { TcpRelayer } from '../relay/relay';
@@ -207,7 +207,9 @@ export class Sluice extends EventEmitter implements FlowListener {
 
   /** Creates and starts the outbounds of `config` and compiles its rules; closes what it made on failure. */
   private async buildRouteTable(config: SluiceConfig): Promise<RouteTable> {
-    const plan = planOutbounds(config.outbounds, definitionsByType(this.container));
+    // The same checks as `sluice check`; a pool's workers leave the warnings to the pool.
+    const { plan, warnings } = inspectConfig(config, definitionsByType(this.container));
+    if (this.options.announce !== false) logWarnings(this.logger, warnings);
     const outbounds = createOutbounds(plan, this.container, this.logger);
     try {
       for (const o of outbounds.values()) {
