@@ -34,7 +34,7 @@ export interface ResolvedLimits {
 /**
  * Fds a worker keeps for itself before flows: stdio, the event loop's epoll
  * and wakeup fds, the addon's epoll set, listeners, log output. An idle
- * Sluice holds about 30 (`ls /proc/<pid>/fd | wc -l`); the rest is headroom.
+ * Sluice holds about 25 (the `idle` line of `npm run soak`); the rest is headroom.
  */
 export const FD_BASE_RESERVE = 64;
 
