@@ -130,6 +130,18 @@ function rss(pid) {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 const fds = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
+/** What each fd is (`socket:[…]`, `pipe:[…]`, `anon_inode:[eventpoll]` …), by number. */
+function fdTable(pid) {
+  const out = new Map();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.set(fd, fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
 const mib = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -198,9 +210,12 @@ async function main() {
       await sleep(100);
     }
     const pid = child.pid;
-    await sleep(1000);
-    const idle = { rss: rss(pid), fds: fds(pid) };
-    console.log(`soak: ${minutes} min; Sluice pid ${pid} idle: RSS ${mib(idle.rss)}, ${idle.fds} fds`);
+    // One TCP flow first: the native TCP path opens its per-loop epoll set on first use and keeps it (one fd
+    // that is not a leak); then past the splice pipes' 5 s free-pipe timeout, before the idle baseline.
+    await topo.exec('client', 'socat', ['-T', '2', '-', `TCP4:${A.remote.v4}:${ports.tcpPort}`], { input: 'prime\n' });
+    await sleep(6000);
+    const idle = { rss: rss(pid), fds: fds(pid), table: fdTable(pid) };
+    console.log(`soak: ${minutes} min; Sluice pid ${pid} idle (after one TCP flow): RSS ${mib(idle.rss)}, ${idle.fds} fds`);
 
     const loadFile = path.join(tmp, 'load.js');
     fs.writeFileSync(loadFile, LOAD);
@@ -264,6 +279,10 @@ async function main() {
     ];
     for (const [text, ok] of checks) console.log(`${ok ? 'ok  ' : 'FAIL'} ${text}`);
     for (const line of sluiceLog.samples) console.log(`  log: ${line}`);
+    if (after > idle.fds) {
+      const extra = [...fdTable(pid)].filter(([fd, target]) => idle.table.get(fd) !== target);
+      console.log(`  fds not open when idle: ${extra.map(([fd, target]) => `${fd} → ${target}`).join(', ')}`);
+    }
     const pass = checks.every(([, ok]) => ok);
     console.log(`verdict: ${pass ? 'PASS' : 'FAIL'}`);
     process.exitCode = pass ? 0 : 1;
