@@ -1,8 +1,9 @@
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { ChildWatch, TOPOLOGY_ADDRESSES as A, type SluiceProcess, type Topology } from '@sluice/testbed';
 import { useE2E, type E2EEnv } from '../helpers/env';
 import { contractConfig, startSluice, writeFile } from '../helpers/sluice';
+import { waitFor } from '../helpers/wait';
 
 /** An echo server for the remote namespace: prints its port, echoes each connection, ends when the client ends. */
 const ECHO_SERVER = `
@@ -206,6 +207,9 @@ describe('e2e: limits and EMFILE (open-file limit 256)', function () {
     // Freeing fds: the connections still waiting are answered, and new ones work.
     holder.send({ cmd: 'close', n: ok });
     await holder.waitUntil(() => (holder.outcomes().size === n ? true : undefined), 20_000, 'the waiting connections answered');
+    // The closed flows give their fds back once their relays finish (and idle splice pipes after 5 s).
+    await sluice.waitUntil(() => (sluice.flows().filter((f) => f.error === undefined).length >= ok ? true : undefined), 10_000, `${ok} flows closed`);
+    await waitFor('Sluice to have 40 fds free', () => (readdirSync(`/proc/${sluice.child.pid}/fd`).length <= 256 - 40 ? true : undefined), { timeoutMs: 15_000 });
     const settled = holder.outcomes().size;
     holder.send({ cmd: 'open', n: 10 });
     await holder.settled(settled + 10);
