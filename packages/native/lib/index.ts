@@ -174,6 +174,13 @@ export interface UdpTransparentSocket {
   ): UdpSessionClosed[];
   /** Ends an attached session, closing its upstream socket; undefined when there is none with that id. */
   detachSession(id: number): UdpSessionClosed | undefined;
+  /**
+   * The least recently active attached session: its id and how long ago a
+   * datagram last passed either way; undefined when none is attached (or
+   * after `close()`). Lets the caller keep one session cap over several
+   * sockets and close the least recently used session of them all.
+   */
+  oldestSession(): { id: number; idleMs: number } | undefined;
   /** Stops polling and closes the socket, every reply socket and every attached session, returned with their counts. Idempotent. */
   close(): UdpSessionClosed[];
   stats(): UdpSocketStats;

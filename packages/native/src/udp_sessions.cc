@@ -272,6 +272,13 @@ void UdpSessions::Sweep(Clock::time_point now, std::vector<Closed>* out) {
   }
 }
 
+bool UdpSessions::Oldest(double* id, Clock::time_point* last_active) const {
+  if (lru_.empty()) return false;
+  *id = lru_.back().id;
+  *last_active = lru_.back().last_active;
+  return true;
+}
+
 void UdpSessions::Clear(const char* reason, std::vector<Closed>* out) {
   while (!lru_.empty()) {
     const Closed closed = Erase(lru_.begin(), reason);

@@ -97,6 +97,12 @@ class UdpSessions {
   // Closes every session into `out` (which may be null).
   void Clear(const char* reason, std::vector<Closed>* out);
 
+  // The least recently active session: its id and when it was last active.
+  // False when there is none. JavaScript keeps one session cap for all
+  // inbounds and both tables, and asks each table for its oldest to choose
+  // what to close at the cap.
+  bool Oldest(double* id, Clock::time_point* last_active) const;
+
   size_t size() const { return by_key_.size(); }
   const Counters& counters() const { return counters_; }
   std::chrono::milliseconds idle() const { return idle_; }

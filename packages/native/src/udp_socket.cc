@@ -346,6 +346,19 @@ Napi::Value UdpTransparentSocket::DetachSession(const Napi::CallbackInfo& info) 
   return ClosedToJs(env, {closed}).Get(0u);
 }
 
+Napi::Value UdpTransparentSocket::OldestSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double id = 0;
+  UdpSessions::Clock::time_point last_active;
+  if (!open_ || !sessions_->Oldest(&id, &last_active)) return env.Undefined();
+  // Idle time rather than a time point: the steady clock means nothing to JavaScript.
+  const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(UdpSessions::Clock::now() - last_active);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", id);
+  out.Set("idleMs", static_cast<double>(std::max<int64_t>(0, idle.count())));
+  return out;
+}
+
 void UdpTransparentSocket::EnsureSweeping() {
   if (sweep_timer_) return;
   uv_loop_t* loop = nullptr;
@@ -422,6 +435,7 @@ Napi::Function UdpTransparentSocket::DefineClass(Napi::Env env) {
           InstanceMethod<&UdpTransparentSocket::Stats>("stats"),
           InstanceMethod<&UdpTransparentSocket::AttachSession>("attachSession"),
           InstanceMethod<&UdpTransparentSocket::DetachSession>("detachSession"),
+          InstanceMethod<&UdpTransparentSocket::OldestSession>("oldestSession"),
       });
 }
 

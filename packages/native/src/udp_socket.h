@@ -53,6 +53,7 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value AttachSession(const Napi::CallbackInfo& info);
   Napi::Value DetachSession(const Napi::CallbackInfo& info);
+  Napi::Value OldestSession(const Napi::CallbackInfo& info);
 
   // Expires idle sessions and tells JavaScript (onSessionsClosed).
   void SweepSessions();

@@ -153,6 +153,24 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     assert.equal(f.socket.stats().sessions, 2);
   });
 
+  it('oldestSession() names the least recently active session and how long it has been idle', async () => {
+    const f = await setup();
+    assert.equal(f.socket.oldestSession(), undefined, 'none attached');
+    f.attach(1, f.dialUpstream());
+    f.socket.attachSession(2, '127.0.0.1', 40002, '127.0.0.1', f.port, f.dialUpstream());
+    // Session 1 carries a datagram after 2 attached: 2 is now the least recently active.
+    await new Promise((r) => setTimeout(r, 50));
+    f.send('x');
+    await until(() => f.replies.length === 1, 'reply on session 1');
+    const oldest = f.socket.oldestSession()!;
+    assert.equal(oldest.id, 2);
+    assert.ok(oldest.idleMs >= 40, `idle ${oldest.idleMs} ms`);
+    f.socket.detachSession(2);
+    assert.equal(f.socket.oldestSession()?.id, 1);
+    f.socket.close();
+    assert.equal(f.socket.oldestSession(), undefined, 'none after close');
+  });
+
   it('survives ICMP port unreachable from a closed upstream port and keeps forwarding', async () => {
     const f = await setup();
     const closed = dgram.createSocket('udp4').bind(0, '127.0.0.1');

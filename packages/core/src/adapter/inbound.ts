@@ -28,6 +28,13 @@ export interface UdpSessionRelay {
   detach(id: number): UdpSessionEnd | undefined;
   /** Closes an fd that will not be attached after all. */
   discard(fd: number): void;
+  /**
+   * The least recently active attached session (its id and how long it has
+   * been idle), so the flow side can keep one session cap over every inbound
+   * and close the least recently used session overall. Optional: without
+   * it, the flow side closes this relay's earliest attached session instead.
+   */
+  oldest?(): { readonly id: number; readonly idleMs: number } | undefined;
 }
 
 /**

@@ -4,6 +4,7 @@ export const DEFAULTS = {
   network: ['tcp', 'udp'] as const,
   timeouts: { connect_ms: 10_000, tcp_idle_ms: 300_000, udp_idle_ms: 60_000, drain_ms: 5_000 },
   udp: { max_sessions: 10_000 },
+  limits: { max_tcp_flows: 'auto' as const },
   route: { hook_timeout_ms: 1000 },
   firewall: {
     fwmark: 0x1,

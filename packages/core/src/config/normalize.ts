@@ -4,9 +4,9 @@ import { readInbounds, readOutbounds } from './endpoints';
 import { IssueList, isObj, readObject } from './reader';
 import { readRoute } from './route';
 import { checkListenerOverlaps } from './listeners';
-import { readFirewall, readLog, readPlugins, readTimeouts, readRelay, readUdp, readWorkerMode, readWorkers } from './settings';
+import { readFirewall, readLog, readPlugins, readTimeouts, readRelay, readUdp, readLimits, readWorkerMode, readWorkers } from './settings';
 
-const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'workers', 'worker_mode', 'relay'] as const;
+const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'limits', 'workers', 'worker_mode', 'relay'] as const;
 
 /**
  * Validates an already-parsed config document and fills in every default.
@@ -33,10 +33,11 @@ export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
   const firewall = readFirewall(root, outbounds, issues);
   const timeouts = readTimeouts(root, issues);
   const udp = readUdp(root, issues);
+  const limits = readLimits(root, issues);
   const workers = readWorkers(root, issues);
   const worker_mode = readWorkerMode(root, issues);
   const relay = readRelay(root, issues);
   checkListenerOverlaps(inbounds, workers, issues);
   if (issues.length > 0) throw new ConfigError(issues.items);
-  return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, workers, worker_mode, relay, baseDir };
+  return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, limits, workers, worker_mode, relay, baseDir };
 }

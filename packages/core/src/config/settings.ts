@@ -1,4 +1,4 @@
-import type { FirewallConfig, LogConfig, OutboundEntry, RelayConfig, TimeoutsConfig, UdpConfig } from './types';
+import type { FirewallConfig, LimitsConfig, LogConfig, OutboundEntry, RelayConfig, TimeoutsConfig, UdpConfig } from './types';
 import { DEFAULTS, LOG_LEVELS, MAX_TIMER_MS } from './defaults';
 import { readCidrs } from './route';
 import { at, checkInt, IssueList, Obj, readBool, readInt, readList, readSection, show, toInt } from './reader';
@@ -54,6 +54,14 @@ export function readTimeouts(root: Obj, issues: IssueList): TimeoutsConfig {
 export function readUdp(root: Obj, issues: IssueList): UdpConfig {
   const obj = readSection(root, 'udp', ['max_sessions'], issues);
   return { max_sessions: readInt(obj, 'max_sessions', 'udp', COUNT, DEFAULTS.udp.max_sessions, issues) };
+}
+
+/** Reads `limits`: `max_tcp_flows` is `auto` (derived from the open-file limit at start) or a count. */
+export function readLimits(root: Obj, issues: IssueList): LimitsConfig {
+  const obj = readSection(root, 'limits', ['max_tcp_flows'], issues);
+  const v = obj.max_tcp_flows;
+  if (v === undefined || v === 'auto') return { max_tcp_flows: DEFAULTS.limits.max_tcp_flows };
+  return { max_tcp_flows: checkInt(v, 'limits.max_tcp_flows', COUNT, issues) ?? DEFAULTS.limits.max_tcp_flows };
 }
 
 export function readRelay(root: Obj, issues: IssueList): RelayConfig {

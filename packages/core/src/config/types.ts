@@ -17,6 +17,7 @@ export interface SluiceConfig {
   readonly firewall: FirewallConfig;
   readonly timeouts: TimeoutsConfig;
   readonly udp: UdpConfig;
+  readonly limits: LimitsConfig;
   readonly relay: RelayConfig;
   /** Event loops to run (worker threads with SO_REUSEPORT listeners), or `auto` for one per CPU; default 1. */
   readonly workers: number | 'auto';
@@ -98,6 +99,15 @@ export interface TimeoutsConfig {
 export interface UdpConfig {
   /** Most UDP sessions at once; the least recently used is closed past it. */
   readonly max_sessions: number;
+}
+
+/** Caps for the whole of Sluice (all inbounds, all workers); see docs/config.md. */
+export interface LimitsConfig {
+  /**
+   * Most TCP flows at once; new connections past it are reset. `auto`
+   * (default): derived from the open-file limit at start.
+   */
+  readonly max_tcp_flows: number | 'auto';
 }
 
 export interface RelayConfig {

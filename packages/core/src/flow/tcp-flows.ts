@@ -15,6 +15,14 @@ import { RateLimitedLog } from '../util/rate-limited-log';
 /** Settings of {@link TcpFlows}. */
 export interface TcpFlowsOptions {
   readonly connectTimeoutMs: number;
+  /**
+   * Most flows this instance carries at once (a worker's share of
+   * `limits.max_tcp_flows`); past it new connections are reset and flows
+   * already open are untouched. Default: no cap.
+   */
+  readonly maxFlows?: number;
+  /** The cap as configured for the whole of Sluice, named in the refusal (default {@link maxFlows}). */
+  readonly maxFlowsTotal?: number;
 }
 
 /**
@@ -93,6 +101,11 @@ export class TcpFlows {
 
   /** Takes ownership of an accepted connection from `src` whose original destination is `dst`. */
   accept(conn: AcceptedConnection, src: Endpoint, dst: Endpoint, inbound: string): void {
+    const max = this.opts.maxFlows;
+    if (max !== undefined && this.live.size >= max) {
+      this.refuse(conn, src, dst, inbound, max);
+      return;
+    }
     const flow: FlowMetadata = {
       id: nextFlowId(),
       network: 'tcp',
@@ -129,6 +142,27 @@ export class TcpFlows {
     } else {
       this.dial(f, d);
     }
+  }
+
+  /**
+   * At the cap: the connection is reset at once (as a full server would), with
+   * its access-log line and a rate-limited warning; nothing is routed or
+   * dialled, so a connection storm costs one accept and one close each.
+   */
+  private refuse(conn: AcceptedConnection, src: Endpoint, dst: Endpoint, inbound: string, max: number): void {
+    const startedAt = Date.now();
+    if (typeof conn !== 'number') conn.on('error', ignore);
+    this.relayer.reset(conn);
+    const flow: FlowMetadata = {
+      id: nextFlowId(),
+      network: 'tcp',
+      inbound,
+      src: { address: unmapAddress(src.address), port: src.port },
+      dst: { address: unmapAddress(dst.address), port: dst.port },
+    };
+    const total = this.opts.maxFlowsTotal ?? max;
+    this.warnings.warn('max-tcp-flows', { maxTcpFlows: total, thisWorker: max, open: this.live.size }, 'refused new tcp flows: limits.max_tcp_flows reached');
+    logFlowClosed(this.logger, flow, { rule: '', outbound: '', up: 0, down: 0, startedAt, error: `limit: max_tcp_flows (${total}) reached` }, this.listener);
   }
 
   /** After routing: dial the outbound (fd or stream), bounded by the connect timeout. */

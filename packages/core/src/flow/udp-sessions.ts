@@ -14,6 +14,11 @@ import { RateLimitedLog } from '../util/rate-limited-log';
 /** Settings of {@link UdpSessions}. */
 export interface UdpSessionsOptions {
   readonly idleMs: number;
+  /**
+   * Most sessions at once, counting both tables: the sessions carried here
+   * and those the inbounds' relays carry (all inbounds). At the cap the least
+   * recently used session of them all closes (`session limit`).
+   */
   readonly maxSessions: number;
   readonly connectTimeoutMs: number;
   /** Datagrams held per session while its outbound is being dialled (default 64). */
@@ -121,8 +126,10 @@ const CLEAN_REASONS = new Set(['idle timeout', 'shutdown']);
  */
 export class UdpSessions {
   private readonly table: UdpSessionTable<UdpSession>;
-  /** Sessions the inbounds' relays own, by relay id. */
+  /** Sessions the inbounds' relays own, by relay id, in the order they were attached. */
   private readonly relayed = new Map<number, UdpSession>();
+  /** The relays sessions were handed to (one per inbound): asked for their least recently used session at the cap. */
+  private readonly relays = new Set<UdpSessionRelay>();
   private nextRelayId = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly maxPending: number;
@@ -162,7 +169,12 @@ export class UdpSessions {
     return n;
   }
 
-  /** Idle timeout and cap an inbound's session relay should apply; undefined when none should be offered. */
+  /**
+   * Idle timeout and cap an inbound's session relay should apply; undefined
+   * when none should be offered. The relay gets the whole cap: this module
+   * keeps the total (both tables, all inbounds) at or below it before a
+   * session is attached, so a relay never evicts by itself first.
+   */
   get sessionRelayLimits(): { idleMs: number; maxSessions: number } | undefined {
     return this.opts.sessionRelay === false ? undefined : { idleMs: this.opts.idleMs, maxSessions: this.opts.maxSessions };
   }
@@ -191,6 +203,7 @@ export class UdpSessions {
         this.warnings.warn('loop', { src: `${src.address}:${src.port}`, dst: `${dst.address}:${dst.port}` }, 'dropped a datagram to sluice itself (loop)');
         return;
       }
+      this.makeRoom();
       s = this.open(key, port, src, dst);
     }
     if (s.owner === 'channel') {
@@ -210,6 +223,48 @@ export class UdpSessions {
       s.dropped++;
       this.warnings.warn(`udp-failing:${s.outbound}`, { outbound: s.outbound, dst: `${dst.address}:${dst.port}`, dropped: s.dropped }, 'dropping datagrams of a session whose route failed');
     }
+  }
+
+  /**
+   * At the cap, closes the least recently used session of both tables until
+   * one more fits: the front of this module's table, or the oldest a relay
+   * reports, whichever was idle longer. A relay that cannot report its oldest
+   * gives up its earliest attached session (by attach time: an approximation
+   * of least recently used).
+   */
+  private makeRoom(): void {
+    while (this.size >= this.opts.maxSessions && this.size > 0) {
+      const now = Date.now();
+      const local = this.table.values().next().value as UdpSession | undefined;
+      let victim: UdpSession | undefined = local;
+      let victimIdle = local ? now - local.lastActive : -1;
+      for (const relay of this.relays) {
+        const oldest = relay.oldest?.();
+        const s = oldest ? this.relayed.get(oldest.id) : this.earliestOf(relay);
+        if (!s) continue;
+        const idle = oldest ? oldest.idleMs : now - s.startedAt;
+        if (idle > victimIdle) {
+          victim = s;
+          victimIdle = idle;
+        }
+      }
+      const before = this.size;
+      if (victim) this.evict(victim);
+      // Never loop on a session that stays (a relay that lost it, an inbound closing).
+      if (!victim || this.size >= before) return;
+    }
+  }
+
+  /** The earliest attached session of `relay` still attached. */
+  private earliestOf(relay: UdpSessionRelay): UdpSession | undefined {
+    for (const s of this.relayed.values()) if (s.relay === relay) return s;
+    return undefined;
+  }
+
+  private evict(s: UdpSession): void {
+    // A session kept only to absorb its failed route's flood is already closed: just forget it.
+    this.table.delete(s.key, s);
+    s.close('session limit');
   }
 
   private open(key: string, port: DatagramPort, src: Endpoint, dst: Endpoint): UdpSession {
@@ -317,6 +372,7 @@ export class UdpSessions {
     s.relayId = id;
     s.relay = relay;
     this.relayed.set(id, s);
+    this.relays.add(relay);
     this.onSessionsEnded(pushedOut);
   }
 

@@ -57,6 +57,10 @@ class TproxyDatagramPort implements DatagramPort, UdpSessionRelay {
   discard(fd: number): void {
     this.native.closeFd(fd);
   }
+
+  oldest(): { id: number; idleMs: number } | undefined {
+    return this.socket?.oldestSession();
+  }
 }
 
 /**

@@ -24,6 +24,7 @@ import { registerCoreServices } from '../services';
 import { TcpRelayer } from '../relay/relay';
 import { spliceAvailable } from '../relay/splice-relay';
 import { Router } from '../router';
+import { readFileLimit, resolveLimits, type FileLimit, type WorkerShare } from './limits';
 import { describeReload, type ReloadSummary } from './reload-summary';
 
 /** Everything {@link Sluice} can be given besides its config; all optional. */
@@ -51,6 +52,12 @@ export interface SluiceOptions {
    * multi-loop pool turns this off: the pool announces once, for all workers.
    */
   readonly announce?: boolean;
+  /**
+   * How many workers share `limits.max_tcp_flows` and `udp.max_sessions`
+   * (each enforces its share) and how many run in this process (sharing its
+   * open-file limit). Set by the worker pool; default one worker.
+   */
+  readonly workerShare?: WorkerShare;
 }
 
 /** The events of a {@link Sluice}, with their payloads. */
@@ -167,16 +174,22 @@ export class Sluice extends EventEmitter implements FlowListener {
         logger: flowLogger,
       });
       const native = this.options.native ?? loadNative();
-      this.raiseFileLimit(native);
+      const files = this.raiseFileLimit(native);
+      const limits = resolveLimits(config, files, this.options.workerShare ?? { workers: 1, perProcess: 1 });
+      this.logger.info(
+        { maxTcpFlows: limits.maxTcpFlowsTotal, maxTcpFlowsThisWorker: limits.maxTcpFlows, derived: limits.derived, maxUdpSessionsThisWorker: limits.maxUdpSessions, fdBudget: limits.fdBudget },
+        'limits',
+      );
+      for (const w of limits.warnings) this.logger.warn(w);
       const loopGuard = new LoopGuard(config.inbounds.map((i) => ({ address: i.listen, port: i.port })));
       const t = config.timeouts;
       const relayer = new TcpRelayer({ idleMs: t.tcp_idle_ms }, config.relay.splice && spliceAvailable(native) ? native : undefined);
-      const tcp = new TcpFlows(this.dispatcher, loopGuard, relayer, flowLogger, { connectTimeoutMs: t.connect_ms }, this);
+      const tcp = new TcpFlows(this.dispatcher, loopGuard, relayer, flowLogger, { connectTimeoutMs: t.connect_ms, maxFlows: limits.maxTcpFlows, maxFlowsTotal: limits.maxTcpFlowsTotal }, this);
       const udp = new UdpSessions(
         this.dispatcher,
         loopGuard,
         flowLogger,
-        { connectTimeoutMs: t.connect_ms, idleMs: t.udp_idle_ms, maxSessions: config.udp.max_sessions, sessionRelay: config.relay.native_udp },
+        { connectTimeoutMs: t.connect_ms, idleMs: t.udp_idle_ms, maxSessions: limits.maxUdpSessions, sessionRelay: config.relay.native_udp },
         this,
       );
       this.flows = new Flows(tcp, udp);
@@ -225,14 +238,23 @@ export class Sluice extends EventEmitter implements FlowListener {
     }
   }
 
-  private raiseFileLimit(native: NativeBinding): void {
+  /**
+   * Raises the soft open-file limit to the hard one and logs both, before and
+   * after (the native call reports only the result). Returns the limit the
+   * caps are derived from.
+   */
+  private raiseFileLimit(native: NativeBinding): FileLimit {
+    const before = readFileLimit();
+    let after: FileLimit | undefined;
     try {
-      const { soft, hard } = native.raiseFileLimit() as { soft: number; hard?: number };
-      this.logger.info({ soft, hard }, 'open-file limit');
-      if (soft < 4096) this.logger.warn({ soft }, 'the open-file limit is low: each proxied TCP flow needs two file descriptors');
+      after = native.raiseFileLimit();
     } catch (err) {
       this.logger.warn({ err }, 'cannot raise the open-file limit');
     }
+    const now = after ?? readFileLimit() ?? { soft: 1024, hard: 1024 };
+    this.logger.info({ before, soft: now.soft, hard: now.hard }, 'open-file limit');
+    if (now.soft < 4096) this.logger.warn({ soft: now.soft }, 'the open-file limit is low: each proxied TCP flow needs two file descriptors');
+    return now;
   }
 
   /**
@@ -263,7 +285,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       void this.closeOutbounds([...old.outbounds.values()]);
     });
     // What a restart would apply stays as it is; the rest is now the config.
-    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, plugins: previous.plugins };
+    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins };
     if (!this.options.logger) this.logger.level = next.log.level;
     this.logger.info(summary, 'config reloaded');
     if (summary.restartNeeded.length > 0) this.logger.warn({ keys: summary.restartNeeded }, 'these config changes take effect at the next restart');

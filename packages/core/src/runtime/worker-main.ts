@@ -37,7 +37,10 @@ async function loadConfig(): Promise<SluiceConfig> {
 }
 
 async function main(): Promise<void> {
-  sluice = createSluice(await loadConfig(), { announce: false });
+  // Threads share this process's open-file limit; processes have one each.
+  const workers = init.workers ?? 1;
+  const workerShare = { workers, perProcess: init.mode === 'thread' ? workers : 1 };
+  sluice = createSluice(await loadConfig(), { announce: false, workerShare });
   await sluice.start();
   send({ type: 'started' });
 }

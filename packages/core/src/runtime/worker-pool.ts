@@ -9,6 +9,9 @@ import { ConfigError, type ConfigIssue } from '../errors';
 export interface WorkerInit {
   readonly configPath: string;
   readonly index: number;
+  /** Workers in the pool: each enforces its share of the caps (`limits.max_tcp_flows`, `udp.max_sessions`). */
+  readonly workers: number;
+  readonly mode: WorkerMode;
 }
 
 /** Messages between the pool and its workers. */
@@ -134,7 +137,7 @@ export class WorkerPool {
 
   /** Starts the worker of slot `index` and resolves once it serves; supervises it from then on. */
   private startWorker(index: number): Promise<void> {
-    const w = spawnWorker(this.mode, this.file, { configPath: path.resolve(this.configPath), index });
+    const w = spawnWorker(this.mode, this.file, { configPath: path.resolve(this.configPath), index, workers: this.count, mode: this.mode });
     const slot = this.slots[index]!;
     slot.handle = w;
     return new Promise<void>((resolve, reject) => {

@@ -26,7 +26,10 @@ export interface FlowHarnessOptions {
   /** TCP idle timeout; 0 (default) disables it. */
   readonly tcpIdleMs?: number;
   readonly udpIdleMs?: number;
+  /** UDP sessions at once, both tables and every port together. */
   readonly maxSessions?: number;
+  /** TCP flows at once; past it new connections are reset. Default: no cap. */
+  readonly maxTcpFlows?: number;
   readonly maxPending?: number;
   readonly maxPendingBytes?: number;
   readonly maxPendingTotal?: number;
@@ -74,7 +77,7 @@ export function createFlowHarness(opts: FlowHarnessOptions): FlowHarness {
   const dispatcher = new Dispatcher(new RouteTable(router, outbounds), { hook: opts.hook, hookTimeoutMs: opts.hookTimeoutMs, logger: opts.logger });
   const loopGuard = new LoopGuard(opts.listeners ?? []);
   const relayer = new TcpRelayer({ idleMs: opts.tcpIdleMs ?? 0 }, opts.splice);
-  const tcp = new TcpFlows(dispatcher, loopGuard, relayer, opts.logger, { connectTimeoutMs: opts.connectTimeoutMs ?? 10_000 }, listener);
+  const tcp = new TcpFlows(dispatcher, loopGuard, relayer, opts.logger, { connectTimeoutMs: opts.connectTimeoutMs ?? 10_000, maxFlows: opts.maxTcpFlows }, listener);
   const udp = new UdpSessions(
     dispatcher,
     loopGuard,

@@ -198,6 +198,11 @@ export class MockUdpTransparentSocket implements UdpTransparentSocket {
     return { id: s.id, up: s.up, down: s.down, reason };
   }
 
+  oldestSession(): { id: number; idleMs: number } | undefined {
+    const s = this.closed ? undefined : this.oldest();
+    return s && { id: s.id, idleMs: Math.max(0, Date.now() - s.lastActive) };
+  }
+
   private oldest(): MockSession | undefined {
     let oldest: MockSession | undefined;
     for (const s of this.sessions.values()) if (!oldest || s.lastActive < oldest.lastActive) oldest = s;
