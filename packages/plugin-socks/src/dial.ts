@@ -1,4 +1,5 @@
 import * as dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import * as net from 'node:net';
 import type { Endpoint, FlowContext, PacketChannel, PacketReceiver, SluiceError } from '@sluice/core';
 import { aborted } from './errors';
@@ -156,4 +157,15 @@ export function openDgramChannel(relay: Endpoint, localAddress: string | undefin
       resolve(new DgramChannel(sock, logger));
     });
   });
+}
+
+/**
+ * One address for `host`, canonical (IPv4-mapped un-mapped): of `family` when
+ * the name has one, else the resolver's first.
+ */
+export async function resolveHost(host: string, family?: 4 | 6): Promise<string> {
+  const all = await lookup(host, { all: true });
+  const pick = all.find((a) => a.family === family) ?? all[0];
+  if (pick === undefined) throw Object.assign(new Error(`no address for ${host}`), { code: 'ENOTFOUND' });
+  return normalizeIp(pick.address);
 }
