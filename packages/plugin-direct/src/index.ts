@@ -3,7 +3,7 @@ import { native } from '@sluice/native';
 import { directOptions } from './options';
 import { DirectOutbound } from './outbound';
 
-export { DirectOutbound, UdpSocketChannel } from './outbound';
+export { DirectOutbound, UdpSocketChannel, type UdpChannelStats } from './outbound';
 export { directOptions, type DirectOptions } from './options';
 
 /** Outbound type `direct`. The native module is loaded only when an outbound needs it. */

@@ -19,6 +19,8 @@ import {
 import type { NativeBinding } from '@sluice/native';
 import type { DirectOptions } from './options';
 
+type Logger = FlowContext['logger'];
+
 /**
  * The `direct` outbound: connects to the flow's original destination from
  * this host. Sockets that need options Node cannot set (mark, interface,
@@ -172,11 +174,31 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     });
   }
 
+  /**
+   * A UDP socket with this outbound's options, connected to the session's
+   * destination. Bind and connect errors (`EACCES` for a broadcast address,
+   * `ENETUNREACH`, a bad port) reject with `SLUICE_ERR_DIAL` naming the errno,
+   * as {@link dialTcp}'s do, and the socket is closed.
+   */
   async dialUdp(ctx: FlowContext): Promise<PacketChannel> {
-    const family = addressFamily(ctx.flow.dst.address);
-    const localAddress = this.localAddressFor(family);
+    const dst = ctx.flow.dst;
+    const family = addressFamily(dst.address);
     const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
-    await new Promise<void>((resolve, reject) => {
+    try {
+      await this.bindUdp(socket, family);
+      // Connected to the session's destination: no per-datagram name lookup or route lookup, and the kernel only
+      // delivers that peer's replies (a session is one client endpoint and one destination).
+      await connectUdp(socket, dst);
+    } catch (err) {
+      socket.close();
+      throw this.dialError(err, ctx.signal, ctx, dst.address, dst.port);
+    }
+    return new UdpSocketChannel(socket, dst, ctx.logger);
+  }
+
+  private bindUdp(socket: dgram.Socket, family: 4 | 6): Promise<void> {
+    const localAddress = this.localAddressFor(family);
+    return new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       const done = (): void => {
         socket.off('error', reject);
@@ -197,13 +219,6 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
         socket.bind({ address: localAddress, port: 0 }, done);
       }
     });
-    const dst = ctx.flow.dst;
-    // Connected to the session's destination: no per-datagram name lookup or route lookup, and the kernel only
-    // delivers that peer's replies (a session is one client endpoint and one destination).
-    await new Promise<void>((resolve) => {
-      socket.connect(dst.port, dst.address, () => resolve());
-    });
-    return new UdpSocketChannel(socket, dst);
   }
 
   /**
@@ -234,18 +249,40 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   async close(): Promise<void> {}
 }
 
+/** `socket.connect` as a promise: its callback is the only place a connect error (or a lookup error) is reported. */
+function connectUdp(socket: dgram.Socket, dst: Destination): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // Throws at once on a bad port; the promise turns that into a rejection.
+    socket.connect(dst.port, dst.address, (err?: Error) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** Counters of one {@link UdpSocketChannel}. */
+export interface UdpChannelStats {
+  /** Datagrams handed to the kernel. */
+  sent: number;
+  /** Datagrams that could not be sent (bad destination, `EMSGSIZE`, ICMP errors reported on send…). */
+  dropped: number;
+}
+
 /**
  * A {@link PacketChannel} over one dgram socket, connected to `peer` when one
  * is given. A datagram for any other destination (a chain sending to a SOCKS
  * relay, say) disconnects it for good, after which it sends to each address.
+ * `send` never throws: a datagram that cannot be sent is dropped, counted in
+ * {@link UdpSocketChannel.stats} and logged at debug (the first of each
+ * session, and the totals on close), as a lost datagram would be.
  */
 export class UdpSocketChannel implements PacketChannel {
+  /** What happened to the datagrams given to {@link send}. */
+  readonly stats: UdpChannelStats = { sent: 0, dropped: 0 };
   private receiver?: PacketReceiver;
   private closed = false;
 
   constructor(
     private readonly socket: dgram.Socket,
     private peer?: Destination,
+    private readonly logger?: Logger,
   ) {
     socket.on('message', (msg, rinfo) => this.receiver?.onPacket(msg, { address: unmapAddress(rinfo.address), port: rinfo.port }));
     // ICMP errors (port unreachable) surface here; a UDP session survives them, as it would without a proxy.
@@ -254,13 +291,18 @@ export class UdpSocketChannel implements PacketChannel {
 
   send(data: Buffer, dst: Destination): void {
     if (this.closed) return;
-    const peer = this.peer;
-    if (peer !== undefined) {
-      if (peer.port === dst.port && peer.address === dst.address) return this.socket.send(data);
-      this.peer = undefined;
-      this.socket.disconnect();
+    try {
+      const peer = this.peer;
+      if (peer !== undefined) {
+        if (peer.port === dst.port && peer.address === dst.address) return this.socket.send(data, this.onSent);
+        this.peer = undefined;
+        this.socket.disconnect();
+      }
+      this.socket.send(data, dst.port, dst.address, this.onSent);
+    } catch (err) {
+      // Node throws at once for a bad port or address, and for a socket it already closed.
+      this.drop(err);
     }
-    this.socket.send(data, dst.port, dst.address);
   }
 
   setReceiver(receiver: PacketReceiver): void {
@@ -271,5 +313,15 @@ export class UdpSocketChannel implements PacketChannel {
     if (this.closed) return;
     this.closed = true;
     this.socket.close();
+    if (this.stats.dropped > 0) this.logger?.debug({ ...this.stats }, 'direct: udp session closed with dropped datagrams');
+  }
+
+  private readonly onSent = (err: Error | null): void => {
+    if (err) this.drop(err);
+    else this.stats.sent++;
+  };
+
+  private drop(err: unknown): void {
+    if (++this.stats.dropped === 1) this.logger?.debug({ err }, 'direct: udp datagram dropped');
   }
 }

@@ -203,3 +203,14 @@ export function openDgramChannel(relay: Endpoint, localAddress: string | undefin
     sock.bind({ fd }, bound);
   });
 }
+
+/**
+ * One address for `host`, canonical (IPv4-mapped un-mapped): of `family` when
+ * the name has one, else the resolver's first.
+ */
+export async function resolveHost(host: string, family?: 4 | 6): Promise<string> {
+  const all = await lookup(host, { all: true });
+  const pick = all.find((a) => a.family === family) ?? all[0];
+  if (pick === undefined) throw Object.assign(new Error(`no address for ${host}`), { code: 'ENOTFOUND' });
+  return normalizeIp(pick.address);
+}

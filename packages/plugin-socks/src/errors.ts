@@ -59,6 +59,13 @@ export function connectFailed(cause: unknown): SluiceError {
   return new SluiceError(ErrorCode.DIAL, `socks: connect to server failed (${code})`, { cause });
 }
 
+/** The UDP relay the server named (or the server itself, for a wildcard reply) has no address here. */
+export function relayUnresolved(host: string, cause: unknown): SluiceError {
+  if (isSluiceError(cause)) return cause;
+  const code = isErrnoError(cause) ? cause.code : 'error';
+  return new SluiceError(ErrorCode.DIAL, `socks: cannot resolve UDP relay "${host}" (${code})`, { cause });
+}
+
 /** A destination this SOCKS version cannot express (IPv6 over SOCKS4, a name over plain SOCKS4). */
 export const unsupportedDestination = (why: string): SluiceError => new SluiceError(ErrorCode.DIAL, `socks: ${why}`);
 

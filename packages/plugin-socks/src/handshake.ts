@@ -2,8 +2,9 @@ import { isIPv4 } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '@sluice/core';
 import * as errors from './errors';
-import { bytesToIp, ipToBytes } from './ip';
+import { ipToBytes } from './ip';
 import type { SocksVersion } from './options';
+import { checkAuthReply, parseMethodChoice, parseSocks4Reply, parseSocks5Reply } from './reply';
 
 /**
  * The SOCKS client exchange (RFC 1928, RFC 1929, SOCKS4 and 4a) over any
@@ -104,49 +105,24 @@ function portBytes(port: number): Buffer {
   return b;
 }
 
-async function readSocks5Address(r: ExactReader, atyp: number): Promise<Endpoint> {
-  switch (atyp) {
-    case 0x01: {
-      const b = await r.read(6);
-      return { address: bytesToIp(b.subarray(0, 4)), port: b.readUInt16BE(4) };
-    }
-    case 0x04: {
-      const b = await r.read(18);
-      return { address: bytesToIp(b.subarray(0, 16)), port: b.readUInt16BE(16) };
-    }
-    case 0x03: {
-      const [len] = await r.read(1);
-      const b = await r.read(len + 2);
-      return { address: b.subarray(0, len).toString('latin1'), port: b.readUInt16BE(len) };
-    }
-    default:
-      throw errors.malformedReply(`address type ${atyp} in reply`);
-  }
-}
-
 async function socks5(s: Duplex, r: ExactReader, req: HandshakeRequest): Promise<Endpoint> {
   const withAuth = req.username !== undefined && req.password !== undefined;
   const target = Buffer.concat([socks5Address(req.host), portBytes(req.port)]);
   s.write(Buffer.from(withAuth ? [0x05, 2, 0x00, 0x02] : [0x05, 1, 0x00]));
-  const [ver, method] = await r.read(2);
-  if (ver !== 0x05) throw errors.malformedReply(`version ${ver} in method selection`);
-  if (method === 0xff) throw errors.authRejected('server accepts none of the offered methods');
-  if (method === 0x02 && withAuth) {
+  if (parseMethodChoice(await r.read(2), withAuth) === 'password') {
     const user = Buffer.from(req.username!, 'utf8');
     const pass = Buffer.from(req.password!, 'utf8');
     s.write(Buffer.concat([Buffer.from([0x01, user.length]), user, Buffer.from([pass.length]), pass]));
-    const [aver, status] = await r.read(2);
-    // RFC 1929 says version 1; some servers answer 5. Neither is worth failing over.
-    if (aver !== 0x01 && aver !== 0x05) throw errors.malformedReply(`version ${aver} in auth reply`);
-    if (status !== 0x00) throw errors.authRejected(`status ${status}`);
-  } else if (method !== 0x00) {
-    throw errors.malformedReply(`server chose method ${method}, which was not offered`);
+    checkAuthReply(await r.read(2));
   }
   s.write(Buffer.concat([Buffer.from([0x05, req.command === 'connect' ? 0x01 : 0x03, 0x00]), target]));
-  const [rver, rep, , atyp] = await r.read(4);
-  if (rver !== 0x05) throw errors.malformedReply(`version ${rver} in reply`);
-  if (rep !== 0x00) throw errors.socks5ReplyError(rep);
-  return readSocks5Address(r, atyp);
+  // Read exactly the reply, in the steps its header allows, so later bytes stay in the stream.
+  let reply = await r.read(4);
+  for (;;) {
+    const progress = parseSocks5Reply(reply);
+    if ('bound' in progress) return progress.bound;
+    reply = Buffer.concat([reply, await r.read(progress.need - reply.length)]);
+  }
 }
 
 async function socks4(s: Duplex, r: ExactReader, req: HandshakeRequest): Promise<Endpoint> {
@@ -164,11 +140,7 @@ async function socks4(s: Duplex, r: ExactReader, req: HandshakeRequest): Promise
     throw errors.unsupportedDestination(`SOCKS${req.version} cannot reach ${ipToBytes(req.host) ? 'IPv6 addresses' : 'host names'}`);
   }
   s.write(Buffer.concat([Buffer.from([0x04, 0x01]), portBytes(req.port), ip, userId, Buffer.from([0]), name]));
-  const reply = await r.read(8);
-  // The reply's VN is 0 by the spec; a few servers echo 4.
-  if (reply[0] !== 0x00 && reply[0] !== 0x04) throw errors.malformedReply(`version ${reply[0]} in SOCKS4 reply`);
-  if (reply[1] !== 90) throw errors.socks4ReplyError(reply[1]);
-  return { address: bytesToIp(reply.subarray(4, 8)), port: reply.readUInt16BE(2) };
+  return parseSocks4Reply(await r.read(8));
 }
 
 /**

@@ -20,3 +20,4 @@ export { SocksUdpChannel, type SocksUdpStats } from './udp-channel';
 export { decodeUdpFrame, encodeUdpFrame, type DecodedFrame, type DropReason } from './udp-frame';
 export { bytesToIp, ipToBytes } from './ip';
 export { handshake, type HandshakeRequest, type HandshakeLimits } from './handshake';
+export { checkAuthReply, parseMethodChoice, parseSocks4Reply, parseSocks5Reply, type ReplyProgress } from './reply';

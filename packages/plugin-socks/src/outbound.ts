@@ -13,7 +13,7 @@ import {
   type PacketChannel,
 } from '@sluice/core';
 import { native as loadNative, type NativeBinding } from '@sluice/native';
-import { connectTcp, openDgramChannel, withDeadline, type SocketPlacement } from './dial';
+import { connectTcp, openDgramChannel, resolveHost, withDeadline, type SocketPlacement } from './dial';
 import * as errors from './errors';
 import { handshake, type HandshakeRequest } from './handshake';
 import { isUnspecified, normalizeIp } from './ip';
@@ -126,10 +126,10 @@ export class SocksOutbound implements Outbound {
     try {
       const bound = await handshake(control, this.request('associate', this.unknownSource(control), 0), this.limits(ctx));
       if (bound.port === 0) throw errors.malformedReply('port 0 for the UDP relay');
-      const { relay, matchPortOnly } = this.relayEndpoint(bound, control);
+      const relay = await this.relayEndpoint(bound, control, ctx);
       const carrier = await this.openCarrier(relay, control, ctx);
       const logger = ctx.logger.child({ outbound: this.tag, relay: formatEndpoint(relay) });
-      return new SocksUdpChannel({ control, carrier, relay, matchPortOnly, logger });
+      return new SocksUdpChannel({ control, carrier, relay, logger });
     } catch (err) {
       control.destroy();
       throw err;
@@ -148,14 +148,27 @@ export class SocksOutbound implements Outbound {
   }
 
   /**
-   * Where to send datagrams. A server answering 0.0.0.0 or :: means "the
-   * address you reached me at": the socket's peer when we connected ourselves,
-   * else the configured server (a `via` socket's peer is the previous hop).
+   * Where to send datagrams, and the one address replies are accepted from:
+   * an IP, resolved here once per session. A server answering 0.0.0.0 or ::
+   * means "the address you reached me at": the socket's peer when we
+   * connected ourselves, else the configured server (a `via` socket's peer is
+   * the previous hop). A relay (or server) given by name is looked up with
+   * this host's resolver, preferring the control connection's family.
    */
-  private relayEndpoint(bound: Endpoint, control: Duplex): { relay: Endpoint; matchPortOnly: boolean } {
-    if (!isUnspecified(bound.address)) return { relay: bound, matchPortOnly: isIP(bound.address) === 0 };
+  private async relayEndpoint(bound: Endpoint, control: Duplex, ctx: FlowContext): Promise<Endpoint> {
     const peer = this.via === undefined && control instanceof Socket ? control.remoteAddress : undefined;
-    return { relay: { address: normalizeIp(peer ?? this.options.server), port: bound.port }, matchPortOnly: true };
+    const host = isUnspecified(bound.address) ? (peer ?? this.options.server) : bound.address;
+    if (isIP(host) !== 0) return { address: normalizeIp(host), port: bound.port };
+    const family = isIP(peer ?? this.options.server);
+    const address = await withDeadline(
+      this.options.connect_timeout_ms,
+      ctx.signal,
+      () => resolveHost(host, family === 4 || family === 6 ? family : undefined),
+      () => undefined,
+      errors.connectTimeout,
+      (err) => errors.relayUnresolved(host, err),
+    );
+    return { address, port: bound.port };
   }
 
   /** The datagram path to the relay: our own UDP socket, or the `via` outbound's channel. */

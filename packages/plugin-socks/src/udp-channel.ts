@@ -14,13 +14,12 @@ export interface SocksUdpSession {
    * outbound's own channel, which wraps them once more for its relay.
    */
   readonly carrier: PacketChannel;
-  /** The server's UDP relay endpoint, from the ASSOCIATE reply. */
-  readonly relay: Endpoint;
   /**
-   * When the reply's address was unspecified (0.0.0.0) or a name, we cannot
-   * know which address the relay answers from, so only its port is checked.
+   * The server's UDP relay endpoint, from the ASSOCIATE reply, as an IP (a
+   * name resolved, a wildcard replaced by the server's address). Datagrams go
+   * there, and only datagrams from exactly there are accepted.
    */
-  readonly matchPortOnly: boolean;
+  readonly relay: Endpoint;
   readonly logger: Logger;
 }
 
@@ -34,7 +33,8 @@ export interface SocksUdpStats {
 /**
  * A {@link PacketChannel} through a SOCKS5 UDP relay. Each datagram gets the
  * SOCKS UDP header addressed to its destination and goes to the relay through
- * the carrier; each reply is checked to come from the relay, unwrapped, and
+ * the carrier; each reply is checked to come from the relay's address and
+ * port (never the port alone: anyone can send from a port), unwrapped, and
  * delivered with the remote that really sent it. Broken frames are counted
  * and dropped, never thrown. Closing the channel closes the control
  * connection and the carrier; either of those going away closes the channel.
@@ -47,8 +47,12 @@ export class SocksUdpChannel implements PacketChannel {
   /** Why the channel closed by itself before anyone was listening; told to the receiver when it is set. */
   private earlyFailure?: Error;
 
+  /** Where datagrams go, and the only source accepted: an IP and port, fixed for the session. */
+  readonly relay: Endpoint;
+
   constructor(private readonly session: SocksUdpSession) {
     const { control, carrier } = session;
+    this.relay = { address: normalizeIp(session.relay.address), port: session.relay.port };
     carrier.setReceiver({
       onPacket: (frame, from) => this.onFrame(frame, from),
       onClose: (err) => this.fail(err ?? new SluiceError(ErrorCode.UPSTREAM, 'socks: udp path closed')),
@@ -75,7 +79,7 @@ export class SocksUdpChannel implements PacketChannel {
       return;
     }
     this.stats.sent++;
-    this.session.carrier.send(frame, this.session.relay);
+    this.session.carrier.send(frame, this.relay);
   }
 
   setReceiver(receiver: PacketReceiver): void {
@@ -95,8 +99,8 @@ export class SocksUdpChannel implements PacketChannel {
 
   private onFrame(frame: Buffer, from: Endpoint): void {
     if (this.closed) return;
-    const { relay, matchPortOnly } = this.session;
-    if (from.port !== relay.port || (!matchPortOnly && normalizeIp(from.address) !== relay.address)) {
+    const relay = this.relay;
+    if (from.port !== relay.port || normalizeIp(from.address) !== relay.address) {
       this.drop('not from the relay');
       return;
     }

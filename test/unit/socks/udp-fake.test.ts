@@ -128,6 +128,73 @@ describe('socks UDP against a scripted server', () => {
     relay.sock.close();
   });
 
+  /**
+   * A socket on another loopback address with the relay's own port: what an
+   * off-path sender who knows the port can do. Its datagrams must be dropped.
+   */
+  async function impostor(port: number): Promise<dgram.Socket> {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(port, '127.0.0.2', r));
+    return sock;
+  }
+
+  /** Sends a frame from the impostor, then the same from the relay, and returns what the channel delivered. */
+  async function impostorThenRelay(channel: PacketChannel, relay: dgram.Socket, fake: dgram.Socket, client: Endpoint): Promise<string[]> {
+    const delivered: string[] = [];
+    const relayed = new Promise<void>((resolve) =>
+      channel.setReceiver({
+        onPacket: (data) => {
+          delivered.push(data.toString());
+          if (data.toString() === 'from relay') resolve();
+        },
+        onClose: () => undefined,
+      }),
+    );
+    const frame = (text: string): Buffer => encodeUdpFrame({ address: '203.0.113.5', port: 53 }, Buffer.from(text));
+    await new Promise((r) => fake.send(frame('from impostor'), client.port, client.address, r));
+    // Loopback delivers in send order: once the relay's datagram is in, the impostor's was seen first.
+    await new Promise((r) => relay.send(frame('from relay'), client.port, client.address, r));
+    await relayed;
+    return delivered;
+  }
+
+  for (const [name, reply] of [
+    ['a wildcard (0.0.0.0): only from the server\'s own address', (port: number) => associateReply([0, 0, 0, 0], port)],
+    ['a host name: resolved once at ASSOCIATE, then only from that address', (port: number) => Buffer.from([5, 0, 0, 3, 9, ...Buffer.from('localhost'), port >> 8, port & 255])],
+    ['a concrete address: only from that address', (port: number) => associateReply([127, 0, 0, 1], port)],
+  ] as const) {
+    it(`accepts datagrams from the relay the server named, by address and port, for ${name}`, async () => {
+      const relay = await fakeRelay();
+      const fake = await impostor(relay.port);
+      const srv = await scriptedServer([Buffer.from([5, 0]), reply(relay.port)]);
+      const channel = (await makeSocks({ server: '127.0.0.1', port: srv.port }).dialUdp!(flowCtx(undefined, 'udp'))) as SocksUdpChannel;
+      try {
+        assert.deepEqual(channel.relay, { address: '127.0.0.1', port: relay.port }, 'an IP, fixed for the session');
+        const arrived = relay.next();
+        channel.send(Buffer.from('q'), { address: '203.0.113.5', port: 53 });
+        const client = await arrived;
+        assert.deepEqual(await impostorThenRelay(channel, relay.sock, fake, client), ['from relay']);
+        assert.equal(channel.stats.dropped, 1);
+      } finally {
+        channel.close();
+        fake.close();
+        relay.sock.close();
+        await srv.close();
+      }
+    });
+  }
+
+  it('fails the dial when the relay\'s name does not resolve', async () => {
+    const srv = await scriptedServer([Buffer.from([5, 0]), Buffer.from([5, 0, 0, 3, 20, ...Buffer.from('no-such-host.invalid'), 0, 99])]);
+    await assert.rejects(makeSocks({ server: '127.0.0.1', port: srv.port }).dialUdp!(flowCtx(undefined, 'udp')), (err: Error & { code?: string }) => {
+      assert.equal(err.code, ErrorCode.DIAL);
+      assert.match(err.message, /^socks: cannot resolve UDP relay "no-such-host\.invalid" \(E[A-Z_]+\)$/);
+      return true;
+    });
+    await srv.clientClosed; // the control connection is not left open
+    await srv.close();
+  });
+
   it('a control connection that closes right after the reply still reaches the receiver', async () => {
     const relay = await fakeRelay();
     const srv = await scriptedServer([Buffer.from([5, 0]), { end: associateReply([127, 0, 0, 1], relay.port) }]);

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { SocketAddress } from 'node:net';
 import { SocksClient } from 'socks';
 import { decodeUdpFrame, encodeUdpFrame } from '@sluice/plugin-socks';
 import { bytesToIp, ipToBytes } from '@sluice/plugin-socks';
+import { Prng, fuzzSeed } from '../../fuzz/prng';
+import { expectedFrame } from '../../fuzz/udp-frame-oracle';
 
 const payload = Buffer.from('hello datagram');
 
@@ -68,7 +69,7 @@ describe('socks udp frames', () => {
 
   it('agrees with the socks package both ways', () => {
     for (const address of ['192.0.2.7', '0.0.0.0', '255.255.255.255', '2001:db8::1', '::', 'fe80::1:2:3', 'name.example']) {
-      const data = randomBytes(50);
+      const data = new Prng(fuzzSeed()).bytes(50);
       const ours = encodeUdpFrame({ address, port: 4242 }, data);
       const theirs = SocksClient.createUDPFrame({ remoteHost: { host: address, port: 4242 }, data });
       assert.deepEqual(ours, theirs, address);
@@ -81,29 +82,48 @@ describe('socks udp frames', () => {
     }
   });
 
-  it('renders IPv6 exactly as Node does (20,000 random addresses)', () => {
+  it('renders IPv6 exactly as Node does (20,000 seeded random addresses)', () => {
+    const seed = fuzzSeed();
+    const rng = new Prng(seed);
     for (let k = 0; k < 20_000; k++) {
-      const b = randomBytes(16);
+      const b = rng.bytes(16);
       // Zero runs of every length, so "::" placement is exercised.
-      for (let i = 0; i < 16; i += 2) if (Math.random() < 0.6) b.writeUInt16BE(0, i);
+      for (let i = 0; i < 16; i += 2) if (rng.chance(0.6)) b.writeUInt16BE(0, i);
       const text = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
       const node = new SocketAddress({ address: text, family: 'ipv6' }).address;
       // Only the IPv4-mapped form (::ffff:a.b.c.d) is unmapped; ::ffff:0:… is an ordinary IPv6 address.
       const expected = /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(node) ? node.slice(7) : node;
-      assert.equal(bytesToIp(b), expected, text);
-      assert.deepEqual(ipToBytes(node), b, node);
+      assert.equal(bytesToIp(b), expected, `seed ${seed}: ${text}`);
+      assert.deepEqual(ipToBytes(node), b, `seed ${seed}: ${node}`);
     }
     assert.deepEqual(ipToBytes('fe80::1%eth0'), ipToBytes('fe80::1'));
     assert.equal(ipToBytes('not-an-ip'), undefined);
     assert.equal(bytesToIp(Buffer.from([10, 0, 0, 255])), '10.0.0.255');
   });
 
-  it('never throws on random bytes', () => {
+  it('decodes 5,000 seeded random frames as RFC 1928 §7 says (the seed is in every failure; SLUICE_FUZZ_SEED replays)', () => {
+    const seed = fuzzSeed();
+    const rng = new Prng(seed);
+    const seen = { ok: 0, truncated: 0, fragmented: 0, 'address-type': 0 };
     for (let i = 0; i < 5000; i++) {
-      const frame = Buffer.from(Array.from({ length: Math.floor(Math.random() * 40) }, () => Math.floor(Math.random() * 256)));
-      if (Math.random() < 0.5 && frame.length > 3) frame[3] = [1, 3, 4][i % 3];
-      if (frame.length > 2) frame[2] = 0;
-      decodeUdpFrame(frame);
+      const frame = rng.bytes(rng.int(40));
+      if (rng.chance(0.5) && frame.length > 3) frame[3] = rng.pick([1, 3, 4]);
+      if (frame.length > 4 && frame[3] === 3) frame[4] = rng.int(frame.length);
+      if (frame.length > 2 && rng.chance(0.9)) frame[2] = 0;
+      const got = decodeUdpFrame(frame);
+      const want = expectedFrame(frame);
+      const where = `seed ${seed}, frame #${i} ${frame.toString('hex')}`;
+      if (want.ok) {
+        assert.ok(got.ok, where);
+        assert.equal(got.from.port, frame.readUInt16BE(want.portAt), where);
+        assert.deepEqual(got.data, frame.subarray(want.portAt + 2), where);
+        seen.ok++;
+      } else {
+        assert.deepEqual(got, want, where);
+        seen[want.reason]++;
+      }
     }
+    // Every outcome was reached, so the assertions above were all exercised.
+    for (const [outcome, n] of Object.entries(seen)) assert.ok(n > 0, `seed ${seed}: no frame was ${outcome}`);
   });
 });

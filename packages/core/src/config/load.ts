@@ -15,7 +15,8 @@ export interface ParseConfigOptions {
 
 /**
  * Parses a YAML or JSON document into a plain value. Syntax errors become
- * {@link ConfigError} issues with line and column.
+ * {@link ConfigError} issues with line and column; errors found while building
+ * the value (unresolved or excessive aliases) a ConfigError without a position.
  */
 export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'): unknown {
   const lineCounter = new LineCounter();
@@ -29,7 +30,12 @@ export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'
       }),
     );
   }
-  return doc.toJS({ maxAliasCount: 100 });
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // Some problems surface only when the value is built: an alias before its anchor, an alias bomb.
+    throw new ConfigError([{ path: '', message: `${format.toUpperCase()} error: ${(err as Error).message.split('\n')[0]}` }]);
+  }
 }
 
 /**
