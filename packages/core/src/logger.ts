@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { createPrettyDestination, logFormatFromEnv, type LogFormat } from './logger-pretty';
 
 /** Paths pino replaces with `[redacted]` wherever they appear in a log object. */
 export const REDACT_PATHS = ['password', '*.password', 'username', '*.username', 'token', '*.token', 'secret', '*.secret', 'options.password', 'auth'];
@@ -8,6 +9,8 @@ export interface RootLoggerOptions {
   level: string;
   /** Where JSON lines go; stdout by default. */
   destination?: pino.DestinationStream;
+  /** Without a destination: JSON lines, or pino-pretty's; default from `SLUICE_LOG_FORMAT` (JSON when unset). */
+  format?: LogFormat;
 }
 
 /**
@@ -23,5 +26,6 @@ export function createRootLogger(opts: RootLoggerOptions): Logger {
     formatters: { level: (label) => ({ level: label }) },
   };
   // Async destination: logging on the flow path must not block on stdout.
-  return pino(options, opts.destination ?? pino.destination({ dest: 1, sync: false }));
+  const format = opts.format ?? logFormatFromEnv();
+  return pino(options, opts.destination ?? (format === 'pretty' ? createPrettyDestination() : pino.destination({ dest: 1, sync: false })));
 }
