@@ -14,11 +14,19 @@ export function logFormatFromEnv(env: NodeJS.ProcessEnv = process.env): LogForma
 
 /**
  * A pino destination that renders each line with pino-pretty on stdout:
- * local time, level, message, then the fields; colours when stdout is a
- * terminal. `pid` is left out: one process's lines are all alike. Writes are
+ * local time, level, the component and message, then the other fields on
+ * the same line; colours when stdout is a terminal. `pid` is left out: one
+ * process's lines are all alike. Writes are
  * synchronous: this is for a person at a terminal, where a line lost at exit
  * costs more than a blocked write.
  */
 export function createPrettyDestination(): DestinationStream {
-  return pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: 1, sync: true });
+  return pinoPretty({
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,component',
+    messageFormat: '{if component}{component}: {end}{msg}',
+    singleLine: true,
+    destination: 1,
+    sync: true,
+  });
 }

@@ -39,10 +39,10 @@ export function renderServiceUnit(opts: ServiceUnitOptions): string {
   const sluice = opts.sluice.map(quoteArg).join(' ');
   const config = quoteArg(opts.configPath);
   const caps = opts.bindLowPorts ? 'CAP_NET_ADMIN CAP_NET_BIND_SERVICE' : 'CAP_NET_ADMIN';
-  return `# Sluice as a systemd service, rendered by \`sluice install-service -c ${opts.configPath}\`.
-# Install: sluice install-service -c FILE   (or copy to ${SERVICE_UNIT_PATH}, then:
-#   systemctl daemon-reload && systemctl enable --now sluice)
-# The config file and Sluice itself must be readable by an unprivileged user (not under /root).
+  return `# Sluice as a systemd service for ${opts.configPath}, as \`sluice install-service\` renders it.
+# For another config or install path: sluice install-service -c FILE [--print]
+#   (or copy to ${SERVICE_UNIT_PATH}, then: systemctl daemon-reload && systemctl enable --now sluice).
+# Sluice and its config must be readable by an unprivileged user (not under /root).
 [Unit]
 Description=Sluice transparent proxy (TPROXY)
 Wants=network-online.target

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { formatEndpoint, TOPOLOGY_ADDRESSES as A } from '../addresses';
-import { runCommand } from '../exec';
 import { runProbe, startProbe } from '../probe';
 import { applySluiceRules, startSluice, type SluiceProcess } from '../sluice';
 import { createTopology, type Topology } from '../topology';
 import { demoConfig } from './demo-config';
+import { ensureDemoDependencies } from './dependencies';
 import { formatFlowTable } from './flow-table';
 
 /** Options of {@link runDemo}. */
@@ -29,16 +29,11 @@ const BLOCKED = '203.0.113.9';
  */
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const say = opts.write ?? ((t: string) => void process.stdout.write(t));
+  const deps = await ensureDemoDependencies({ say });
+  if (deps !== 0) return deps;
   if (process.getuid?.() !== 0) {
-    process.stderr.write('sluice demo must run as root: it creates network namespaces and firewall rules (try: sudo npx sluice demo)\n');
+    process.stderr.write('sluice demo must run as root: it creates network namespaces and firewall rules; run as root: sudo npx sluice demo\n');
     return 1;
-  }
-  for (const [cmd, pkg] of [['ip', 'iproute2'], ['nft', 'nftables']]) {
-    const found = await runCommand(cmd!, ['-V'], { allowFailure: true }).then(() => true, () => false);
-    if (!found) {
-      process.stderr.write(`sluice demo needs \`${cmd}\` (Debian package ${pkg}): apt-get install ${pkg}\n`);
-      return 1;
-    }
   }
 
   let topo: Topology | undefined;
