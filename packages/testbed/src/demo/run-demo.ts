@@ -26,6 +26,8 @@ const BLOCKED = '203.0.113.9';
  * through as expected, 1 on failure, 130/143 when interrupted. Everything it
  * creates (namespaces, processes, temp files) is removed before it resolves,
  * also on SIGINT/SIGTERM; process exit is covered by the namespaces' own exit hook.
+ * Before anything else, {@link ensureDemoDependencies} installs `nft` and `ip`
+ * with apt-get when they are missing (or says how to), then root is checked.
  */
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const say = opts.write ?? ((t: string) => void process.stdout.write(t));
