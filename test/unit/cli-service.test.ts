@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { installService, renderServiceUnit, SERVICE_FILE_LIMIT } from '@sluice/core/cli';
+import { installService, renderServiceUnit, SERVICE_FILE_LIMIT, unreadableByOthers } from '@sluice/core/cli';
 import { runCli } from '../helpers/cli';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -80,6 +80,19 @@ describe('cli: sluice install-service', () => {
   it('quotes arguments with spaces and doubles % and $ so systemd takes paths literally', () => {
     const unit = renderServiceUnit({ configPath: '/etc/my sluice/100%$x.yaml', sluice: ['/usr/local/bin/sluice'], bindLowPorts: false });
     assert.deepEqual(serviceKeys(unit).get('ExecStart'), ['/usr/local/bin/sluice run -c "/etc/my sluice/100%%$$x.yaml"']);
+  });
+
+  it('warns when the service user could not read the config (a directory without o+x on the way)', async () => {
+    chmodSync(dir, 0o700);
+    writeFileSync(path.join(dir, 'c.yaml'), config(15001));
+    const hidden = await runCli('install-service', '-c', path.join(dir, 'c.yaml'), '--print');
+    assert.equal(hidden.code, 0, hidden.stderr);
+    assert.match(hidden.stderr, new RegExp(`warning: ${dir} is not searchable by other users; the service's unprivileged user cannot read ${dir}/c\\.yaml`));
+    chmodSync(dir, 0o755);
+    chmodSync(path.join(dir, 'c.yaml'), 0o600);
+    assert.equal(unreadableByOthers(path.join(dir, 'c.yaml')), `${dir}/c.yaml is not readable by other users`);
+    chmodSync(path.join(dir, 'c.yaml'), 0o644);
+    assert.equal(unreadableByOthers(path.join(dir, 'c.yaml')), undefined);
   });
 
   it('refuses an invalid config without printing a unit', async () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { validateConfigFile } from '../config';
@@ -23,6 +23,27 @@ const execRunner: ServiceCommandRunner = (argv) =>
 /** The command that runs this very `sluice`: this node and this package's `bin/sluice.js`, both absolute. */
 export function currentSluiceCommand(): string[] {
   return [process.execPath, path.resolve(__dirname, '../../bin/sluice.js')];
+}
+
+/**
+ * The first reason the service's dynamic user (neither owner nor group) could
+ * not read `file`: a directory on the way without `o+x`, or the file without
+ * `o+r`. `undefined` when it can, or when `file` cannot be examined.
+ */
+export function unreadableByOthers(file: string): string | undefined {
+  const absolute = path.resolve(file);
+  const dirs: string[] = [];
+  for (let d = path.dirname(absolute); ; d = path.dirname(d)) {
+    dirs.unshift(d);
+    if (d === path.dirname(d)) break;
+  }
+  try {
+    for (const d of dirs) if ((statSync(d).mode & constants.S_IXOTH) === 0) return `${d} is not searchable by other users`;
+    if ((statSync(absolute).mode & constants.S_IROTH) === 0) return `${absolute} is not readable by other users`;
+  } catch {
+    return undefined;
+  }
+  return undefined;
 }
 
 /** Options of {@link installService}. */
@@ -72,7 +93,13 @@ export function registerInstallService(program: Command, setExitCode: (code: num
       const configPath = path.resolve(opts.config);
       try {
         const config = await validateConfigFile(configPath);
-        const unit = renderServiceUnit({ configPath, sluice: currentSluiceCommand(), bindLowPorts: needsLowPorts(config) });
+        const sluice = currentSluiceCommand();
+        const unit = renderServiceUnit({ configPath, sluice, bindLowPorts: needsLowPorts(config) });
+        // The service runs as a dynamic user: a config or an install under /root would fail only at start.
+        for (const file of [configPath, ...sluice]) {
+          const why = unreadableByOthers(file);
+          if (why) process.stderr.write(`sluice install-service: warning: ${why}; the service's unprivileged user cannot read ${file}\n`);
+        }
         if (opts.print) {
           process.stdout.write(unit);
           setExitCode(0);

@@ -6,7 +6,7 @@ import { registerRules } from './rules';
 import { registerDemo } from './demo';
 import { registerInstallService } from './install-service';
 
-export { installService, DEFAULT_SERVICE_CONFIG, type InstallServiceOptions, type ServiceCommandRunner } from './install-service';
+export { installService, unreadableByOthers, DEFAULT_SERVICE_CONFIG, type InstallServiceOptions, type ServiceCommandRunner } from './install-service';
 export { renderServiceUnit, needsLowPorts, SERVICE_UNIT_PATH, SERVICE_FILE_LIMIT, type ServiceUnitOptions } from './service-unit';
 export { startupSummary, type SummaryLine } from './startup-summary';
 export { resolveLogFormat } from './run';
