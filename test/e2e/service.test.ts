@@ -85,6 +85,12 @@ describe('e2e: sluice as a systemd service', function () {
     rmSync(tmp, { recursive: true, force: true });
   });
 
+  /** How many TCP sockets listen on `port` in the namespace (a connection would be refused by the loop guard, so ask ss). */
+  async function listeners(port: number): Promise<number> {
+    const r = await ns.exec('ss', ['-Hltn', `sport = :${port}`]);
+    return r.stdout.split('\n').filter((l) => l.startsWith('LISTEN')).length;
+  }
+
   /** `sluice run` in the namespace, stdout piped (so JSON lines), with extra environment. */
   function run(configPath: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): ChildWatch {
     const child = ns.spawn(process.execPath, [SLUICE_BIN, 'run', '-c', configPath, ...args], { env: { ...process.env, ...env } });
@@ -130,8 +136,8 @@ describe('e2e: sluice as a systemd service', function () {
     const sluice = run(configPath, [], { NOTIFY_SOCKET: address });
     try {
       await waitForSequence(receiver, ['READY=1']);
-      // Ready means traffic can flow: the listener accepts already.
-      await ns.exec('nc', ['-z', '-w', '5', '127.0.0.1', '15011']);
+      // Ready means traffic can flow: the listener is up already.
+      assert.equal(await listeners(15011), 1);
       await sluice.waitFor((l) => l.msg === 'sluice started', 10_000, '"sluice started"');
       assert.ok(messages(receiver)[0]!.some((a) => a.startsWith('STATUS=serving 1 inbound: in4@127.0.0.1')), JSON.stringify(messages(receiver)));
 
@@ -159,7 +165,8 @@ describe('e2e: sluice as a systemd service', function () {
     const sluice = run(configPath, ['--workers', '2', '--worker-mode', 'process'], { NOTIFY_SOCKET: address });
     try {
       await waitForSequence(receiver, ['READY=1']);
-      await ns.exec('nc', ['-z', '-w', '5', '127.0.0.1', '15012']);
+      // Both workers listen (SO_REUSEPORT) by the time the pool says it is ready.
+      assert.equal(await listeners(15012), 2);
       await sluice.waitUntil(() => (sluice.lines.filter((l) => l.msg === 'worker started').length === 2 ? true : undefined), 10_000, 'two "worker started"');
       sluice.child.kill('SIGTERM');
       await waitForSequence(receiver, ['READY=1', 'STOPPING=1']);
@@ -206,6 +213,9 @@ describe('e2e: sluice as a systemd service', function () {
         assert.ok(started, sluice.describe());
         assert.match(textOf(started), /\u001b\[32mINFO\u001b\[39m/, 'the level is coloured');
         assert.ok(sluice.lines.every((l) => typeof l.text === 'string'), 'no JSON lines');
+        // The pretty stream flushes too: the last line is out before a clean exit.
+        assert.equal((await sluice.stop('SIGTERM')).code, 0, sluice.describe());
+        assert.match(textOf(sluice.lines.at(-1)!), /sluice stopped/);
       } finally {
         await sluice.stop('SIGTERM');
       }

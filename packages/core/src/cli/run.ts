@@ -86,10 +86,9 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         setExitCode(1);
         return;
       }
-      logStartupSummary(runner.logger, config, format);
-      // A pool's start() resolves once every worker listens: one READY=1 for all of them.
-      void notifier.notify({ READY: '1', STATUS: serviceStatus(config) });
-      const failure = await new Promise<Error | undefined>((resolve) => {
+      // The signal handlers go in before anything announces readiness: a SIGTERM sent as soon as
+      // the summary or READY=1 arrives must find them (Node's default would kill without a drain).
+      const failure = new Promise<Error | undefined>((resolve) => {
         let stopping = false;
         runner.failed?.then((err) => {
           if (stopping) return;
@@ -130,11 +129,15 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
           );
         });
       });
+      logStartupSummary(runner.logger, config, format);
+      // A pool's start() resolves once every worker listens: one READY=1 for all of them.
+      void notifier.notify({ READY: '1', STATUS: serviceStatus(config) });
+      const failed = await failure;
       // Exit explicitly: a plugin's stray timer or pooled socket must not keep a stopped proxy alive.
       await notifier.notify({});
       await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));
-      if (failure) {
-        printError(failure);
+      if (failed) {
+        printError(failed);
         process.exit(1);
       }
       process.exit(0);
