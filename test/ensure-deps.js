@@ -30,6 +30,11 @@ const PACKAGES = [
   ['tinyproxy-bin', 'tinyproxy'],
   ['util-linux', 'setpriv'],
   ['procps', 'sysctl'],
+  // systemd-analyze checks the unit `sluice install-service` renders (it needs no running systemd);
+  // systemd-notify is how `sluice run` tells systemd it is ready.
+  ['systemd', 'systemd-analyze'],
+  // The stand-in for systemd's notification socket in test/e2e/service.test.ts (Node has no unix datagram sockets).
+  ['python3', 'python3'],
 ];
 
 const SEARCH_PATH = [...(process.env.PATH || '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];

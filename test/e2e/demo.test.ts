@@ -72,6 +72,6 @@ describe('e2e: sluice demo', function () {
       allowFailure: true,
     });
     assert.equal(r.code, 1, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-    assert.match(r.stderr, /must run as root/);
+    assert.match(r.stderr, /must run as root: .*; run as root: sudo npx sluice demo$/m);
   });
 });

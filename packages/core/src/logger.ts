@@ -1,11 +1,14 @@
 import pino, { type Logger } from 'pino';
 import { isSecretKey, REDACTED } from './config/redact';
+import { createPrettyDestination, logFormatFromEnv, type LogFormat } from './logger-pretty';
 
 /** Options of {@link createRootLogger}. */
 export interface RootLoggerOptions {
   level: string;
   /** Where JSON lines go; stdout by default. */
   destination?: pino.DestinationStream;
+  /** Without a destination: JSON lines, or pino-pretty's; default from `SLUICE_LOG_FORMAT` (JSON when unset). */
+  format?: LogFormat;
 }
 
 /** Plain objects, arrays and errors are walked; anything else (a socket, a Buffer) is left to pino as it is. */
@@ -68,7 +71,8 @@ export function createRootLogger(opts: RootLoggerOptions): Logger {
     formatters: { level: (label) => ({ level: label }), log: censorSecrets },
   };
   // Async destination: logging on the flow path must not block on stdout.
-  const root = pino(options, opts.destination ?? pino.destination({ dest: 1, sync: false }));
+  const format = opts.format ?? logFormatFromEnv();
+  const root = pino(options, opts.destination ?? (format === 'pretty' ? createPrettyDestination() : pino.destination({ dest: 1, sync: false })));
   type ChildFn = (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
   const child = root.child as unknown as ChildFn;
   // Every logger below the root inherits this (pino children are prototype-chained), so bindings are censored too.

@@ -22,3 +22,11 @@ export * from './watch';
 export { runDemo, type DemoOptions } from './demo/run-demo';
 export { demoConfig, type DemoConfigOptions } from './demo/demo-config';
 export { formatFlowTable } from './demo/flow-table';
+export {
+  ensureDemoDependencies,
+  findCommand,
+  DEMO_TOOLS,
+  type DemoTool,
+  type DemoDependencyOptions,
+  type DependencyCommandRunner,
+} from './demo/dependencies';

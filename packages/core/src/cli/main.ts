@@ -5,6 +5,13 @@ import { registerCheck } from './check';
 import { registerRules } from './rules';
 import { registerDemo } from './demo';
 import { registerDoctor } from './doctor';
+import { registerInstallService } from './install-service';
+
+export { installService, unreadableByOthers, DEFAULT_SERVICE_CONFIG, type InstallServiceOptions, type ServiceCommandRunner } from './install-service';
+export { renderServiceUnit, needsLowPorts, SERVICE_UNIT_PATH, SERVICE_FILE_LIMIT, type ServiceUnitOptions } from './service-unit';
+export { startupSummary, type SummaryLine } from './startup-summary';
+export { resolveLogFormat } from './run';
+export { createServiceNotifier, NOTIFY_SOCKET_ENV, type ServiceNotifier, type ServiceNotifierOptions, type NotifyCommand } from '../runtime/systemd-notify';
 
 /** Entry point of the `sluice` binary; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -19,6 +26,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerRules(program, setCode);
   registerDemo(program, setCode);
   registerDoctor(program, setCode);
+  registerInstallService(program, setCode);
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {

@@ -3,8 +3,12 @@ import type { Logger } from 'pino';
 import { createSluice } from '../runtime/sluice';
 import { WorkerPool, resolveWorkerCount } from '../runtime/worker-pool';
 import { checkConfigFile, logWarnings } from '../config';
+import type { SluiceConfig } from '../config/types';
 import { createRootLogger } from '../logger';
+import { LOG_FORMAT_ENV, type LogFormat } from '../logger-pretty';
+import { createServiceNotifier } from '../runtime/systemd-notify';
 import { isNativeErrorLike, printError } from './report';
+import { logStartupSummary } from './startup-summary';
 
 /** What `run` drives: one in-process Sluice, or a pool of worker threads. */
 interface Runner {
@@ -24,6 +28,19 @@ function parseWorkers(value: string): number | 'auto' {
   return n;
 }
 
+/** `--log-format`, or the default: pretty for a person at a terminal, JSON lines for everything else (pipes, journald, tests). */
+export function resolveLogFormat(value: string | undefined, stdoutIsTty: boolean): LogFormat {
+  if (value === undefined) return stdoutIsTty ? 'pretty' : 'json';
+  if (value !== 'json' && value !== 'pretty') throw new Error(`--log-format: must be "json" or "pretty", not "${value}"`);
+  return value;
+}
+
+/** The `STATUS=` line systemd shows for a running Sluice. */
+function serviceStatus(config: SluiceConfig): string {
+  const n = config.inbounds.length;
+  return `serving ${n} inbound${n === 1 ? '' : 's'}: ${config.inbounds.map((i) => `${i.tag}@${i.listen}:${i.port}`).join(', ')}`;
+}
+
 /** Adds `sluice run -c FILE`: run in the foreground until SIGINT/SIGTERM. */
 export function registerRun(program: Command, setExitCode: (code: number) => void): void {
   program
@@ -32,15 +49,22 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
     .option('-w, --workers <n>', 'event loops (workers with SO_REUSEPORT listeners): a number or "auto"; overrides the config')
     .option('--worker-mode <mode>', 'workers as "process" (own open-file limit each) or "thread"; overrides the config')
-    .action(async (opts: { config: string; workers?: string; workerMode?: string }) => {
+    .option('--log-format <format>', '"pretty" (coloured lines) or "json" (JSON lines); default: pretty on a terminal, else json')
+    .action(async (opts: { config: string; workers?: string; workerMode?: string; logFormat?: string }) => {
       let runner: Runner;
+      let config: SluiceConfig;
+      let format: LogFormat;
       try {
-        const { config, warnings } = await checkConfigFile(opts.config);
+        format = resolveLogFormat(opts.logFormat, process.stdout.isTTY === true);
+        // Every root logger of this run reads it, including those of worker threads and processes.
+        process.env[LOG_FORMAT_ENV] = format;
+        const checked = await checkConfigFile(opts.config);
+        config = checked.config;
         const workers = resolveWorkerCount(opts.workers !== undefined ? parseWorkers(opts.workers) : config.workers);
         if (workers > 1) {
-          const logger = createRootLogger({ level: config.log.level });
+          const logger = createRootLogger({ level: config.log.level, format });
           // Workers do not announce, so the pool logs the warnings once; a single Sluice logs its own at start.
-          logWarnings(logger, warnings);
+          logWarnings(logger, checked.warnings);
           const mode = opts.workerMode ?? config.worker_mode;
           if (mode !== 'process' && mode !== 'thread') throw new Error(`--worker-mode: must be "process" or "thread", not "${mode}"`);
           runner = Object.assign(new WorkerPool(opts.config, workers, logger, mode), { logger });
@@ -53,16 +77,21 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         setExitCode(1);
         return;
       }
+      // Made before the workers start, so that they do not inherit NOTIFY_SOCKET: only this process speaks for the service.
+      const notifier = createServiceNotifier({ logger: runner.logger });
       try {
         await runner.start();
       } catch (err) {
         runner.logger.fatal({ err, code: isNativeErrorLike(err) ? err.code : undefined }, 'sluice failed to start');
         printError(err);
+        await notifier.notify({ STATUS: `failed to start: ${err instanceof Error ? err.message : String(err)}` });
         await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));
         setExitCode(1);
         return;
       }
-      const failure = await new Promise<Error | undefined>((resolve) => {
+      // The signal handlers go in before anything announces readiness: a SIGTERM sent as soon as
+      // the summary or READY=1 arrives must find them (Node's default would kill without a drain).
+      const failure = new Promise<Error | undefined>((resolve) => {
         let stopping = false;
         runner.failed?.then((err) => {
           if (stopping) return;
@@ -78,6 +107,7 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
           }
           stopping = true;
           runner.logger.info({ signal }, 'signal received, stopping');
+          void notifier.notify({ STOPPING: '1', STATUS: `stopping (${signal})` });
           runner.stop().then(
             () => resolve(undefined),
             (err: unknown) => {
@@ -91,13 +121,26 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         process.on('SIGHUP', () => {
           if (stopping) return;
           runner.logger.info({ signal: 'SIGHUP' }, 'reloading the config');
-          runner.reload().catch((err: unknown) => runner.logger.error({ err, issues: (err as { issues?: unknown }).issues }, 'reload failed; the running config is kept'));
+          // MONOTONIC_USEC lets a Type=notify-reload unit match this RELOADING=1 to its SIGHUP.
+          void notifier.notify({ RELOADING: '1', STATUS: 'reloading the config', MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n) });
+          runner.reload().then(
+            () => notifier.notify({ READY: '1', STATUS: serviceStatus(config) }),
+            (err: unknown) => {
+              runner.logger.error({ err, issues: (err as { issues?: unknown }).issues }, 'reload failed; the running config is kept');
+              return notifier.notify({ READY: '1', STATUS: `reload failed, running the previous config: ${(err as Error).message}` });
+            },
+          );
         });
       });
+      logStartupSummary(runner.logger, config, format);
+      // A pool's start() resolves once every worker listens: one READY=1 for all of them.
+      void notifier.notify({ READY: '1', STATUS: serviceStatus(config) });
+      const failed = await failure;
       // Exit explicitly: a plugin's stray timer or pooled socket must not keep a stopped proxy alive.
+      await notifier.notify({});
       await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));
-      if (failure) {
-        printError(failure);
+      if (failed) {
+        printError(failed);
         process.exit(1);
       }
       process.exit(0);

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { formatEndpoint, TOPOLOGY_ADDRESSES as A } from '../addresses';
-import { runCommand } from '../exec';
 import { runProbe, startProbe } from '../probe';
 import { applySluiceRules, startSluice, type SluiceProcess } from '../sluice';
 import { createTopology, type Topology } from '../topology';
 import { demoConfig } from './demo-config';
+import { ensureDemoDependencies } from './dependencies';
 import { formatFlowTable } from './flow-table';
 
 /** Options of {@link runDemo}. */
@@ -26,19 +26,16 @@ const BLOCKED = '203.0.113.9';
  * through as expected, 1 on failure, 130/143 when interrupted. Everything it
  * creates (namespaces, processes, temp files) is removed before it resolves,
  * also on SIGINT/SIGTERM; process exit is covered by the namespaces' own exit hook.
+ * Before anything else, {@link ensureDemoDependencies} installs `nft` and `ip`
+ * with apt-get when they are missing (or says how to), then root is checked.
  */
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const say = opts.write ?? ((t: string) => void process.stdout.write(t));
+  const deps = await ensureDemoDependencies({ say });
+  if (deps !== 0) return deps;
   if (process.getuid?.() !== 0) {
-    process.stderr.write('sluice demo must run as root: it creates network namespaces and firewall rules (try: sudo npx sluice demo)\n');
+    process.stderr.write('sluice demo must run as root: it creates network namespaces and firewall rules; run as root: sudo npx sluice demo\n');
     return 1;
-  }
-  for (const [cmd, pkg] of [['ip', 'iproute2'], ['nft', 'nftables']]) {
-    const found = await runCommand(cmd!, ['-V'], { allowFailure: true }).then(() => true, () => false);
-    if (!found) {
-      process.stderr.write(`sluice demo needs \`${cmd}\` (Debian package ${pkg}): apt-get install ${pkg}\n`);
-      return 1;
-    }
   }
 
   let topo: Topology | undefined;
