@@ -10,7 +10,7 @@
  * closes the client leg first leaves TIME_WAIT sockets in the gateway, and
  * while they last, early demux attaches them to forwarded packets of the same
  * 4-tuple, which ip_forward then drops — plain forwarding measured right
- * after a Sluice run fell from ~16k to ~350 conn/s that way.)
+ * after a Sluice run on the same server port collapsed that way.)
  * Before the comparison, the server's own capacity is measured from inside
  * the remote namespace (no gateway), to show it is not the bottleneck.
  *

@@ -9,14 +9,11 @@
  * measure (the kernel's socket memory is not in anyone's RSS, for proxies
  * either).
  *
- * N is 10,000 unless the open-files hard limit (20,000 here, not raisable
- * without CAP_SYS_RESOURCE) cannot hold that many flows: then the largest N
- * that fits, as the report says. A proxy needs 2 fds per flow (its two
- * sockets); Sluice's splice relay 6 (plus two pipes), so with the default
- * config it cannot hold more than ~3,300 flows under that limit. Hence the
- * default modes: sluice (the default config), sluice-nosplice
- * (`relay: { splice: false }`, 2 fds per flow, so ~10,000) and v2ray; the fds
- * per flow are measured on the warm-up flows.
+ * N is 10,000 unless the open-files hard limit (not raisable without
+ * CAP_SYS_RESOURCE) cannot hold that many flows: then the largest N that
+ * fits, as the report says (N and the fds per flow, which are measured on
+ * the warm-up flows). Default modes: sluice (the default config),
+ * sluice-nosplice (`relay: { splice: false }`) and v2ray.
  *
  *   node bench/memory.js [--quick] [--reps N] [--modes sluice,sluice-nosplice,v2ray] [--connections N]
  *   node bench/memory.js --heap-snapshot [--connections N]   # where Sluice's bytes go
@@ -126,8 +123,8 @@ const GC_NODE_ARGS = ['--expose-gc', '--require', GC_HOOK];
 /**
  * RSS once it has stopped moving. In Sluice each reading follows a full GC
  * (SIGUSR2 through the preloaded gc-hook): without it, where the V8 heap was
- * in its GC cycle decided the result (readings jumped by ±10 MB, and KiB per
- * flow came out negative). v2ray (Go) is read as is. Stable = less than
+ * in its GC cycle decided the result (readings jumped, and KiB per flow
+ * came out negative). v2ray (Go) is read as is. Stable = less than
  * 512 KiB between the extremes of 3 s of readings.
  */
 async function settledRss(proxy, maxMs = 30_000) {

@@ -185,7 +185,7 @@ async function main() {
     children.push(dnsmasq);
     await dnsmasq.waitUntil(() => (/started, version/.test(dnsmasq.stderr) ? true : undefined), 5000, 'dnsmasq started');
 
-    // Sluice's log is counted as it streams, not kept: a long run writes millions of access lines.
+    // Sluice's log is counted as it streams, not kept: a long run writes an access line per flow (`flows logged`).
     const child = topo.spawn('gw', process.execPath, [netns.SLUICE_BIN, 'run', '-c', config]);
     const sluiceLog = { flows: 0, flowErrors: 0, errors: 0, samples: [], started: false };
     createInterface({ input: child.stdout }).on('line', (line) => {

@@ -87,11 +87,11 @@ async function withBench(name, flags, tools, body, { proxyOptions = {}, startPro
       return new ProxyProcess(topo, kind, workdir, log, { ...proxyOptions[kind], ...opts });
     },
     /**
-     * Empties the gateway's conntrack table. `sluice rules` matches on ct
-     * state, so the gateway tracks every proxied flow (two entries each:
-     * client leg and outbound leg, TIME_WAIT entries live 120 s); at a few
-     * thousand new flows per second the 262,144-entry table fills within a
-     * minute and new flows are dropped. Flushing before each run keeps runs
+     * Empties the gateway's conntrack table. A ruleset that matches on ct
+     * state makes the gateway track every proxied flow (two entries each:
+     * client leg and outbound leg, TIME_WAIT entries live 120 s); at the
+     * connection benchmark's rates the table (`nf_conntrack_max` entries)
+     * fills and new flows are dropped. Flushing before each run keeps runs
      * independent of the ones before. Returns how many entries there were.
      */
     async flushConntrack() {

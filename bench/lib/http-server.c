@@ -2,8 +2,9 @@
  * Minimal HTTP/1.1 responder for the connection-rate benchmark (compiled by
  * bench/conn-rate.js at run time): one epoll loop per process, answers each
  * request with a fixed 2-byte body and "Connection: close", then closes.
- * A few microseconds per connection, so the server stays far from being the
- * bottleneck of what it measures. Listens on PORTS consecutive ports from
+ * Cheap per connection, so the server stays far from being the bottleneck
+ * of what it measures (bench/conn-rate.js prints its rate alone first:
+ * "server alone"). Listens on PORTS consecutive ports from
  * PORT, so each benchmark run can use a port of its own: TIME_WAIT sockets
  * left by one run then never match the next run's 4-tuples.
  *

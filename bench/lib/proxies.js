@@ -46,8 +46,9 @@ function sluiceBin(kind) {
 /**
  * Variants whose stdout (the JSON log) goes to a file in the bench workdir,
  * as a production deployment's would (a file or journald), rather than
- * through a pipe that the bench parses line by line: at thousands of lines a
- * second that parsing would compete with Sluice for the same two CPUs.
+ * through a pipe that the bench parses line by line: at a line per flow
+ * (`node bench/conn-rate.js --modes sluice-info` logs how many each sample
+ * wrote) that parsing would compete with Sluice for the same two CPUs.
  */
 const LOG_TO_FILE = new Set(['sluice-info']);
 

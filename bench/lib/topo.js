@@ -36,8 +36,9 @@ async function createBenchTopology(name, log) {
   topo.destroyOnExit();
   log.info(`topology ${topo.names.client} ─ ${topo.names.gw} ─ ${topo.names.remote}`);
   for (const role of ['client', 'gw']) {
-    // Connection-rate runs open tens of thousands of flows; TIME_WAIT from the
-    // last run must not run the client (or Sluice's outbound side) out of ports.
+    // Connection-rate runs open a flow per request (`node bench/conn-rate.js -v`
+    // prints wrk's counts); TIME_WAIT from the last run must not run the client
+    // (or Sluice's outbound side) out of ports.
     await topo.exec(role, 'sysctl', ['-qw', 'net.ipv4.ip_local_port_range=1024 65535', 'net.ipv4.tcp_tw_reuse=1']);
   }
   for (const role of ['client', 'gw', 'remote']) {

@@ -4,7 +4,7 @@
 // A uv_poll per socket costs, per flow and socket, uv_poll_init's probe
 // (epoll_ctl ADD + DEL and ioctl(FIONBIO)), an epoll_ctl DEL at every
 // uv_poll_start (uv__platform_invalidate_fd) before the deferred ADD/MOD, and
-// a DEL at stop and close: ~16 epoll_ctl and 3 ioctl per proxied connection.
+// a DEL at stop and close.
 // Here a socket costs an ADD when first watched, a MOD when its interest
 // changes, a DEL when it drops to none (a shut socket reports EPOLLHUP even
 // then), and nothing at close: closing the only fd of a file takes it out of

@@ -36,9 +36,9 @@ export interface FlowListener {
  * same bindings and no redaction. The root logger redacts by key name, which
  * pino runs on every value of every line; the access line's keys are fixed
  * and none of those, and its values are strings and numbers, so redaction
- * could never change it, yet it was about half of what writing the line
- * cost. Its level is `trace`: whether a line is written is decided on
- * `logger` itself, so a level set there later still counts.
+ * could never change it, yet it ran on every line. Its level is `trace`:
+ * whether a line is written is decided on `logger` itself, so a level set
+ * there later still counts.
  */
 function accessLogger(logger: Logger): Logger {
   let access = accessLoggers.get(logger);
