@@ -39,7 +39,7 @@ describe('e2e: sluice doctor in the gateway', function () {
   it('a healthy gateway: every check OK, exit 0', async function () {
     const run = await doctor();
     assert.equal(run.code, 0, run.stdout);
-    assert.equal(run.lines.size, 12, run.stdout);
+    assert.equal(run.lines.size, 13, run.stdout);
     for (const [id, line] of run.lines) assert.ok(line.startsWith('OK'), `${id}: ${line}`);
   });
 
@@ -118,5 +118,8 @@ describe('e2e: sluice doctor in the gateway', function () {
     assert.equal(r.code, 2, r.stdout);
     assert.match(r.stdout, /^FAIL outbound-marks: local mode, but outbounds\[2\] "bare" has no mark containing 0x2: its connections loop back into Sluice$/m);
     assert.match(r.stdout, /fix: add "mark: 0x2" to it/);
+    // What `sluice run` would refuse is said too, and the other checks still ran.
+    assert.match(r.stdout, /^FAIL config: sluice run would refuse this config: outbounds\[2\]/m);
+    assert.match(r.stdout, /^OK {3}cap-net-admin: /m);
   });
 });

@@ -1,6 +1,7 @@
 import type { DoctorCheck } from '../types';
 import { brNetfilterCheck } from './br-netfilter';
 import { capNetAdminCheck } from './cap-net-admin';
+import { configValidCheck } from './config-valid';
 import { foreignRulesCheck } from './foreign-rules';
 import { forwardPolicyCheck } from './forward-policy';
 import { forwardingCheck } from './forwarding';
@@ -14,6 +15,7 @@ import { rpFilterCheck } from './rp-filter';
 
 /** Every check `sluice doctor` runs without `--probe`, in the order printed: kernel, host, firewall, Sluice. */
 export const DOCTOR_CHECKS: readonly DoctorCheck[] = [
+  configValidCheck,
   nftExpressionsCheck,
   capNetAdminCheck,
   forwardingCheck,
