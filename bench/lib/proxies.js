@@ -35,6 +35,14 @@ const SLUICE_VARIANTS = {
   'sluice-base': [],
 };
 
+/**
+ * Caps for the benchmarks, which hold as many TCP flows as the open-file limit allows (bench/memory.js):
+ * the derived default of `limits.max_tcp_flows` keeps a quarter of the fds
+ * for UDP sessions and would refuse some of them. Not given to `sluice-base`,
+ * whose older config has no `limits` key.
+ */
+const BENCH_LIMITS = ['limits: { max_tcp_flows: 20000 }', 'udp: { max_sessions: 1000 }'];
+
 /** The `sluice` bin a variant runs: another checkout's for `sluice-base`, this one's otherwise. */
 function sluiceBin(kind) {
   if (kind !== 'sluice-base') return SLUICE_BIN;
@@ -198,7 +206,7 @@ class ProxyProcess {
     let child;
     if (SLUICE_VARIANTS[this.kind]) {
       const cfg = path.join(this.workdir, `${this.kind}-${this.port}.yaml`);
-      fs.writeFileSync(cfg, sluiceConfig(this.port, SLUICE_VARIANTS[this.kind]));
+      fs.writeFileSync(cfg, sluiceConfig(this.port, this.kind === 'sluice-base' ? SLUICE_VARIANTS[this.kind] : [...SLUICE_VARIANTS[this.kind], ...BENCH_LIMITS]));
       const args = [...(this.opts.nodeArgs ?? []), sluiceBin(this.kind), 'run', '-c', cfg];
       if (LOG_TO_FILE.has(this.kind)) {
         this.logFile = path.join(this.workdir, `${this.kind}-${this.port}.log`);

@@ -1,3 +1,4 @@
+import type { FlowClosedEvent } from '@sluice/core';
 import * as path from 'node:path';
 import type { NamespaceRole } from './addresses';
 import type { CommandResult, RunOptions } from './exec';
@@ -17,22 +18,8 @@ export const STARTED_MSG = 'sluice started';
 /** `msg` of the access-log line Sluice prints per closed flow. */
 export const FLOW_CLOSED_MSG = 'flow closed';
 
-/** Fields of an access-log line (`msg: "flow closed"`), the contract tests and the demo read. */
-export interface FlowLog {
-  readonly network: 'tcp' | 'udp';
-  /** `ip:port`, IPv6 as `[addr]:port`. */
-  readonly src: string;
-  readonly dst: string;
-  readonly inbound: string;
-  readonly rule: string;
-  readonly outbound: string;
-  /** Bytes client → remote. */
-  readonly up: number;
-  /** Bytes remote → client. */
-  readonly down: number;
-  readonly durationMs: number;
-  readonly error?: unknown;
-}
+/** Fields of an access-log line (`msg: "flow closed"`), the contract tests and the demo read: core's `flow:closed` event. */
+export type FlowLog = FlowClosedEvent;
 
 /** A Sluice process (usually `sluice run`) whose stdout is pino JSON lines. */
 export class SluiceProcess extends ChildWatch {

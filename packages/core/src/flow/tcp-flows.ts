@@ -106,13 +106,7 @@ export class TcpFlows {
       this.refuse(conn, src, dst, inbound, max);
       return;
     }
-    const flow: FlowMetadata = {
-      id: nextFlowId(),
-      network: 'tcp',
-      inbound,
-      src: { address: unmapAddress(src.address), port: src.port },
-      dst: { address: unmapAddress(dst.address), port: dst.port },
-    };
+    const flow = tcpFlow(src, dst, inbound);
     const f = new TcpFlow(flow, conn);
     this.live.add(f);
     if (typeof conn !== 'number') {
@@ -153,13 +147,7 @@ export class TcpFlows {
     const startedAt = Date.now();
     if (typeof conn !== 'number') conn.on('error', ignore);
     this.relayer.reset(conn);
-    const flow: FlowMetadata = {
-      id: nextFlowId(),
-      network: 'tcp',
-      inbound,
-      src: { address: unmapAddress(src.address), port: src.port },
-      dst: { address: unmapAddress(dst.address), port: dst.port },
-    };
+    const flow = tcpFlow(src, dst, inbound);
     const total = this.opts.maxFlowsTotal ?? max;
     this.warnings.warn('max-tcp-flows', { maxTcpFlows: total, thisWorker: max, open: this.live.size }, 'refused new tcp flows: limits.max_tcp_flows reached');
     logFlowClosed(this.logger, flow, { rule: '', outbound: '', up: 0, down: 0, startedAt, error: `limit: max_tcp_flows (${total}) reached` }, this.listener);
@@ -272,3 +260,14 @@ export class TcpFlows {
 }
 
 function ignore(): void {}
+
+/** A new TCP flow's metadata; IPv4-mapped addresses un-mapped. */
+function tcpFlow(src: Endpoint, dst: Endpoint, inbound: string): FlowMetadata {
+  return {
+    id: nextFlowId(),
+    network: 'tcp',
+    inbound,
+    src: { address: unmapAddress(src.address), port: src.port },
+    dst: { address: unmapAddress(dst.address), port: dst.port },
+  };
+}

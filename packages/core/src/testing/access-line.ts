@@ -1,26 +1,12 @@
+import type { FlowClosedEvent } from '../adapter/flow';
 import type { LogLine } from './capture-logger';
 
 /**
  * The access-log line core writes when a flow ends (`msg: "flow closed"`);
  * its fields are a contract: added to, never renamed.
  */
-export interface AccessLogLine {
+export interface AccessLogLine extends FlowClosedEvent {
   readonly msg: 'flow closed';
-  readonly flowId: string;
-  readonly network: 'tcp' | 'udp';
-  /** `address:port` (`[v6]:port`). */
-  readonly src: string;
-  readonly dst: string;
-  readonly inbound: string;
-  readonly rule: string;
-  readonly outbound: string;
-  readonly up: number;
-  readonly down: number;
-  readonly durationMs: number;
-  /** The sniffed or hooked host name, when there was one. */
-  readonly host?: string;
-  /** Why the flow failed; absent for a clean end. */
-  readonly error?: string;
 }
 
 /** The `flow closed` line of flow `flowId` among `lines`, if written. */
