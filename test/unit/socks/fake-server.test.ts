@@ -34,16 +34,15 @@ const NOAUTH = Buffer.from([5, 0]);
 const DST = { address: '192.0.2.10', port: 80 };
 
 /** Dials through a scripted server and returns the error it fails with. */
-async function failure(steps: Step[], raw: Record<string, unknown> = {}, dst = DST): Promise<{ message: string; code: string; ms: number }> {
+async function failure(steps: Step[], raw: Record<string, unknown> = {}, dst = DST): Promise<{ message: string; code: string }> {
   const srv = await scriptedServer(steps);
-  const start = Date.now();
   try {
     const s = await makeSocks({ server: '127.0.0.1', port: srv.port, handshake_timeout_ms: 300, ...raw }).dialTcp(dst, flowCtx(dst));
     s.destroy();
     assert.fail('dial succeeded');
   } catch (err) {
     assert.ok(isSluiceError(err), `not a SluiceError: ${String(err)}`);
-    return { message: err.message, code: err.code, ms: Date.now() - start };
+    return { message: err.message, code: err.code };
   } finally {
     await srv.close();
   }
@@ -163,7 +162,6 @@ describe('socks handshake against a scripted server', () => {
     const silent = await failure(['hang']);
     assert.equal(silent.message, 'socks: handshake timeout');
     assert.equal(silent.code, ErrorCode.DIAL_TIMEOUT);
-    assert.ok(silent.ms >= 290 && silent.ms < 1000, `took ${silent.ms} ms`);
     const partial = await failure([NOAUTH, Buffer.from([5, 0, 0, 1, 127])]);
     assert.equal(partial.message, 'socks: handshake timeout');
   });
@@ -171,11 +169,10 @@ describe('socks handshake against a scripted server', () => {
   it('stops when the flow is aborted', async () => {
     const srv = await scriptedServer(['hang']);
     const ctx = flowCtx();
-    const start = Date.now();
     const dial = makeSocks({ server: '127.0.0.1', port: srv.port }).dialTcp(DST, ctx);
     setTimeout(() => ctx.ac.abort(), 50);
+    // The abort's own message, not the handshake timeout's: the abort ended it.
     await assert.rejects(dial, { message: 'socks: dial aborted' });
-    assert.ok(Date.now() - start < 1000);
     await srv.close();
   });
 
@@ -226,12 +223,10 @@ describe('socks handshake against a scripted server', () => {
       dialTcp: () => new Promise(() => undefined), // ignores its signal on purpose
       close: async () => undefined,
     };
-    const start = Date.now();
+    // The outbound's own timeout ends it, although its `via` never settles.
     await assert.rejects(makeSocks({ server: '127.0.0.1', port: 1, via: 'stuck', connect_timeout_ms: 200 }, { stuck }).dialTcp(DST, flowCtx()), {
       message: 'socks: connect timeout',
       code: ErrorCode.DIAL_TIMEOUT,
     });
-    const ms = Date.now() - start;
-    assert.ok(ms >= 190 && ms < 700, `took ${ms} ms`);
   });
 });
