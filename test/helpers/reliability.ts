@@ -35,9 +35,9 @@ timeouts: { connect_ms: ${t.connectMs}, tcp_idle_ms: ${t.tcpIdleMs}, udp_idle_ms
 `;
 }
 
-/** Starts Sluice in the gateway with {@link reliabilityConfig}. */
-export function startReliabilitySluice(env: E2EEnv, t: ReliabilityTimeouts = RELIABILITY_TIMEOUTS): Promise<SluiceProcess> {
-  return env.startSluice(writeFile(env.tmp, 'reliability.yaml', reliabilityConfig(t)));
+/** Starts Sluice in the gateway with {@link reliabilityConfig}, plus `extra` top-level YAML if given. */
+export function startReliabilitySluice(env: E2EEnv, extra = '', t: ReliabilityTimeouts = RELIABILITY_TIMEOUTS): Promise<SluiceProcess> {
+  return env.startSluice(writeFile(env.tmp, 'reliability.yaml', `${reliabilityConfig(t)}${extra}`));
 }
 
 /** A process's open fds and resident memory, from /proc. */

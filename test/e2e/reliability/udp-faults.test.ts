@@ -57,7 +57,7 @@ describe('e2e reliability: upstream UDP faults', function () {
     return done as unknown as { port: number; replies: number; errors: string[] };
   }
 
-  it('ICMP port unreachable: the session ends, its access line is written, nothing leaks, and UDP still works', async function () {
+  async function icmpUnreachable(path: string): Promise<void> {
     const sluice = env.sluice!;
     const before = footprint(sluice.child.pid!);
     const port = await freePort(env.topo, 'remote', A.remote.v4, 'udp');
@@ -65,12 +65,24 @@ describe('e2e reliability: upstream UDP faults', function () {
     assert.equal(sent.replies, 0, JSON.stringify(sent));
     const src = formatEndpoint(A.client.v4, sent.port);
     const flow = await sluice.waitForFlow((f) => f.src === src && f.network === 'udp', T.udpIdleMs + 5000, `udp session from ${src}`);
-    console.log(`      [outcome] ICMP unreachable: session up ${flow.up} B, down ${flow.down} B, error: ${flow.error}`);
+    console.log(`      [outcome] ICMP unreachable (${path}): session up ${flow.up} B, down ${flow.down} B, error: ${flow.error}`);
     assert.equal(flow.dst, formatEndpoint(A.remote.v4, port), describeFlows([flow]));
     assert.equal(flow.down, 0, describeFlows([flow]));
     const echoed = await udpExchange(udpEcho.port, 3);
     assert.equal(echoed.replies, 3, `UDP to a live server after the fault: ${JSON.stringify(echoed)}`);
     await assertStillServing(env, http);
-    await assertFootprintReturns(sluice, before, 'ICMP unreachable (UDP)');
+    await assertFootprintReturns(sluice, before, `ICMP unreachable (UDP, ${path})`);
+  }
+
+  it('ICMP port unreachable (native datagram path): the session ends, its access line is written, nothing leaks, and UDP still works', async function () {
+    await icmpUnreachable('native path');
+  });
+
+  it('ICMP port unreachable (relay.native_udp: false): the same through the JavaScript datagram path', async function () {
+    await env.stopSluice();
+    await startReliabilitySluice(env, 'relay: { native_udp: false }\n');
+    await assertStillServing(env, http);
+    await udpExchange(udpEcho.port, 1);
+    await icmpUnreachable('JavaScript path');
   });
 });
