@@ -1,0 +1,88 @@
+import * as assert from 'node:assert/strict';
+import { formatEndpoint, TOPOLOGY_ADDRESSES as A, type ChildWatch } from '@sluice/testbed';
+import { useE2E } from '../../helpers/env';
+import { freePort } from '../../helpers/ports';
+import {
+  assertFootprintReturns,
+  assertStillServing,
+  footprint,
+  RELIABILITY_TIMEOUTS as T,
+  spawnNodeClient,
+  startReliabilitySluice,
+} from '../../helpers/reliability';
+import { startHttpServer, startUdpEchoServer, type ProbeServer } from '../../helpers/servers';
+import { describeFlows } from '../../helpers/sluice';
+
+/**
+ * Sends argv[3] datagrams to argv host:port, 100 ms apart, then listens for
+ * a second more and prints one line: replies received and socket errors.
+ */
+const UDP_CLIENT = `
+const dgram = require('dgram');
+const [host, port, n] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const s = dgram.createSocket('udp4');
+let replies = 0; const errors = [];
+s.on('message', () => replies++);
+s.on('error', (e) => errors.push(e.code || e.message));
+s.bind(0, () => {
+  let i = 0;
+  const t = setInterval(() => {
+    s.send('datagram ' + i, port, host);
+    if (++i === n) { clearInterval(t); setTimeout(() => { console.log(JSON.stringify({ event: 'done', port: s.address().port, replies, errors })); process.exit(0); }, 1000); }
+  }, 100);
+});
+`;
+
+describe('e2e reliability: upstream UDP faults', function () {
+  const env = useE2E({ tag: 'ruf', sluice: false });
+  let http: ProbeServer;
+  let udpEcho: ProbeServer;
+  const clients: ChildWatch[] = [];
+
+  before(async function () {
+    http = await startHttpServer(env.topo);
+    udpEcho = await startUdpEchoServer(env.topo);
+    await startReliabilitySluice(env);
+    await assertStillServing(env, http);
+    await udpExchange(udpEcho.port, 1);
+  });
+  afterEach(async function () {
+    for (const c of clients.splice(0)) await c.stop('SIGKILL');
+  });
+
+  async function udpExchange(port: number, n: number): Promise<{ port: number; replies: number; errors: string[] }> {
+    const c = spawnNodeClient(env.topo, 'client', UDP_CLIENT, [A.remote.v4, String(port), String(n)]);
+    clients.push(c);
+    const done = await c.waitFor((l) => l.event === 'done', 10_000, 'the datagrams sent and replies counted');
+    return done as unknown as { port: number; replies: number; errors: string[] };
+  }
+
+  async function icmpUnreachable(path: string): Promise<void> {
+    const sluice = env.sluice!;
+    const before = footprint(sluice.child.pid!);
+    const port = await freePort(env.topo, 'remote', A.remote.v4, 'udp');
+    const sent = await udpExchange(port, 3);
+    assert.equal(sent.replies, 0, JSON.stringify(sent));
+    const src = formatEndpoint(A.client.v4, sent.port);
+    const flow = await sluice.waitForFlow((f) => f.src === src && f.network === 'udp', T.udpIdleMs + 5000, `udp session from ${src}`);
+    console.log(`      [outcome] ICMP unreachable (${path}): session up ${flow.up} B, down ${flow.down} B, error: ${flow.error}`);
+    assert.equal(flow.dst, formatEndpoint(A.remote.v4, port), describeFlows([flow]));
+    assert.equal(flow.down, 0, describeFlows([flow]));
+    const echoed = await udpExchange(udpEcho.port, 3);
+    assert.equal(echoed.replies, 3, `UDP to a live server after the fault: ${JSON.stringify(echoed)}`);
+    await assertStillServing(env, http);
+    await assertFootprintReturns(sluice, before, `ICMP unreachable (UDP, ${path})`);
+  }
+
+  it('ICMP port unreachable (native datagram path): the session ends, its access line is written, nothing leaks, and UDP still works', async function () {
+    await icmpUnreachable('native path');
+  });
+
+  it('ICMP port unreachable (relay.native_udp: false): the same through the JavaScript datagram path', async function () {
+    await env.stopSluice();
+    await startReliabilitySluice(env, 'relay: { native_udp: false }\n');
+    await assertStillServing(env, http);
+    await udpExchange(udpEcho.port, 1);
+    await icmpUnreachable('JavaScript path');
+  });
+});
