@@ -1,6 +1,11 @@
+/**
+ * Public API of `@sluice/core`: create and run a Sluice ({@link createSluice}), load and
+ * validate its config, write outbound plugins ({@link definePlugin}, {@link defineOutbound}),
+ * and the contracts, router, relays and firewall renderer behind them.
+ * @module
+ */
 import 'reflect-metadata';
 
-/** Public API of `@sluice/core`. */
 export * from './adapter';
 export * from './errors';
 export * from './tokens';

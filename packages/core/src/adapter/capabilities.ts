@@ -12,6 +12,7 @@ import type { Outbound } from './outbound';
  * `dialTcp`, and even then relays two plain sockets in the kernel.
  */
 export interface TcpFdDialer {
+  /** Connects to `dst` and resolves with the connected socket's fd, which the caller then owns. */
   dialTcpFd(dst: Destination, ctx: FlowContext): Promise<number>;
 }
 
@@ -22,6 +23,7 @@ export interface TcpFdDialer {
  * session's datagrams without JavaScript. The caller owns the fd.
  */
 export interface UdpFdDialer {
+  /** Opens a UDP socket connected to `ctx.flow.dst` and resolves with its fd, which the caller then owns. */
   dialUdpFd(ctx: FlowContext): Promise<number>;
 }
 

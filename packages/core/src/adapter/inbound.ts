@@ -80,6 +80,7 @@ export interface FlowSink {
  */
 export interface Inbound {
   readonly tag: string;
+  /** Starts listening; resolves once flows can arrive. */
   start(): Promise<void>;
   /** Stops taking new connections; what it already carries (UDP sessions) continues until {@link close}. */
   stopAccepting?(): Promise<void>;

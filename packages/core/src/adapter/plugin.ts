@@ -25,11 +25,15 @@ export type SchemaResult<T> = { readonly success: true; readonly data: T } | { r
  * entry without `tag` and `type`, which core owns and checks itself.
  */
 export interface OptionsSchema<T> {
+  /** Parses `input` without throwing: the value, or the issues found. */
   safeParse(input: unknown): SchemaResult<T>;
 }
 
 /** The parsed options type of a schema: `z.infer` for a zod schema. */
-export type SchemaOutput<S> = S extends { safeParse(input: unknown): infer R } ? (R extends { success: true; data: infer T } ? T : never) : never;
+export type SchemaOutput<S> = S extends {
+  /** See {@link OptionsSchema.safeParse}. */
+  safeParse(input: unknown): infer R;
+} ? (R extends { success: true; data: infer T } ? T : never) : never;
 
 /**
  * One outbound type, as written with `defineOutbound`: the `type:` value in

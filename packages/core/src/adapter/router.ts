@@ -9,6 +9,7 @@ export interface RouteDecision {
 
 /** Chooses an outbound for each flow. */
 export interface FlowRouter {
+  /** The outbound for `flow`, and which rule chose it. */
   route(flow: FlowMetadata): RouteDecision;
 }
 

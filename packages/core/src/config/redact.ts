@@ -26,7 +26,7 @@ export function isSecretKey(key: string): boolean {
 
 /**
  * Deep copy of `raw` with the value of every secret-looking key (see
- * {@link isSecretKey}) replaced by `"[redacted]"`, at any depth, so a config
+ * `isSecretKey`) replaced by `"[redacted]"`, at any depth, so a config
  * can be echoed or logged without credentials.
  */
 export function redactConfig<T>(raw: T): T {

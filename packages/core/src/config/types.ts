@@ -27,11 +27,13 @@ export interface SluiceConfig {
   readonly baseDir: string;
 }
 
+/** `log`: logging. */
 export interface LogConfig {
   /** pino level: trace, debug, info, warn, error, fatal, silent. */
   readonly level: string;
 }
 
+/** One entry of `inbounds`: a TPROXY listener. */
 export interface InboundConfig {
   readonly tag: string;
   readonly type: 'tproxy';
@@ -62,6 +64,7 @@ export interface RuleConfig {
   readonly outbound: string;
 }
 
+/** `route`: the ordered rules and the outbound for flows no rule matches. */
 export interface RouteConfig {
   readonly rules: readonly RuleConfig[];
   readonly final: string;
@@ -85,6 +88,7 @@ export interface FirewallConfig {
   readonly local: boolean;
 }
 
+/** `timeouts`, in milliseconds. */
 export interface TimeoutsConfig {
   /** Outbound connect timeout. */
   readonly connect_ms: number;
@@ -96,6 +100,7 @@ export interface TimeoutsConfig {
   readonly drain_ms: number;
 }
 
+/** `udp`: UDP session limits. */
 export interface UdpConfig {
   /** Most UDP sessions at once; the least recently used is closed past it. */
   readonly max_sessions: number;
@@ -110,6 +115,7 @@ export interface LimitsConfig {
   readonly max_tcp_flows: number | 'auto';
 }
 
+/** `relay`: which kernel and native fast paths the relays may use. */
 export interface RelayConfig {
   /**
    * Relay TCP flows whose bytes no JavaScript needs to see (both sides plain

@@ -8,7 +8,7 @@ import { inspectConfig, type InspectOptions } from './check';
 /**
  * Checks what only the plugins and the host can check: every outbound's type
  * exists and its options parse, `via` references resolve without cycles, and
- * the rules of {@link inspectConfig}. Throws a ConfigError listing every
+ * the rules of `inspectConfig`. Throws a ConfigError listing every
  * error; returns the warnings. Opens no socket.
  */
 export function validateOutbounds(config: SluiceConfig, opts?: InspectOptions): readonly ConfigIssue[] {

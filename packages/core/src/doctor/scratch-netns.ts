@@ -4,6 +4,7 @@ import type { DoctorContext } from './types';
 /** A throwaway network namespace: commands run in it with `ip netns exec`. */
 export interface ScratchNamespace {
   readonly name: string;
+  /** Runs `argv` inside the namespace, with `input` on its stdin. */
   exec(argv: readonly string[], input?: string): Promise<CommandResult>;
 }
 

@@ -55,5 +55,6 @@ export interface DoctorCheck {
   readonly id: string;
   /** What is checked, for `--help` and the docs. */
   readonly title: string;
+  /** Runs the check against `ctx`; a failure is a result, not a rejection. */
   run(ctx: DoctorContext): Promise<CheckResult>;
 }

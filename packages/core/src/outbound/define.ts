@@ -6,8 +6,11 @@ import { ErrorCode, SluiceError } from '../errors';
 export interface OutboundSpec<S extends OptionsSchema<unknown>> {
   readonly type: string;
   readonly options: S;
+  /** Tags of the outbounds this one is carried by (its `via`); see {@link OutboundDefinition.dependencies}. */
   dependencies?(options: SchemaOutput<S>): readonly string[];
+  /** How an outbound with these options sends its own traffic; see {@link OutboundDefinition.egress}. */
   egress?(options: SchemaOutput<S>): OutboundEgress;
+  /** Creates the outbound from its parsed options. */
   create(options: SchemaOutput<S>, deps: OutboundDeps): Outbound;
 }
 

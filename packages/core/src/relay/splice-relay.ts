@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { NativeBinding, SpliceRelay, SpliceRelayResult } from '@sluice/native';
 import type { TcpRelay, TcpRelayOptions, TcpRelayResult } from './stream-relay';
 
-/** Options of {@link spliceRelay}. */
+/** Options of {@link spliceRelayEnds}. */
 export interface SpliceRelayOptions extends TcpRelayOptions {
   /**
    * Capacity a direction's kernel pipe grows to once it has carried 1 MiB
@@ -17,7 +17,7 @@ export interface SpliceRelayOptions extends TcpRelayOptions {
 export const DEFAULT_SPLICE_PIPE_SIZE = 1024 * 1024;
 
 /**
- * Whether {@link spliceRelay} can be used with this binding: the addon has
+ * Whether {@link spliceRelayEnds} can be used with this binding: the addon has
  * the relay, `splice()` works in this kernel/sandbox, and no relay has
  * reported it unsupported since.
  */

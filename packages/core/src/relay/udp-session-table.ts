@@ -38,6 +38,7 @@ export class UdpSessionTable<S extends ExpiringSession> {
     return this.map.values();
   }
 
+  /** The session under `key`, if any. */
   get(key: string): S | undefined {
     return this.map.get(key);
   }

@@ -2,6 +2,7 @@ import type { FlowMetadata } from '../adapter/flow';
 
 /** One condition of a rule. A rule matches when all its matchers do. */
 export interface Matcher {
+  /** Whether `flow` matches. */
   match(flow: FlowMetadata): boolean;
   /** `key=value` as in the config, for logs and the admin API. */
   toString(): string;

@@ -29,6 +29,7 @@ export class PortSet {
     return this.starts.length;
   }
 
+  /** Whether `port` is in one of the ranges. */
   has(port: number): boolean {
     const starts = this.starts;
     let lo = 0;

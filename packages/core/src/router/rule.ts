@@ -22,6 +22,7 @@ export class Rule {
     this.decision = Object.freeze({ rule: name, outbound });
   }
 
+  /** Whether every matcher of the rule matches `flow`. */
   match(flow: FlowMetadata): boolean {
     for (const m of this.matchers) if (!m.match(flow)) return false;
     return true;

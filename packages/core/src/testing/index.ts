@@ -5,6 +5,7 @@
  * session through one outbound and returns what came back with the access
  * line core writes, local peers, and a logger that keeps its lines.
  * See docs/testing-plugins.md.
+ * @module
  */
 export { createMockBinding, MockUdpTransparentSocket, type MockBinding, type MockBindingOptions, type MockReply, type Arrival, type OriginalDestinationFn } from './mock-binding';
 export { runTcp, type RunTcpOptions, type TcpRunResult } from './run-tcp';

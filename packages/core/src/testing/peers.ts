@@ -5,6 +5,7 @@ import type { Endpoint } from '../adapter/flow';
 /** A running destination server; `close()` stops it and every connection it holds. */
 export interface Peer {
   readonly address: Endpoint;
+  /** Stops the server and closes every connection it holds. */
   close(): Promise<void>;
 }
 

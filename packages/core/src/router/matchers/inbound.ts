@@ -9,6 +9,7 @@ export class InboundMatcher implements Matcher {
     this.set = new Set(tags);
   }
 
+  /** Whether `flow` matches. */
   match(flow: FlowMetadata): boolean {
     return this.set.has(flow.inbound);
   }

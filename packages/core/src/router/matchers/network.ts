@@ -11,6 +11,7 @@ export class NetworkMatcher implements Matcher {
     this.udp = networks.includes('udp');
   }
 
+  /** Whether `flow` matches. */
   match(flow: FlowMetadata): boolean {
     return flow.network === 'tcp' ? this.tcp : this.udp;
   }

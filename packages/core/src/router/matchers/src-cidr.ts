@@ -11,6 +11,7 @@ export class SrcCidrMatcher implements Matcher {
     this.set = CidrSet.from(cidrs);
   }
 
+  /** Whether `flow` matches. */
   match(flow: FlowMetadata): boolean {
     return this.set.has(flow.src.address);
   }

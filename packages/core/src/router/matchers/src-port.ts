@@ -11,6 +11,7 @@ export class SrcPortMatcher implements Matcher {
     this.set = new PortSet(ranges);
   }
 
+  /** Whether `flow` matches. */
   match(flow: FlowMetadata): boolean {
     return this.set.has(flow.src.port);
   }

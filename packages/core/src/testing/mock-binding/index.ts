@@ -30,7 +30,7 @@ export interface MockBindingOptions {
 }
 
 /**
- * A complete {@link NativeBinding} built on ordinary Node sockets: no addon
+ * A complete `NativeBinding` (from `@sluice/native`) built on ordinary Node sockets: no addon
  * is loaded and nothing needs root. Pass it as `createSluice(config, { native })`.
  * Besides the binding's members it exposes what a test needs to drive it.
  */

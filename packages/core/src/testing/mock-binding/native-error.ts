@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import type { NativeError } from '@sluice/native';
 
-/** A {@link NativeError} as the addon would throw it, so code under test takes its real error paths. */
+/** A `NativeError` (from `@sluice/native`) as the addon would throw it, so code under test takes its real error paths. */
 export function mockNativeError(code: string, syscall: string, message: string): NativeError {
   const errno = (os.constants.errno as Record<string, number | undefined>)[code] ?? 0;
   return Object.assign(new Error(`${syscall}: ${message} (mock binding)`), { code, errno, syscall });

@@ -54,7 +54,7 @@ export class MockListeners {
 
   constructor(private readonly fds: FdTable) {}
 
-  /** {@link NativeBinding.openTransparentListener} without `IP_TRANSPARENT`: an ordinary bound socket. */
+  /** `NativeBinding.openTransparentListener` without `IP_TRANSPARENT`: an ordinary bound socket. */
   open(options: TransparentListenerOptions): number {
     const handle = boundTcpHandle(options.address, options.port, 'bind');
     this.byFd.set(handle.fd, handle);

@@ -188,6 +188,7 @@ export class MockUdpTransparentSocket implements UdpTransparentSocket {
     return ended;
   }
 
+  /** The counters the real socket keeps, as far as the mock can tell. */
   stats(): UdpSocketStats {
     return { ...this.counters, sendDropped: 0, receiveDropped: 0, replySockets: 0, sessions: this.sessions.size, forwardDropped: 0, replyDropped: 0 };
   }
