@@ -1,7 +1,8 @@
+import * as assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { demoConfig, type DemoConfigOptions, type FlowLog, type Topology } from '@sluice/testbed';
+import { demoConfig, formatExit, type DemoConfigOptions, type FlowLog, type SluiceProcess, type Topology } from '@sluice/testbed';
 
 export { applySluiceRules, runSluice, startSluice, SLUICE_BIN, type FlowLog, type SluiceProcess } from '@sluice/testbed';
 
@@ -64,4 +65,19 @@ export async function readMarkCounter(topo: Topology): Promise<number> {
 /** Renders access-log lines for assertion messages. */
 export function describeFlows(flows: readonly FlowLog[]): string {
   return flows.length ? flows.map((f) => JSON.stringify(f)).join('\n') : '(no access-log lines)';
+}
+
+/**
+ * Asserts that `sluice` (started without waiting) exits 1 within 10 s, says
+ * CAP_NET_ADMIN, and never claimed to have started.
+ */
+export async function assertRefusedForCapNetAdmin(sluice: SluiceProcess): Promise<void> {
+  const status = await Promise.race([
+    sluice.exited,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running after 10 s\n${sluice.describe()}`)), 10_000)),
+  ]);
+  assert.equal(status.code, 1, `exit ${formatExit(status)}\n${sluice.describe()}`);
+  const output = sluice.stderr + sluice.lines.map((l) => JSON.stringify(l)).join('\n');
+  assert.match(output, /CAP_NET_ADMIN/, sluice.describe());
+  assert.equal(sluice.lines.some((l) => l.msg === 'sluice started'), false, 'it claimed to have started');
 }

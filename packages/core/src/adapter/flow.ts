@@ -38,9 +38,8 @@ export interface FlowContext {
   readonly signal: AbortSignal;
 }
 
-/** A flow the router has just sent somewhere: the payload of the `flow` event. */
-export interface FlowRoutedEvent {
-  readonly id: string;
+/** What both flow events say of a flow. */
+interface FlowEventFields {
   readonly network: Network;
   /** `address:port`, IPv6 in brackets. */
   readonly src: string;
@@ -53,16 +52,14 @@ export interface FlowRoutedEvent {
   readonly outbound: string;
 }
 
+/** A flow the router has just sent somewhere: the payload of the `flow` event. */
+export interface FlowRoutedEvent extends FlowEventFields {
+  readonly id: string;
+}
+
 /** A finished flow: the payload of the `flow:closed` event, exactly the access-log line's fields. */
-export interface FlowClosedEvent {
+export interface FlowClosedEvent extends FlowEventFields {
   readonly flowId: string;
-  readonly network: Network;
-  readonly src: string;
-  readonly dst: string;
-  readonly host?: string;
-  readonly inbound: string;
-  readonly rule: string;
-  readonly outbound: string;
   /** Bytes from the client towards the remote, and back. */
   readonly up: number;
   readonly down: number;
