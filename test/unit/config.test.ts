@@ -40,7 +40,17 @@ describe('config: parsing and defaults', () => {
   it('parses the contract example', () => {
     const c = parse(EXAMPLE);
     assert.equal(c.inbounds.length, 2);
-    assert.deepEqual(c.inbounds[1], { tag: 'in6', type: 'tproxy', listen: '::1', port: 15002, network: ['tcp', 'udp'], reuse_port: false });
+    assert.deepEqual(c.inbounds[1], {
+      tag: 'in6',
+      type: 'tproxy',
+      listen: '::1',
+      port: 15002,
+      network: ['tcp', 'udp'],
+      reuse_port: false,
+      sniff: false,
+      sniff_timeout_ms: 300,
+      override_destination: false,
+    });
     assert.deepEqual(
       c.outbounds.map((o) => [o.tag, o.type, o.path]),
       [

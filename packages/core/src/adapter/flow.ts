@@ -27,7 +27,12 @@ export interface FlowMetadata {
   readonly inbound: string;
   readonly src: Endpoint;
   readonly dst: Destination;
+  /** Which sniffer found `dst.host`, when one did. */
+  readonly sniffed?: SniffedProtocol;
 }
+
+/** The protocols whose first bytes name the destination. */
+export type SniffedProtocol = 'tls' | 'http' | 'quic';
 
 /** Handed to an outbound with each dial. */
 export interface FlowContext {
@@ -46,10 +51,14 @@ interface FlowEventFields {
   readonly dst: string;
   /** The destination's host name, when one is known. */
   readonly host?: string;
+  /** Which sniffer found `host`, when one did. */
+  readonly sniffed?: SniffedProtocol;
   readonly inbound: string;
   /** `rules[i]` (or the rule's name), `final`, `hook`, `loop`. */
   readonly rule: string;
   readonly outbound: string;
+  /** The group path to the outbound that carried the flow (`group > member`), when a group chose it. */
+  readonly chain?: string;
 }
 
 /** A flow the router has just sent somewhere: the payload of the `flow` event. */

@@ -6,6 +6,7 @@ export const DEFAULTS = {
   udp: { max_sessions: 10_000 },
   limits: { max_tcp_flows: 'auto' as const },
   route: { hook_timeout_ms: 1000 },
+  inbound: { sniff: false, sniff_timeout_ms: 300, override_destination: false },
   firewall: {
     fwmark: 0x1,
     table: 100,

@@ -5,7 +5,7 @@ import { canonicalAddress, isIpLiteral } from './net';
 import { checkListenAddress } from './listeners';
 import { at, isObj, IssueList, readBool, readInt, readList, readObject, readString, show } from './reader';
 
-const INBOUND_KEYS = ['tag', 'type', 'listen', 'port', 'network', 'reuse_port'] as const;
+const INBOUND_KEYS = ['tag', 'type', 'listen', 'port', 'network', 'reuse_port', 'sniff', 'sniff_timeout_ms', 'override_destination'] as const;
 /** Bounds of a TCP/UDP port. */
 export const PORT = { min: 1, max: 65535 } as const;
 
@@ -59,6 +59,9 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
     const port = readInt(obj, 'port', path, PORT, 0, issues);
     const network = obj.network === undefined ? [...DEFAULTS.network] : readNetworks(obj.network, at(path, 'network'), issues);
     const reusePort = readBool(obj, 'reuse_port', path, false, issues);
+    const sniff = readBool(obj, 'sniff', path, DEFAULTS.inbound.sniff, issues);
+    const sniffTimeoutMs = readInt(obj, 'sniff_timeout_ms', path, { min: 1, max: 60_000 }, DEFAULTS.inbound.sniff_timeout_ms, issues);
+    const overrideDestination = readBool(obj, 'override_destination', path, DEFAULTS.inbound.override_destination, issues);
     if (issues.length !== before || !tag || !listen || !network) return;
     // Two listeners on one address, port and protocol cannot both bind; `::0` and `::` are one address.
     for (const n of network) {
@@ -67,7 +70,17 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
       if (owner) issues.add(at(path, 'port'), `${n} ${listen}:${port} is already used by ${owner}`);
       else owners.set(key, path);
     }
-    inbounds.push({ tag, type: 'tproxy', listen, port, network, reuse_port: reusePort });
+    inbounds.push({
+      tag,
+      type: 'tproxy',
+      listen,
+      port,
+      network,
+      reuse_port: reusePort,
+      sniff,
+      sniff_timeout_ms: sniffTimeoutMs,
+      override_destination: overrideDestination,
+    });
   });
   return { inbounds, tags };
 }

@@ -43,6 +43,12 @@ export interface InboundConfig {
   readonly network: readonly Network[];
   /** `SO_REUSEPORT` on the listeners. */
   readonly reuse_port: boolean;
+  /** Read the host name from the first bytes (TLS SNI, HTTP Host, QUIC Initial) before routing; default false. */
+  readonly sniff: boolean;
+  /** How long a client that has sent nothing or an incomplete message may hold routing (ms); default 300. */
+  readonly sniff_timeout_ms: number;
+  /** Outbounds dial the sniffed name instead of the original address; default false. */
+  readonly override_destination: boolean;
 }
 
 /** A port or an inclusive range. */
