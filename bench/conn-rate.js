@@ -2,8 +2,8 @@
 'use strict';
 /**
  * New connections per second: wrk with `Connection: close` (one request per
- * connection) in the client namespace against a tiny HTTP server in the
- * remote. Plain forwarding vs Sluice vs v2ray, interleaved. TIME_WAIT from
+ * connection) in the client namespace against nginx (Debian's, what users
+ * run) in the remote. Plain forwarding vs Sluice vs v2ray, interleaved. TIME_WAIT from
  * one run must not distort the next: the client's port range is wide, and
  * every run talks to a server port of its own, so no 4-tuple of a run can
  * meet a TIME_WAIT socket of an earlier one. (That matters: a proxy that
@@ -19,9 +19,9 @@
  *                           [--cpu-prof [--perf] [--prof-dir D]]
  */
 const { execFileSync } = require('node:child_process');
+const { writeFileSync } = require('node:fs');
 const path = require('node:path');
-const { have } = require('./lib/env');
-const { parseFlags, withBench, interleave, execWithCpu, runMain, sleep, fmt } = require('./lib/harness');
+const { TCP_MODES, parseFlags, withBench, interleave, execWithCpu, runMain, sleep, fmt } = require('./lib/harness');
 const { waitListening } = require('./lib/topo');
 const { machineInfo } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
@@ -32,7 +32,8 @@ const USAGE = `usage: node bench/conn-rate.js [options]
   --connections C   wrk -c (default 32)
   --threads T       wrk -t (default 2)
   --workers W       HTTP server processes in the remote (default 1)
-  --server c|node   the C epoll server (default; compiled with cc) or the Node one
+  --server nginx|c|node  Debian's nginx (default), the C epoll server
+                    (compiled with cc) or the Node one
   --pause-ms MS     pause between runs (default 3000)
 ${PROFILE_HELP}`;
 
@@ -64,13 +65,44 @@ function errorText(p) {
   return total || p.non2xx ? `${total} socket errors ${JSON.stringify(e)}, ${p.non2xx} non-2xx of ${p.requests}` : '';
 }
 
+/**
+ * nginx answering `GET /` with a short 200 on `ports` consecutive ports:
+ * no access log (the proxies under test log nothing per flow either),
+ * `workers` processes, in the foreground so the bench owns its lifetime.
+ */
+function nginxConfig(workdir, host, ports, workers) {
+  const listens = Array.from({ length: ports }, (_, i) => `    listen ${host}:${PORT + i} reuseport backlog=4096;`);
+  return [
+    'daemon off;',
+    'master_process on;',
+    `worker_processes ${workers};`,
+    `pid ${path.join(workdir, 'nginx.pid')};`,
+    'worker_rlimit_nofile 20000;',
+    'events { worker_connections 10000; }',
+    'http {',
+    '  access_log off;',
+    `  client_body_temp_path ${workdir}; proxy_temp_path ${workdir}; fastcgi_temp_path ${workdir}; uwsgi_temp_path ${workdir}; scgi_temp_path ${workdir};`,
+    '  keepalive_timeout 0;',
+    '  server {',
+    ...listens,
+    '    location / { return 200 "ok"; }',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
 /** Starts the HTTP server in the remote on `ports` consecutive ports from PORT. */
 async function startServer(ctx, flags, workers, ports) {
   const { topo, log } = ctx;
   const host = topo.addresses.remote.v4;
-  const kind = flags.server ?? (have('cc') ? 'c' : 'node');
+  const kind = flags.server ?? 'nginx';
   let server;
-  if (kind === 'c') {
+  if (kind === 'nginx') {
+    const conf = path.join(ctx.workdir, 'nginx.conf');
+    writeFileSync(conf, nginxConfig(ctx.workdir, host, ports, workers));
+    server = topo.spawn('remote', 'nginx', ['-c', conf, '-p', ctx.workdir, '-e', path.join(ctx.workdir, 'nginx-error.log')]);
+  } else if (kind === 'c') {
     const bin = path.join(ctx.workdir, 'http-server');
     execFileSync('cc', ['-O2', '-o', bin, path.join(__dirname, 'lib/http-server.c')], { stdio: 'inherit' });
     server = topo.spawn('remote', bin, [host, String(PORT), String(ports), String(workers)]);
@@ -95,6 +127,7 @@ async function main(argv) {
       ...PROFILE_OPTIONS,
     },
     USAGE,
+    TCP_MODES,
   );
   const opts = {
     seconds: Number(flags.seconds ?? (flags.quick ? 2 : 5)),
@@ -112,7 +145,7 @@ async function main(argv) {
       };
     });
   }
-  const rows = await withBench('conn', flags, ['wrk'], async (ctx) => {
+  const rows = await withBench('conn', flags, ['wrk', ...(flags.server === undefined || flags.server === 'nginx' ? ['nginx'] : [])], async (ctx) => {
     const { topo, log } = ctx;
     const host = topo.addresses.remote.v4;
     const ports = 1 + flags.reps * flags.modes.length;
@@ -141,7 +174,7 @@ async function main(argv) {
       { pauseMs, watchPids: { server: server.pid } },
     );
     const notes = [
-      `wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s; ${kind === 'c' ? 'C epoll' : 'Node'} server (${workers} process) alone ${fmt(local.rps)} conn/s`,
+      `wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s; ${{ nginx: 'nginx', c: 'C epoll', node: 'Node' }[kind]} server (${workers} process) alone ${fmt(local.rps)} conn/s`,
       ...problems,
     ].join('; ');
     return [makeRow('conn-rate', samples, machineInfo(), { quick: flags.quick, reps: flags.reps, notes })];

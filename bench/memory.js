@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Memory per idle proxied TCP connection: a client in the client namespace
+ * Memory per proxied TCP flow: a client in the client namespace
  * opens N connections through the gateway to a server in the remote that
  * holds them; the proxy's RSS (/proc/<pid>/status) before and after, divided
  * by N. Fresh proxy per measurement, after a 200-connection warm-up so that
@@ -29,7 +29,8 @@ const { loadNetns } = require('./lib/topo');
 const { summarizeHeap, formatGrowth } = require('./lib/heap');
 
 const USAGE = `usage: node bench/memory.js [options]
-  --connections N  idle connections to hold (default 10000; 2000 with --quick)
+  --connections N  connections to hold (default 9000; 2000 with --quick)
+  --idle           flows send nothing (default: each exchanges a few bytes first)
   --heap-snapshot  instead of the comparison: one Sluice run with a V8 heap
                    snapshot before and after opening the flows, and the JS
                    heap growth per flow by constructor
@@ -37,12 +38,14 @@ const USAGE = `usage: node bench/memory.js [options]
 
 const PORT = 7000;
 const PEER = path.join(__dirname, 'lib/idle-peer.js');
+/** Flows exchange a few bytes before they count (issue #14 measures flows that carried data, not only idle ones). */
+let EXCHANGE = true;
 const WARMUP = 200;
 /** Connections the client has in flight at once. */
 const CONCURRENCY = 64;
 /** fds kept free besides the flows': transient copies while a flow is set up (Sluice dups fds to hand them to the splice relay). */
 const FD_SLACK = 2 * CONCURRENCY + 32;
-const DEFAULT_MODES = ['sluice', 'sluice-nosplice', 'v2ray'];
+const DEFAULT_MODES = ['sluice', 'sluice-nosplice', 'v2ray', 'haproxy'];
 /** RSS is read after each quarter of the flows; KiB per flow is the slope through those points. */
 const STEPS = 4;
 
@@ -67,7 +70,7 @@ function serverCount(server, pred, timeoutMs, what) {
 /** Opens `count` connections from the client namespace and waits until the remote holds them all. */
 async function openIdle(topo, server, count, proxy, alreadyOpen = 0) {
   const host = topo.addresses.remote.v4;
-  const client = spawnPeer(topo, 'client', ['client', '--host', host, '--port', String(PORT), '--count', String(count), '--concurrency', String(CONCURRENCY)]);
+  const client = spawnPeer(topo, 'client', ['client', '--host', host, '--port', String(PORT), '--count', String(count), '--concurrency', String(CONCURRENCY), ...(EXCHANGE ? ['--exchange'] : [])]);
   const ready = await client.waitFor((l) => l.event === 'ready', 180_000, `${count} connections`);
   if (ready.failed > 0) {
     const counters = [];
@@ -210,10 +213,11 @@ async function heapRun(flags, wanted, hard) {
 }
 
 async function main(argv) {
-  const flags = parseFlags(argv, { connections: { type: 'string' }, 'heap-snapshot': { type: 'boolean', default: false }, 'prof-dir': { type: 'string' } }, USAGE);
+  const flags = parseFlags(argv, { connections: { type: 'string' }, idle: { type: 'boolean', default: false }, 'heap-snapshot': { type: 'boolean', default: false }, 'prof-dir': { type: 'string' } }, USAGE);
   if (!argv.some((a) => a.startsWith('--modes'))) flags.modes = [...DEFAULT_MODES];
   flags.modes = flags.modes.filter((m) => m !== 'plain');
-  const wanted = Number(flags.connections ?? (flags.quick ? 2000 : 10_000));
+  const wanted = Number(flags.connections ?? (flags.quick ? 2000 : 9000));
+  EXCHANGE = !flags.idle;
   const { hard } = fileLimits();
   if (flags['heap-snapshot']) return heapRun(flags, wanted, hard);
   const rows = await withBench(
@@ -271,7 +275,7 @@ async function main(argv) {
         : '';
       const common = { quick: flags.quick, reps: flags.reps, extra: { connections: Object.fromEntries(Object.entries(measured).map(([m, xs]) => [m, xs.map((x) => x.n)])) } };
       const unsettledNote = unsettled.size ? `; RSS still moving after 30 s for ${[...unsettled].join(', ')}` : '';
-      const note = `slope of settled RSS over flows, read at N/4, N/2, 3N/4 and N idle flows: ${nText}${limitNote}${unsettledNote}`;
+      const note = `slope of settled RSS over flows, read at N/4, N/2, 3N/4 and N flows ${EXCHANGE ? 'that have each exchanged 18 bytes both ways' : 'that sent nothing'}: ${nText}${limitNote}${unsettledNote}`;
       const rows = [];
       if (samples.sluice) rows.push(makeRow('memory', samples, machineInfo(), { ...common, notes: note }));
       if (samples['sluice-nosplice']) {

@@ -8,7 +8,7 @@
  *   node bench/tcp-throughput.js [--quick] [--reps N] [--modes plain,sluice,v2ray]
  *                                [--seconds S] [--streams 1,4] [--cpu-prof [--prof-dir D]]
  */
-const { parseFlags, withBench, interleave, execWithCpu, runMain } = require('./lib/harness');
+const { TCP_MODES, parseFlags, withBench, interleave, execWithCpu, runMain } = require('./lib/harness');
 const { machineInfo } = require('./lib/env');
 const { waitListening } = require('./lib/topo');
 const { makeRow, report } = require('./lib/report');
@@ -84,6 +84,7 @@ async function main(argv) {
     argv,
     { seconds: { type: 'string' }, streams: { type: 'string' }, ...PROFILE_OPTIONS },
     USAGE,
+    TCP_MODES,
   );
   if (flags['cpu-prof']) return profile(flags);
   return compare(flags);

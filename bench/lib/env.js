@@ -14,6 +14,8 @@ const TOOLS = {
   dnsmasq: 'dnsmasq',
   wrk: 'wrk',
   v2ray: 'v2ray',
+  haproxy: 'haproxy',
+  nginx: 'nginx-light',
   nft: 'nftables',
   ip: 'iproute2',
   ss: 'iproute2',

@@ -12,8 +12,10 @@ const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
 
 /** Default modes: the comparison issue #4 asks for. */
 const ALL_MODES = ['plain', 'sluice', 'v2ray'];
-/** Opt-in Sluice variants (see SLUICE_VARIANTS in proxies.js). */
-const EXTRA_MODES = ['sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base'];
+/** Default modes of the TCP workloads, which HAProxy (a TCP-only peer) also runs (issue #14). */
+const TCP_MODES = [...ALL_MODES, 'haproxy'];
+/** Opt-in modes: Sluice variants (see SLUICE_VARIANTS in proxies.js), and HAProxy where it is not a default. */
+const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -27,7 +29,8 @@ const COMMON_OPTIONS = {
 
 const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations, results not written
   --reps N         repetitions per mode (default 3; 1 with --quick)
-  --modes LIST     comma-separated, from plain,sluice,v2ray (the default) and
+  --modes LIST     comma-separated, from plain,sluice,v2ray (the default;
+                   the TCP workloads add haproxy) and
                    the Sluice variants sluice-nosplice (relay.splice: false)
                    and sluice-workers (workers: auto), sluice-info
                    (log level info: an access-log line per flow, to a file)
@@ -37,14 +40,14 @@ const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations
   --no-write       print only
   -v, --verbose    log every setup command`;
 
-/** Parses argv with the common flags plus `extra` (parseArgs option specs). */
-function parseFlags(argv, extra = {}, usage = '') {
+/** Parses argv with the common flags plus `extra` (parseArgs option specs); `defaults` are the modes without --modes. */
+function parseFlags(argv, extra = {}, usage = '', defaults = ALL_MODES) {
   const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...extra }, allowPositionals: false });
   if (values.help) {
     process.stdout.write(`${usage}\n${COMMON_HELP}\n`);
     process.exit(0);
   }
-  const modes = values.modes ? values.modes.split(',').map((m) => m.trim()) : [...ALL_MODES];
+  const modes = values.modes ? values.modes.split(',').map((m) => m.trim()) : [...defaults];
   for (const m of modes) {
     if (!ALL_MODES.includes(m) && !EXTRA_MODES.includes(m)) throw new Error(`unknown mode ${m} (${[...ALL_MODES, ...EXTRA_MODES].join(', ')})`);
   }
@@ -68,7 +71,7 @@ function makeLog(name, verbose) {
 async function withBench(name, flags, tools, body, { proxyOptions = {}, startProxies = true } = {}) {
   assertRoot();
   const log = makeLog(name, flags.verbose);
-  ensureTools(['ip', 'nft', 'ss', 'prlimit', 'conntrack', ...tools, ...(flags.modes.includes('v2ray') ? ['v2ray'] : [])], log.info);
+  ensureTools(['ip', 'nft', 'ss', 'prlimit', 'conntrack', ...tools, ...flags.modes.filter((m) => m === 'v2ray' || m === 'haproxy')], log.info);
   const workdir = makeWorkdir(name);
   const rmWorkdir = () => fs.rmSync(workdir, { recursive: true, force: true });
   process.once('exit', rmWorkdir);
@@ -300,4 +303,4 @@ function runMain(main) {
   );
 }
 
-module.exports = { ALL_MODES, EXTRA_MODES, parseFlags, makeLog, withBench, interleave, withCpu, execWithCpu, procCpuSeconds, median, fmt, runMain, sleep };
+module.exports = { ALL_MODES, TCP_MODES, EXTRA_MODES, parseFlags, makeLog, withBench, interleave, withCpu, execWithCpu, procCpuSeconds, median, fmt, runMain, sleep };

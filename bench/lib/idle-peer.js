@@ -7,17 +7,21 @@
  *     accepts and holds every connection; prints {"event":"listening"}, then
  *     {"event":"count","open":N} whenever the number of open connections changes
  *     (at most every 200 ms).
- *   node idle-peer.js client --host H --port P --count N [--concurrency C]
- *     opens N connections (at most C connecting at once), sends nothing, holds
- *     them; prints {"event":"ready","open":N,"failed":F} once every attempt has
- *     settled, then holds until killed.
+ *   node idle-peer.js client --host H --port P --count N [--concurrency C] [--exchange]
+ *     opens N connections (at most C connecting at once), holds them; prints
+ *     {"event":"ready","open":N,"failed":F} once every attempt has settled,
+ *     then holds until killed. With --exchange, each connection first sends a
+ *     few bytes and counts as open only once the server's echo came back, so
+ *     the proxy has moved data both ways on every flow (buffers touched, not
+ *     only the accept path).
+ * The server echoes whatever it receives.
  */
 const net = require('node:net');
 const { parseArgs } = require('node:util');
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { host: { type: 'string' }, port: { type: 'string' }, count: { type: 'string' }, concurrency: { type: 'string', default: '256' } },
+  options: { host: { type: 'string' }, port: { type: 'string' }, count: { type: 'string' }, concurrency: { type: 'string', default: '256' }, exchange: { type: 'boolean', default: false } },
 });
 const emit = (event, fields = {}) => process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
 const held = new Set();
@@ -26,6 +30,7 @@ if (positionals[0] === 'server') {
   let reported = -1;
   const server = net.createServer((s) => {
     held.add(s);
+    s.on('data', (d) => s.write(d));
     s.on('error', () => undefined);
     s.on('close', () => held.delete(s));
   });
@@ -56,7 +61,17 @@ if (positionals[0] === 'server') {
       if (++settled === total) emit('ready', { open: held.size, failed, firstError });
       next();
     };
-    s.once('connect', () => settle(true));
+    const PING = Buffer.from('sluice-bench-ping\n');
+    if (values.exchange) {
+      s.once('connect', () => s.write(PING));
+      let got = 0;
+      s.on('data', (d) => {
+        got += d.length;
+        if (got >= PING.length) settle(true);
+      });
+    } else {
+      s.once('connect', () => settle(true));
+    }
     s.on('error', (err) => settle(false, err));
     s.on('close', () => held.delete(s));
   };

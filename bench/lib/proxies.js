@@ -4,7 +4,10 @@
  * - `plain`: the gateway only routes (no TPROXY rules, no proxy) — the ceiling;
  * - `sluice`: `sluice run` in the gateway, firewall from `sluice rules`;
  * - `v2ray`: Debian's v2ray, dokodemo-door with `sockopt.tproxy`, freedom
- *   outbound, behind the same firewall (rendered by `sluice rules` for its port).
+ *   outbound, behind the same firewall (rendered by `sluice rules` for its port);
+ * - `haproxy`: Debian's HAProxy (TCP only), `bind … transparent` and a
+ *   server at 0.0.0.0 (each connection's original destination), behind the
+ *   same firewall.
  * In the proxy modes the gateway also drops everything it would forward, so a
  * proxy that is down (or a rule that does not match) fails the run instead of
  * silently measuring plain forwarding.
@@ -17,7 +20,9 @@ const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
-const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006 };
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, haproxy: 15007 };
+/** Peers that carry TCP only (no UDP listener to wait for). */
+const TCP_ONLY = new Set(['haproxy']);
 const BYPASS_MARK = 2;
 
 /**
@@ -90,6 +95,31 @@ function v2rayConfig(port) {
     ],
     outbounds: [{ tag: 'direct', protocol: 'freedom', settings: {}, streamSettings: { sockopt: { mark: BYPASS_MARK } } }],
   };
+}
+
+/**
+ * HAProxy as users put it in front of TPROXY'd traffic: a transparent bind,
+ * and `server … 0.0.0.0` so each connection goes to its original destination
+ * and port. One process with a thread per CPU (2.6's default), no logging,
+ * timeouts like Sluice's defaults.
+ */
+function haproxyConfig(port) {
+  return [
+    'global',
+    // Two fds per connection: what fits under the hard open-file limit of 20,000 here.
+    '  maxconn 9000',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 10s',
+    '  timeout client 300s',
+    '  timeout server 300s',
+    'frontend tproxy_in',
+    `  bind 127.0.0.1:${port} transparent`,
+    '  default_backend original_destination',
+    'backend original_destination',
+    '  server orig 0.0.0.0',
+    '',
+  ].join('\n');
 }
 
 /**
@@ -218,6 +248,11 @@ class ProxyProcess {
         const cwd = this.kind === 'sluice-base' ? path.resolve(path.dirname(sluiceBin(this.kind)), '../../..') : undefined;
         child = this.topo.spawn('gw', process.execPath, args, cwd ? { cwd } : {});
       }
+    } else if (this.kind === 'haproxy') {
+      const cfg = path.join(this.workdir, `haproxy-${this.port}.cfg`);
+      fs.writeFileSync(cfg, haproxyConfig(this.port));
+      // -db: foreground, no daemon, so the watch sees it exit.
+      child = this.topo.spawn('gw', 'haproxy', ['-db', '-f', cfg]);
     } else {
       const cfg = path.join(this.workdir, `v2ray-${this.port}.json`);
       fs.writeFileSync(cfg, JSON.stringify(v2rayConfig(this.port), null, 2));
@@ -225,7 +260,7 @@ class ProxyProcess {
     }
     this.watch = new netns.ChildWatch(child, `${this.kind} in ${this.topo.names.gw}`);
     await waitListening(this.topo, 'gw', this.port, { watch: this.watch });
-    await waitListening(this.topo, 'gw', this.port, { proto: 'udp', watch: this.watch });
+    if (!TCP_ONLY.has(this.kind)) await waitListening(this.topo, 'gw', this.port, { proto: 'udp', watch: this.watch });
     // Each proxied TCP flow holds two fds; let the proxy use the whole hard limit.
     const { hard } = fileLimits();
     await this.topo.exec('gw', 'prlimit', ['--pid', String(this.pid), `--nofile=${hard}:${hard}`], { allowFailure: true });
@@ -285,4 +320,4 @@ function makeWorkdir(name) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `sluice-bench-${name}-`));
 }
 
-module.exports = { PORTS, SLUICE_VARIANTS, sluiceConfig, v2rayConfig, fallbackRules, GatewayFirewall, ProxyProcess, makeWorkdir, SLUICE_BIN };
+module.exports = { PORTS, SLUICE_VARIANTS, sluiceConfig, v2rayConfig, haproxyConfig, fallbackRules, GatewayFirewall, ProxyProcess, makeWorkdir, SLUICE_BIN };
