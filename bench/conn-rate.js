@@ -19,7 +19,7 @@
  *                           [--cpu-prof [--perf] [--prof-dir D]]
  */
 const { execFileSync } = require('node:child_process');
-const { writeFileSync } = require('node:fs');
+const { mkdirSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 const { TCP_MODES, parseFlags, withBench, interleave, execWithCpu, runMain, sleep, fmt } = require('./lib/harness');
 const { waitListening } = require('./lib/topo');
@@ -39,6 +39,8 @@ ${PROFILE_HELP}`;
 
 /** First server port; run i uses PORT + i. */
 const PORT = 8000;
+/** Size of `/small.bin` on the nginx server. */
+const SMALL_BYTES = 16 * 1024;
 
 function parseWrk(text) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
@@ -50,8 +52,9 @@ function parseWrk(text) {
 }
 
 /** One wrk run from `role` to `host`; returns the parsed result plus `cpu`, wrk's % of a core. */
-async function wrk(ctx, role, host, port, { seconds, connections, threads }) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', 'Connection: close', `http://${host}:${port}/`];
+async function wrk(ctx, role, host, port, { seconds, connections, threads, keepAlive = false, path: urlPath = '/' }) {
+  const close = keepAlive ? [] : ['-H', 'Connection: close'];
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', ...close, `http://${host}:${port}${urlPath}`];
   const { result: r, cpu } = await execWithCpu(ctx, role, 'wrk', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
   const p = parseWrk(r.stdout);
   ctx.log.debug(`wrk ${args.join(' ')}:\n${r.stdout}`);
@@ -82,10 +85,13 @@ function nginxConfig(workdir, host, ports, workers) {
     'http {',
     '  access_log off;',
     `  client_body_temp_path ${workdir}; proxy_temp_path ${workdir}; fastcgi_temp_path ${workdir}; uwsgi_temp_path ${workdir}; scgi_temp_path ${workdir};`,
-    '  keepalive_timeout 0;',
+    // Keep-alive for clients that ask (bench/scaling.js); `Connection: close` runs close after one request anyway.
+    '  keepalive_timeout 60s;',
+    '  keepalive_requests 1000000;',
     '  server {',
     ...listens,
-    '    location / { return 200 "ok"; }',
+    `    root ${path.join(workdir, 'www')};`,
+    '    location = / { return 200 "ok"; }',
     '  }',
     '}',
     '',
@@ -100,6 +106,9 @@ async function startServer(ctx, flags, workers, ports) {
   let server;
   if (kind === 'nginx') {
     const conf = path.join(ctx.workdir, 'nginx.conf');
+    mkdirSync(path.join(ctx.workdir, 'www'), { recursive: true });
+    // A small transfer for bench/scaling.js's many-connections row.
+    writeFileSync(path.join(ctx.workdir, 'www', 'small.bin'), Buffer.alloc(SMALL_BYTES, 0x61));
     writeFileSync(conf, nginxConfig(ctx.workdir, host, ports, workers));
     server = topo.spawn('remote', 'nginx', ['-c', conf, '-p', ctx.workdir, '-e', path.join(ctx.workdir, 'nginx-error.log')]);
   } else if (kind === 'c') {
@@ -183,5 +192,5 @@ async function main(argv) {
   return rows;
 }
 
-module.exports = { main, parseWrk };
+module.exports = { main, parseWrk, wrk, startServer, errorText, PORT, SMALL_BYTES };
 if (require.main === module) runMain(main);

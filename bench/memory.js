@@ -105,12 +105,11 @@ function slope(points) {
  * Opens `n` flows in STEPS equal steps, reading the settled RSS after each;
  * returns the clients and the points [flows, KiB].
  */
-async function openInSteps(topo, server, proxy, n) {
+async function openInSteps(topo, server, proxy, n, targets = Array.from({ length: STEPS }, (_, i) => Math.round((n * (i + 1)) / STEPS))) {
   const clients = [];
   const points = [];
   let open = 0;
-  for (let i = 1; i <= STEPS; i++) {
-    const target = Math.round((n * i) / STEPS);
+  for (const target of targets) {
     clients.push(await openIdle(topo, server, target - open, proxy, open));
     open = target;
     const r = await settledRss(proxy);
@@ -291,5 +290,5 @@ async function main(argv) {
   return rows;
 }
 
-module.exports = { main };
+module.exports = { main, spawnPeer, openInSteps, warmUp, settledRss, closeIdle, slope, GC_NODE_ARGS, PORT };
 if (require.main === module) runMain(main);

@@ -67,14 +67,16 @@ const LOG_TO_FILE = new Set(['sluice-info']);
 
 function sluiceConfig(port, extra = []) {
   const log = extra.find((l) => l.startsWith('log:')) ?? 'log: { level: warn }';
-  extra = extra.filter((l) => !l.startsWith('log:'));
+  // A `route:` block (bench/scaling.js's rule counts) replaces the default one.
+  const route = extra.find((l) => l.startsWith('route:')) ?? 'route: { rules: [], final: direct }';
+  extra = extra.filter((l) => !l.startsWith('log:') && !l.startsWith('route:'));
   return [
     log,
     'inbounds:',
     `  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp, udp] }`,
     'outbounds:',
     `  - { tag: direct, type: direct, mark: 0x${BYPASS_MARK.toString(16)} }`,
-    'route: { rules: [], final: direct }',
+    route,
     ...extra,
     '',
   ].join('\n');
@@ -205,6 +207,8 @@ class GatewayFirewall {
 class ProxyProcess {
   /**
    * @param kind 'v2ray', 'sluice' or a Sluice variant (see SLUICE_VARIANTS)
+   * @param opts.listenTimeoutMs how long it may take to listen (default 15 s; a 100,000-rule config takes longer)
+   * @param opts.configLines more config lines for a Sluice variant (a `route:` block replaces the default)
    * @param opts.nodeArgs node flags for Sluice, e.g. `['--cpu-prof', '--cpu-prof-dir=…']`
    *   (Node 20 refuses --cpu-prof in NODE_OPTIONS, so they go on the command line)
    */
@@ -236,7 +240,8 @@ class ProxyProcess {
     let child;
     if (SLUICE_VARIANTS[this.kind]) {
       const cfg = path.join(this.workdir, `${this.kind}-${this.port}.yaml`);
-      fs.writeFileSync(cfg, sluiceConfig(this.port, this.kind === 'sluice-base' ? SLUICE_VARIANTS[this.kind] : [...SLUICE_VARIANTS[this.kind], ...BENCH_LIMITS]));
+      const lines = [...SLUICE_VARIANTS[this.kind], ...(this.opts.configLines ?? [])];
+      fs.writeFileSync(cfg, sluiceConfig(this.port, this.kind === 'sluice-base' ? lines : [...lines, ...BENCH_LIMITS]));
       const args = [...(this.opts.nodeArgs ?? []), sluiceBin(this.kind), 'run', '-c', cfg];
       if (LOG_TO_FILE.has(this.kind)) {
         this.logFile = path.join(this.workdir, `${this.kind}-${this.port}.log`);
@@ -259,7 +264,7 @@ class ProxyProcess {
       child = this.topo.spawn('gw', 'v2ray', ['-config', cfg]);
     }
     this.watch = new netns.ChildWatch(child, `${this.kind} in ${this.topo.names.gw}`);
-    await waitListening(this.topo, 'gw', this.port, { watch: this.watch });
+    await waitListening(this.topo, 'gw', this.port, { watch: this.watch, timeoutMs: this.opts.listenTimeoutMs });
     if (!TCP_ONLY.has(this.kind)) await waitListening(this.topo, 'gw', this.port, { proto: 'udp', watch: this.watch });
     // Each proxied TCP flow holds two fds; let the proxy use the whole hard limit.
     const { hard } = fileLimits();
