@@ -59,5 +59,7 @@ export function readFirstBytes(socket: Socket, timeoutMs: number, done: (first: 
   const timer = setTimeout(() => finish(NONE), timeoutMs);
   socket.on('data', onData);
   socket.once('end', onEnd);
+  // An accepted socket arrives paused (pauseOnConnect), and a 'data' listener does not resume it.
+  socket.resume();
   return stop;
 }

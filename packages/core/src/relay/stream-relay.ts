@@ -39,7 +39,8 @@ function destroyHard(stream: Duplex): void {
  * backpressure, and an error or idle timeout on either side tears both down.
  * Both streams must have been created with `allowHalfOpen: true`.
  * `replay`: bytes already read from the client (by a sniffer), written to
- * the upstream before anything else; the client may have ended meanwhile.
+ * the upstream before anything else. A client that has already ended is
+ * fine: pipe() passes its end on, and the flow ends when the client closes.
  */
 export function relayTcp(client: Duplex, upstream: Duplex, opts: TcpRelayOptions, replay?: Buffer): TcpRelay {
   let error: string | undefined;
@@ -97,9 +98,7 @@ export function relayTcp(client: Duplex, upstream: Duplex, opts: TcpRelayOptions
     [client, 'client', upstream],
     [upstream, 'upstream', client],
   ] as const) {
-    // A client that half-closed while it was sniffed has emitted its 'end' already (pipe() passes it on).
-    if (stream.readableEnded) onFinishedOrEnded();
-    else stream.once('end', onFinishedOrEnded);
+    stream.once('end', onFinishedOrEnded);
     stream.once('finish', onFinishedOrEnded);
     stream.on('error', (err: NodeJS.ErrnoException) => fail(`${name}: ${err.code ?? err.message}`));
     stream.once('close', () => {
