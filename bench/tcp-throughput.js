@@ -5,10 +5,10 @@
  * iperf3 server in the remote, the gateway routing (plain) or proxying
  * (Sluice, v2ray). See docs/benchmarks.md.
  *
- *   node bench/tcp-throughput.js [--quick] [--reps N] [--modes plain,sluice,v2ray]
+ *   node bench/tcp-throughput.js [--quick] [--reps N] [--modes plain,sluice,sluice-sniff,v2ray]
  *                                [--seconds S] [--streams 1,4] [--cpu-prof [--prof-dir D]]
  */
-const { parseFlags, withBench, interleave, execWithCpu, runMain } = require('./lib/harness');
+const { ALL_MODES, parseFlags, withBench, interleave, execWithCpu, runMain } = require('./lib/harness');
 const { machineInfo } = require('./lib/env');
 const { waitListening } = require('./lib/topo');
 const { makeRow, report } = require('./lib/report');
@@ -20,6 +20,7 @@ const USAGE = `usage: node bench/tcp-throughput.js [options]
 ${PROFILE_HELP} (1 stream)`;
 
 const PORT = 5201;
+const DEFAULT_MODES = [...ALL_MODES, 'sluice-sniff'];
 
 /** One iperf3 run; returns { value: Gbit/s received, cpu: { client: % of a core } }. */
 async function iperf(ctx, streams, seconds) {
@@ -86,6 +87,8 @@ async function main(argv) {
     USAGE,
   );
   if (flags['cpu-prof']) return profile(flags);
+  // By default the TCP rows also measure an inbound with `sniff: true` (mode sluice-sniff), next to the one without.
+  if (!argv.some((a) => a.startsWith('--modes'))) flags.modes = [...DEFAULT_MODES];
   return compare(flags);
 }
 

@@ -13,7 +13,7 @@ const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
 /** Default modes: the comparison issue #4 asks for. */
 const ALL_MODES = ['plain', 'sluice', 'v2ray'];
 /** Opt-in Sluice variants (see SLUICE_VARIANTS in proxies.js). */
-const EXTRA_MODES = ['sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base'];
+const EXTRA_MODES = ['sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -32,7 +32,9 @@ const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations
                    and sluice-workers (workers: auto), sluice-info
                    (log level info: an access-log line per flow, to a file)
                    and sluice-base (this config run by the build that
-                   SLUICE_BASE_BIN names: before/after in one run)
+                   SLUICE_BASE_BIN names: before/after in one run),
+                   sluice-sniff (the inbound with sniff: true; part of
+                   tcp-throughput.js's default)
   --write          write docs/benchmarks.md even with --quick
   --no-write       print only
   -v, --verbose    log every setup command`;

@@ -17,7 +17,7 @@ const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
-const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006 };
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, 'sluice-sniff': 15007 };
 const BYPASS_MARK = 2;
 
 /**
@@ -33,6 +33,13 @@ const SLUICE_VARIANTS = {
   'sluice-info': ['log: { level: info }'],
   // The same config run by another checkout's build (SLUICE_BASE_BIN): before/after comparisons in one run.
   'sluice-base': [],
+  // The inbound reads each flow's first bytes for a name (TLS SNI, HTTP Host) before routing: see INBOUND_VARIANTS.
+  'sluice-sniff': [],
+};
+
+/** Keys a variant adds to its inbound's line (inbound keys cannot go in SLUICE_VARIANTS' top-level lines). */
+const INBOUND_VARIANTS = {
+  'sluice-sniff': 'sniff: true',
 };
 
 /**
@@ -60,13 +67,13 @@ function sluiceBin(kind) {
  */
 const LOG_TO_FILE = new Set(['sluice-info']);
 
-function sluiceConfig(port, extra = []) {
+function sluiceConfig(port, extra = [], inbound = '') {
   const log = extra.find((l) => l.startsWith('log:')) ?? 'log: { level: warn }';
   extra = extra.filter((l) => !l.startsWith('log:'));
   return [
     log,
     'inbounds:',
-    `  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp, udp] }`,
+    `  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp, udp]${inbound ? `, ${inbound}` : ''} }`,
     'outbounds:',
     `  - { tag: direct, type: direct, mark: 0x${BYPASS_MARK.toString(16)} }`,
     'route: { rules: [], final: direct }',
@@ -206,7 +213,8 @@ class ProxyProcess {
     let child;
     if (SLUICE_VARIANTS[this.kind]) {
       const cfg = path.join(this.workdir, `${this.kind}-${this.port}.yaml`);
-      fs.writeFileSync(cfg, sluiceConfig(this.port, this.kind === 'sluice-base' ? SLUICE_VARIANTS[this.kind] : [...SLUICE_VARIANTS[this.kind], ...BENCH_LIMITS]));
+      const extra = this.kind === 'sluice-base' ? SLUICE_VARIANTS[this.kind] : [...SLUICE_VARIANTS[this.kind], ...BENCH_LIMITS];
+      fs.writeFileSync(cfg, sluiceConfig(this.port, extra, INBOUND_VARIANTS[this.kind]));
       const args = [...(this.opts.nodeArgs ?? []), sluiceBin(this.kind), 'run', '-c', cfg];
       if (LOG_TO_FILE.has(this.kind)) {
         this.logFile = path.join(this.workdir, `${this.kind}-${this.port}.log`);
