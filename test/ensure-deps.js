@@ -35,6 +35,8 @@ const PACKAGES = [
   ['systemd', 'systemd-analyze'],
   // The stand-in for systemd's notification socket in test/e2e/service.test.ts (Node has no unix datagram sockets).
   ['python3', 'python3'],
+  // The TLS server of test/e2e/sniff-tcp.test.ts (openssl s_server) and its certificate.
+  ['openssl', 'openssl'],
 ];
 
 const SEARCH_PATH = [...(process.env.PATH || '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];

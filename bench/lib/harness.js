@@ -15,7 +15,7 @@ const ALL_MODES = ['plain', 'sluice', 'v2ray'];
 /** Default modes of the TCP workloads, which HAProxy (a TCP-only peer) also runs (issue #14). */
 const TCP_MODES = [...ALL_MODES, 'haproxy'];
 /** Opt-in modes: Sluice variants (see SLUICE_VARIANTS in proxies.js), and HAProxy where it is not a default. */
-const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base'];
+const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -35,7 +35,9 @@ const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations
                    and sluice-workers (workers: auto), sluice-info
                    (log level info: an access-log line per flow, to a file)
                    and sluice-base (this config run by the build that
-                   SLUICE_BASE_BIN names: before/after in one run)
+                   SLUICE_BASE_BIN names: before/after in one run),
+                   sluice-sniff (the inbound with sniff: true; part of
+                   tcp-throughput.js's default)
   --write          write docs/benchmarks.md even with --quick
   --no-write       print only
   -v, --verbose    log every setup command`;

@@ -20,7 +20,7 @@ const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
-const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, haproxy: 15007 };
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, haproxy: 15007, 'sluice-sniff': 15008 };
 /** Peers that carry TCP only (no UDP listener to wait for). */
 const TCP_ONLY = new Set(['haproxy']);
 const BYPASS_MARK = 2;
@@ -38,6 +38,13 @@ const SLUICE_VARIANTS = {
   'sluice-info': ['log: { level: info }'],
   // The same config run by another checkout's build (SLUICE_BASE_BIN): before/after comparisons in one run.
   'sluice-base': [],
+  // The inbound reads each flow's first bytes for a name (TLS SNI, HTTP Host) before routing: see INBOUND_VARIANTS.
+  'sluice-sniff': [],
+};
+
+/** Keys a variant adds to its inbound's line (inbound keys cannot go in SLUICE_VARIANTS' top-level lines). */
+const INBOUND_VARIANTS = {
+  'sluice-sniff': 'sniff: true',
 };
 
 /**
@@ -65,7 +72,7 @@ function sluiceBin(kind) {
  */
 const LOG_TO_FILE = new Set(['sluice-info']);
 
-function sluiceConfig(port, extra = []) {
+function sluiceConfig(port, extra = [], inbound = '') {
   const log = extra.find((l) => l.startsWith('log:')) ?? 'log: { level: warn }';
   // A `route:` block (bench/scaling.js's rule counts) replaces the default one.
   const route = extra.find((l) => l.startsWith('route:')) ?? 'route: { rules: [], final: direct }';
@@ -73,7 +80,7 @@ function sluiceConfig(port, extra = []) {
   return [
     log,
     'inbounds:',
-    `  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp, udp] }`,
+    `  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp, udp]${inbound ? `, ${inbound}` : ''} }`,
     'outbounds:',
     `  - { tag: direct, type: direct, mark: 0x${BYPASS_MARK.toString(16)} }`,
     route,

@@ -31,3 +31,7 @@ export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, 
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';
+export type { SniffOutcome } from './sniff/outcome';
+export { sniffTls, MAX_CLIENT_HELLO_BYTES } from './sniff/tls';
+export { sniffHttp, MAX_HTTP_HEAD_BYTES } from './sniff/http';
+export { sniffStream, StreamSniffer, MAX_SNIFF_BYTES } from './sniff/stream-sniffer';

@@ -44,8 +44,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   }
 
   async dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
-    // A chain may hand us a host name (a SOCKS server named in config); the native path needs an IP before connect.
-    const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
+    const address = await this.addressOf(dst);
     const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
       return await this.connect(address, dst.port, signal);
@@ -89,7 +88,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
 
   /** {@link TcpFdDialer.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
   async dialTcpFd(dst: Destination, ctx: FlowContext): Promise<number> {
-    const address = net.isIP(dst.address) ? dst.address : await this.resolve(dst.address);
+    const address = await this.addressOf(dst);
     const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
       return await this.connectFd(address, dst.port, signal);
@@ -125,6 +124,17 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
       );
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /**
+   * The IP to connect to: `dst.host` resolved when it is set (the inbound's
+   * `override_destination` asks for the name to be dialled), else
+   * `dst.address`, resolved when a chain handed us a name there (a SOCKS
+   * server named in config); the native path needs an IP before connect.
+   */
+  private async addressOf(dst: Destination): Promise<string> {
+    const name = dst.host ?? dst.address;
+    return net.isIP(name) ? name : this.resolve(name);
   }
 
   private async resolve(name: string): Promise<string> {

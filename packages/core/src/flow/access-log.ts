@@ -65,6 +65,7 @@ export function accessLine(flow: FlowMetadata, outcome: FlowOutcome): FlowClosed
     durationMs: Date.now() - outcome.startedAt,
   };
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
+  if (flow.sniffed !== undefined) line.sniffed = flow.sniffed;
   if (outcome.error !== undefined) line.error = outcome.error;
   return line;
 }
@@ -107,5 +108,6 @@ export function reportFlowRouted(logger: Logger, flow: FlowMetadata, rule: strin
     outbound,
   };
   if (flow.dst.host !== undefined) event.host = flow.dst.host;
+  if (flow.sniffed !== undefined) event.sniffed = flow.sniffed;
   tell(logger, () => listener.routed(event));
 }

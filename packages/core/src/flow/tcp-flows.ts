@@ -1,6 +1,7 @@
+import type * as net from 'node:net';
 import type { Logger } from 'pino';
 import { isTcpFdDialer } from '../adapter/capabilities';
-import type { Endpoint, FlowMetadata } from '../adapter/flow';
+import type { Destination, Endpoint, FlowMetadata } from '../adapter/flow';
 import type { AcceptedConnection } from '../adapter/inbound';
 import { ErrorCode, SluiceError, describeError } from '../errors';
 import type { RelayEnd, TcpRelayer } from '../relay/relay';
@@ -10,6 +11,7 @@ import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log
 import type { Dispatch, Dispatcher, RouteTable } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
+import { readFirstBytes, type FirstBytes, type SniffSettings } from './tcp-sniff';
 import { RateLimitedLog } from '../util/rate-limited-log';
 
 /** Settings of {@link TcpFlows}. */
@@ -23,6 +25,12 @@ export interface TcpFlowsOptions {
   readonly maxFlows?: number;
   /** The cap as configured for the whole of Sluice, named in the refusal (default {@link maxFlows}). */
   readonly maxFlowsTotal?: number;
+  /**
+   * The inbounds (by tag) that sniff their flows' first bytes for a host
+   * name before routing (`sniff: true`). Leave it out when none does: the
+   * flows of other inbounds take exactly the path they take without it.
+   */
+  readonly sniff?: ReadonlyMap<string, SniffSettings>;
 }
 
 /**
@@ -32,6 +40,12 @@ export interface TcpFlowsOptions {
  */
 class TcpFlow {
   readonly startedAt = Date.now();
+  /** Replaced once, when sniffing finds a name (`dst.host`, `sniffed`), before the flow is routed. */
+  flow: FlowMetadata;
+  /** What the outbound is asked to dial when it is not `flow.dst` (a sniffed name without `override_destination`). */
+  dialDst: Destination | undefined;
+  /** Bytes read from the client while sniffing: the upstream gets them first, unchanged. */
+  replay: Buffer | undefined;
   rule = '';
   outbound = '';
   /** The route table the flow was routed with, released when it ends. */
@@ -40,13 +54,11 @@ class TcpFlow {
   /** The client connection until the relay owns it. */
   client: AcceptedConnection | undefined;
   relay: TcpRelay | undefined;
-  /** While the dial is awaited: stops waiting for it, with a reason. */
+  /** While the first bytes or the dial are awaited: stops waiting, with a reason. */
   giveUp: ((reason: unknown) => void) | undefined;
 
-  constructor(
-    readonly flow: FlowMetadata,
-    client: AcceptedConnection,
-  ) {
+  constructor(flow: FlowMetadata, client: AcceptedConnection) {
+    this.flow = flow;
     this.client = client;
   }
 
@@ -119,6 +131,14 @@ export class TcpFlows {
       this.fail(f, new SluiceError(ErrorCode.LOOP, 'loop: destination is a sluice listener'));
       return;
     }
+    const sniff = this.opts.sniff?.get(inbound);
+    if (sniff !== undefined) this.sniff(f, sniff);
+    else this.route(f);
+  }
+
+  /** Routes the flow (the dispatch is synchronous without a hook), then dials. */
+  private route(f: TcpFlow): void {
+    const flow = f.flow;
     f.ctx = new FlowContextImpl(flow, this.logger);
     // No async functions and no promise of our own on this path: the dispatch is synchronous without a hook.
     let d: Dispatch | Promise<Dispatch>;
@@ -136,6 +156,50 @@ export class TcpFlows {
     } else {
       this.dial(f, d);
     }
+  }
+
+  /**
+   * Reads the client's first bytes for a host name, then routes. The client
+   * becomes a socket for the read (a bare fd is adopted); the relay can still
+   * splice it afterwards, sending the bytes read first.
+   */
+  private sniff(f: TcpFlow, settings: SniffSettings): void {
+    let socket: net.Socket;
+    const client = f.client!;
+    if (typeof client === 'number') {
+      try {
+        socket = this.relayer.adopt(client);
+      } catch (err) {
+        this.fail(f, err);
+        return;
+      }
+      socket.on('error', ignore);
+      socket.once('close', f.onEarlyClose);
+      f.client = socket;
+    } else {
+      socket = client;
+    }
+    const stop = readFirstBytes(socket, settings.timeoutMs, (first) => {
+      f.giveUp = undefined;
+      this.sniffed(f, first, settings);
+      this.route(f);
+    });
+    f.giveUp = (reason) => {
+      f.giveUp = undefined;
+      stop();
+      this.fail(f, reason);
+    };
+  }
+
+  /** Records what sniffing found: the name in the flow's destination, and the bytes to replay. */
+  private sniffed(f: TcpFlow, first: FirstBytes, settings: SniffSettings): void {
+    if (first.bytes.length > 0) f.replay = first.bytes;
+    const outcome = first.outcome;
+    if (outcome.kind !== 'found') return;
+    const dst = f.flow.dst;
+    f.flow = { ...f.flow, dst: { address: dst.address, port: dst.port, host: outcome.host }, sniffed: outcome.protocol };
+    // Routing and logs see the name; the outbound dials the original address unless the inbound says otherwise.
+    if (!settings.overrideDestination) f.dialDst = dst;
   }
 
   /**
@@ -165,7 +229,8 @@ export class TcpFlows {
     let dial: Promise<RelayEnd>;
     try {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      dial = this.relayer.acceptsFds && isTcpFdDialer(target) ? target.dialTcpFd(f.flow.dst, ctx) : target.dialTcp(f.flow.dst, ctx);
+      const dst = f.dialDst ?? f.flow.dst;
+      dial = this.relayer.acceptsFds && isTcpFdDialer(target) ? target.dialTcpFd(dst, ctx) : target.dialTcp(dst, ctx);
     } catch (err) {
       this.fail(f, err);
       return;
@@ -209,7 +274,8 @@ export class TcpFlows {
         return;
       }
     }
-    const relay = this.relayer.start(client, upstream);
+    const relay = this.relayer.start(client, upstream, f.replay);
+    f.replay = undefined;
     f.relay = relay;
     // From here the relay owns the connection and aborts go through it.
     f.client = undefined;

@@ -41,26 +41,37 @@ export class TcpRelayer {
 
   /**
    * Starts relaying `client` and `upstream`; from here the relay owns both.
+   * `replay`: bytes already read from the client (by a sniffer), written to
+   * the upstream first, unchanged, whichever relay carries the flow.
    * Never throws: should even the stream relay not start (an fd that cannot
    * be adopted), the returned relay has already ended with the error.
    */
-  start(client: RelayEnd, upstream: RelayEnd): TcpRelay {
+  start(client: RelayEnd, upstream: RelayEnd, replay?: Buffer): TcpRelay {
     const native = this.splice;
     if (native) {
-      const spliced = spliceRelayEnds(client, upstream, this.opts, native);
+      const spliced = spliceRelayEnds(client, upstream, this.opts, native, replay);
       if (spliced) return spliced;
     }
     let c: Duplex | undefined;
     try {
       c = typeof client === 'number' ? adoptFd(client) : client;
       const u = typeof upstream === 'number' ? adoptFd(upstream) : upstream;
-      return relayTcp(c, u, this.opts);
+      return relayTcp(c, u, this.opts, replay);
     } catch (err) {
       if (c) c.destroy();
       else this.close(client);
       this.close(upstream);
       return { result: Promise.resolve({ up: 0, down: 0, error: (err as Error).message }), abort() {} };
     }
+  }
+
+  /**
+   * A bare fd as a `net.Socket`, for a step that must read from the client
+   * before the relay (sniffing). The socket still qualifies for the splice
+   * relay afterwards, which then takes a copy of its fd.
+   */
+  adopt(fd: number): net.Socket {
+    return adoptFd(fd);
   }
 
   /** Tells the peer at `end` that the flow failed (a reset, not a FIN), and releases it. */

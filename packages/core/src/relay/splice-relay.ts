@@ -62,8 +62,8 @@ function takeBuffered(stream: net.Socket): Buffer {
  *
  * Each end is a bare connected fd or a stream. A stream end must be an
  * eligible `net.Socket` (plain TCP, connected, paused, nothing left to write);
- * bytes it already read are collected with `read()` and sent first (a sniffer
- * must have passed on or `unshift()`ed back what it read). Two bare fds are
+ * bytes it already read are collected with `read()` and sent first, after
+ * `replay` (what a sniffer read from the client before). Two bare fds are
  * adopted as they are; otherwise the relay takes copies, and on success each
  * socket end is destroyed (sending nothing: the relay holds its copy; it
  * still emits `'close'`, so detach listeners that would take that for the
@@ -72,9 +72,15 @@ function takeBuffered(stream: net.Socket): Buffer {
  * Returns undefined, leaving both ends as they were, when an end is not
  * eligible or the relay cannot start: use `relayTcp` then.
  */
-export function spliceRelayEnds(client: number | Duplex, upstream: number | Duplex, opts: SpliceRelayOptions, native: NativeBinding): TcpRelay | undefined {
+export function spliceRelayEnds(
+  client: number | Duplex,
+  upstream: number | Duplex,
+  opts: SpliceRelayOptions,
+  native: NativeBinding,
+  replay?: Buffer,
+): TcpRelay | undefined {
   if (!spliceAvailable(native)) return undefined;
-  if (typeof client === 'number' && typeof upstream === 'number') {
+  if (typeof client === 'number' && typeof upstream === 'number' && replay === undefined) {
     // Nothing else polls these fds, so the relay adopts them: no copies. Nothing was read before.
     return startRelay(native, client, upstream, opts, { adopt: true }, 0, 0);
   }
@@ -83,16 +89,17 @@ export function spliceRelayEnds(client: number | Duplex, upstream: number | Dupl
   if (fdA === undefined || fdB === undefined) return undefined;
   const clientSocket = typeof client === 'number' ? undefined : (client as net.Socket);
   const upstreamSocket = typeof upstream === 'number' ? undefined : (upstream as net.Socket);
-  const pendingA = clientSocket ? takeBuffered(clientSocket) : undefined;
+  const bufferedA = clientSocket ? takeBuffered(clientSocket) : undefined;
   const pendingB = upstreamSocket ? takeBuffered(upstreamSocket) : undefined;
+  const pendingA = replay === undefined ? bufferedA : bufferedA === undefined || bufferedA.length === 0 ? replay : Buffer.concat([replay, bufferedA]);
 
   // Counted as relayTcp counts: bytes read from the client, bytes written to it.
   const upBefore = clientSocket ? clientSocket.bytesRead - pendingA!.length : 0;
   const downBefore = clientSocket ? clientSocket.bytesWritten : 0;
   const relay = startRelay(native, fdA, fdB, opts, { pendingA, pendingB }, upBefore, downBefore);
   if (!relay) {
-    // Not a TCP socket after all, not connected any more, out of fds…: put the bytes back for relayTcp.
-    if (pendingA && pendingA.length > 0) clientSocket!.unshift(pendingA);
+    // Not a TCP socket after all, not connected any more, out of fds…: put the bytes back for relayTcp (the caller keeps `replay`).
+    if (bufferedA && bufferedA.length > 0) clientSocket!.unshift(bufferedA);
     if (pendingB && pendingB.length > 0) upstreamSocket!.unshift(pendingB);
     return undefined;
   }

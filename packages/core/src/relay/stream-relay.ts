@@ -38,8 +38,11 @@ function destroyHard(stream: Duplex): void {
  * as a write shutdown of the other (half-close), `pipe()` provides
  * backpressure, and an error or idle timeout on either side tears both down.
  * Both streams must have been created with `allowHalfOpen: true`.
+ * `replay`: bytes already read from the client (by a sniffer), written to
+ * the upstream before anything else. A client that has already ended is
+ * fine: pipe() passes its end on, and the flow ends when the client closes.
  */
-export function relayTcp(client: Duplex, upstream: Duplex, opts: TcpRelayOptions): TcpRelay {
+export function relayTcp(client: Duplex, upstream: Duplex, opts: TcpRelayOptions, replay?: Buffer): TcpRelay {
   let error: string | undefined;
   let counted: { up: number; down: number } | undefined;
   const clientSocket = client instanceof net.Socket ? client : undefined;
@@ -48,6 +51,7 @@ export function relayTcp(client: Duplex, upstream: Duplex, opts: TcpRelayOptions
     const c = { up: 0, down: 0 };
     client.on('data', (chunk: Buffer) => void (c.up += chunk.length));
     upstream.on('data', (chunk: Buffer) => void (c.down += chunk.length));
+    if (replay !== undefined) c.up += replay.length;
     counted = c;
   }
 
@@ -106,6 +110,7 @@ export function relayTcp(client: Duplex, upstream: Duplex, opts: TcpRelayOptions
       onClosed();
     });
   }
+  if (replay !== undefined && replay.length > 0) upstream.write(replay);
   client.pipe(upstream);
   upstream.pipe(client);
 

@@ -15,6 +15,7 @@ import { Dispatcher, RouteTable } from '../flow/dispatch';
 import { Flows } from '../flow/flow-sink';
 import { LoopGuard } from '../flow/loop-guard';
 import { TcpFlows } from '../flow/tcp-flows';
+import { sniffingInbounds } from '../flow/tcp-sniff';
 import { UdpSessions } from '../flow/udp-sessions';
 import { TproxyInbound } from '../inbound/tproxy';
 import { createRootLogger } from '../logger';
@@ -184,7 +185,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       const loopGuard = new LoopGuard(config.inbounds.map((i) => ({ address: i.listen, port: i.port })));
       const t = config.timeouts;
       const relayer = new TcpRelayer({ idleMs: t.tcp_idle_ms }, config.relay.splice && spliceAvailable(native) ? native : undefined);
-      const tcp = new TcpFlows(this.dispatcher, loopGuard, relayer, flowLogger, { connectTimeoutMs: t.connect_ms, maxFlows: limits.maxTcpFlows, maxFlowsTotal: limits.maxTcpFlowsTotal }, this);
+      const tcp = new TcpFlows(this.dispatcher, loopGuard, relayer, flowLogger, { connectTimeoutMs: t.connect_ms, maxFlows: limits.maxTcpFlows, maxFlowsTotal: limits.maxTcpFlowsTotal, sniff: sniffingInbounds(config.inbounds) }, this);
       const udp = new UdpSessions(
         this.dispatcher,
         loopGuard,

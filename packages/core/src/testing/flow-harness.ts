@@ -5,10 +5,12 @@ import type { FlowSink } from '../adapter/inbound';
 import type { Outbound } from '../adapter/outbound';
 import type { FlowRouter, RoutingHook } from '../adapter/router';
 import type { FlowListener } from '../flow/access-log';
+import { DEFAULTS } from '../config/defaults';
 import { Dispatcher, RouteTable } from '../flow/dispatch';
 import { Flows } from '../flow/flow-sink';
 import { LoopGuard } from '../flow/loop-guard';
 import { TcpFlows } from '../flow/tcp-flows';
+import type { SniffSettings } from '../flow/tcp-sniff';
 import { UdpSessions } from '../flow/udp-sessions';
 import { TcpRelayer } from '../relay/relay';
 
@@ -37,6 +39,11 @@ export interface FlowHarnessOptions {
   readonly splice?: NativeBinding;
   /** Hand sessions to a port's session relay when it offers one (default true). */
   readonly sessionRelay?: boolean;
+  /**
+   * Inbound tags whose TCP flows are sniffed (as `sniff: true`), with their
+   * `sniff_timeout_ms` (default 300) and `override_destination` (default false).
+   */
+  readonly sniff?: Readonly<Record<string, { readonly timeoutMs?: number; readonly overrideDestination?: boolean }>>;
   /** Sluice's own listeners, for the loop guard. */
   readonly listeners?: readonly Endpoint[];
 }
@@ -77,7 +84,7 @@ export function createFlowHarness(opts: FlowHarnessOptions): FlowHarness {
   const dispatcher = new Dispatcher(new RouteTable(router, outbounds), { hook: opts.hook, hookTimeoutMs: opts.hookTimeoutMs, logger: opts.logger });
   const loopGuard = new LoopGuard(opts.listeners ?? []);
   const relayer = new TcpRelayer({ idleMs: opts.tcpIdleMs ?? 0 }, opts.splice);
-  const tcp = new TcpFlows(dispatcher, loopGuard, relayer, opts.logger, { connectTimeoutMs: opts.connectTimeoutMs ?? 10_000, maxFlows: opts.maxTcpFlows }, listener);
+  const tcp = new TcpFlows(dispatcher, loopGuard, relayer, opts.logger, { connectTimeoutMs: opts.connectTimeoutMs ?? 10_000, maxFlows: opts.maxTcpFlows, sniff: sniffSettings(opts.sniff) }, listener);
   const udp = new UdpSessions(
     dispatcher,
     loopGuard,
@@ -104,4 +111,9 @@ export function createFlowHarness(opts: FlowHarnessOptions): FlowHarness {
     abortAll: (reason) => tcp.abortAll(reason),
     closeAll: (reason) => udp.closeAll(reason),
   };
+}
+
+function sniffSettings(sniff: FlowHarnessOptions['sniff']): ReadonlyMap<string, SniffSettings> | undefined {
+  if (sniff === undefined) return undefined;
+  return new Map(Object.entries(sniff).map(([tag, s]) => [tag, { timeoutMs: s.timeoutMs ?? DEFAULTS.inbound.sniff_timeout_ms, overrideDestination: s.overrideDestination ?? DEFAULTS.inbound.override_destination }]));
 }
