@@ -31,3 +31,5 @@ export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, 
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';
+export { QuicSniffer, type QuicSnifferLimits } from './sniff/quic-sniffer';
+export { clientInitialKeys, QUIC_VERSIONS, type QuicVersion, type QuicInitialKeys } from './sniff/quic-initial-keys';
