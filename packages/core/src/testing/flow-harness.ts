@@ -37,6 +37,8 @@ export interface FlowHarnessOptions {
   readonly splice?: NativeBinding;
   /** Hand sessions to a port's session relay when it offers one (default true). */
   readonly sessionRelay?: boolean;
+  /** UDP sessions of these inbounds (by tag) are sniffed for a QUIC server name before routing, as with `sniff: true`. */
+  readonly udpSniff?: ReadonlyMap<string, { readonly timeoutMs: number; readonly overrideDestination: boolean }>;
   /** Sluice's own listeners, for the loop guard. */
   readonly listeners?: readonly Endpoint[];
 }
@@ -90,6 +92,7 @@ export function createFlowHarness(opts: FlowHarnessOptions): FlowHarness {
       maxPendingBytes: opts.maxPendingBytes,
       maxPendingTotal: opts.maxPendingTotal,
       sessionRelay: opts.sessionRelay,
+      sniff: opts.udpSniff,
     },
     listener,
   );
