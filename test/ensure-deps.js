@@ -35,6 +35,10 @@ const PACKAGES = [
   ['systemd', 'systemd-analyze'],
   // The stand-in for systemd's notification socket in test/e2e/service.test.ts (Node has no unix datagram sockets).
   ['python3', 'python3'],
+  // A real QUIC client and server for the QUIC sniffing e2e test (test/e2e/quic-sniff.test.ts), and its certificate.
+  ['ngtcp2-client', 'gtlsclient'],
+  ['ngtcp2-server', 'gtlsserver'],
+  ['openssl', 'openssl'],
 ];
 
 const SEARCH_PATH = [...(process.env.PATH || '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
