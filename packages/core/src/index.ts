@@ -32,4 +32,5 @@ export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type Splice
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';
 export { QuicSniffer, type QuicSnifferLimits } from './sniff/quic-sniffer';
+export type { SniffOutcome } from './sniff/outcome';
 export { clientInitialKeys, QUIC_VERSIONS, type QuicVersion, type QuicInitialKeys } from './sniff/quic-initial-keys';
