@@ -309,21 +309,28 @@ export class UdpSessions {
     this.table.add(key, session);
     const sniffing = this.opts.sniff?.get(port.inbound);
     if (sniffing) {
-      // Routed once the sniffer answers (the datagram that opened the session is read by the caller) or the time runs out.
+      // Routed once the sniffer answers; the caller hands it the datagram that opened the session.
       session.owner = 'sniffing';
       session.sniffer = new QuicSniffer();
-      session.sniffTimer = setTimeout(() => this.route(session, sniffing, undefined), sniffing.timeoutMs);
       return session;
     }
     this.route(session, undefined, undefined);
     return session;
   }
 
-  /** Feeds a held datagram to the session's sniffer; routes the session once it has an answer. */
+  /**
+   * Feeds a held datagram to the session's sniffer; routes the session once
+   * it has an answer. The timeout starts only when the sniffer asks for more
+   * (an incomplete QUIC ClientHello): anything else is routed at once.
+   */
   private sniff(s: UdpSession, data: Buffer): void {
     const outcome = s.sniffer!.push(data);
-    if (outcome.kind === 'more') return;
-    this.route(s, this.opts.sniff?.get(s.port.inbound), outcome.kind === 'found' ? outcome.host : undefined);
+    const sniffing = this.opts.sniff?.get(s.port.inbound);
+    if (outcome.kind === 'more') {
+      if (sniffing && !s.sniffTimer) s.sniffTimer = setTimeout(() => this.route(s, sniffing, undefined), sniffing.timeoutMs);
+      return;
+    }
+    this.route(s, sniffing, outcome.kind === 'found' ? outcome.host : undefined);
   }
 
   /**
