@@ -86,6 +86,20 @@ describe('QUIC sniffer', () => {
     assert.deepEqual(sniffer.push(protectInitial({ version: QUIC_V1, dcid: DCID, pn: 1, pnLen: 1, frames: second })), { kind: 'found', protocol: 'quic', host: 'mixed.example' });
   });
 
+  it("reads Chromium's shuffled CRYPTO frames: many small frames out of order inside each packet, PING and PADDING between them", () => {
+    const hello = clientHello('chaos.example', 1800);
+    const frames = Array.from({ length: 12 }, (_, i) => {
+      const size = Math.ceil(hello.length / 12);
+      return cryptoFrame(i * size, hello.subarray(i * size, (i + 1) * size));
+    });
+    // Packet 1 carries pieces 11, 3, 7, 0, 9, 5; packet 2 the rest, also shuffled.
+    const packet = (order: number[], pn: number) =>
+      protectInitial({ version: QUIC_V1, dcid: DCID, pn, frames: Buffer.concat(order.flatMap((i) => [frames[i]!, Buffer.of(0x01, 0x00, 0x00)])), payloadLen: 1200 });
+    const sniffer = new QuicSniffer();
+    assert.equal(sniffer.push(packet([11, 3, 7, 0, 9, 5], 1)).kind, 'more');
+    assert.deepEqual(sniffer.push(packet([6, 1, 10, 4, 8, 2], 2)), { kind: 'found', protocol: 'quic', host: 'chaos.example' });
+  });
+
   it('reads coalesced packets: an Initial followed by another packet in the same datagram', () => {
     const hello = clientHello('coalesced.example', 1500);
     const a = protectInitial({ version: QUIC_V1, dcid: DCID, pn: 0, frames: cryptoFrame(0, hello.subarray(0, 800)) });
