@@ -35,7 +35,10 @@ const PACKAGES = [
   ['systemd', 'systemd-analyze'],
   // The stand-in for systemd's notification socket in test/e2e/service.test.ts (Node has no unix datagram sockets).
   ['python3', 'python3'],
-  // The TLS server of test/e2e/sniff-tcp.test.ts (openssl s_server) and its certificate.
+  // A real QUIC client and server for the QUIC sniffing e2e test (test/e2e/quic-sniff.test.ts).
+  ['ngtcp2-client', 'gtlsclient'],
+  ['ngtcp2-server', 'gtlsserver'],
+  // The TLS server of test/e2e/sniff-tcp.test.ts (openssl s_server) and the certificates of both sniffing tests.
   ['openssl', 'openssl'],
 ];
 

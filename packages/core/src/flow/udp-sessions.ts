@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isUdpFdDialer } from '../adapter/capabilities';
-import type { Endpoint, FlowMetadata } from '../adapter/flow';
+import type { Destination, Endpoint, FlowMetadata } from '../adapter/flow';
 import type { DatagramPort, UdpSessionEnd, UdpSessionRelay } from '../adapter/inbound';
 import type { PacketChannel } from '../adapter/outbound';
 import { ErrorCode, SluiceError, describeError } from '../errors';
@@ -10,6 +10,15 @@ import type { Dispatch, Dispatcher, RouteTable } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { LoopGuard } from './loop-guard';
 import { RateLimitedLog } from '../util/rate-limited-log';
+import { QuicSniffer } from '../sniff/quic-sniffer';
+
+/** How an inbound with `sniff: true` treats a new UDP session. */
+export interface UdpSniffing {
+  /** `sniff_timeout_ms`: the longest a session is held for an incomplete QUIC ClientHello. */
+  readonly timeoutMs: number;
+  /** `override_destination`: outbounds get the sniffed name in the destination of each datagram. */
+  readonly overrideDestination: boolean;
+}
 
 /** Settings of {@link UdpSessions}. */
 export interface UdpSessionsOptions {
@@ -32,10 +41,14 @@ export interface UdpSessionsOptions {
    * relay, when the inbound offers one (`relay.native_udp`). Default true.
    */
   readonly sessionRelay?: boolean;
+  /** The inbounds (by tag) that sniff new sessions for a QUIC server name before routing them. */
+  readonly sniff?: ReadonlyMap<string, UdpSniffing>;
 }
 
 /**
  * Who owns a session's datagrams right now. Exactly one owner at a time:
+ * - `sniffing`: this module, which queues them and reads them for a QUIC
+ *   server name before routing (inbounds with `sniff: true`);
  * - `dialling`: this module, which queues them while the outbound dials;
  * - `channel`: this module, which passes them through the outbound's {@link PacketChannel};
  * - `relayed`: the inbound's {@link UdpSessionRelay}, which moves them without
@@ -43,7 +56,7 @@ export interface UdpSessionsOptions {
  *   the access-log record until the relay reports the end;
  * - `closed`: nobody.
  */
-type SessionOwner = 'dialling' | 'channel' | 'relayed' | 'closed';
+type SessionOwner = 'sniffing' | 'dialling' | 'channel' | 'relayed' | 'closed';
 
 /** One client endpoint talking to one original destination. */
 class UdpSession implements ExpiringSession {
@@ -55,7 +68,12 @@ class UdpSession implements ExpiringSession {
   outbound = '';
   table: RouteTable | undefined;
   channel: PacketChannel | undefined;
-  /** The queue while `dialling`, and its size in bytes. */
+  /** The destination datagrams are sent to through the channel: the sniffed name only with `override_destination`. */
+  sendTo: Destination;
+  /** While `sniffing`: the sniffer and the timer that routes without a name when it runs out. */
+  sniffer: QuicSniffer | undefined;
+  sniffTimer: NodeJS.Timeout | undefined;
+  /** The queue while `sniffing` and `dialling`, and its size in bytes. */
   pending: Buffer[] = [];
   pendingBytes = 0;
   /** The session's id in the inbound's relay, while `relayed`. */
@@ -65,11 +83,14 @@ class UdpSession implements ExpiringSession {
 
   constructor(
     readonly key: string,
-    readonly ctx: FlowContextImpl,
+    /** Replaced once, when sniffing has named the destination (same flow id). */
+    public ctx: FlowContextImpl,
     readonly port: DatagramPort,
     private readonly onClosed: (s: UdpSession, reason?: string) => void,
     private readonly onDequeue: (bytes: number) => void,
-  ) {}
+  ) {
+    this.sendTo = ctx.flow.dst;
+  }
 
   /** Set when the session failed before carrying anything: it stays in the table, swallowing datagrams. */
   failedEarly = false;
@@ -80,6 +101,7 @@ class UdpSession implements ExpiringSession {
     const owner = this.owner;
     if (owner === 'closed') return;
     this.owner = 'closed';
+    this.stopSniffing();
     this.failedEarly = owner === 'dialling' && reason !== undefined && !CLEAN_REASONS.has(reason) && reason !== 'session limit';
     this.dropPending();
     this.ctx.controller.abort(new SluiceError(ErrorCode.SHUTDOWN, reason ?? 'closed'));
@@ -90,6 +112,12 @@ class UdpSession implements ExpiringSession {
       this.addRelayed(relay.detach(this.relayId));
     }
     this.onClosed(this, reason);
+  }
+
+  stopSniffing(): void {
+    if (this.sniffTimer) clearTimeout(this.sniffTimer);
+    this.sniffTimer = undefined;
+    this.sniffer = undefined;
   }
 
   /** Empties the queue, returning it; the owner's total is told through `onDequeue`. */
@@ -208,8 +236,8 @@ export class UdpSessions {
     }
     if (s.owner === 'channel') {
       s.up += data.length;
-      s.channel!.send(data, s.ctx.flow.dst);
-    } else if (s.owner === 'dialling') {
+      s.channel!.send(data, s.sendTo);
+    } else if (s.owner === 'dialling' || s.owner === 'sniffing') {
       // Bounded per session and in total; `up` counts only what will be sent.
       const n = data.length;
       if (s.pending.length < this.maxPending && s.pendingBytes + n <= this.maxPendingBytes && this.pendingTotal + n <= this.maxPendingTotal) {
@@ -218,6 +246,7 @@ export class UdpSessions {
         s.pendingBytes += n;
         this.pendingTotal += n;
       }
+      if (s.sniffer) this.sniff(s, data);
     } else if (s.failedEarly) {
       // One access line for the failed session, then one rate-limited line for the flood, not one per datagram.
       s.dropped++;
@@ -278,16 +307,56 @@ export class UdpSessions {
       (bytes) => (this.pendingTotal -= bytes),
     );
     this.table.add(key, session);
-    let d: Dispatch | Promise<Dispatch>;
-    try {
-      d = this.dispatcher.dispatch(flow);
-    } catch (err) {
-      session.close(describeError(err));
+    const sniffing = this.opts.sniff?.get(port.inbound);
+    if (sniffing) {
+      // Routed once the sniffer answers; the caller hands it the datagram that opened the session.
+      session.owner = 'sniffing';
+      session.sniffer = new QuicSniffer();
       return session;
     }
-    if (d instanceof Promise) d.then((r) => this.dial(session, r), (err: unknown) => session.close(describeError(err)));
-    else this.dial(session, d);
+    this.route(session, undefined, undefined);
     return session;
+  }
+
+  /**
+   * Feeds a held datagram to the session's sniffer; routes the session once
+   * it has an answer. The timeout starts only when the sniffer asks for more
+   * (an incomplete QUIC ClientHello): anything else is routed at once.
+   */
+  private sniff(s: UdpSession, data: Buffer): void {
+    const outcome = s.sniffer!.push(data);
+    const sniffing = this.opts.sniff?.get(s.port.inbound);
+    if (outcome.kind === 'more') {
+      if (sniffing && !s.sniffTimer) s.sniffTimer = setTimeout(() => this.route(s, sniffing, undefined), sniffing.timeoutMs);
+      return;
+    }
+    this.route(s, sniffing, outcome.kind === 'found' ? outcome.host : undefined);
+  }
+
+  /**
+   * Routes the session, with the sniffed `host` in its destination when
+   * there is one (and in the datagrams' destination too with
+   * `override_destination`), then dials.
+   */
+  private route(s: UdpSession, sniffing: UdpSniffing | undefined, host: string | undefined): void {
+    if (s.owner === 'closed') return;
+    s.stopSniffing();
+    s.owner = 'dialling';
+    if (host !== undefined) {
+      const { address, port } = s.ctx.flow.dst;
+      const flow: FlowMetadata = { ...s.ctx.flow, dst: { address, port, host }, sniffed: 'quic' };
+      s.ctx = new FlowContextImpl(flow, this.logger);
+      s.sendTo = sniffing?.overrideDestination === true ? flow.dst : { address, port };
+    }
+    let d: Dispatch | Promise<Dispatch>;
+    try {
+      d = this.dispatcher.dispatch(s.ctx.flow);
+    } catch (err) {
+      s.close(describeError(err));
+      return;
+    }
+    if (d instanceof Promise) d.then((r) => this.dial(s, r), (err: unknown) => s.close(describeError(err)));
+    else this.dial(s, d);
   }
 
   private closed(s: UdpSession, reason?: string): void {
@@ -340,7 +409,8 @@ export class UdpSessions {
 
   /** From here the session's datagrams go through `channel`; the queue first. */
   private useChannel(s: UdpSession, channel: PacketChannel): void {
-    const { src, dst } = s.ctx.flow;
+    const { src } = s.ctx.flow;
+    const dst = s.sendTo;
     s.owner = 'channel';
     s.channel = channel;
     channel.setReceiver({

@@ -190,7 +190,13 @@ export class Sluice extends EventEmitter implements FlowListener {
         this.dispatcher,
         loopGuard,
         flowLogger,
-        { connectTimeoutMs: t.connect_ms, idleMs: t.udp_idle_ms, maxSessions: limits.maxUdpSessions, sessionRelay: config.relay.native_udp },
+        {
+          connectTimeoutMs: t.connect_ms,
+          idleMs: t.udp_idle_ms,
+          maxSessions: limits.maxUdpSessions,
+          sessionRelay: config.relay.native_udp,
+          sniff: new Map(config.inbounds.filter((i) => i.sniff).map((i) => [i.tag, { timeoutMs: i.sniff_timeout_ms, overrideDestination: i.override_destination }])),
+        },
         this,
       );
       this.flows = new Flows(tcp, udp);

@@ -44,6 +44,8 @@ export interface FlowHarnessOptions {
    * `sniff_timeout_ms` (default 300) and `override_destination` (default false).
    */
   readonly sniff?: Readonly<Record<string, { readonly timeoutMs?: number; readonly overrideDestination?: boolean }>>;
+  /** UDP sessions of these inbounds (by tag) are sniffed for a QUIC server name before routing, as with `sniff: true`. */
+  readonly udpSniff?: ReadonlyMap<string, { readonly timeoutMs: number; readonly overrideDestination: boolean }>;
   /** Sluice's own listeners, for the loop guard. */
   readonly listeners?: readonly Endpoint[];
 }
@@ -97,6 +99,7 @@ export function createFlowHarness(opts: FlowHarnessOptions): FlowHarness {
       maxPendingBytes: opts.maxPendingBytes,
       maxPendingTotal: opts.maxPendingTotal,
       sessionRelay: opts.sessionRelay,
+      sniff: opts.udpSniff,
     },
     listener,
   );
