@@ -158,5 +158,5 @@ for (const n of [10, 1000, 100_000]) {
 
 const w0 = Math.max(...rows.map((r) => r[0].length));
 const w1 = Math.max(...rows.map((r) => r[1].length));
-process.stdout.write(`route decision (node ${process.version}, ${flows.length} flows × ${rounds} rounds, median)\n`);
+process.stdout.write(`route decision (node ${process.version}, ${flows.length} flows × ${rounds} rounds, median; load average ${require('node:os').loadavg().map((x) => x.toFixed(1)).join(' ')} on ${require('node:os').cpus().length} CPUs)\n`);
 for (const [a, b, c] of rows) process.stdout.write(`  ${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}\n`);

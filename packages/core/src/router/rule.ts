@@ -31,6 +31,12 @@ export class Rule {
     return true;
   }
 
+  /** This rule's decision when it matches `flow`, else undefined. */
+  decide(flow: FlowMetadata): RouteDecision | undefined {
+    for (const m of this.matchers) if (!m.match(flow)) return undefined;
+    return this.decision;
+  }
+
   /** `name: network=udp && dst_port=53 -> direct`; a Clash line shows as written: `name: DOMAIN,a.com -> proxy`. */
   toString(): string {
     const what = this.clash !== undefined ? (this.payload === '' ? this.type : `${this.type},${this.payload}`) : this.matchers.map(String).join(' && ');
