@@ -14,7 +14,13 @@
  */
 const { parseArgs } = require('node:util');
 const { performance } = require('node:perf_hooks');
+const v8 = require('node:v8');
+const vm = require('node:vm');
 const core = require('@sluice/core');
+
+// A full collection before each measurement, so one row's garbage (100k-entry structures) is not billed to the next.
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc');
 
 const { values: flags } = parseArgs({
   options: {
@@ -77,6 +83,7 @@ function makeFlows(count) {
 
 /** Median ns per call of `fn(flow)` over `rounds` passes of `flows`. */
 function measure(fn, flows, rounds) {
+  gc();
   for (let w = 0; w < 3; w++) for (const f of flows) fn(f);
   const samples = [];
   let sink = 0;

@@ -53,15 +53,19 @@ describe('routing: domain structures and matchers', () => {
     assert.equal(s.size, 4);
   });
 
-  it('KeywordSet: the automaton (many keywords) agrees with a scan', () => {
+  it('KeywordSet: the combined expression (tens of keywords) and the automaton (thousands) agree with a scan', () => {
     let seed = 7;
-    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    const word = (len: number): string => Array.from({ length: len }, () => 'abcde'[rnd(5)]).join('');
-    const keywords = Array.from({ length: 40 }, () => word(2 + rnd(4)));
-    const set = new KeywordSet(keywords);
-    for (let i = 0; i < 2000; i++) {
-      const text = word(rnd(20));
-      assert.equal(set.has(text), keywords.some((k) => text.includes(k)), `${text}`);
+    // xorshift32: a small LCG repeats too soon to draw thousands of distinct words.
+    const rnd = (n: number): number => ((seed ^= seed << 13), (seed ^= seed >>> 17), (seed ^= seed << 5), (seed >>> 0) % n);
+    const word = (len: number): string => Array.from({ length: len }, () => 'abcdefgh.'[rnd(9)]).join('');
+    for (const count of [40, 3000]) {
+      const keywords = Array.from({ length: count }, () => word(3 + rnd(4)));
+      const set = new KeywordSet(keywords);
+      assert.ok(set.size > (count === 40 ? 8 : 2000), `${set.size} distinct keywords`);
+      for (let i = 0; i < 2000; i++) {
+        const text = word(rnd(24));
+        assert.equal(set.has(text), keywords.some((k) => text.includes(k)), `${count}: ${text}`);
+      }
     }
     const small = new KeywordSet(['ads', 'track']);
     assert.equal(small.has('x.tracker.com'), true);
