@@ -16,6 +16,8 @@ export interface HostPatterns {
   readonly clash?: readonly string[];
 }
 
+const NO_REGEXES: readonly RegExp[] = [];
+
 /**
  * A compiled set of host patterns: exact names, suffixes and Clash wildcards
  * in one {@link DomainTrie}, keywords in one {@link KeywordSet}, regular
@@ -24,27 +26,28 @@ export interface HostPatterns {
  */
 export class HostSet {
   private readonly trie = new DomainTrie();
-  private readonly keywords: KeywordSet;
+  /** Absent when there are none, as in most sets: a rule per name must stay small. */
+  private readonly keywords: KeywordSet | undefined;
   private readonly regexes: readonly RegExp[];
 
   constructor(patterns: HostPatterns) {
     for (const d of patterns.domain ?? []) this.trie.add(normalizeDomainName(d));
     for (const d of patterns.domain_suffix ?? []) this.trie.addSuffix(normalizeDomainName(d));
     for (const d of patterns.clash ?? []) this.trie.add(normalizeDomainName(d));
-    this.keywords = new KeywordSet((patterns.domain_keyword ?? []).map((k) => k.toLowerCase()));
-    this.regexes = (patterns.domain_regex ?? []).map((r) => new RegExp(r, 'i'));
+    this.keywords = patterns.domain_keyword?.length ? new KeywordSet(patterns.domain_keyword.map((k) => k.toLowerCase())) : undefined;
+    this.regexes = patterns.domain_regex?.length ? patterns.domain_regex.map((r) => new RegExp(r, 'i')) : NO_REGEXES;
   }
 
   /** Number of patterns. */
   get size(): number {
-    return this.trie.size + this.keywords.size + this.regexes.length;
+    return this.trie.size + (this.keywords?.size ?? 0) + this.regexes.length;
   }
 
   /** Whether the name matches a pattern; case-insensitive, a trailing dot ignored. */
   has(name: string): boolean {
     const host = normalizeHost(name);
     if (this.trie.has(host)) return true;
-    if (this.keywords.size > 0 && this.keywords.has(host)) return true;
+    if (this.keywords?.has(host)) return true;
     for (const r of this.regexes) if (r.test(host)) return true;
     return false;
   }

@@ -17,10 +17,10 @@ const REGEX_LIMIT = 2000;
  */
 export class KeywordSet {
   private readonly words: readonly string[];
-  /** Transitions per state: code unit → state. */
-  private readonly next: Map<number, number>[] = [new Map()];
-  private readonly fail: number[] = [0];
-  private readonly output: boolean[] = [false];
+  /** Aho-Corasick transitions per state (code unit → state); built only for large sets, like `fail` and `output`. */
+  private next: Map<number, number>[] = [];
+  private fail: number[] = [];
+  private output: boolean[] = [];
   private readonly combined: RegExp | undefined;
 
   /** Keywords must already be lower-case. */
@@ -59,6 +59,9 @@ export class KeywordSet {
   }
 
   private build(): void {
+    this.next = [new Map()];
+    this.fail = [0];
+    this.output = [false];
     const { next, fail, output } = this;
     for (const w of this.words) {
       let s = 0;
