@@ -13,7 +13,7 @@ export { registerCoreServices, type CoreServices } from './services';
 export { formatEndpoint, unmapAddress, addressFamily } from './util/endpoint';
 export { createRootLogger } from './logger';
 export { Sluice, createSluice, type SluiceOptions, type SluiceEvents } from './runtime/sluice';
-export type { ReloadSummary } from './runtime/reload-summary';
+export { describeReload, type ReloadSummary } from './runtime/reload-summary';
 export { relayTcp, type TcpRelay, type TcpRelayResult, type TcpRelayOptions } from './relay/stream-relay';
 export { UdpSessionTable } from './relay/udp-session-table';
 export { definePlugin, defineOutbound, type OutboundSpec } from './outbound/define';
