@@ -23,7 +23,7 @@ const INDEX_MIN_RUN = 4;
  * against them in order and the first match wins; `final` takes the rest.
  * A `MATCH` rule matches every flow, so `final` is used only when no rule
  * (and no `MATCH`) matched. Consecutive rules that are only names or only
- * CIDRs are looked up together ({@link RuleIndex}), so long Clash lists of
+ * CIDRs are looked up together (an index of the run), so long Clash lists of
  * `DOMAIN-SUFFIX` or `IP-CIDR` lines cost about what one rule does.
  */
 export class Router implements FlowRouter {

@@ -13,7 +13,7 @@ const FIELDS = ['domain', 'domain_suffix', 'domain_keyword', 'domain_regex'] as 
 export class DomainMatcher implements Matcher {
   private readonly set: HostSet;
 
-  constructor(private readonly patterns: Pick<ConditionConfig, (typeof FIELDS)[number]>) {
+  constructor(private readonly patterns: Pick<ConditionConfig, 'domain' | 'domain_suffix' | 'domain_keyword' | 'domain_regex'>) {
     this.set = new HostSet(patterns);
   }
 
