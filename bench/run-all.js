@@ -4,7 +4,7 @@
  * Runs every benchmark (each in its own process and topology) and leaves the
  * results table in docs/benchmarks.md. `npm run bench` runs this.
  *
- *   node bench/run-all.js [--quick] [--reps N] [--modes …] [--only tcp,dns,conn,memory]
+ *   node bench/run-all.js [--quick] [--reps N] [--modes …] [--only tcp,dns,conn,memory,route]
  *                         [--cpu-prof] [--write|--no-write] [-v]
  * --cpu-prof adds the profiled 1-stream run at the end. Other flags are passed on.
  */
@@ -17,6 +17,7 @@ const SCRIPTS = {
   dns: 'dns.js',
   conn: 'conn-rate.js',
   memory: 'memory.js',
+  route: 'route-decision.js',
 };
 
 function main() {

@@ -40,7 +40,7 @@ describe('cli: sluice check', () => {
 
   it('accepts a good file and summarises it', async () => {
     const r = await sluice('check', '-c', file('good.yaml', GOOD));
-    assert.deepEqual(r, { code: 0, stdout: 'config OK: 2 inbounds, 3 outbounds, 2 rules\n', stderr: '' });
+    assert.deepEqual(r, { code: 0, stdout: 'config OK: 2 inbounds, 3 outbounds, 2 rules\n  rules[0]: dst_cidr=203.0.113.0/24 -> deny\n  rules[1]: network=udp && dst_port=[53,5000-5100] -> direct\n  final -> direct\n', stderr: '' });
   });
 
   it('accepts JSON', async () => {
@@ -95,7 +95,7 @@ describe('cli: sluice check', () => {
     const bin = resolve(__dirname, '../../../packages/core/bin/sluice.js');
     const good = spawnSync(process.execPath, [bin, 'check', '-c', file('bin-good.yaml', GOOD)], { encoding: 'utf8' });
     assert.equal(good.status, 0, good.stderr);
-    assert.equal(good.stdout, 'config OK: 2 inbounds, 3 outbounds, 2 rules\n');
+    assert.equal(good.stdout, 'config OK: 2 inbounds, 3 outbounds, 2 rules\n  rules[0]: dst_cidr=203.0.113.0/24 -> deny\n  rules[1]: network=udp && dst_port=[53,5000-5100] -> direct\n  final -> direct\n');
     const bad = spawnSync(process.execPath, [bin, 'check', '-c', file('bin-bad.yaml', GOOD.replace('port: 15002', 'port: 0'))], { encoding: 'utf8' });
     assert.equal(bad.status, 1);
     assert.equal(bad.stderr, 'inbounds[1].port: must be 1-65535\n');

@@ -95,7 +95,7 @@ describe('config: parsing and defaults', () => {
       bypass_cidr: [...DEFAULTS.firewall.bypass_cidr],
       local: false,
     });
-    assert.deepEqual(c.route, { rules: [], final: 'direct', hook_timeout_ms: 1000 }, 'a single outbound is the default final');
+    assert.deepEqual(c.route, { rules: [], rule_sets: [], final: 'direct', hook_timeout_ms: 1000 }, 'a single outbound is the default final');
   });
 
   it('reads explicit values of every section', () => {

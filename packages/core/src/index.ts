@@ -13,7 +13,7 @@ export { registerCoreServices, type CoreServices } from './services';
 export { formatEndpoint, unmapAddress, addressFamily } from './util/endpoint';
 export { createRootLogger } from './logger';
 export { Sluice, createSluice, type SluiceOptions, type SluiceEvents } from './runtime/sluice';
-export type { ReloadSummary } from './runtime/reload-summary';
+export { describeReload, type ReloadSummary } from './runtime/reload-summary';
 export { relayTcp, type TcpRelay, type TcpRelayResult, type TcpRelayOptions } from './relay/stream-relay';
 export { UdpSessionTable } from './relay/udp-session-table';
 export { definePlugin, defineOutbound, type OutboundSpec } from './outbound/define';
@@ -26,7 +26,46 @@ export type * from './config/types';
 export { flowClosedChannel, flowRoutedChannel, type FlowOutcome } from './flow/access-log';
 export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, toConfigDocument, DEFAULTS, LOG_LEVELS, type ParseConfigOptions } from './config';
 export { validateOutbounds } from './config/validate-outbounds';
-export { Router, Rule, compileRule, CidrSet, PortSet, NetworkMatcher, InboundMatcher, SrcCidrMatcher, DstCidrMatcher, SrcPortMatcher, DstPortMatcher, type Matcher } from './router';
+export {
+  Router,
+  Rule,
+  compileRule,
+  compileCondition,
+  CidrSet,
+  PortSet,
+  DomainTrie,
+  KeywordSet,
+  HostSet,
+  normalizeHost,
+  clashFormOfRule,
+  clashFormOfCondition,
+  NetworkMatcher,
+  InboundMatcher,
+  SrcCidrMatcher,
+  DstCidrMatcher,
+  SrcPortMatcher,
+  DstPortMatcher,
+  DomainMatcher,
+  AllMatcher,
+  AnyMatcher,
+  NotMatcher,
+  RuleSetMatcher,
+  CompiledRuleSet,
+  RuleSetStore,
+  loadRuleSetFile,
+  parseRuleSet,
+  RuleSetFileError,
+  RuleSetParseError,
+  type RouterOptions,
+  type Matcher,
+  type HostPatterns,
+  type ClashForm,
+  type RuleSetContents,
+  type RuleSetStoreOptions,
+  type RuleSetRef,
+  type RuleSetLookup,
+} from './router';
+export { parseClashRule, parseClashCondition, ClashSyntaxError, type ClashRule, type ClashCondition } from './config/clash-rules';
 export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type CommandRunner, type CommandResult } from './firewall';
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';

@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { checkConfigFile, redactConfig, toConfigDocument } from '../config';
+import { Router } from '../router';
 import { printError, printWarnings } from './report';
 
 /**
  * Adds `sluice check -c FILE [--print]`: validates without starting
- * anything. Exit 0 with a one-line summary, or exit 1 with one `path: message`
+ * anything, compiling the rules and loading the rule-set files as `run`
+ * would. Exit 0 with a one-line summary followed by the compiled rules (one
+ * indented line each, then `final`), or exit 1 with one `path: message`
  * line per problem on stderr. Warnings go to stderr as `warning: path:
  * message` lines and leave the exit code alone.
  */
@@ -18,13 +21,16 @@ export function registerCheck(program: Command, setExitCode: (code: number) => v
     .action(async (opts: { config: string; print?: boolean }) => {
       try {
         const { config, warnings } = await checkConfigFile(opts.config);
+        // Parses the rule-set files: a file that does not parse is a config error here, as at start.
+        const router = new Router(config.route);
         printWarnings(warnings);
         const summary = `config OK: ${config.inbounds.length} inbounds, ${config.outbounds.length} outbounds, ${config.route.rules.length} rules`;
+        const rules = config.route.rules.length === 0 ? [] : router.toString().split('\n');
         if (opts.print) {
-          // The summary as a YAML comment keeps the printed document loadable.
-          process.stdout.write(`# ${summary}\n${stringify(redactConfig(toConfigDocument(config)))}`);
+          // The summary and the rules as YAML comments keep the printed document loadable.
+          process.stdout.write([`# ${summary}`, ...rules.map((r) => `#   ${r}`), ''].join('\n') + stringify(redactConfig(toConfigDocument(config))));
         } else {
-          process.stdout.write(`${summary}\n`);
+          process.stdout.write([summary, ...rules.map((r) => `  ${r}`), ''].join('\n'));
         }
         setExitCode(0);
       } catch (err) {

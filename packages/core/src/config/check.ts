@@ -7,6 +7,7 @@ import type { SluiceConfig } from './types';
 import { checkLocalModeMarks, checkUdpReach } from './egress';
 import { checkCapturedInterfaces, readHostInterfaces, type HostInterfaces } from './host-interfaces';
 import { hasHostBits, parseCidr } from './net';
+import { unreachableRuleWarnings } from './rule-warnings';
 
 /**
  * What checking a config found besides its errors. Warnings are problems
@@ -59,6 +60,7 @@ export function inspectConfig(config: SluiceConfig, definitions: ReadonlyMap<str
     ...bypassCidrWarnings(config),
     ...checkCapturedInterfaces(config.firewall, opts.host ?? readHostInterfaces()),
     ...checkUdpReach(config, plan),
+    ...unreachableRuleWarnings(config),
   ];
   return { plan, warnings };
 }

@@ -29,6 +29,7 @@ export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
     root.route,
     { inbounds: inboundTags, outbounds: outboundTags, outboundOrder: [...outboundTags] },
     issues,
+    baseDir,
   );
   const firewall = readFirewall(root, outbounds, issues);
   const timeouts = readTimeouts(root, issues);

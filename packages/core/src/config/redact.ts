@@ -1,4 +1,5 @@
-import type { PortRange, SluiceConfig } from './types';
+import type { SluiceConfig } from './types';
+import { routeToDocument } from './rule-document';
 
 /** What replaces a secret in printed configs. */
 export const REDACTED = '[redacted]';
@@ -41,9 +42,6 @@ function redact(v: unknown): unknown {
   return out;
 }
 
-const ports = (list: readonly PortRange[]): (number | string)[] =>
-  list.map((r) => (r.from === r.to ? r.from : `${r.from}-${r.to}`));
-
 /**
  * The normalised config in the shape of a config file (every default filled
  * in, outbounds as written), so the output of `sluice check --print` loads
@@ -55,14 +53,7 @@ export function toConfigDocument(config: SluiceConfig): Record<string, unknown> 
     plugins: [...config.plugins],
     inbounds: config.inbounds.map((i) => ({ ...i, network: [...i.network] })),
     outbounds: config.outbounds.map((o) => ({ ...o.raw })),
-    route: {
-      rules: config.route.rules.map((r) => ({
-        ...r,
-        ...(r.src_port ? { src_port: ports(r.src_port) } : {}),
-        ...(r.dst_port ? { dst_port: ports(r.dst_port) } : {}),
-      })),
-      final: config.route.final,
-    },
+    route: routeToDocument(config.route),
     firewall: { ...config.firewall },
     timeouts: { ...config.timeouts },
     udp: { ...config.udp },

@@ -57,22 +57,66 @@ export interface PortRange {
   readonly to: number;
 }
 
-/** One routing rule as written; all present fields must match. */
-export interface RuleConfig {
-  /** Label used in logs; defaults to `rules[i]`. */
-  readonly name: string;
+/**
+ * The conditions of a rule, or of an entry inside `all`, `any` or `not`.
+ * Every present field must match (AND), except that the four domain fields
+ * together are one condition: the host matches any of them.
+ */
+export interface ConditionConfig {
   readonly network?: readonly Network[];
   readonly inbound?: readonly string[];
   readonly src_cidr?: readonly string[];
   readonly dst_cidr?: readonly string[];
   readonly src_port?: readonly PortRange[];
   readonly dst_port?: readonly PortRange[];
-  readonly outbound: string;
+  /** Host names matched exactly (lower-cased, trailing dot removed). */
+  readonly domain?: readonly string[];
+  /** `example.com` matches example.com and every name under it; `.example.com` only the names under it. */
+  readonly domain_suffix?: readonly string[];
+  /** Substrings of the host. */
+  readonly domain_keyword?: readonly string[];
+  /** Regular expressions (JavaScript syntax, case-insensitive) tested against the host. */
+  readonly domain_regex?: readonly string[];
+  /** Tags of `route.rule_sets`; the flow matches when any of them matches. */
+  readonly rule_set?: readonly string[];
+  /** Every entry matches. */
+  readonly all?: readonly ConditionConfig[];
+  /** At least one entry matches. */
+  readonly any?: readonly ConditionConfig[];
+  /** The entry does not match. */
+  readonly not?: ConditionConfig;
 }
 
-/** `route`: the ordered rules and the outbound for flows no rule matches. */
+/** One routing rule as written (a mapping or a Clash rule line); all present conditions must match. */
+export interface RuleConfig extends ConditionConfig {
+  /** Label used in logs; defaults to `rules[i]`. */
+  readonly name: string;
+  readonly outbound: string;
+  /** The Clash rule line this rule was read from, when it was one (`DOMAIN-SUFFIX,example.com,proxy`). */
+  readonly clash?: string;
+}
+
+/** One entry of `route.rule_sets`: a file of domains, CIDRs or rules, watched and reloaded when it changes. */
+export interface RuleSetConfig {
+  readonly tag: string;
+  readonly type: 'file';
+  /** Absolute path (a relative path in the config is resolved against the config file's directory). */
+  readonly path: string;
+  readonly format: RuleSetFormat;
+  /** For `format: clash`: what the payload holds. */
+  readonly behavior?: ClashBehavior;
+}
+
+/** `text` (one entry a line), `clash` (a rule-provider YAML), `sing-box` (a source rule-set JSON). */
+export type RuleSetFormat = 'text' | 'clash' | 'sing-box';
+
+/** What a Clash rule-provider's payload holds. */
+export type ClashBehavior = 'domain' | 'ipcidr' | 'classical';
+
+/** `route`: the ordered rules, the rule sets they use, and the outbound for flows no rule matches. */
 export interface RouteConfig {
   readonly rules: readonly RuleConfig[];
+  readonly rule_sets: readonly RuleSetConfig[];
   readonly final: string;
   /** How long an embedder's routing hook may take before the rules decide (ms); default 1000. */
   readonly hook_timeout_ms: number;

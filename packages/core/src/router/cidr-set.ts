@@ -69,24 +69,34 @@ export class CidrSet {
    * @throws {TypeError} on the first entry that is not a CIDR.
    */
   static from(cidrs: Iterable<string>): CidrSet {
-    const v4: Range<number>[] = [];
+    // IPv4 prefixes as one number each (start × 64 + length), sorted natively: no tuple and no comparator per entry.
+    const v4Keys: number[] = [];
     const v6: Range<bigint>[] = [];
     for (const text of cidrs) {
       const c = parseCidr(text);
       if (!c) throw new TypeError(`invalid CIDR "${text}"`);
       if (c.family === 4 || (c.prefix >= 96 && isMapped(c.bytes))) {
         const prefix = c.family === 4 ? c.prefix : c.prefix - 96;
-        const start = u32(c.bytes, c.bytes.length - 4);
-        v4.push([start, start + 2 ** (32 - prefix) - 1]);
+        v4Keys.push(u32(c.bytes, c.bytes.length - 4) * 64 + prefix);
       } else {
         const start = u128(c.bytes);
         v6.push([start, start | ((1n << BigInt(128 - c.prefix)) - 1n)]);
       }
     }
-    return new CidrSet(
-      merge(v4, (x) => x + 1),
-      merge(v6, (x) => x + 1n),
-    );
+    const sorted = Float64Array.from(v4Keys).sort();
+    const v4: Range<number>[] = [];
+    for (const key of sorted) {
+      const prefix = key % 64;
+      const start = (key - prefix) / 64;
+      const end = start + 2 ** (32 - prefix) - 1;
+      const last = v4[v4.length - 1];
+      if (last && start <= last[1] + 1) {
+        if (end > last[1]) last[1] = end;
+      } else {
+        v4.push([start, end]);
+      }
+    }
+    return new CidrSet(v4, merge(v6, (x) => x + 1n));
   }
 
   /** Number of merged ranges per family (adjacent and overlapping prefixes collapse). */

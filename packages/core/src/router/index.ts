@@ -1,13 +1,26 @@
 /** Rule-based routing: compiled matchers, first match wins. */
-export { Router } from './router';
+export { Router, type RouterOptions } from './router';
 export { Rule, compileRule } from './rule';
+export { compileCondition } from './condition';
 export type { Matcher } from './matcher';
 export { CidrSet } from './cidr-set';
 export { PortSet } from './port-set';
+export { DomainTrie } from './domain-trie';
+export { KeywordSet } from './keyword-set';
+export { HostSet, normalizeHost, type HostPatterns } from './host-set';
+export { clashFormOfRule, clashFormOfCondition, type ClashForm } from './clash-form';
 export { NetworkMatcher } from './matchers/network';
 export { InboundMatcher } from './matchers/inbound';
 export { SrcCidrMatcher } from './matchers/src-cidr';
 export { DstCidrMatcher } from './matchers/dst-cidr';
 export { SrcPortMatcher } from './matchers/src-port';
 export { DstPortMatcher } from './matchers/dst-port';
+export { DomainMatcher } from './matchers/domain';
+export { AllMatcher, AnyMatcher, NotMatcher } from './matchers/logical';
+export { RuleSetMatcher } from './matchers/rule-set';
+export { CompiledRuleSet, type RuleSetContents } from './rule-set/compiled-rule-set';
+export { RuleSetStore, type RuleSetStoreOptions } from './rule-set/store';
+export { loadRuleSetFile, parseRuleSet, RuleSetFileError } from './rule-set/load';
+export { RuleSetParseError } from './rule-set/parse-error';
+export type { RuleSetRef, RuleSetLookup } from './rule-set/rule-set-ref';
 export type { FlowRouter, RouteDecision, RoutingHook } from '../adapter/router';

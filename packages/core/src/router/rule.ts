@@ -1,13 +1,10 @@
 import type { FlowMetadata } from '../adapter/flow';
 import type { RouteDecision } from '../adapter/router';
 import type { RuleConfig } from '../config/types';
+import { clashFormOfRule } from './clash-form';
+import { compileCondition } from './condition';
 import type { Matcher } from './matcher';
-import { DstCidrMatcher } from './matchers/dst-cidr';
-import { DstPortMatcher } from './matchers/dst-port';
-import { InboundMatcher } from './matchers/inbound';
-import { NetworkMatcher } from './matchers/network';
-import { SrcCidrMatcher } from './matchers/src-cidr';
-import { SrcPortMatcher } from './matchers/src-port';
+import type { RuleSetLookup } from './rule-set/rule-set-ref';
 
 /** A compiled rule: all matchers must match (AND); the first matching rule decides. */
 export class Rule {
@@ -18,35 +15,41 @@ export class Rule {
     readonly name: string,
     readonly matchers: readonly Matcher[],
     readonly outbound: string,
+    /** Clash's rule type (`DOMAIN-SUFFIX`, `AND`, `MATCH`…), for `GET /rules`. */
+    readonly type = 'MATCH',
+    /** Clash's payload (`example.com`, `((DOMAIN,a.com),(NETWORK,UDP))`), for `GET /rules`. */
+    readonly payload = '',
+    /** The Clash line the rule was written as, if it was. */
+    readonly clash?: string,
   ) {
     this.decision = Object.freeze({ rule: name, outbound });
   }
 
-  /** Whether every matcher of the rule matches `flow`. */
+  /** Whether every matcher of the rule matches `flow` (a rule without matchers, `MATCH`, matches every flow). */
   match(flow: FlowMetadata): boolean {
     for (const m of this.matchers) if (!m.match(flow)) return false;
     return true;
   }
 
-  /** `name: network=udp && dst_port=53 -> direct`. */
+  /** This rule's decision when it matches `flow`, else undefined. */
+  decide(flow: FlowMetadata): RouteDecision | undefined {
+    for (const m of this.matchers) if (!m.match(flow)) return undefined;
+    return this.decision;
+  }
+
+  /** `name: network=udp && dst_port=53 -> direct`; a Clash line shows as written: `name: DOMAIN,a.com -> proxy`. */
   toString(): string {
-    return `${this.name}: ${this.matchers.map(String).join(' && ')} -> ${this.outbound}`;
+    const what = this.clash !== undefined ? (this.payload === '' ? this.type : `${this.type},${this.payload}`) : this.matchers.map(String).join(' && ');
+    return `${this.name}: ${what} -> ${this.outbound}`;
   }
 }
 
 /**
- * Compiles one validated rule. Cheap matchers go first so most flows are
- * rejected before a CIDR lookup.
+ * Compiles one validated rule; `ruleSets` resolves its `rule_set` tags.
  *
- * @throws {TypeError|RangeError} on CIDRs or ports that validation would have refused.
+ * @throws {TypeError|RangeError} on CIDRs, ports or rule-set tags that validation would have refused.
  */
-export function compileRule(rule: RuleConfig): Rule {
-  const matchers: Matcher[] = [];
-  if (rule.network) matchers.push(new NetworkMatcher(rule.network));
-  if (rule.inbound) matchers.push(new InboundMatcher(rule.inbound));
-  if (rule.dst_port) matchers.push(new DstPortMatcher(rule.dst_port));
-  if (rule.src_port) matchers.push(new SrcPortMatcher(rule.src_port));
-  if (rule.dst_cidr) matchers.push(new DstCidrMatcher(rule.dst_cidr));
-  if (rule.src_cidr) matchers.push(new SrcCidrMatcher(rule.src_cidr));
-  return new Rule(rule.name, matchers, rule.outbound);
+export function compileRule(rule: RuleConfig, ruleSets?: RuleSetLookup): Rule {
+  const { type, payload } = clashFormOfRule(rule);
+  return new Rule(rule.name, compileCondition(rule, ruleSets), rule.outbound, type, payload, rule.clash);
 }

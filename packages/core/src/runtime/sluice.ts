@@ -24,7 +24,7 @@ import { registerPlugins } from '../outbound/plugins';
 import { registerCoreServices } from '../services';
 import { TcpRelayer } from '../relay/relay';
 import { spliceAvailable } from '../relay/splice-relay';
-import { Router } from '../router';
+import { Router, RuleSetStore } from '../router';
 import { readFileLimit, resolveLimits, type FileLimit, type WorkerShare } from './limits';
 import { describeReload, type ReloadSummary } from './reload-summary';
 
@@ -86,6 +86,8 @@ export class Sluice extends EventEmitter implements FlowListener {
   private dispatcher?: Dispatcher;
   /** Route tables replaced by a reload whose flows have not all ended yet. */
   private readonly retiring = new Set<RouteTable>();
+  /** Each route table's watched rule sets, closed when the table stops taking new flows. */
+  private readonly ruleSets = new WeakMap<RouteTable, RuleSetStore>();
   private inbounds: Inbound[] = [];
   private flows?: Flows;
   private state: State = 'new';
@@ -231,14 +233,20 @@ export class Sluice extends EventEmitter implements FlowListener {
     const { plan, warnings } = inspectConfig(config, definitionsByType(this.container));
     if (this.options.announce !== false) logWarnings(this.logger, warnings);
     const outbounds = createOutbounds(plan, this.container, this.logger);
+    let ruleSets: RuleSetStore | undefined;
     try {
       for (const o of outbounds.values()) {
         this.checkStop();
         await o.start?.();
       }
-      const router = this.options.router ?? new Router(config.route);
-      return new RouteTable(router, outbounds);
+      // Rule-set files were checked by validation; loaded again here (from a cache when unchanged) and watched.
+      ruleSets = this.options.router ? undefined : RuleSetStore.load(config.route.rule_sets, { watch: true, logger: this.logger.child({ component: 'router/rule-sets' }) });
+      const router = this.options.router ?? new Router(config.route, { ruleSets });
+      const table = new RouteTable(router, outbounds);
+      if (ruleSets) this.ruleSets.set(table, ruleSets);
+      return table;
     } catch (err) {
+      ruleSets?.close();
       // Every outbound made is closed, started or not (close() must cope with either).
       await this.closeOutbounds([...outbounds.values()]);
       throw err;
@@ -282,10 +290,13 @@ export class Sluice extends EventEmitter implements FlowListener {
     }
     const table = await this.buildRouteTable(next);
     if (this.state !== 'running') {
+      this.ruleSets.get(table)?.close();
       await this.closeOutbounds([...table.outbounds.values()]);
       throw new SluiceError(ErrorCode.SHUTDOWN, 'stopped while reloading');
     }
     const old = this.dispatcher.replace(table);
+    // The old rules take no new flows, so their rule-set files need no watching.
+    this.ruleSets.get(old)?.close();
     this.retiring.add(old);
     old.retire(() => {
       this.retiring.delete(old);
@@ -344,7 +355,10 @@ export class Sluice extends EventEmitter implements FlowListener {
     const cutDeadline = Date.now() + 1000;
     while ((flows?.tcp.size ?? 0) > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 10));
     const tables = [...this.retiring];
-    if (this.dispatcher) tables.push(this.dispatcher.current);
+    if (this.dispatcher) {
+      tables.push(this.dispatcher.current);
+      this.ruleSets.get(this.dispatcher.current)?.close();
+    }
     this.retiring.clear();
     for (const table of tables) await this.closeOutbounds([...table.outbounds.values()]);
   }
