@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   blockOutbound,
@@ -10,16 +12,19 @@ import {
   isConfigError,
   isTcpFdDialer,
   LoadBalanceGroup,
+  mergeGroupStates,
   parseConfig,
   planOutbounds,
   probeHttp,
   SelectorGroup,
   siteKey,
   UrlTestGroup,
+  WorkerPool,
   type DelayResult,
   type FlowContext,
   type FlowMetadata,
   type GroupParts,
+  type GroupState,
   type Outbound,
   type OutboundDefinition,
   type OutboundEntry,
@@ -368,5 +373,46 @@ describe('outbound groups', () => {
         await direct.close();
       }
     });
+  });
+});
+
+describe('outbound groups in a worker pool', () => {
+  it('select() reaches the workers, groups() answers for the pool, errors come back by name', async function () {
+    this.timeout(30_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-groups-pool-'));
+    const file = path.join(dir, 'c.yaml');
+    const port = 22000 + (process.pid % 20000);
+    fs.writeFileSync(
+      file,
+      `log: { level: warn }\ninbounds: [{ tag: in4, type: tproxy, listen: 127.0.0.1, port: ${port}, network: [tcp] }]\noutbounds:\n  - { tag: a, type: block }\n  - { tag: b, type: block }\n  - { tag: pick, type: selector, outbounds: [a, b] }\nroute: { final: pick }\n`,
+    );
+    const { logger } = captureLogger();
+    const pool = new WorkerPool(file, 2, logger, 'thread');
+    await pool.start();
+    try {
+      await pool.select('pick', 'b');
+      const [g] = await pool.groups();
+      assert.deepEqual({ tag: g!.tag, now: g!.now, members: g!.members }, { tag: 'pick', now: 'b', members: ['a', 'b'] });
+      await assert.rejects(pool.select('pick', 'zz'), (err: Error & { code?: string }) => err.code === 'SLUICE_ERR_CONFIG' && /"zz" is not a member/.test(err.message));
+      const delays = await pool.testGroupDelay('pick', { url: 'http://127.0.0.1:9/', timeoutMs: 1000 });
+      assert.deepEqual(Object.keys(delays).sort(), ['a', 'b']);
+      assert.equal(delays.a!.ok, false);
+    } finally {
+      await pool.stop(0);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('merges the workers: the first one\'s choice, each member as last tested by any worker', () => {
+    const state = (now: string, checkedAt: number, delayMs: number): GroupState => ({
+      tag: 'g',
+      type: 'url-test',
+      members: ['a'],
+      now,
+      health: [{ tag: 'a', alive: true, delayMs, checkedAt, history: [{ time: checkedAt, delayMs }] }],
+    });
+    const [merged] = mergeGroupStates([[state('a', 100, 10)], [state('a', 200, 20)], [state('a', 150, 30)]]);
+    assert.equal(merged!.health[0]!.delayMs, 20);
+    assert.deepEqual(mergeGroupStates([]), []);
   });
 });
