@@ -22,7 +22,7 @@ export { coreVersion } from './outbound/compat';
 export { BlockOutbound, blockOutbound } from './outbound/block';
 export * from './outbound/groups';
 export type { GroupControl } from './runtime/group-control';
-export { WorkerPool, mergeGroupStates, type WorkerMode, type GroupRequest } from './runtime/worker-pool';
+export { WorkerPool, mergeGroupStates, type WorkerMode, type GroupRequest, type RestartPolicy } from './runtime/worker-pool';
 export { CHAIN_SEPARATOR } from './flow/flow-context';
 export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './outbound/plugins';
 export { definitionsByType, planOutbounds, createOutbounds, type PlannedOutbound } from './outbound/registry';

@@ -88,6 +88,7 @@ export class HealthMonitor {
     if (this.check?.lazy && !this.checkedOnce) void this.checkAll();
   }
 
+  /** Whether member `tag` is up (members start up; unknown tags are not). */
   isAlive(tag: string): boolean {
     return this.members.get(tag)?.alive ?? false;
   }
@@ -98,6 +99,7 @@ export class HealthMonitor {
     return m?.alive ? m.delayMs : undefined;
   }
 
+  /** Every member's health, in config order. */
   snapshot(): GroupMemberState[] {
     return [...this.members.values()].map((m) => m.snapshot());
   }
