@@ -144,6 +144,25 @@ describe('outbound groups', () => {
     });
   });
 
+  describe('reload', () => {
+    it('the group of a new config takes over its predecessor\'s member health and url-test choice', async () => {
+      const p = new ScriptedProber();
+      const [a, b] = [member('a'), member('b')];
+      p.delays.set('b', 10);
+      const old = new UrlTestGroup('g', [a, b], parts([a, b], p), 50);
+      await old.testAll();
+      assert.equal(old.state().now, 'b');
+      const [a2, b2] = [member('a'), member('b')];
+      const next = new UrlTestGroup('g', [a2, b2], parts([a2, b2], p), 50);
+      next.adopt(old.state());
+      assert.equal(next.state().now, 'b');
+      assert.deepEqual(next.state().health, old.state().health);
+      assert.equal(await choice(next), 'b', 'a is known to be down');
+      await old.close();
+      await next.close();
+    });
+  });
+
   describe('load-balance', () => {
     const hosts = Array.from({ length: 400 }, (_, i) => `www.site${i}.co.uk`);
     const flowTo = (host: string, src = '198.18.1.2'): FlowMetadata => flow({ dst: { address: '198.19.2.2', port: 443, host }, src: { address: src, port: 40000 } });

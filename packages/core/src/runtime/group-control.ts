@@ -67,6 +67,14 @@ export class Selections {
   }
 }
 
+/** Each group of `next` takes over the member health of the group with its tag in `previous` (a reload). */
+export function carryGroupHealth(previous: ReadonlyMap<string, Outbound>, next: ReadonlyMap<string, Outbound>): void {
+  for (const g of groupsOf(next)) {
+    const old = previous.get(g.tag);
+    if (old && isOutboundGroup(old)) g.adopt(old.state());
+  }
+}
+
 /** See {@link GroupControl.testDelay}. */
 export async function testDelayThrough(outbounds: ReadonlyMap<string, Outbound>, tag: string, opts: DelayTestOptions, logger: Logger): Promise<DelayResult> {
   const o = outbounds.get(tag);

@@ -26,7 +26,7 @@ import { spliceAvailable } from '../relay/splice-relay';
 import { Router } from '../router';
 import { readFileLimit, resolveLimits, type FileLimit, type WorkerShare } from './limits';
 import { describeReload, type ReloadSummary } from './reload-summary';
-import { groupNamed, groupsOf, Selections, testDelayThrough, type GroupControl } from './group-control';
+import { carryGroupHealth, groupNamed, groupsOf, Selections, testDelayThrough, type GroupControl } from './group-control';
 import type { DelayResult, DelayTestOptions, GroupState } from '../outbound/groups';
 
 /** Everything {@link Sluice} can be given besides its config; all optional. */
@@ -282,6 +282,7 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       throw new SluiceError(ErrorCode.SHUTDOWN, 'stopped while reloading');
     }
     this.selections?.applyTo(table.outbounds);
+    carryGroupHealth(this.dispatcher.current.outbounds, table.outbounds);
     const old = this.dispatcher.replace(table);
     this.retiring.add(old);
     old.retire(() => {

@@ -157,6 +157,14 @@ export abstract class GroupOutbound implements OutboundGroup {
     this.health.record(member, result);
   }
 
+  adopt(previous: GroupState): void {
+    this.adoptChoice(previous.now);
+    this.health.adopt(previous.health);
+  }
+
+  /** A url-test group keeps its member across a reload; the others derive theirs. */
+  protected adoptChoice(_now: string | undefined): void {}
+
   testAll(opts?: DelayTestOptions): Promise<Record<string, DelayResult>> {
     return this.health.checkAll(opts);
   }

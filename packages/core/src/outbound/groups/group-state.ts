@@ -73,6 +73,8 @@ export interface OutboundGroup extends Outbound {
   testDelay(member: string, opts?: DelayTestOptions): Promise<DelayResult>;
   /** Takes a delay test of `member` made elsewhere (through the member directly) into its health and history. */
   recordDelay(member: string, result: DelayResult): void;
+  /** Takes over the member health of the group this one replaces (same tag, previous config); see `HealthMonitor.adopt`. */
+  adopt(previous: GroupState): void;
   /** Tests every member at once (`GET /group/:name/delay`); results by member tag. */
   testAll(opts?: DelayTestOptions): Promise<Record<string, DelayResult>>;
 }

@@ -182,6 +182,25 @@ export class HealthMonitor {
     m.recheck.unref();
   }
 
+  /**
+   * Takes over what a previous generation of this group knew (a reload):
+   * each member with the same tag gets its health, delay and history, so a
+   * reload does not send flows to a member known to be down. A down member
+   * is re-checked soon, as after any failure.
+   */
+  adopt(previous: readonly GroupMemberState[]): void {
+    for (const p of previous) {
+      const m = this.members.get(p.tag);
+      if (!m || m.checkedAt !== undefined) continue;
+      m.delayMs = p.delayMs;
+      m.checkedAt = p.checkedAt;
+      m.history.push(...p.history.slice(-HISTORY));
+      if (p.alive) this.markUp(m);
+      else this.markDown(m, p.error ?? 'down before the reload', 'check');
+    }
+    this.onChange();
+  }
+
   /** Stops the timers and ends the probes in flight. */
   close(): void {
     this.closed = true;

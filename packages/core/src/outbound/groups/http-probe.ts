@@ -42,7 +42,10 @@ export function probeHttp(outbound: Outbound, url: string, timeoutMs: number, lo
   return run().then(
     (delayMs): DelayResult => ({ ok: true, delayMs }),
     (err: unknown): DelayResult => ({ ok: false, timeout: timeout.aborted, error: timeout.aborted ? `timeout after ${timeoutMs} ms` : describeError(err) }),
-  ).finally(() => stream?.destroy());
+  ).finally(() => {
+    // Our listeners are gone by now; a late reset must not become an uncaught 'error'.
+    stream?.on('error', () => undefined).destroy();
+  });
 }
 
 /** Writes `request` and resolves with the milliseconds since `started` once a status line (`HTTP/1.x NNN`) arrived. */

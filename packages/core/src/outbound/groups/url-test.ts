@@ -39,6 +39,10 @@ export class UrlTestGroup extends GroupOutbound {
     if (this.now !== was) this.logger.info({ group: this.tag, from: was.tag, to: this.now.tag, delayMs: this.health.delayOf(this.now.tag) }, 'url-test switched member');
   }
 
+  protected override adoptChoice(now: string | undefined): void {
+    this.now = this.members.find((m) => m.tag === now) ?? this.now;
+  }
+
   /** The current member first, then the other healthy ones fastest first, then the rest. */
   protected order(candidates: readonly Outbound[], _flow: FlowMetadata): readonly Outbound[] {
     const delay = (m: Outbound): number => this.health.delayOf(m.tag) ?? Number.POSITIVE_INFINITY;
