@@ -143,8 +143,7 @@ export abstract class GroupOutbound implements OutboundGroup {
     return s;
   }
 
-  select(member: string): void {
-    void member;
+  select(_member: string): void {
     throw new SluiceError(ErrorCode.CONFIG, `outbound "${this.tag}" is a ${this.type} group, not a selector`);
   }
 
