@@ -20,6 +20,10 @@ export { definePlugin, defineOutbound, type OutboundSpec } from './outbound/defi
 export { parseOutboundOptions } from './outbound/options';
 export { coreVersion } from './outbound/compat';
 export { BlockOutbound, blockOutbound } from './outbound/block';
+export * from './outbound/groups';
+export type { GroupControl } from './runtime/group-control';
+export { WorkerPool, mergeGroupStates, type WorkerMode, type GroupRequest, type RestartPolicy } from './runtime/worker-pool';
+export { CHAIN_SEPARATOR } from './flow/flow-context';
 export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './outbound/plugins';
 export { definitionsByType, planOutbounds, createOutbounds, type PlannedOutbound } from './outbound/registry';
 export type * from './config/types';

@@ -32,7 +32,7 @@ describe('sluice check validates outbound options through the plugins', () => {
   it('names an unknown outbound type and lists the known ones', () => {
     const r = check(`${inbound}outbounds: [{ tag: x, type: wormhole }]\n`);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /outbounds\[0\]\.type: unknown outbound type "wormhole" \(known: block, direct, socks\)/);
+    assert.match(r.stderr, /outbounds\[0\]\.type: unknown outbound type "wormhole" \(known: block, direct, fallback, load-balance, selector, socks, url-test\)/);
   });
 
   it('reports a cycle in via', () => {

@@ -105,7 +105,7 @@ describe('outbound registry', () => {
     const c = container.createChildContainer();
     const loaded = registerPlugins(c, [], process.cwd());
     assert.deepEqual(loaded.map((p) => p.name), ['@sluice/plugin-direct', '@sluice/plugin-socks']);
-    assert.deepEqual([...definitionsByType(c).keys()].sort(), ['block', 'direct', 'socks']);
+    assert.deepEqual([...definitionsByType(c).keys()].sort(), ['block', 'direct', 'fallback', 'load-balance', 'selector', 'socks', 'url-test']);
     assert.throws(() => registerPlugins(container.createChildContainer(), ['sluice-plugin-that-does-not-exist'], process.cwd()), /plugin "sluice-plugin-that-does-not-exist" not found/);
   });
 });

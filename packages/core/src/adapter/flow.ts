@@ -41,6 +41,13 @@ export interface FlowContext {
   readonly logger: Logger;
   /** Aborted when the flow is torn down before the dial finishes (client gone, shutdown). */
   readonly signal: AbortSignal;
+  /**
+   * An outbound group records which member it dialled for this flow; the
+   * access log's `chain` is built from these. A later call by the same group
+   * (it retried another member) replaces its earlier choice. Optional: a
+   * context made by a plugin's own tests may lack it.
+   */
+  readonly recordChoice?: (group: string, member: string) => void;
 }
 
 /** What both flow events say of a flow. */

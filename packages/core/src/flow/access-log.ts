@@ -2,6 +2,7 @@ import * as diagnostics from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { FlowClosedEvent, FlowMetadata, FlowRoutedEvent } from '../adapter/flow';
 import { formatEndpoint } from '../util/endpoint';
+import { chainOf } from './flow-context';
 
 /** What is known about a flow when it ends. */
 export interface FlowOutcome {
@@ -66,12 +67,16 @@ export function accessLine(flow: FlowMetadata, outcome: FlowOutcome): FlowClosed
   };
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
   if (flow.sniffed !== undefined) line.sniffed = flow.sniffed;
+  const chain = chainOf(flow);
+  if (chain !== undefined) line.chain = chain;
   if (outcome.error !== undefined) line.error = outcome.error;
   return line;
 }
 
 /** Writes the access-log line of a finished flow (and publishes it on {@link flowClosedChannel}). */
 export function logFlowClosed(logger: Logger, flow: FlowMetadata, outcome: FlowOutcome, listener?: FlowListener): void {
+  // A `flow` event still waiting for its chain goes out first: the routed event always precedes the closed one.
+  pendingRouted.get(flow)?.();
   if (flowClosedChannel.hasSubscribers) flowClosedChannel.publish({ flow, outcome });
   const wanted = listener?.wantsClosed === true;
   // At `warn` (the usual production level) a clean flow writes nothing: build no line for it.
@@ -94,20 +99,37 @@ function tell(logger: Logger, call: () => void): void {
   }
 }
 
-/** Tells whoever listens that `flow` was routed (the `flow` event and {@link flowRoutedChannel}). */
+/** `flow` events reported but not yet emitted, by flow: see {@link reportFlowRouted}. */
+const pendingRouted = new WeakMap<FlowMetadata, () => void>();
+
+/**
+ * Tells whoever listens that `flow` was routed (the `flow` event and
+ * {@link flowRoutedChannel}). The `flow` event is emitted a microtask later:
+ * the flow paths report the route just before they start the dial, and an
+ * outbound group chooses its member synchronously when the dial starts, so
+ * by then the event can carry the `chain`. If the flow ends first, it is
+ * emitted before the `flow:closed` event.
+ */
 export function reportFlowRouted(logger: Logger, flow: FlowMetadata, rule: string, outbound: string, listener?: FlowListener): void {
   if (flowRoutedChannel.hasSubscribers) flowRoutedChannel.publish({ flow, rule, outbound });
   if (listener?.wantsRouted !== true) return;
-  const event: { -readonly [K in keyof FlowRoutedEvent]: FlowRoutedEvent[K] } = {
-    id: flow.id,
-    network: flow.network,
-    src: formatEndpoint(flow.src),
-    dst: formatEndpoint(flow.dst),
-    inbound: flow.inbound,
-    rule,
-    outbound,
+  const emit = (): void => {
+    if (!pendingRouted.delete(flow)) return;
+    const event: { -readonly [K in keyof FlowRoutedEvent]: FlowRoutedEvent[K] } = {
+      id: flow.id,
+      network: flow.network,
+      src: formatEndpoint(flow.src),
+      dst: formatEndpoint(flow.dst),
+      inbound: flow.inbound,
+      rule,
+      outbound,
+    };
+    if (flow.dst.host !== undefined) event.host = flow.dst.host;
+    if (flow.sniffed !== undefined) event.sniffed = flow.sniffed;
+    const chain = chainOf(flow);
+    if (chain !== undefined) event.chain = chain;
+    tell(logger, () => listener.routed(event));
   };
-  if (flow.dst.host !== undefined) event.host = flow.dst.host;
-  if (flow.sniffed !== undefined) event.sniffed = flow.sniffed;
-  tell(logger, () => listener.routed(event));
+  pendingRouted.set(flow, emit);
+  queueMicrotask(emit);
 }

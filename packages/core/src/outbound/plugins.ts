@@ -5,6 +5,7 @@ import { ErrorCode, SluiceError } from '../errors';
 import { blockOutbound } from './block';
 import { CORE_DIR, checkCoreRange } from './compat';
 import { pluginProblem } from './define';
+import { groupOutbounds } from './groups';
 import { registerOutboundType } from './registry';
 
 /**
@@ -49,6 +50,7 @@ export function loadPlugin(name: string, baseDir: string): SluicePlugin {
  */
 export function registerPlugins(container: DependencyContainer, names: readonly string[], baseDir: string, given: readonly SluicePlugin[] = []): SluicePlugin[] {
   registerOutboundType(container, '@sluice/core', blockOutbound);
+  for (const group of groupOutbounds) registerOutboundType(container, '@sluice/core', group);
   const loaded: SluicePlugin[] = [];
   for (const name of new Set([...BUILTIN_PLUGINS, ...names])) loaded.push(loadPlugin(name, path.resolve(baseDir)));
   // Plugin objects an embedder passes in code get the same checks as loaded ones.

@@ -4,6 +4,7 @@ import type { Outbound, OutboundDeps } from '../adapter/outbound';
 import type { OutboundDefinition, OutboundEntry } from '../adapter/plugin';
 import type { ServiceToken } from '../adapter/service';
 import { ConfigError, ErrorCode, SluiceError, isConfigError, type ConfigIssue } from '../errors';
+import { isGroupType } from './groups/options';
 import { parseOutboundOptions } from './options';
 
 /** An outbound type as registered in core's container: the definition and the plugin that brought it. */
@@ -45,8 +46,10 @@ export interface PlannedOutbound {
 
 /**
  * Parses every outbound entry with its type's schema and orders them so each
- * comes after its `via` dependencies. Collects all problems (unknown type,
- * bad options, unknown, self or cyclic `via`) into one {@link ConfigError}.
+ * comes after its dependencies (its `via`, a group's members). Collects all
+ * problems (unknown type, bad options, unknown, self or cyclic `via`, unknown
+ * members) into one {@link ConfigError}; a cycle through a group is reported
+ * at the entry as `group cycle a -> b -> a`.
  */
 export function planOutbounds(entries: readonly OutboundEntry[], definitions: ReadonlyMap<string, OutboundDefinition>): PlannedOutbound[] {
   const issues: ConfigIssue[] = [];
@@ -67,10 +70,13 @@ export function planOutbounds(entries: readonly OutboundEntry[], definitions: Re
   }
   const known = new Set(entries.map((e) => e.tag));
   for (const p of parsed.values()) {
-    for (const dep of p.deps) {
-      if (dep === p.entry.tag) issues.push({ path: `${p.entry.path}.via`, message: 'must name another outbound, not itself' });
-      else if (!known.has(dep)) issues.push({ path: `${p.entry.path}.via`, message: `unknown outbound "${dep}"` });
-    }
+    // A group's dependencies are its members, listed under `outbounds`; anything else's is its `via`.
+    const group = isGroupType(p.entry.type);
+    p.deps.forEach((dep, i) => {
+      const at = group ? `${p.entry.path}.outbounds[${i}]` : `${p.entry.path}.via`;
+      if (dep === p.entry.tag) issues.push(group ? { path: p.entry.path, message: `group cycle ${dep} -> ${dep}` } : { path: at, message: 'must name another outbound, not itself' });
+      else if (!known.has(dep)) issues.push({ path: at, message: `unknown outbound "${dep}"` });
+    });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return topologicalOrder(parsed);
@@ -85,7 +91,10 @@ function topologicalOrder(parsed: Map<string, PlannedOutbound>): PlannedOutbound
     const p = parsed.get(tag);
     if (!p) return;
     if (s === 'visiting') {
-      const cycle = [...stack.slice(stack.indexOf(tag)), tag].join(' -> ');
+      const tags = [...stack.slice(stack.indexOf(tag)), tag];
+      const cycle = tags.join(' -> ');
+      // Through a group, the cycle is one of membership (maybe mixed with a `via`): named at the entry, as a group cycle.
+      if (tags.some((t) => isGroupType(parsed.get(t)?.entry.type ?? ''))) throw new ConfigError([{ path: p.entry.path, message: `group cycle ${cycle}` }]);
       throw new ConfigError([{ path: `${p.entry.path}.via`, message: `cycle in via: ${cycle}` }]);
     }
     state.set(tag, 'visiting');

@@ -27,6 +27,8 @@ import { spliceAvailable } from '../relay/splice-relay';
 import { Router, RuleSetStore } from '../router';
 import { readFileLimit, resolveLimits, type FileLimit, type WorkerShare } from './limits';
 import { describeReload, type ReloadSummary } from './reload-summary';
+import { carryGroupHealth, groupNamed, groupsOf, Selections, testDelayThrough, type GroupControl } from './group-control';
+import type { DelayResult, DelayTestOptions, GroupState } from '../outbound/groups';
 
 /** Everything {@link Sluice} can be given besides its config; all optional. */
 export interface SluiceOptions {
@@ -78,8 +80,9 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
  * validated config. Start order is outbounds → router → inbounds; stop is
  * the reverse, with a bounded drain of open flows in between.
  */
-export class Sluice extends EventEmitter implements FlowListener {
+export class Sluice extends EventEmitter implements FlowListener, GroupControl {
   readonly logger: Logger;
+  private selections: Selections | undefined;
   private readonly container: DependencyContainer;
   private readonly configPath: string | undefined;
   private loaded: SluiceConfig | undefined;
@@ -294,6 +297,8 @@ export class Sluice extends EventEmitter implements FlowListener {
       await this.closeOutbounds([...table.outbounds.values()]);
       throw new SluiceError(ErrorCode.SHUTDOWN, 'stopped while reloading');
     }
+    this.selections?.applyTo(table.outbounds);
+    carryGroupHealth(this.dispatcher.current.outbounds, table.outbounds);
     const old = this.dispatcher.replace(table);
     // The old rules take no new flows, so their rule-set files need no watching.
     this.ruleSets.get(old)?.close();
@@ -309,6 +314,44 @@ export class Sluice extends EventEmitter implements FlowListener {
     if (summary.restartNeeded.length > 0) this.logger.warn({ keys: summary.restartNeeded }, 'these config changes take effect at the next restart');
     this.emit('reloaded', summary);
     return summary;
+  }
+
+  /** The outbounds new flows are routed to; throws when not running. */
+  private currentOutbounds(): ReadonlyMap<string, Outbound> {
+    if (this.state !== 'running' || !this.dispatcher) throw new SluiceError(ErrorCode.SHUTDOWN, `this Sluice is ${this.state}`);
+    return this.dispatcher.current.outbounds;
+  }
+
+  /**
+   * Makes `member` the selection of selector `group` for new flows (flows
+   * already open stay where they are). The selection is kept across reloads
+   * while the group is a selector that still has that member. Rejects with a
+   * `SLUICE_ERR_CONFIG` error for an unknown group or member, or a group that
+   * is not a selector.
+   */
+  async select(group: string, member: string): Promise<void> {
+    const outbounds = this.currentOutbounds();
+    (this.selections ??= new Selections(this.logger)).select(outbounds, group, member);
+  }
+
+  /** A snapshot of every group: tag, type, members, `now`, and each member's health, last delay and its time. */
+  async groups(): Promise<GroupState[]> {
+    return groupsOf(this.currentOutbounds()).map((g) => g.state());
+  }
+
+  /**
+   * Requests `opts.url` through outbound `tag` now (any outbound; a group
+   * dials through its current choice) and resolves with the delay or why
+   * there is none; never rejects for a failed test. The result goes into the
+   * history of every group that has `tag` as a member.
+   */
+  testDelay(tag: string, opts: DelayTestOptions = {}): Promise<DelayResult> {
+    return Promise.resolve().then(() => testDelayThrough(this.currentOutbounds(), tag, opts, this.logger));
+  }
+
+  /** Tests every member of `group` at once; results by member tag. */
+  testGroupDelay(group: string, opts: DelayTestOptions = {}): Promise<Record<string, DelayResult>> {
+    return Promise.resolve().then(() => groupNamed(this.currentOutbounds(), group).testAll(opts));
   }
 
   /**

@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { validateConfigFile, type SluiceConfig } from '../config';
 import { createSluice, type Sluice } from './sluice';
-import { WORKER_ENV, type PoolMessage, type WorkerInit } from './worker-pool';
+import { WORKER_ENV, type GroupRequest, type PoolMessage, type WorkerInit } from './worker-pool';
 
 const isThread = parentPort !== null;
 const init: WorkerInit = isThread ? (workerData as WorkerInit) : (JSON.parse(process.env[WORKER_ENV] ?? '{}') as WorkerInit);
@@ -18,9 +18,30 @@ function send(msg: PoolMessage): void {
   else process.send?.(msg);
 }
 
+/** Runs a group call for the pool and answers with its result or error. */
+function answer(s: Sluice, requestId: number, request: GroupRequest): void {
+  const run = (): Promise<unknown> => {
+    switch (request.op) {
+      case 'select':
+        return s.select(request.group, request.member);
+      case 'groups':
+        return s.groups();
+      case 'test-delay':
+        return s.testDelay(request.tag, request.opts);
+      case 'test-group-delay':
+        return s.testGroupDelay(request.group, request.opts);
+    }
+  };
+  run().then(
+    (reply) => send({ type: 'group-reply', requestId, reply }),
+    (err: unknown) => send({ type: 'group-reply', requestId, message: (err as Error).message, code: (err as { code?: string }).code }),
+  );
+}
+
 function onMessage(msg: PoolMessage): void {
   const s = sluice;
   if (!s) return;
+  if (msg.type === 'group-request' && msg.request && msg.requestId !== undefined) answer(s, msg.requestId, msg.request);
   if (msg.type === 'stop') s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
   if (msg.type === 'reload') {
     loadConfig().then((config) => s.reload(config)).then(

@@ -3,7 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { ConfigError, type ConfigIssue } from '../errors';
+import { ConfigError, SluiceError, type ConfigIssue, type ErrorCode } from '../errors';
+import type { DelayResult, DelayTestOptions, GroupMemberState, GroupState } from '../outbound/groups';
+import type { GroupControl } from './group-control';
 
 /** What a worker is started with. */
 export interface WorkerInit {
@@ -14,13 +16,25 @@ export interface WorkerInit {
   readonly mode: WorkerMode;
 }
 
+/** A group call the pool forwards to a worker ({@link GroupControl}, one method each). */
+export type GroupRequest =
+  | { readonly op: 'select'; readonly group: string; readonly member: string }
+  | { readonly op: 'groups' }
+  | { readonly op: 'test-delay'; readonly tag: string; readonly opts?: DelayTestOptions }
+  | { readonly op: 'test-group-delay'; readonly group: string; readonly opts?: DelayTestOptions };
+
 /** Messages between the pool and its workers. */
 export interface PoolMessage {
-  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed';
+  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed' | 'group-request' | 'group-reply';
   readonly drainMs?: number;
   readonly message?: string;
   readonly code?: string;
   readonly issues?: readonly ConfigIssue[];
+  /** Pairs a `group-reply` with its `group-request`. */
+  readonly requestId?: number;
+  readonly request?: GroupRequest;
+  /** A `group-reply`'s result; absent with `message` when the call failed. */
+  readonly reply?: unknown;
 }
 
 /** How workers run: threads share one process (and its open-file limit); processes each get their own. */
@@ -103,8 +117,12 @@ interface Slot {
  * serving; a worker that keeps dying ({@link RestartPolicy}) makes the pool
  * give up, and {@link failed} settles with the reason.
  */
-export class WorkerPool {
+export class WorkerPool implements GroupControl {
   private readonly slots: Slot[] = [];
+  /** Selections made through {@link select}, replayed to a worker that restarts. */
+  private readonly selections = new Map<string, string>();
+  private requests = 0;
+  private readonly pending = new Map<number, { worker: WorkerHandle; resolve: (v: unknown) => void; reject: (err: Error) => void }>();
   private stopping = false;
   private fail!: (err: Error) => void;
   /** Settles (never rejects) when the pool gave up on a worker; the pool is then stopped. */
@@ -143,8 +161,11 @@ export class WorkerPool {
     return new Promise<void>((resolve, reject) => {
       let started = false;
       w.on('message', (m) => {
+        if (m.type === 'group-reply') this.onReply(m);
         if (m.type === 'started') {
           started = true;
+          // A restarted worker read the config afresh: give it the selections the others have.
+          for (const [group, member] of this.selections) void this.ask(w, { op: 'select', group, member }).catch(() => undefined);
           resolve();
         }
         if (m.type === 'failed') reject(m.issues ? new ConfigError(m.issues) : Object.assign(new Error(m.message), { code: m.code }));
@@ -154,6 +175,7 @@ export class WorkerPool {
         else reject(err);
       });
       w.on('exit', (code, signal) => {
+        this.dropPending(w);
         if (!started) reject(new Error(`worker ${index} exited (${describeExit(code, signal)}) before starting`));
         if (slot.handle !== w || this.stopping) return;
         slot.handle = undefined;
@@ -222,6 +244,70 @@ export class WorkerPool {
     if (failed.length > 0) throw new Error(failed.join('; '));
   }
 
+  private live(): WorkerHandle[] {
+    return this.slots.map((s) => s.handle).filter((h): h is WorkerHandle => h !== undefined);
+  }
+
+  /** Sends `request` to worker `w` and resolves with its reply; rejects with the worker's error or when it exits first. */
+  private ask(w: WorkerHandle, request: GroupRequest): Promise<unknown> {
+    const requestId = ++this.requests;
+    return new Promise((resolve, reject) => {
+      this.pending.set(requestId, { worker: w, resolve, reject });
+      w.send({ type: 'group-request', requestId, request });
+    });
+  }
+
+  /** Settles the request a `group-reply` answers. */
+  private onReply(m: PoolMessage): void {
+    const p = this.pending.get(m.requestId!);
+    if (!p) return;
+    this.pending.delete(m.requestId!);
+    if (m.message !== undefined) p.reject(new SluiceError((m.code ?? 'SLUICE_ERR_CONFIG') as ErrorCode, m.message));
+    else p.resolve(m.reply);
+  }
+
+  /** Fails the requests `w` will never answer. */
+  private dropPending(w: WorkerHandle): void {
+    for (const [id, p] of this.pending) {
+      if (p.worker !== w) continue;
+      this.pending.delete(id);
+      p.reject(new Error('the worker exited before answering'));
+    }
+  }
+
+  /** The first live worker, or an error saying there is none. */
+  private anyWorker(): WorkerHandle {
+    const w = this.live()[0];
+    if (!w) throw new SluiceError('SLUICE_ERR_SHUTDOWN', 'no worker is running');
+    return w;
+  }
+
+  /** Selects `member` in every worker; see {@link GroupControl.select}. Kept for workers that restart. */
+  async select(group: string, member: string): Promise<void> {
+    await Promise.all(this.live().map((w) => this.ask(w, { op: 'select', group, member })));
+    this.selections.set(group, member);
+  }
+
+  /**
+   * Every worker's groups, merged: the first worker's choice (`now`; a
+   * selector's is the same everywhere), and for each member the state of the
+   * worker that tested it last (workers check on their own timers).
+   */
+  async groups(): Promise<GroupState[]> {
+    const all = (await Promise.all(this.live().map((w) => this.ask(w, { op: 'groups' })))) as GroupState[][];
+    return mergeGroupStates(all);
+  }
+
+  /** Tests through one worker; see {@link GroupControl.testDelay}. */
+  async testDelay(tag: string, opts?: DelayTestOptions): Promise<DelayResult> {
+    return (await this.ask(this.anyWorker(), { op: 'test-delay', tag, opts })) as DelayResult;
+  }
+
+  /** Tests every member through one worker; see {@link GroupControl.testGroupDelay}. */
+  async testGroupDelay(group: string, opts?: DelayTestOptions): Promise<Record<string, DelayResult>> {
+    return (await this.ask(this.anyWorker(), { op: 'test-group-delay', group, opts })) as Record<string, DelayResult>;
+  }
+
   /** Asks every worker to drain and stop, then ends them. */
   async stop(drainMs?: number): Promise<void> {
     if (this.stopping && drainMs === undefined) return;
@@ -245,4 +331,21 @@ export class WorkerPool {
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `signal ${signal}` : `exit code ${code}`;
+}
+
+/** Merges the workers' group snapshots; see {@link WorkerPool.groups}. */
+export function mergeGroupStates(perWorker: readonly (readonly GroupState[])[]): GroupState[] {
+  const [first, ...rest] = perWorker;
+  if (!first) return [];
+  return first.map((g) => {
+    const health = g.health.map((m) => {
+      let latest: GroupMemberState = m;
+      for (const other of rest) {
+        const o = other.find((x) => x.tag === g.tag)?.health.find((x) => x.tag === m.tag);
+        if (o && (o.checkedAt ?? 0) > (latest.checkedAt ?? 0)) latest = o;
+      }
+      return latest;
+    });
+    return { ...g, health };
+  });
 }
