@@ -9,6 +9,7 @@ import type { SluicePlugin } from '../adapter/plugin';
 import type { FlowRouter, RoutingHook } from '../adapter/router';
 import { inspectConfig, logWarnings, validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
+import { LocalControl, type ControlOp } from '../control/local-control';
 import { ErrorCode, SluiceError } from '../errors';
 import type { FlowListener } from '../flow/access-log';
 import { Dispatcher, RouteTable } from '../flow/dispatch';
@@ -91,6 +92,8 @@ export class Sluice extends EventEmitter implements FlowListener {
   private stopRequested = false;
   private starting?: Promise<void>;
   private stopping?: Promise<void>;
+  /** The control API's part in this Sluice, when the config has `control`. */
+  private control?: LocalControl;
 
   constructor(
     config: SluiceConfig | string,
@@ -116,22 +119,33 @@ export class Sluice extends EventEmitter implements FlowListener {
 
   /** @internal {@link FlowListener}: build `flow` events only while someone listens. */
   get wantsRouted(): boolean {
-    return this.listenerCount('flow') > 0;
+    return this.control !== undefined || this.listenerCount('flow') > 0;
   }
 
   /** @internal */
   get wantsClosed(): boolean {
-    return this.listenerCount('flow:closed') > 0;
+    return this.control !== undefined || this.listenerCount('flow:closed') > 0;
   }
 
   /** @internal */
   routed(event: FlowRoutedEvent): void {
+    this.control?.routed(event);
     this.emit('flow', event);
   }
 
   /** @internal */
   closed(event: FlowClosedEvent): void {
+    this.control?.closed(event);
     this.emit('flow:closed', event);
+  }
+
+  /**
+   * @internal A control API operation from a worker pool's serving process
+   * (connections, metrics, close, mode…); rejects when the config has no `control`.
+   */
+  controlRequest(op: ControlOp, arg: Record<string, unknown>): Promise<unknown> {
+    if (!this.control) return Promise.reject(new Error('control: not configured'));
+    return this.control.handle(op, arg);
   }
 
   override on<K extends keyof SluiceEvents>(event: K, listener: (...args: SluiceEvents[K]) => void): this {
@@ -164,6 +178,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       const config = (this.loaded ??= await validateConfigFile(this.configPath!));
       if (!this.options.logger) this.logger.level = config.log.level;
       this.checkStop();
+      if (config.control) this.control = this.makeControl();
       registerPlugins(this.container, config.plugins, config.baseDir, this.options.plugins);
       // The router service follows reloads: it asks whichever route table is current.
       registerCoreServices(this.container, { logger: this.logger, router: { route: (flow) => this.dispatcher!.current.router.route(flow) } });
@@ -200,6 +215,8 @@ export class Sluice extends EventEmitter implements FlowListener {
         this.inbounds.push(inbound);
       }
       this.checkStop();
+      // A pool's workers do not serve: the pool serves for all of them.
+      if (this.options.announce !== false) await this.control?.serve();
     } catch (err) {
       await this.teardown(0);
       this.state = 'stopped';
@@ -229,7 +246,8 @@ export class Sluice extends EventEmitter implements FlowListener {
         this.checkStop();
         await o.start?.();
       }
-      const router = this.options.router ?? new Router(config.route);
+      const rules = this.options.router ?? new Router(config.route);
+      const router = this.control ? this.control.wrapRouter(rules, config) : rules;
       return new RouteTable(router, outbounds);
     } catch (err) {
       // Every outbound made is closed, started or not (close() must cope with either).
@@ -285,7 +303,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       void this.closeOutbounds([...old.outbounds.values()]);
     });
     // What a restart would apply stays as it is; the rest is now the config.
-    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins };
+    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins, control: previous.control };
     if (!this.options.logger) this.logger.level = next.log.level;
     this.logger.info(summary, 'config reloaded');
     if (summary.restartNeeded.length > 0) this.logger.warn({ keys: summary.restartNeeded }, 'these config changes take effect at the next restart');
@@ -323,6 +341,7 @@ export class Sluice extends EventEmitter implements FlowListener {
   }
 
   private async teardown(drainMs: number): Promise<void> {
+    await this.control?.close();
     const flows = this.flows;
     if (flows) flows.udp.draining = true;
     await Promise.all(this.inbounds.map((i) => (i.stopAccepting ? i.stopAccepting() : i.close())));
@@ -340,6 +359,20 @@ export class Sluice extends EventEmitter implements FlowListener {
     if (this.dispatcher) tables.push(this.dispatcher.current);
     this.retiring.clear();
     for (const table of tables) await this.closeOutbounds([...table.outbounds.values()]);
+  }
+
+  private makeControl(): LocalControl {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below must read the config current at each call
+    const self = this;
+    return new LocalControl({
+      logger: this.logger,
+      get config() {
+        return self.config;
+      },
+      liveFlows: () => this.flows?.liveFlows() ?? [],
+      outbound: (tag) => this.dispatcher?.current.outbounds.get(tag),
+      reload: (config) => this.reload(config ?? this.configPath ?? this.config),
+    });
   }
 
   private async closeOutbounds(outbounds: readonly Outbound[]): Promise<void> {
