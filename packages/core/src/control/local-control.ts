@@ -95,6 +95,10 @@ export class LocalControl {
     await this.host.reload(payload === undefined ? undefined : parseConfig(payload, { baseDir: config.baseDir, format: 'yaml' }));
   }
 
+  get logLevel(): string {
+    return this.host.logger.level;
+  }
+
   setLogLevel(level: string): void {
     this.host.logger.level = level;
   }

@@ -11,6 +11,7 @@ export interface LocalControlPort {
   readonly config: SluiceConfig;
   reload(payload?: string): Promise<void>;
   setLogLevel(level: string): void;
+  readonly logLevel: string;
   setMode(mode: RouteMode, globalOutbound: string): void;
 }
 
@@ -44,6 +45,10 @@ export class LocalTarget implements ControlTarget {
 
   reload(payload?: string): Promise<void> {
     return this.control.reload(payload);
+  }
+
+  get logLevel(): string {
+    return this.control.logLevel;
   }
 
   async setLogLevel(level: string): Promise<void> {

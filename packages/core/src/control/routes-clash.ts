@@ -26,7 +26,7 @@ export function registerClashRoutes(app: FastifyInstance, ctx: ControlContext): 
       'allow-lan': config.inbounds.some((i) => !/^(127\.|::1$)/.test(i.listen)),
       'bind-address': tproxy?.listen ?? '*',
       mode: target.mode,
-      'log-level': clashLevelOf(config.log.level),
+      'log-level': clashLevelOf(target.logLevel),
       ipv6: true,
       tun: { enable: false },
       sniffing: config.inbounds.some((i) => i.sniff),

@@ -56,6 +56,18 @@ export class ControlServer {
     const global = new GlobalSelection(opts.target, opts.groups);
     this.ctx = { target: opts.target, groups: opts.groups, global, traffic, logs: opts.logs, metrics: new MetricsExporter(opts.target, opts.groups) };
     installGuard(app, opts.config, () => this.port);
+    // Dashboards send JSON with whatever type their HTTP library picks (metacubexd's ky sends text/plain),
+    // and some send an empty body with a JSON type: read every body as JSON, an empty one as {}, as mihomo does.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 }, (_req, body, done) => {
+      const text = String(body);
+      if (text.trim() === '') return done(null, {});
+      try {
+        done(null, JSON.parse(text));
+      } catch {
+        done(Object.assign(new Error('Body invalid'), { statusCode: 400 }), undefined);
+      }
+    });
     void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
     void app.register(async (scoped) => {
       registerClashRoutes(scoped, this.ctx);

@@ -26,6 +26,8 @@ export interface ControlTarget {
    */
   reload(payload?: string): Promise<void>;
   setLogLevel(level: string): Promise<void>;
+  /** The running log level (pino's name), which `PATCH /configs` may have changed. */
+  readonly logLevel: string;
   readonly mode: RouteMode;
   /** `rule`, `global` (everything through `globalOutbound`) or `direct`; every worker follows. */
   setMode(mode: RouteMode, globalOutbound: string): Promise<void>;
