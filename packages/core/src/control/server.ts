@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -48,6 +48,8 @@ export class ControlServer {
   private readonly app: FastifyInstance;
   private readonly ctx: ControlContext;
   private port = 0;
+  /** Every connection, upgraded ones included (the HTTP server forgets those), so close() can end them all. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly opts: ControlServerOptions) {
     const app = Fastify({ logger: false, forceCloseConnections: true, return503OnClosing: false });
@@ -90,6 +92,10 @@ export class ControlServer {
 
   /** Listens on `control.listen`; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
+    this.app.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
     await this.app.listen({ host: this.opts.config.host, port: this.opts.config.port });
     const address = this.app.server.address() as AddressInfo;
     this.port = address.port;
@@ -100,6 +106,9 @@ export class ControlServer {
   /** Stops listening and ends every open stream. */
   async close(): Promise<void> {
     this.ctx.traffic.close();
-    await this.app.close();
+    const closing = this.app.close();
+    // Streams and WebSockets never end by themselves: cut them so close() cannot hang on a dashboard left open.
+    for (const s of this.sockets) s.destroy();
+    await closing;
   }
 }
