@@ -3,7 +3,7 @@ import { coreVersion } from '../outbound/compat';
 import type { RouteMode } from './clash-types';
 import { clashLevelOf, pinoLevelOf } from './log-tap';
 import { describeRules } from './rule-view';
-import type { ControlContext } from './server';
+import type { ControlContext } from './context';
 
 const MODES: readonly RouteMode[] = ['rule', 'global', 'direct'];
 

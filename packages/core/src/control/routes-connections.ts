@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import type { ControlContext } from './server';
+import type { ControlContext } from './context';
 
 /** `GET /connections` (HTTP and WebSocket), `DELETE /connections[/:id]`. */
 export function registerConnectionRoutes(app: FastifyInstance, ctx: ControlContext): void {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DelayTimeoutError, NotSelectorError, type ProxyState } from './groups-view';
-import type { ControlContext } from './server';
+import type { ControlContext } from './context';
 
 /** A proxy as mihomo serializes one (the fields dashboards read, and the rest at their neutral values). */
 function toClash(p: ProxyState): Record<string, unknown> {

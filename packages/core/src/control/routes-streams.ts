@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CLASH_LEVELS, toClashLine } from './log-tap';
-import type { ControlContext } from './server';
+import type { ControlContext } from './context';
 
 /** Sends each value as one line of JSON, until the client goes away; returns the unsubscribe. */
 type Source = (send: (value: unknown) => void) => () => void;

@@ -3,6 +3,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ControlConfig } from '../config/control';
+import type { ControlContext } from './context';
 import { GlobalSelection } from './global-selection';
 import type { GroupsView } from './groups-view';
 import { installGuard } from './http-guard';
@@ -28,15 +29,6 @@ export interface ControlServerOptions {
   readonly uiRoot?: string;
 }
 
-/** Everything the route files share. */
-export interface ControlContext {
-  readonly target: ControlTarget;
-  readonly groups: GroupsView;
-  readonly global: GlobalSelection;
-  readonly traffic: TrafficMeter;
-  readonly logs?: LogTap;
-  readonly metrics: MetricsExporter;
-}
 
 /**
  * The control server: the Clash-compatible REST and WebSocket API that

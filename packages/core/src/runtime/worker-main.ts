@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { validateConfigFile, type SluiceConfig } from '../config';
+import type { ControlOp } from '../control/local-control';
 import { createSluice, type Sluice } from './sluice';
 import { WORKER_ENV, type PoolMessage, type WorkerInit } from './worker-pool';
 
@@ -22,6 +23,12 @@ function onMessage(msg: PoolMessage): void {
   const s = sluice;
   if (!s) return;
   if (msg.type === 'stop') s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
+  if (msg.type === 'control' && msg.op !== undefined) {
+    s.controlRequest(msg.op as ControlOp, msg.arg ?? {}).then(
+      (result) => send({ type: 'control-reply', requestId: msg.requestId, result }),
+      (err: unknown) => send({ type: 'control-reply', requestId: msg.requestId, message: (err as Error).message }),
+    );
+  }
   if (msg.type === 'reload') {
     loadConfig().then((config) => s.reload(config)).then(
       () => send({ type: 'reloaded' }),

@@ -16,8 +16,13 @@ export interface WorkerInit {
 
 /** Messages between the pool and its workers. */
 export interface PoolMessage {
-  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed';
+  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed' | 'control' | 'control-reply';
   readonly drainMs?: number;
+  /** `control` / `control-reply`: a control API operation for the worker's Sluice, and its answer (or `message` on failure). */
+  readonly requestId?: number;
+  readonly op?: string;
+  readonly arg?: Record<string, unknown>;
+  readonly result?: unknown;
   readonly message?: string;
   readonly code?: string;
   readonly issues?: readonly ConfigIssue[];
@@ -220,6 +225,38 @@ export class WorkerPool {
     );
     const failed = results.filter((r): r is string => r !== undefined);
     if (failed.length > 0) throw new Error(failed.join('; '));
+  }
+
+  private nextRequest = 0;
+
+  /**
+   * Runs a control API operation in every live worker (or only the first,
+   * with `first`) and gathers the answers; a worker that fails or has not
+   * answered within `timeoutMs` is left out and named in `errors`.
+   */
+  async control(op: string, arg: Record<string, unknown> = {}, opts: { first?: boolean; timeoutMs?: number } = {}): Promise<{ results: unknown[]; errors: string[] }> {
+    let live = this.slots.map((s) => s.handle).filter((h): h is WorkerHandle => h !== undefined);
+    if (opts.first) live = live.slice(0, 1);
+    const answers = await Promise.all(
+      live.map(
+        (w, i) =>
+          new Promise<{ result?: unknown; error?: string }>((resolve) => {
+            const requestId = ++this.nextRequest;
+            const timer = setTimeout(() => done({ error: `worker ${i}: no answer within ${opts.timeoutMs ?? 5000} ms` }), opts.timeoutMs ?? 5000);
+            const onMessage = (m: PoolMessage): void => {
+              if (m.type === 'control-reply' && m.requestId === requestId) done(m.message !== undefined ? { error: m.message } : { result: m.result });
+            };
+            const done = (r: { result?: unknown; error?: string }): void => {
+              clearTimeout(timer);
+              w.off('message', onMessage);
+              resolve(r);
+            };
+            w.on('message', onMessage);
+            w.send({ type: 'control', requestId, op, arg });
+          }),
+      ),
+    );
+    return { results: answers.filter((a) => a.error === undefined).map((a) => a.result), errors: answers.flatMap((a) => (a.error !== undefined ? [a.error] : [])) };
   }
 
   /** Asks every worker to drain and stop, then ends them. */
