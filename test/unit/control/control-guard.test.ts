@@ -156,6 +156,31 @@ describe('control API: auth, CORS, Host, no relaying', function () {
     });
   });
 
+  describe('ui', function () {
+    let f: ControlFixture;
+    before(async () => {
+      f = await startControlFixture({ control: { ui: true } });
+    });
+    after(async () => {
+      await f?.close();
+    });
+
+    it('serves /ui/ without the secret (a browser navigating cannot send it), never a file outside its directory', async () => {
+      const redirect = await fetch(`${f.base}/ui`, { redirect: 'manual' });
+      assert.equal(redirect.status, 308);
+      assert.equal(redirect.headers.get('location'), '/ui/');
+      // This checkout has no built dashboard: a 404 that says so, not a 401.
+      const page = await fetch(`${f.base}/ui/`);
+      assert.equal(page.status, 404);
+      assert.match(((await page.json()) as { message: string }).message, /not built/);
+      for (const path of ['/ui/../package.json', '/ui/%2e%2e/package.json', '/ui/..%2f..%2fpackage.json']) {
+        const r = await raw(f.apiPort, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${f.apiPort}\r\nConnection: close\r\n\r\n`);
+        assert.match(r, /^HTTP\/1\.1 (404|401)/, path);
+      }
+      assert.equal((await fetch(`${f.base}/connections`)).status, 401);
+    });
+  });
+
   describe('metrics_without_auth', function () {
     let f: ControlFixture;
     before(async () => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { startPoolControl } from '../control/pool-control';
+import { startPoolControl, type PoolControl } from '../control/pool-control';
 import { createSluice } from '../runtime/sluice';
 import { WorkerPool, resolveWorkerCount } from '../runtime/worker-pool';
 import { checkConfigFile, logWarnings } from '../config';
@@ -31,11 +31,14 @@ function parseWorkers(value: string): number | 'auto' {
 
 /** A worker pool as a {@link Runner}; with `control` configured, this process serves the control API for all workers. */
 function poolRunner(pool: WorkerPool, logger: Logger, config: SluiceConfig, configPath: string): Runner {
-  let control: { close(): Promise<void> } | undefined;
+  let control: PoolControl | undefined;
   return {
     logger,
     failed: pool.failed,
-    reload: () => pool.reload(),
+    reload: async () => {
+      await pool.reload();
+      await control?.reloaded();
+    },
     start: async () => {
       await pool.start();
       try {

@@ -86,12 +86,17 @@ export class PoolTarget implements ControlTarget {
   async reload(payload?: string): Promise<void> {
     if (payload === undefined) {
       await this.pool.reload();
-      this.current = await validateConfigFile(this.configPath);
+      await this.reloaded();
       return;
     }
     const next = parseConfig(payload, { baseDir: this.current.baseDir, format: 'yaml' });
     await this.everywhere('reload', { payload });
     this.current = { ...next, inbounds: this.current.inbounds, control: this.current.control, plugins: this.current.plugins };
+  }
+
+  /** The workers re-read the config file (SIGHUP): so does the API's copy. */
+  async reloaded(): Promise<void> {
+    this.current = await validateConfigFile(this.configPath);
   }
 
   get logLevel(): string {
@@ -118,9 +123,9 @@ export class PoolTarget implements ControlTarget {
  * `/logs` carries this process's lines (the pool's); each worker writes its
  * own to stdout.
  */
-export async function startPoolControl(pool: PoolPort, config: SluiceConfig, configPath: string, logger: Logger): Promise<{ close(): Promise<void> }> {
+export async function startPoolControl(pool: PoolPort, config: SluiceConfig, configPath: string, logger: Logger): Promise<PoolControl> {
   const control = config.control;
-  if (!control) return { close: async () => undefined };
+  if (!control) return { close: async () => undefined, reloaded: async () => undefined };
   const target = new PoolTarget(pool, config, configPath, logger);
   const delay = async (tag: string, url: string, timeoutMs: number): Promise<number> => {
     const { results, errors } = await pool.control('delay', { tag, url, timeoutMs }, { first: true });
@@ -137,5 +142,13 @@ export async function startPoolControl(pool: PoolPort, config: SluiceConfig, con
       await server.close();
       tap.close();
     },
+    reloaded: () => target.reloaded(),
   };
+}
+
+/** The control API of a pool, as {@link startPoolControl} returns it. */
+export interface PoolControl {
+  close(): Promise<void>;
+  /** Call after the workers reloaded the config file, so the API describes what they run. */
+  reloaded(): Promise<void>;
 }
