@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { startPoolControl, type PoolControl } from '../control/pool-control';
+import type { PoolControl } from '../control/pool-control';
 import { createSluice } from '../runtime/sluice';
 import { WorkerPool, resolveWorkerCount } from '../runtime/worker-pool';
 import { checkConfigFile, logWarnings } from '../config';
@@ -42,7 +42,8 @@ function poolRunner(pool: WorkerPool, logger: Logger, config: SluiceConfig, conf
     start: async () => {
       await pool.start();
       try {
-        control = await startPoolControl(pool, config, configPath, logger);
+        // Loaded only when configured: fastify and prom-client cost every start otherwise.
+        if (config.control) control = await (await import('../control/pool-control')).startPoolControl(pool, config, configPath, logger);
       } catch (err) {
         await pool.stop(0);
         throw err;

@@ -9,7 +9,7 @@ import type { SluicePlugin } from '../adapter/plugin';
 import type { FlowRouter, RoutingHook } from '../adapter/router';
 import { inspectConfig, logWarnings, validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
-import { LocalControl, type ControlOp } from '../control/local-control';
+import type { ControlOp, LocalControl } from '../control/local-control';
 import { ErrorCode, SluiceError } from '../errors';
 import type { FlowListener } from '../flow/access-log';
 import { Dispatcher, RouteTable } from '../flow/dispatch';
@@ -178,7 +178,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       const config = (this.loaded ??= await validateConfigFile(this.configPath!));
       if (!this.options.logger) this.logger.level = config.log.level;
       this.checkStop();
-      if (config.control) this.control = this.makeControl();
+      if (config.control) this.control = await this.makeControl();
       registerPlugins(this.container, config.plugins, config.baseDir, this.options.plugins);
       // The router service follows reloads: it asks whichever route table is current.
       registerCoreServices(this.container, { logger: this.logger, router: { route: (flow) => this.dispatcher!.current.router.route(flow) } });
@@ -361,7 +361,9 @@ export class Sluice extends EventEmitter implements FlowListener {
     for (const table of tables) await this.closeOutbounds([...table.outbounds.values()]);
   }
 
-  private makeControl(): LocalControl {
+  private async makeControl(): Promise<LocalControl> {
+    // Loaded only when configured: fastify and prom-client cost every worker's start otherwise.
+    const { LocalControl } = await import('../control/local-control');
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below must read the config current at each call
     const self = this;
     return new LocalControl({
