@@ -14,6 +14,7 @@
  * - yacd: the same endpoints, /logs?level=, /traffic as a WebSocket.
  */
 import * as assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import { nextMessage, openFlow, startControlFixture, type ControlFixture } from './control-fixture';
@@ -256,6 +257,32 @@ describe('control API: the calls of metacubexd, yacd and zashboard', function ()
     while (!f.lines.some((l) => l.msg === 'flow closed' && l.src === src)) await new Promise((r) => setTimeout(r, 20));
     const line = f.lines.find((l) => l.msg === 'flow closed' && l.src === src);
     assert.match(String(line?.error), /closed through the control API/);
+  });
+
+  it('a UDP session is listed with network udp and DELETE ends it', async () => {
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+      const reply = new Promise<Buffer>((resolve) => client.once('message', resolve));
+      await f.mock.udpSockets[0]!.bound;
+      client.send('ping', f.inboundPort, '127.0.0.1');
+      await reply;
+      const port = String(client.address().port);
+      const { connections } = await json<ConnectionsBody>(await f.api('/connections'));
+      const c = connections.find((x) => x.metadata.network === 'udp' && x.metadata.sourcePort === port);
+      assert.ok(c, JSON.stringify(connections));
+      assert.equal(c.upload, 4);
+      assert.equal(c.download, 4);
+      assert.equal(c.metadata.destinationPort, String(f.udpEcho.address.port));
+      assert.equal((await f.api(`/connections/${c.id}`, { method: 'DELETE' })).status, 204);
+      const src = `127.0.0.1:${port}`;
+      while (!f.lines.some((l) => l.msg === 'flow closed' && l.src === src)) await new Promise((r) => setTimeout(r, 20));
+      assert.match(String(f.lines.find((l) => l.msg === 'flow closed' && l.src === src)!.error), /closed through the control API/);
+      const after = await json<ConnectionsBody>(await f.api('/connections'));
+      assert.ok(!after.connections.some((x) => x.id === c.id));
+    } finally {
+      client.close();
+    }
   });
 
   it('GET /traffic (WebSocket and chunked HTTP): {up, down} every second, moving with traffic', async () => {

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import { createSluice, parseConfig, type Sluice } from '@sluice/core';
-import { captureLogger, createMockBinding, startTcpPeer, type LogLine, type Peer } from '@sluice/core/testing';
+import { captureLogger, createMockBinding, startTcpPeer, startUdpPeer, type LogLine, type MockBinding, type Peer } from '@sluice/core/testing';
 import WebSocket from 'ws';
 
 /** A port nothing listens on right now. */
@@ -22,6 +22,9 @@ export interface ControlFixture {
   /** The tproxy inbound's port: a TCP connection there is a flow to {@link echo}. */
   readonly inboundPort: number;
   readonly echo: Peer;
+  /** The UDP echo server UDP flows reach. */
+  readonly udpEcho: Peer;
+  readonly mock: MockBinding;
   readonly secret: string | undefined;
   /** fetch with the secret as a Bearer token. */
   api(path: string, init?: RequestInit): Promise<Response>;
@@ -43,14 +46,17 @@ export interface ControlFixtureOptions {
  */
 export async function startControlFixture(opts: ControlFixtureOptions = {}): Promise<ControlFixture> {
   const echo = await startTcpPeer((s) => s.pipe(s));
-  const mock = createMockBinding({ originalDestination: () => echo.address });
+  const udpEcho = await startUdpPeer((d, from, sock) => sock.send(d, from.port, from.address));
+  const mock = createMockBinding({ originalDestination: ({ network }) => (network === 'tcp' ? echo.address : udpEcho.address) });
   const inboundPort = await freePort();
   const apiPort = await freePort();
   const secret = opts.secret === null ? undefined : (opts.secret ?? 's3cret token');
   const config = parseConfig(
     JSON.stringify({
       log: { level: 'info' },
-      inbounds: [{ tag: 'in', type: 'tproxy', listen: '127.0.0.1', port: inboundPort, network: ['tcp'] }],
+      inbounds: [{ tag: 'in', type: 'tproxy', listen: '127.0.0.1', port: inboundPort, network: ['tcp', 'udp'] }],
+      // UDP sessions stay in JavaScript (the mock inbound has no native session table to hand them to).
+      relay: { native_udp: false },
       outbounds: [
         { tag: 'out', type: 'direct' },
         { tag: 'blocker', type: 'block' },
@@ -73,6 +79,8 @@ export async function startControlFixture(opts: ControlFixtureOptions = {}): Pro
     apiPort,
     inboundPort,
     echo,
+    udpEcho,
+    mock,
     secret,
     api: (path, init = {}) => {
       const headers = new Headers(init.headers);
@@ -90,6 +98,7 @@ export async function startControlFixture(opts: ControlFixtureOptions = {}): Pro
       for (const s of sockets) s.terminate();
       await sluice.stop(500);
       await echo.close();
+      await udpEcho.close();
     },
   };
 }
