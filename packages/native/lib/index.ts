@@ -355,6 +355,13 @@ export interface SpliceRelay {
    */
   abort(reason?: string): boolean;
   stats(): SpliceRelayStats;
+  /**
+   * The bytes delivered so far, A to B and B to A (the `up` and `down` of
+   * {@link stats}), written to `out[offset]` and `out[offset + 1]` without
+   * allocating: cheap enough to poll every live flow each second. Counts
+   * keep their last values after the relay ended.
+   */
+  readBytes(out: Float64Array, offset?: number): void;
 }
 
 /** Constructor of {@link SpliceRelay}. */

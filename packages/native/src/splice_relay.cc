@@ -335,11 +335,32 @@ Napi::Value SpliceRelay::Stats(const Napi::CallbackInfo& info) {
   return stats;
 }
 
+// Polled every second for every live flow by the control API, so it writes
+// into the caller's array instead of allocating an object like Stats().
+Napi::Value SpliceRelay::ReadBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    Napi::TypeError::New(env, "readBytes(out): out must be a Float64Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto out = info[0].As<Napi::Float64Array>();
+  size_t offset = 0;
+  if (info.Length() > 1 && info[1].IsNumber()) offset = info[1].As<Napi::Number>().Uint32Value();
+  if (offset + 2 > out.ElementLength()) {
+    Napi::RangeError::New(env, "readBytes(out, offset): out has no room for two counters at offset").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  out[offset] = up_.delivered();
+  out[offset + 1] = down_.delivered();
+  return env.Undefined();
+}
+
 Napi::Function SpliceRelay::DefineClass(Napi::Env env) {
   return ObjectWrap<SpliceRelay>::DefineClass(env, kClassName,
                                               {
                                                   InstanceMethod<&SpliceRelay::Abort>("abort"),
                                                   InstanceMethod<&SpliceRelay::Stats>("stats"),
+                                                  InstanceMethod<&SpliceRelay::ReadBytes>("readBytes"),
                                               });
 }
 

@@ -42,6 +42,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay>, private FdPoller::Watc
 
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value ReadBytes(const Napi::CallbackInfo& info);
 
   void UpdateInterest(SpliceSide& side);
   // Ends the relay: releases the sockets (reset when `error` is set) and

@@ -135,6 +135,27 @@ describe('native: SpliceRelay', function () {
     assert.equal(await closedWith(atApp), 'ECONNRESET');
   });
 
+  it('readBytes() reports the bytes delivered so far while the relay runs, and keeps them after', async () => {
+    const flow = await makeFlow();
+    const { relay, done } = relayFlow(flow);
+    const out = new Float64Array(4);
+    const atServer = sink(flow.server);
+    const atApp = sink(flow.app);
+    flow.app.write(Buffer.alloc(3000));
+    await until(() => atServer.bytes() === 3000, 'the request to arrive');
+    flow.server.write(Buffer.alloc(700));
+    await until(() => atApp.bytes() === 700, 'the answer to arrive');
+    relay.readBytes(out, 2);
+    assert.deepEqual([...out], [0, 0, 3000, 700]);
+    assert.throws(() => relay.readBytes(out, 3), RangeError);
+    assert.throws(() => relay.readBytes([0, 0] as unknown as Float64Array), TypeError);
+    flow.app.end();
+    flow.server.end();
+    assert.deepEqual(await done, { up: 3000, down: 700 });
+    relay.readBytes(out);
+    assert.deepEqual([...out.subarray(0, 2)], [3000, 700]);
+  });
+
   it('abort() resets both sides and reports the reason once, from the event loop', async () => {
     const flow = await makeFlow();
     const { relay, done, calls } = relayFlow(flow);

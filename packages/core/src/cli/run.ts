@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
+import type { PoolControl } from '../control/pool-control';
 import { createSluice } from '../runtime/sluice';
 import { WorkerPool, resolveWorkerCount } from '../runtime/worker-pool';
 import { checkConfigFile, logWarnings } from '../config';
@@ -26,6 +27,33 @@ function parseWorkers(value: string): number | 'auto' {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--workers: must be "auto" or a whole number from 1 to 256, not "${value}"`);
   return n;
+}
+
+/** A worker pool as a {@link Runner}; with `control` configured, this process serves the control API for all workers. */
+function poolRunner(pool: WorkerPool, logger: Logger, config: SluiceConfig, configPath: string): Runner {
+  let control: PoolControl | undefined;
+  return {
+    logger,
+    failed: pool.failed,
+    reload: async () => {
+      await pool.reload();
+      await control?.reloaded();
+    },
+    start: async () => {
+      await pool.start();
+      try {
+        // Loaded only when configured: fastify and prom-client cost every start otherwise.
+        if (config.control) control = await (await import('../control/pool-control')).startPoolControl(pool, config, configPath, logger);
+      } catch (err) {
+        await pool.stop(0);
+        throw err;
+      }
+    },
+    stop: async () => {
+      await control?.close();
+      await pool.stop();
+    },
+  };
 }
 
 /** `--log-format`, or the default: pretty for a person at a terminal, JSON lines for everything else (pipes, journald, tests). */
@@ -67,7 +95,7 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
           logWarnings(logger, checked.warnings);
           const mode = opts.workerMode ?? config.worker_mode;
           if (mode !== 'process' && mode !== 'thread') throw new Error(`--worker-mode: must be "process" or "thread", not "${mode}"`);
-          runner = Object.assign(new WorkerPool(opts.config, workers, logger, mode), { logger });
+          runner = poolRunner(new WorkerPool(opts.config, workers, logger, mode), logger, config, opts.config);
         } else {
           const sluice = createSluice(config);
           runner = { logger: sluice.logger, start: () => sluice.start(), stop: () => sluice.stop(), reload: () => sluice.reload(opts.config) };

@@ -1,6 +1,7 @@
 import type { Network } from '../adapter/flow';
 import type { OutboundEntry } from '../adapter/plugin';
-export type { OutboundEntry };
+import type { ControlConfig } from './control';
+export type { OutboundEntry, ControlConfig };
 
 /**
  * The validated config. Key names follow the config file (snake_case) so that
@@ -25,6 +26,8 @@ export interface SluiceConfig {
   readonly worker_mode: 'process' | 'thread';
   /** Directory of the config file, for resolving relative paths (plugins, rule files). */
   readonly baseDir: string;
+  /** The control API (`control` section); absent: off. */
+  readonly control?: ControlConfig;
 }
 
 /** `log`: logging. */

@@ -1,5 +1,6 @@
 import type { Endpoint } from '../adapter/flow';
 import type { AcceptedConnection, DatagramPort, FlowSink, UdpSessionEnd } from '../adapter/inbound';
+import type { LiveFlow } from './live-flow';
 import type { TcpFlows } from './tcp-flows';
 import type { UdpSessions } from './udp-sessions';
 
@@ -28,6 +29,12 @@ export class Flows implements FlowSink {
 
   onSessionsEnded(ends: readonly UdpSessionEnd[]): void {
     this.udp.onSessionsEnded(ends);
+  }
+
+  /** Every TCP flow and UDP session in progress. */
+  *liveFlows(): IterableIterator<LiveFlow> {
+    yield* this.tcp.liveFlows();
+    yield* this.udp.liveFlows();
   }
 
   /** Open TCP flows and UDP sessions. */

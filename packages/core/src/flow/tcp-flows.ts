@@ -10,6 +10,7 @@ import { unmapAddress } from '../util/endpoint';
 import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log';
 import type { Dispatch, Dispatcher, RouteTable } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
+import type { FlowBytes, LiveFlow } from './live-flow';
 import type { LoopGuard } from './loop-guard';
 import { readFirstBytes, type FirstBytes, type SniffSettings } from './tcp-sniff';
 import { RateLimitedLog } from '../util/rate-limited-log';
@@ -38,7 +39,7 @@ export interface TcpFlowsOptions {
  * owns the connection, the flow keeps nothing but what its access-log line
  * needs: an idle spliced flow must not pin a socket and an AbortController.
  */
-class TcpFlow {
+class TcpFlow implements LiveFlow {
   readonly startedAt = Date.now();
   /** Replaced once, when sniffing finds a name (`dst.host`, `sniffed`), before the flow is routed. */
   flow: FlowMetadata;
@@ -70,6 +71,22 @@ class TcpFlow {
     this.giveUp = undefined;
     // The signal keeps its first reason; the wait ends with that one.
     giveUp?.(ctx ? ctx.signal.reason : reason);
+  }
+
+  bytes(): FlowBytes {
+    if (this.relay) return this.relay.bytes();
+    const c = this.client;
+    return typeof c === 'object' ? { up: c.bytesRead, down: c.bytesWritten } : NO_BYTES;
+  }
+
+  close(reason: string): void {
+    if (this.relay) {
+      this.relay.abort(reason);
+      return;
+    }
+    // A dial in progress gives up at once; a flow still being routed fails when the route arrives.
+    this.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
+    if (typeof this.client === 'object') this.client.destroy();
   }
 
   /** Until the relay owns a socket client, the client going away must abort the dial. */
@@ -313,17 +330,16 @@ export class TcpFlows {
 
   /** Cuts every live flow (after the drain period). */
   abortAll(reason: string): void {
-    for (const f of this.live) {
-      if (f.relay) {
-        f.relay.abort(reason);
-        continue;
-      }
-      // A dial in progress gives up at once; a flow still being routed fails when the route arrives.
-      f.abort(new SluiceError(ErrorCode.SHUTDOWN, reason));
-      if (typeof f.client === 'object') f.client.destroy();
-    }
+    for (const f of this.live) f.close(reason);
+  }
+
+  /** The flows in progress, for the control API. */
+  liveFlows(): IterableIterator<LiveFlow> {
+    return this.live.values();
   }
 }
+
+const NO_BYTES: FlowBytes = Object.freeze({ up: 0, down: 0 });
 
 function ignore(): void {}
 

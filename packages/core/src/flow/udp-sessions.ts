@@ -8,6 +8,7 @@ import { UdpSessionTable, type ExpiringSession } from '../relay/udp-session-tabl
 import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log';
 import type { Dispatch, Dispatcher, RouteTable } from './dispatch';
 import { FlowContextImpl, nextFlowId } from './flow-context';
+import type { FlowBytes, LiveFlow } from './live-flow';
 import type { LoopGuard } from './loop-guard';
 import { RateLimitedLog } from '../util/rate-limited-log';
 import { QuicSniffer } from '../sniff/quic-sniffer';
@@ -59,7 +60,7 @@ export interface UdpSessionsOptions {
 type SessionOwner = 'sniffing' | 'dialling' | 'channel' | 'relayed' | 'closed';
 
 /** One client endpoint talking to one original destination. */
-class UdpSession implements ExpiringSession {
+class UdpSession implements ExpiringSession, LiveFlow {
   owner: SessionOwner = 'dialling';
   lastActive = 0;
   up = 0;
@@ -90,6 +91,15 @@ class UdpSession implements ExpiringSession {
     private readonly onDequeue: (bytes: number) => void,
   ) {
     this.sendTo = ctx.flow.dst;
+  }
+
+  get flow(): FlowMetadata {
+    return this.ctx.flow;
+  }
+
+  /** While the inbound's relay owns the session, its bytes are known only at the end. */
+  bytes(): FlowBytes {
+    return { up: this.up, down: this.down };
   }
 
   /** Set when the session failed before carrying anything: it stays in the table, swallowing datagrams. */
@@ -444,6 +454,12 @@ export class UdpSessions {
     this.relayed.set(id, s);
     this.relays.add(relay);
     this.onSessionsEnded(pushedOut);
+  }
+
+  /** The sessions in progress, for the control API (not those kept only to absorb a failed session's flood). */
+  *liveFlows(): IterableIterator<LiveFlow> {
+    for (const s of this.table.values()) if (s.owner !== 'closed') yield s;
+    yield* this.relayed.values();
   }
 
   /** Closes every session (shutdown). */

@@ -61,7 +61,7 @@ export class TcpRelayer {
       if (c) c.destroy();
       else this.close(client);
       this.close(upstream);
-      return { result: Promise.resolve({ up: 0, down: 0, error: (err as Error).message }), abort() {} };
+      return { result: Promise.resolve({ up: 0, down: 0, error: (err as Error).message }), abort() {}, bytes: () => ({ up: 0, down: 0 }) };
     }
   }
 

@@ -111,6 +111,9 @@ export function spliceRelayEnds(
   return relay;
 }
 
+/** Where running relays write their counters (one flow read at a time, on this thread). */
+const scratch = new Float64Array(2);
+
 /**
  * Starts a native relay on `fdA` (client side) and `fdB` and wraps it as a
  * {@link TcpRelay}; `upBefore`/`downBefore` are the bytes the flow had already
@@ -141,11 +144,23 @@ function startRelay(
   } catch {
     return undefined;
   }
+  let final: { up: number; down: number } | undefined;
+  void result.then((r) => (final = { up: r.up, down: r.down }));
   return {
     result,
     abort(reason) {
       // Recorded as given, as relayTcp does; ignored once the relay has ended by itself.
       if (relay.abort(reason)) abortReason ??= reason;
+    },
+    bytes() {
+      if (final) return final;
+      // An addon built before readBytes existed still answers, allocating.
+      if (typeof relay.readBytes !== 'function') {
+        const s = relay.stats();
+        return { up: upBefore + s.up, down: downBefore + s.down };
+      }
+      relay.readBytes(scratch, 0);
+      return { up: upBefore + scratch[0]!, down: downBefore + scratch[1]! };
     },
   };
 }

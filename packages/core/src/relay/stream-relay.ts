@@ -22,6 +22,8 @@ export interface TcpRelay {
   readonly result: Promise<TcpRelayResult>;
   /** Ends the flow now (shutdown, drain timeout), recording `reason`. */
   abort(reason: string): void;
+  /** Bytes moved so far, counted as `result` counts them (from the client side); polled by the control API. */
+  bytes(): { readonly up: number; readonly down: number };
 }
 
 function destroyHard(stream: Duplex): void {
@@ -119,5 +121,6 @@ export function relayTcp(client: Duplex, upstream: Duplex, opts: TcpRelayOptions
     abort(reason) {
       fail(reason);
     },
+    bytes: () => (clientSocket ? { up: clientSocket.bytesRead, down: clientSocket.bytesWritten } : { up: counted!.up, down: counted!.down }),
   };
 }

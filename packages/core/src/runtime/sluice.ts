@@ -9,6 +9,7 @@ import type { SluicePlugin } from '../adapter/plugin';
 import type { FlowRouter, RoutingHook } from '../adapter/router';
 import { inspectConfig, logWarnings, validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
+import type { ControlOp, LocalControl } from '../control/local-control';
 import { ErrorCode, SluiceError } from '../errors';
 import type { FlowListener } from '../flow/access-log';
 import { Dispatcher, RouteTable } from '../flow/dispatch';
@@ -97,6 +98,8 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
   private stopRequested = false;
   private starting?: Promise<void>;
   private stopping?: Promise<void>;
+  /** The control API's part in this Sluice, when the config has `control`. */
+  private control?: LocalControl;
 
   constructor(
     config: SluiceConfig | string,
@@ -122,22 +125,33 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
 
   /** @internal {@link FlowListener}: build `flow` events only while someone listens. */
   get wantsRouted(): boolean {
-    return this.listenerCount('flow') > 0;
+    return this.control !== undefined || this.listenerCount('flow') > 0;
   }
 
   /** @internal */
   get wantsClosed(): boolean {
-    return this.listenerCount('flow:closed') > 0;
+    return this.control !== undefined || this.listenerCount('flow:closed') > 0;
   }
 
   /** @internal */
   routed(event: FlowRoutedEvent): void {
+    this.control?.routed(event);
     this.emit('flow', event);
   }
 
   /** @internal */
   closed(event: FlowClosedEvent): void {
+    this.control?.closed(event);
     this.emit('flow:closed', event);
+  }
+
+  /**
+   * @internal A control API operation from a worker pool's serving process
+   * (connections, metrics, close, mode…); rejects when the config has no `control`.
+   */
+  controlRequest(op: ControlOp, arg: Record<string, unknown>): Promise<unknown> {
+    if (!this.control) return Promise.reject(new Error('control: not configured'));
+    return this.control.handle(op, arg);
   }
 
   override on<K extends keyof SluiceEvents>(event: K, listener: (...args: SluiceEvents[K]) => void): this {
@@ -170,6 +184,7 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       const config = (this.loaded ??= await validateConfigFile(this.configPath!));
       if (!this.options.logger) this.logger.level = config.log.level;
       this.checkStop();
+      if (config.control) this.control = await this.makeControl();
       registerPlugins(this.container, config.plugins, config.baseDir, this.options.plugins);
       // The router service follows reloads: it asks whichever route table is current.
       registerCoreServices(this.container, { logger: this.logger, router: { route: (flow) => this.dispatcher!.current.router.route(flow) } });
@@ -212,6 +227,8 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
         this.inbounds.push(inbound);
       }
       this.checkStop();
+      // A pool's workers do not serve: the pool serves for all of them.
+      if (this.options.announce !== false) await this.control?.serve();
     } catch (err) {
       await this.teardown(0);
       this.state = 'stopped';
@@ -244,7 +261,8 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       }
       // Rule-set files were checked by validation; loaded again here (from a cache when unchanged) and watched.
       ruleSets = this.options.router ? undefined : RuleSetStore.load(config.route.rule_sets, { watch: true, logger: this.logger.child({ component: 'router/rule-sets' }) });
-      const router = this.options.router ?? new Router(config.route, { ruleSets });
+      const rules = this.options.router ?? new Router(config.route, { ruleSets });
+      const router = this.control ? this.control.wrapRouter(rules, config) : rules;
       const table = new RouteTable(router, outbounds);
       if (ruleSets) this.ruleSets.set(table, ruleSets);
       return table;
@@ -308,7 +326,7 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       void this.closeOutbounds([...old.outbounds.values()]);
     });
     // What a restart would apply stays as it is; the rest is now the config.
-    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins };
+    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins, control: previous.control };
     if (!this.options.logger) this.logger.level = next.log.level;
     this.logger.info(summary, 'config reloaded');
     if (summary.restartNeeded.length > 0) this.logger.warn({ keys: summary.restartNeeded }, 'these config changes take effect at the next restart');
@@ -384,6 +402,7 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
   }
 
   private async teardown(drainMs: number): Promise<void> {
+    await this.control?.close();
     const flows = this.flows;
     if (flows) flows.udp.draining = true;
     await Promise.all(this.inbounds.map((i) => (i.stopAccepting ? i.stopAccepting() : i.close())));
@@ -404,6 +423,22 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
     }
     this.retiring.clear();
     for (const table of tables) await this.closeOutbounds([...table.outbounds.values()]);
+  }
+
+  private async makeControl(): Promise<LocalControl> {
+    // Loaded only when configured: fastify and prom-client cost every worker's start otherwise.
+    const { LocalControl } = await import('../control/local-control');
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below must read the config current at each call
+    const self = this;
+    return new LocalControl({
+      logger: this.logger,
+      get config() {
+        return self.config;
+      },
+      liveFlows: () => this.flows?.liveFlows() ?? [],
+      outbound: (tag) => this.dispatcher?.current.outbounds.get(tag),
+      reload: (config) => this.reload(config ?? this.configPath ?? this.config),
+    });
   }
 
   private async closeOutbounds(outbounds: readonly Outbound[]): Promise<void> {

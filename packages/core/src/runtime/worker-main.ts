@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { validateConfigFile, type SluiceConfig } from '../config';
+import type { ControlOp } from '../control/local-control';
 import { createSluice, type Sluice } from './sluice';
 import { WORKER_ENV, type GroupRequest, type PoolMessage, type WorkerInit } from './worker-pool';
 
@@ -43,6 +44,12 @@ function onMessage(msg: PoolMessage): void {
   if (!s) return;
   if (msg.type === 'group-request' && msg.request && msg.requestId !== undefined) answer(s, msg.requestId, msg.request);
   if (msg.type === 'stop') s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
+  if (msg.type === 'control' && msg.op !== undefined) {
+    s.controlRequest(msg.op as ControlOp, msg.arg ?? {}).then(
+      (result) => send({ type: 'control-reply', requestId: msg.requestId, result }),
+      (err: unknown) => send({ type: 'control-reply', requestId: msg.requestId, message: (err as Error).message }),
+    );
+  }
   if (msg.type === 'reload') {
     loadConfig().then((config) => s.reload(config)).then(
       () => send({ type: 'reloaded' }),

@@ -25,13 +25,20 @@ export type GroupRequest =
 
 /** Messages between the pool and its workers. */
 export interface PoolMessage {
-  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed' | 'group-request' | 'group-reply';
+  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed' | 'group-request' | 'group-reply' | 'control' | 'control-reply';
   readonly drainMs?: number;
+  /**
+   * Pairs a reply with its request (`group-request`/`group-reply`,
+   * `control`/`control-reply`: a control API operation for the worker's
+   * Sluice, and its answer, or `message` on failure).
+   */
+  readonly requestId?: number;
+  readonly op?: string;
+  readonly arg?: Record<string, unknown>;
+  readonly result?: unknown;
   readonly message?: string;
   readonly code?: string;
   readonly issues?: readonly ConfigIssue[];
-  /** Pairs a `group-reply` with its `group-request`. */
-  readonly requestId?: number;
   readonly request?: GroupRequest;
   /** A `group-reply`'s result; absent with `message` when the call failed. */
   readonly reply?: unknown;
@@ -306,6 +313,38 @@ export class WorkerPool implements GroupControl {
   /** Tests every member through one worker; see {@link GroupControl.testGroupDelay}. */
   async testGroupDelay(group: string, opts?: DelayTestOptions): Promise<Record<string, DelayResult>> {
     return (await this.ask(this.anyWorker(), { op: 'test-group-delay', group, opts })) as Record<string, DelayResult>;
+  }
+
+  private nextRequest = 0;
+
+  /**
+   * Runs a control API operation in every live worker (or only the first,
+   * with `first`) and gathers the answers; a worker that fails or has not
+   * answered within `timeoutMs` is left out and named in `errors`.
+   */
+  async control(op: string, arg: Record<string, unknown> = {}, opts: { first?: boolean; timeoutMs?: number } = {}): Promise<{ results: unknown[]; errors: string[] }> {
+    let live = this.slots.map((s) => s.handle).filter((h): h is WorkerHandle => h !== undefined);
+    if (opts.first) live = live.slice(0, 1);
+    const answers = await Promise.all(
+      live.map(
+        (w, i) =>
+          new Promise<{ result?: unknown; error?: string }>((resolve) => {
+            const requestId = ++this.nextRequest;
+            const timer = setTimeout(() => done({ error: `worker ${i}: no answer within ${opts.timeoutMs ?? 5000} ms` }), opts.timeoutMs ?? 5000);
+            const onMessage = (m: PoolMessage): void => {
+              if (m.type === 'control-reply' && m.requestId === requestId) done(m.message !== undefined ? { error: m.message } : { result: m.result });
+            };
+            const done = (r: { result?: unknown; error?: string }): void => {
+              clearTimeout(timer);
+              w.off('message', onMessage);
+              resolve(r);
+            };
+            w.on('message', onMessage);
+            w.send({ type: 'control', requestId, op, arg });
+          }),
+      ),
+    );
+    return { results: answers.filter((a) => a.error === undefined).map((a) => a.result), errors: answers.flatMap((a) => (a.error !== undefined ? [a.error] : [])) };
   }
 
   /** Asks every worker to drain and stop, then ends them. */

@@ -1,0 +1,140 @@
+import type { Logger } from 'pino';
+import type { Outbound } from '../adapter/outbound';
+import type { FlowRouter } from '../adapter/router';
+import type { FlowClosedEvent, FlowRoutedEvent } from '../adapter/flow';
+import type { SluiceConfig } from '../config/types';
+import { parseConfig } from '../config/load';
+import type { LiveFlow } from '../flow/live-flow';
+import { ControlAgent } from './agent';
+import type { RouteMode } from './clash-types';
+import { httpDelay } from './delay-test';
+import { OutboundsView } from './groups-view';
+import { LogTap } from './log-tap';
+import { ModeRouter, RouteModeSwitch } from './mode-router';
+import { ControlServer } from './server';
+import { LocalTarget } from './local-target';
+
+/** What {@link LocalControl} needs of the Sluice it serves. */
+export interface ControlHost {
+  readonly config: SluiceConfig;
+  readonly logger: Logger;
+  liveFlows(): Iterable<LiveFlow>;
+  /** The outbound `tag` of the current route table. */
+  outbound(tag: string): Outbound | undefined;
+  /** Applies a config (or re-reads the file) as SIGHUP does. */
+  reload(config?: SluiceConfig): Promise<unknown>;
+}
+
+/** Operations a worker pool sends to each worker's {@link LocalControl.handle}. */
+export type ControlOp = 'connections' | 'totals' | 'close' | 'closeAll' | 'metrics' | 'setMode' | 'setLogLevel' | 'reload' | 'delay';
+
+/**
+ * The control API's part inside one Sluice: its {@link ControlAgent} (flow
+ * statistics, live connections), the Clash `mode` switch its route tables
+ * obey, and, for a Sluice that serves the API itself (not a pool's worker),
+ * the server.
+ */
+export class LocalControl {
+  readonly agent: ControlAgent;
+  readonly modes = new RouteModeSwitch();
+  private server: ControlServer | undefined;
+  private tap: LogTap | undefined;
+
+  constructor(private readonly host: ControlHost) {
+    this.agent = new ControlAgent({
+      liveFlows: () => host.liveFlows(),
+      get route() {
+        return host.config.route;
+      },
+      get inbounds() {
+        return host.config.inbounds;
+      },
+    });
+  }
+
+  /** Wraps the router of a new route table so it obeys the mode; learns the `direct` outbound. */
+  wrapRouter(router: FlowRouter, config: SluiceConfig): FlowRouter {
+    this.modes.directOutbound = config.outbounds.find((o) => o.type === 'direct')?.tag ?? '';
+    if (this.modes.globalOutbound === '' || !config.outbounds.some((o) => o.tag === this.modes.globalOutbound)) this.modes.globalOutbound = config.route.final;
+    return new ModeRouter(router, this.modes);
+  }
+
+  routed(e: FlowRoutedEvent): void {
+    this.agent.routed(e);
+  }
+
+  closed(e: FlowClosedEvent): void {
+    this.agent.closed(e);
+  }
+
+  /** Starts the server on `control.listen` (a single Sluice; a pool serves from its own process). */
+  async serve(): Promise<void> {
+    const config = this.host.config.control;
+    if (!config) return;
+    this.tap = new LogTap(this.host.logger);
+    const target = new LocalTarget(this);
+    const groups = new OutboundsView(() => this.host.config.outbounds, (tag, url, ms) => this.delay(tag, url, ms));
+    this.server = new ControlServer({ config, target, groups, logs: this.tap, logger: this.host.logger.child({ component: 'control' }) });
+    await this.server.listen();
+  }
+
+  /** A delay test through outbound `tag` of the current route table. */
+  delay(tag: string, url: string, timeoutMs: number): Promise<number> {
+    const o = this.host.outbound(tag);
+    if (!o) return Promise.reject(new Error(`no outbound "${tag}"`));
+    return httpDelay(o, url, timeoutMs, this.host.logger.child({ component: 'control', delayTest: tag }));
+  }
+
+  get config(): SluiceConfig {
+    return this.host.config;
+  }
+
+  /** Applies YAML/JSON `payload`, or re-reads the config file. */
+  async reload(payload?: string): Promise<void> {
+    const config = this.host.config;
+    await this.host.reload(payload === undefined ? undefined : parseConfig(payload, { baseDir: config.baseDir, format: 'yaml' }));
+  }
+
+  get logLevel(): string {
+    return this.host.logger.level;
+  }
+
+  setLogLevel(level: string): void {
+    this.host.logger.level = level;
+  }
+
+  setMode(mode: RouteMode, globalOutbound: string): void {
+    this.modes.set(mode, globalOutbound);
+  }
+
+  /** One operation from the pool (see {@link ControlOp}); the result crosses a message channel, so it is plain data. */
+  async handle(op: ControlOp, arg: Record<string, unknown>): Promise<unknown> {
+    switch (op) {
+      case 'connections':
+        return this.agent.snapshot();
+      case 'totals':
+        return this.agent.totals();
+      case 'close':
+        return this.agent.close(String(arg.id));
+      case 'closeAll':
+        return this.agent.closeAll();
+      case 'metrics':
+        return this.agent.metricsJson();
+      case 'setMode':
+        return this.setMode(arg.mode as RouteMode, String(arg.global ?? ''));
+      case 'setLogLevel':
+        return this.setLogLevel(String(arg.level));
+      case 'reload':
+        return this.reload(typeof arg.payload === 'string' ? arg.payload : undefined);
+      case 'delay':
+        return this.delay(String(arg.tag), String(arg.url), Number(arg.timeoutMs));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+    this.server = undefined;
+    this.tap?.close();
+    this.tap = undefined;
+  }
+}

@@ -1,0 +1,65 @@
+import type { SluiceConfig } from '../config/types';
+import type { ByteTotals, ControlAgent, MetricsJson } from './agent';
+import type { ConnectionsSnapshot, RouteMode } from './clash-types';
+import type { RouteModeSwitch } from './mode-router';
+import type { ControlTarget } from './target';
+
+/** What {@link LocalTarget} drives: the `LocalControl` of a Sluice. */
+export interface LocalControlPort {
+  readonly agent: ControlAgent;
+  readonly modes: RouteModeSwitch;
+  readonly config: SluiceConfig;
+  reload(payload?: string): Promise<void>;
+  setLogLevel(level: string): void;
+  readonly logLevel: string;
+  setMode(mode: RouteMode, globalOutbound: string): void;
+}
+
+/** {@link ControlTarget} of a single Sluice (no worker pool). */
+export class LocalTarget implements ControlTarget {
+  constructor(private readonly control: LocalControlPort) {}
+
+  config(): SluiceConfig {
+    return this.control.config;
+  }
+
+  async connections(): Promise<ConnectionsSnapshot> {
+    return this.control.agent.snapshot();
+  }
+
+  async totals(): Promise<ByteTotals> {
+    return this.control.agent.totals();
+  }
+
+  async closeConnection(id: string): Promise<boolean> {
+    return this.control.agent.close(id);
+  }
+
+  async closeAllConnections(): Promise<void> {
+    this.control.agent.closeAll();
+  }
+
+  async metrics(): Promise<MetricsJson[]> {
+    return [await this.control.agent.metricsJson()];
+  }
+
+  reload(payload?: string): Promise<void> {
+    return this.control.reload(payload);
+  }
+
+  get logLevel(): string {
+    return this.control.logLevel;
+  }
+
+  async setLogLevel(level: string): Promise<void> {
+    this.control.setLogLevel(level);
+  }
+
+  get mode(): RouteMode {
+    return this.control.modes.mode;
+  }
+
+  async setMode(mode: RouteMode, globalOutbound: string): Promise<void> {
+    this.control.setMode(mode, globalOutbound);
+  }
+}

@@ -1,0 +1,58 @@
+import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { GroupsView } from './groups-view';
+import type { ControlTarget } from './target';
+
+/**
+ * `GET /metrics`: the flow metrics of every worker summed (prom-client's
+ * aggregation), the outbounds' health and latency, and the serving
+ * process's own metrics (CPU, memory, event-loop lag, open fds).
+ */
+export class MetricsExporter {
+  private readonly own = new Registry();
+  readonly contentType = this.own.contentType;
+
+  constructor(
+    private readonly target: ControlTarget,
+    private readonly groups: GroupsView,
+  ) {
+    collectDefaultMetrics({ register: this.own });
+    const list = (): ReturnType<GroupsView['list']> => this.groups.list();
+    new Gauge({
+      name: 'sluice_outbound_up',
+      help: 'Whether an outbound is usable (1) or marked down by its health checks (0)',
+      labelNames: ['outbound'],
+      registers: [this.own],
+      collect() {
+        this.reset();
+        for (const p of list()) this.set({ outbound: p.name }, p.alive ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'sluice_outbound_latency_seconds',
+      help: 'Last measured latency of an outbound (delay test or health check)',
+      labelNames: ['outbound'],
+      registers: [this.own],
+      collect() {
+        this.reset();
+        for (const p of list()) {
+          const last = p.history[p.history.length - 1];
+          if (last && last.delay > 0) this.set({ outbound: p.name }, last.delay / 1000);
+        }
+      },
+    });
+  }
+
+  /** The text exposition format. */
+  async render(): Promise<string> {
+    const workers = await this.target.metrics();
+    const own = (await this.own.getMetricsAsJSON()) as MetricObjectWithValues<MetricValue<string>>[];
+    const summed = AggregatorRegistry.aggregate(workers) as Registry;
+    const merged = Registry.merge([summed, registryOf(own)]);
+    return merged.metrics();
+  }
+}
+
+/** A registry holding fixed values (already collected). */
+function registryOf(metrics: MetricObjectWithValues<MetricValue<string>>[]): Registry {
+  return AggregatorRegistry.aggregate([metrics]) as Registry;
+}

@@ -1,0 +1,62 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { WebSocket } from 'ws';
+import { CLASH_LEVELS, toClashLine } from './log-tap';
+import type { ControlContext } from './context';
+
+/** Sends each value as one line of JSON, until the client goes away; returns the unsubscribe. */
+type Source = (send: (value: unknown) => void) => () => void;
+
+/** Serves `source` over WebSocket (one message per value) or as chunked HTTP (one JSON line per value). */
+function streamRoute(app: FastifyInstance, url: string, sourceFor: (query: Record<string, string>) => Source | string): void {
+  app.route({
+    method: 'GET',
+    url,
+    handler: (req, reply: FastifyReply) => {
+      const source = sourceFor(req.query as Record<string, string>);
+      if (typeof source === 'string') return reply.code(400).send({ message: source });
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache', ...(reply.getHeaders() as Record<string, string>) });
+      const stop = source((v) => res.write(`${JSON.stringify(v)}\n`));
+      res.on('close', stop);
+    },
+    wsHandler: (socket: WebSocket, req) => {
+      const source = sourceFor(req.query as Record<string, string>);
+      if (typeof source === 'string') {
+        socket.close(1008, source);
+        return;
+      }
+      const stop = source((v) => {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(v));
+      });
+      socket.on('close', stop);
+      socket.on('error', stop);
+    },
+  });
+}
+
+/** `/traffic` and `/memory` (every second), `/logs?level=` (as lines are written). */
+export function registerStreamRoutes(app: FastifyInstance, ctx: ControlContext): void {
+  streamRoute(app, '/traffic', () => (send) => ctx.traffic.subscribe(send));
+
+  streamRoute(app, '/memory', () => (send) => {
+    const tick = (): void => send({ inuse: process.memoryUsage().rss, oslimit: 0 });
+    tick();
+    const timer = setInterval(tick, 1000);
+    return () => clearInterval(timer);
+  });
+
+  streamRoute(app, '/logs', (q) => {
+    const name = (q.level ?? 'info').toLowerCase();
+    const min = CLASH_LEVELS[name === 'warn' ? 'warning' : name];
+    if (min === undefined) return 'level: must be one of debug, info, warning, error, silent';
+    return (send) => {
+      const logs = ctx.logs;
+      if (!logs) return () => undefined;
+      return logs.subscribe((json) => {
+        const parsed = toClashLine(json);
+        if (parsed && parsed.level >= min) send(parsed.line);
+      });
+    };
+  });
+}

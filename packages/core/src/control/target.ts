@@ -1,0 +1,34 @@
+import type { SluiceConfig } from '../config/types';
+import type { ByteTotals, MetricsJson } from './agent';
+import type { ConnectionsSnapshot, RouteMode } from './clash-types';
+
+/**
+ * What the control server drives: one Sluice, or a worker pool (each call
+ * then gathers from, or reaches, every worker). The server never touches a
+ * Sluice directly, so the same routes serve both.
+ */
+export interface ControlTarget {
+  /** The running config. */
+  config(): SluiceConfig;
+  /** Connections of every worker, totals summed. */
+  connections(): Promise<ConnectionsSnapshot>;
+  /** Byte totals of every worker (for `/traffic`): cheaper than {@link connections}. */
+  totals(): Promise<ByteTotals>;
+  /** Ends the flow `id` wherever it runs; false when no worker has it. */
+  closeConnection(id: string): Promise<boolean>;
+  closeAllConnections(): Promise<void>;
+  /** Flow metrics of every worker, to be summed. */
+  metrics(): Promise<MetricsJson[]>;
+  /**
+   * Re-reads the config file (no argument) or applies `payload` (YAML or JSON
+   * text); rejects, keeping the running config, when it is bad or would
+   * change `plugins`.
+   */
+  reload(payload?: string): Promise<void>;
+  setLogLevel(level: string): Promise<void>;
+  /** The running log level (pino's name), which `PATCH /configs` may have changed. */
+  readonly logLevel: string;
+  readonly mode: RouteMode;
+  /** `rule`, `global` (everything through `globalOutbound`) or `direct`; every worker follows. */
+  setMode(mode: RouteMode, globalOutbound: string): Promise<void>;
+}
