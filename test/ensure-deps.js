@@ -35,6 +35,8 @@ const PACKAGES = [
   ['systemd', 'systemd-analyze'],
   // The stand-in for systemd's notification socket in test/e2e/service.test.ts (Node has no unix datagram sockets).
   ['python3', 'python3'],
+  // Certificates for the DNS-over-TLS and DNS-over-HTTPS upstream tests.
+  ['openssl', 'openssl'],
 ];
 
 const SEARCH_PATH = [...(process.env.PATH || '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];

@@ -31,3 +31,4 @@ export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, 
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';
+export * from './dns';

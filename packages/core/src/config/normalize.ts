@@ -4,9 +4,10 @@ import { readInbounds, readOutbounds } from './endpoints';
 import { IssueList, isObj, readObject } from './reader';
 import { readRoute } from './route';
 import { checkListenerOverlaps } from './listeners';
+import { checkDnsPlacement, readDns, ruleSetTags } from './dns';
 import { readFirewall, readLog, readPlugins, readTimeouts, readRelay, readUdp, readLimits, readWorkerMode, readWorkers } from './settings';
 
-const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'limits', 'workers', 'worker_mode', 'relay'] as const;
+const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'limits', 'workers', 'worker_mode', 'relay', 'dns'] as const;
 
 /**
  * Validates an already-parsed config document and fills in every default.
@@ -37,7 +38,10 @@ export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
   const workers = readWorkers(root, issues);
   const worker_mode = readWorkerMode(root, issues);
   const relay = readRelay(root, issues);
+  const dns = readDns(root.dns, { outbounds: outboundTags, ruleSets: ruleSetTags(root.route) }, issues);
+  checkDnsPlacement(dns, workers, firewall.local, issues);
   checkListenerOverlaps(inbounds, workers, issues);
   if (issues.length > 0) throw new ConfigError(issues.items);
-  return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, limits, workers, worker_mode, relay, baseDir };
+  const config = { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, limits, workers, worker_mode, relay, baseDir };
+  return dns ? { ...config, dns } : config;
 }

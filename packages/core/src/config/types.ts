@@ -1,6 +1,8 @@
 import type { Network } from '../adapter/flow';
 import type { OutboundEntry } from '../adapter/plugin';
+import type { DnsConfig } from './dns';
 export type { OutboundEntry };
+export type { DnsConfig, DnsUpstreamConfig, DnsRuleConfig, DnsCacheConfig } from './dns';
 
 /**
  * The validated config. Key names follow the config file (snake_case) so that
@@ -23,6 +25,8 @@ export interface SluiceConfig {
   readonly workers: number | 'auto';
   /** How workers run when there are several: `process` (default; each has its own open-file limit) or `thread`. */
   readonly worker_mode: 'process' | 'thread';
+  /** The built-in DNS resolver; absent when the config has no `dns` section. */
+  readonly dns?: DnsConfig;
   /** Directory of the config file, for resolving relative paths (plugins, rule files). */
   readonly baseDir: string;
 }

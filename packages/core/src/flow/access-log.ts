@@ -65,6 +65,8 @@ export function accessLine(flow: FlowMetadata, outcome: FlowOutcome): FlowClosed
     durationMs: Date.now() - outcome.startedAt,
   };
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
+  const hostSource = flow.hostSource ?? (flow.sniffed !== undefined ? 'sniff' : undefined);
+  if (hostSource !== undefined && flow.dst.host !== undefined) line.host_source = hostSource;
   if (outcome.error !== undefined) line.error = outcome.error;
   return line;
 }

@@ -12,6 +12,8 @@ import type { SluiceConfig } from '../config/types';
 import { ErrorCode, SluiceError } from '../errors';
 import type { FlowListener } from '../flow/access-log';
 import { Dispatcher, RouteTable } from '../flow/dispatch';
+import { DnsService } from '../dns/dns-service';
+import type { DnsCounters } from '../dns/resolver';
 import { Flows } from '../flow/flow-sink';
 import { LoopGuard } from '../flow/loop-guard';
 import { TcpFlows } from '../flow/tcp-flows';
@@ -83,6 +85,7 @@ export class Sluice extends EventEmitter implements FlowListener {
   private readonly configPath: string | undefined;
   private loaded: SluiceConfig | undefined;
   private dispatcher?: Dispatcher;
+  private dnsService?: DnsService;
   /** Route tables replaced by a reload whose flows have not all ended yet. */
   private readonly retiring = new Set<RouteTable>();
   private inbounds: Inbound[] = [];
@@ -107,6 +110,14 @@ export class Sluice extends EventEmitter implements FlowListener {
   get config(): SluiceConfig {
     if (!this.loaded) throw new SluiceError(ErrorCode.CONFIG, `the config ${this.configPath ?? ''} is loaded by start()`);
     return this.loaded;
+  }
+
+  /**
+   * The DNS resolver's counters (queries, cache hits, upstream errors,
+   * mapping size), or undefined when the config has no `dns` section.
+   */
+  get dnsCounters(): DnsCounters | undefined {
+    return this.dnsService?.counters;
   }
 
   /** Open TCP flows and UDP sessions. */
@@ -168,11 +179,21 @@ export class Sluice extends EventEmitter implements FlowListener {
       // The router service follows reloads: it asks whichever route table is current.
       registerCoreServices(this.container, { logger: this.logger, router: { route: (flow) => this.dispatcher!.current.router.route(flow) } });
       const flowLogger = this.logger.child({ component: 'flow' });
-      this.dispatcher = new Dispatcher(await this.buildRouteTable(config), {
+      const table = await this.buildRouteTable(config);
+      const dns = config.dns
+        ? new DnsService(config.dns, { logger: this.logger.child({ component: 'dns' }), outbound: (tag) => this.dispatcher!.current.outbounds.get(tag), baseDir: config.baseDir })
+        : undefined;
+      this.dispatcher = new Dispatcher(table, {
         hook: this.options.routingHook,
         hookTimeoutMs: this.options.hookTimeoutMs ?? config.route.hook_timeout_ms,
         logger: flowLogger,
+        hosts: dns?.hosts,
       });
+      // After the outbounds (a `via` dials through them), before the inbounds (flows need the names).
+      if (dns) {
+        this.dnsService = dns;
+        await dns.start();
+      }
       const native = this.options.native ?? loadNative();
       const files = this.raiseFileLimit(native);
       const limits = resolveLimits(config, files, this.options.workerShare ?? { workers: 1, perProcess: 1 });
@@ -333,6 +354,8 @@ export class Sluice extends EventEmitter implements FlowListener {
     flows?.udp.closeAll('shutdown');
     await Promise.all(this.inbounds.map((i) => i.close()));
     this.inbounds = [];
+    await this.dnsService?.close();
+    this.dnsService = undefined;
     // Aborted sockets close asynchronously; wait (briefly) so every cut flow still gets its access-log line.
     const cutDeadline = Date.now() + 1000;
     while ((flows?.tcp.size ?? 0) > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 10));
