@@ -2,23 +2,11 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import pino from 'pino';
-import { DnsService, parseConfig, type DnsConfig, type Outbound } from '@sluice/core';
+import { DnsService, type DnsConfig, type Outbound } from '@sluice/core';
 import { FakeOutbound } from '../core/fakes';
-import { decode, query, queryTcp, queryUdp, startStubDns, type StubDns } from './stub-dns';
+import { decode, dnsConfig, query, queryTcp, queryUdp, startStubDns, type StubDns } from './stub-dns';
 
 const silent = pino({ level: 'silent' });
-
-/** The `dns` section of a minimal config, with the listeners moved to free loopback ports. */
-export function dnsConfig(section: Record<string, unknown>): DnsConfig {
-  const doc = {
-    inbounds: [{ tag: 'in', type: 'tproxy', listen: '127.0.0.1', port: 15001 }],
-    outbounds: [{ tag: 'direct', type: 'direct' }, { tag: 'deny', type: 'block' }],
-    route: { final: 'direct' },
-    dns: { listen: ['127.0.0.1:1053'], ...section },
-  };
-  const dns = parseConfig(JSON.stringify(doc), { baseDir: '/', format: 'json' }).dns!;
-  return { ...dns, listen: [{ address: '127.0.0.1', port: 0 }] };
-}
 
 const a = (ip: string, ttl = 300): Partial<dnsPacket.Packet> => ({ answers: [{ type: 'A', name: 'x', ttl, data: ip } as dnsPacket.Answer] });
 

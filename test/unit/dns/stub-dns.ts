@@ -1,6 +1,7 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
+import { parseConfig, type DnsConfig } from '@sluice/core';
 
 /** What the stub answers for one question; the stub copies the query's ID and question. */
 export type StubAnswer = (q: dnsPacket.Question, query: dnsPacket.Packet) => Partial<dnsPacket.Packet> | Buffer | 'drop';
@@ -135,3 +136,16 @@ export interface Decoded {
 export function decode(b: Buffer): Decoded {
   return dnsPacket.decode(b) as unknown as Decoded;
 }
+
+/** The `dns` section of a minimal config, with the listeners moved to free loopback ports. */
+export function dnsConfig(section: Record<string, unknown>): DnsConfig {
+  const doc = {
+    inbounds: [{ tag: 'in', type: 'tproxy', listen: '127.0.0.1', port: 15001 }],
+    outbounds: [{ tag: 'direct', type: 'direct' }, { tag: 'deny', type: 'block' }],
+    route: { final: 'direct' },
+    dns: { listen: ['127.0.0.1:1053'], ...section },
+  };
+  const dns = parseConfig(JSON.stringify(doc), { baseDir: '/', format: 'json' }).dns!;
+  return { ...dns, listen: [{ address: '127.0.0.1', port: 0 }] };
+}
+
