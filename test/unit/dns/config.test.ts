@@ -25,7 +25,7 @@ function issues(dns: unknown, extra?: Record<string, unknown>): string[] {
 describe('config: dns', () => {
   it('reads a full section and fills defaults', () => {
     const c = parse({
-      listen: ['127.0.0.1:1053', '[::1]:1053'],
+      listen: ['0.0.0.0:1053', '[::1]:1053'],
       upstreams: ['udp://192.0.2.53', { tag: 'corp', address: 'tls://dns.corp.example', via: 'direct' }, { tag: 'doh', address: 'https://dns.example/dns-query' }],
       rules: [{ domain_suffix: ['corp.example'], upstream: 'corp' }],
       hosts: { 'Router.LAN': '192.168.1.1' },
@@ -33,7 +33,7 @@ describe('config: dns', () => {
       fake_ip_filter: ['*.lan', '+.stun.example'],
       hijack: true,
     }).dns!;
-    assert.deepEqual(c.listen, [{ address: '127.0.0.1', port: 1053 }, { address: '::1', port: 1053 }]);
+    assert.deepEqual(c.listen, [{ address: '0.0.0.0', port: 1053 }, { address: '::1', port: 1053 }]);
     assert.deepEqual(c.upstreams.map((u) => u.tag), ['upstreams[0]', 'corp', 'doh']);
     assert.equal(c.upstreams[1].via, 'direct');
     assert.deepEqual(c.hosts, { 'router.lan': ['192.168.1.1'] });
@@ -85,5 +85,6 @@ describe('config: dns', () => {
     assert.ok(issues(section, { workers: 2 }).includes('workers: must be 1 when the config has a dns section: the IP → name mapping lives in one event loop'));
     const local = issues(section, { firewall: { local: true }, outbounds: [{ tag: 'direct', type: 'direct', mark: 255 }] });
     assert.ok(local.some((l) => l.startsWith('dns.upstreams[0].via: required with firewall.local: true')), local.join('\n'));
+    assert.ok(issues({ ...section, hijack: true }).some((l) => l.startsWith('dns.hijack: needs a dns.listen address other hosts can reach')));
   });
 });

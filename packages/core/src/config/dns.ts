@@ -286,6 +286,10 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
     if (typeof obj.fake_ip_store !== 'string' || obj.fake_ip_store === '') issues.add('dns.fake_ip_store', `must be a file path (got ${show(obj.fake_ip_store)})`);
     else store = obj.fake_ip_store;
   }
+  const hijack = readBool(obj, 'hijack', 'dns', false, issues);
+  if (hijack && listen.length > 0 && listen.every((l) => l.address.startsWith('127.') || l.address === '::1')) {
+    issues.add('dns.hijack', 'needs a dns.listen address other hosts can reach (0.0.0.0:PORT, [::]:PORT or a LAN address): the kernel drops packets redirected to loopback');
+  }
   return {
     listen,
     upstreams,
@@ -297,7 +301,7 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
     fake_ip_range: readFakeIpRange(obj.fake_ip_range, issues),
     fake_ip_filter: filter,
     fake_ip_store: store,
-    hijack: readBool(obj, 'hijack', 'dns', false, issues),
+    hijack,
   };
 }
 
