@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../adapter/flow';
+import { ErrorCode, SluiceError } from '../errors';
 import type { DnsConfig } from '../config/dns';
 import { DnsCache, type Clock } from './cache';
 import type { FakeIp } from './fake-ip';
@@ -83,7 +84,7 @@ export class DnsResolver {
   /** The response to one query (wire bytes in, wire bytes out), sized for `source.transport`. */
   async handle(query: Buffer, source: QuerySource): Promise<Buffer> {
     this.stats.queries++;
-    const started = Date.now();
+    const started = this.opts.logger.isLevelEnabled('debug') ? Date.now() : 0;
     let q: QueryInfo;
     try {
       q = parseQuery(query);
@@ -93,11 +94,13 @@ export class DnsResolver {
       return formErr(query);
     }
     const { response, upstream, cached } = await this.answer(query, q);
-    const info = safeInspect(response);
-    this.opts.logger.debug(
-      { client: clientText(source), name: q.name, type: typeName(q.type), upstream, answers: response.length >= 8 ? response.readUInt16BE(6) : 0, rcode: info?.rcode, cached, ms: Date.now() - started },
-      'dns query',
-    );
+    const log = this.opts.logger;
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        { client: clientText(source), name: q.name, type: typeName(q.type), upstream, answers: response.readUInt16BE(6), rcode: response[3] & 0xf, cached, ms: Date.now() - started },
+        'dns query',
+      );
+    }
     if (source.transport === 'udp' && response.length > q.udpSize) return truncatedFor(response);
     return response;
   }
@@ -132,13 +135,18 @@ export class DnsResolver {
     const upstream = this.upstreamFor(q.name);
     let response: Buffer;
     let info: ResponseInfo;
+    // A timer cleared on the answer: AbortSignal.timeout's timers stay until they fire.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `dns: upstream ${upstream.tag} timed out`)), UPSTREAM_TIMEOUT_MS);
     try {
-      response = await upstream.exchange(query, AbortSignal.timeout(UPSTREAM_TIMEOUT_MS));
+      response = await upstream.exchange(query, controller.signal);
       info = inspectResponse(response);
     } catch (err) {
       this.stats.upstreamErrors++;
       this.opts.logger.debug({ upstream: upstream.tag, name: q.name, err: (err as Error).message }, 'dns upstream failed: SERVFAIL');
       return { response: synthesize(query, q, Rcode.SERVFAIL, []), upstream: upstream.tag, cached: false };
+    } finally {
+      clearTimeout(timer);
     }
     this.cache.put(key, response, info);
     this.remember(q.name, info);

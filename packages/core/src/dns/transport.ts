@@ -14,8 +14,8 @@ import { ErrorCode, SluiceError } from '../errors';
 export interface UpstreamTransport {
   /** A byte stream to `host:port` (`host` an IP or a name). */
   openStream(host: string, port: number, signal: AbortSignal): Promise<Duplex>;
-  /** Sends one datagram to `server` and resolves with the first reply `accept` takes. */
-  datagram(payload: Buffer, server: { address: string; port: number }, accept: (reply: Buffer) => boolean, signal: AbortSignal): Promise<Buffer>;
+  /** Sends one query to `server` and resolves with the first response carrying its ID (and QR set). */
+  datagram(payload: Buffer, server: { address: string; port: number }, signal: AbortSignal): Promise<Buffer>;
 }
 
 function aborted(signal: AbortSignal): SluiceError {
@@ -44,26 +44,81 @@ export const plainTransport: UpstreamTransport = {
       });
     });
   },
-  datagram(payload, server, accept, signal) {
+  datagram(payload, server, signal) {
+    return sharedUdp(net.isIPv6(server.address) ? 6 : 4).exchange(payload, server, signal);
+  },
+};
+
+/** A response to `id`: a header, QR set. */
+function isResponseTo(reply: Buffer, id: number): boolean {
+  return reply.length >= 12 && reply.readUInt16BE(0) === id && (reply[2] & 0x80) !== 0;
+}
+
+interface Pending {
+  readonly resolve: (reply: Buffer) => void;
+}
+
+/**
+ * One UDP socket per family for every plain upstream query, responses matched
+ * to queries by server and ID: a socket per query would cost a bind and a
+ * close each. The random IDs (and the socket's random port) are what an
+ * off-path spoofer must guess; an ID still in flight to the same server is
+ * never reused. Unreferenced, so it never keeps the process alive.
+ */
+class SharedUdpSocket {
+  private socket: dgram.Socket | undefined;
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(private readonly family: 4 | 6) {}
+
+  private open(): dgram.Socket {
+    if (this.socket) return this.socket;
+    const sock = dgram.createSocket(this.family === 6 ? 'udp6' : 'udp4');
+    sock.on('message', (msg, rinfo) => {
+      if (msg.length < 12) return;
+      const key = `${rinfo.address}|${rinfo.port}|${msg.readUInt16BE(0)}`;
+      const p = this.pending.get(key);
+      if (p && isResponseTo(msg, msg.readUInt16BE(0))) p.resolve(msg);
+    });
+    // A send error (ICMP unreachable surfaces here on Linux) fails nothing by itself: the query times out.
+    sock.on('error', () => {});
+    sock.unref();
+    this.socket = sock;
+    return sock;
+  }
+
+  exchange(payload: Buffer, server: { address: string; port: number }, signal: AbortSignal): Promise<Buffer> {
+    const sock = this.open();
+    let id = payload.readUInt16BE(0);
+    let key = `${server.address}|${server.port}|${id}`;
+    if (this.pending.has(key)) {
+      payload = Buffer.from(payload);
+      do {
+        id = (id + 1) & 0xffff;
+        key = `${server.address}|${server.port}|${id}`;
+      } while (this.pending.has(key));
+      payload.writeUInt16BE(id, 0);
+    }
     return new Promise<Buffer>((resolve, reject) => {
-      // A socket per query: a fresh random source port each time, and nothing shared to clean up.
-      const sock = dgram.createSocket(net.isIPv6(server.address) ? 'udp6' : 'udp4');
       const done = (err: Error | undefined, reply?: Buffer): void => {
+        this.pending.delete(key);
         signal.removeEventListener('abort', onAbort);
-        sock.close();
         if (err) reject(err);
         else resolve(reply!);
       };
       const onAbort = (): void => done(aborted(signal));
+      if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      sock.on('error', (err) => done(err));
-      sock.on('message', (msg, rinfo) => {
-        if (rinfo.port === server.port && accept(msg)) done(undefined, msg);
-      });
-      sock.send(payload, server.port, server.address);
+      this.pending.set(key, { resolve: (reply) => done(undefined, reply) });
+      sock.send(payload, server.port, server.address, (err) => err && done(err));
     });
-  },
-};
+  }
+}
+
+const shared: Partial<Record<4 | 6, SharedUdpSocket>> = {};
+function sharedUdp(family: 4 | 6): SharedUdpSocket {
+  return (shared[family] ??= new SharedUdpSocket(family));
+}
 
 let nextQueryFlow = 0;
 
@@ -94,7 +149,7 @@ export function outboundTransport(tag: string, lookup: (tag: string) => Outbound
       const dst = destination(host, port);
       return outbound.dialTcp(dst, ctx(queryFlow('tcp', dst), signal));
     },
-    async datagram(payload, server, accept, signal) {
+    async datagram(payload, server, signal) {
       const outbound = current();
       if (!outbound.dialUdp) throw new SluiceError(ErrorCode.UNSUPPORTED_NETWORK, `dns: outbound "${outbound.tag}" (${outbound.type}) does not carry udp`);
       const dst = destination(server.address, server.port);
@@ -111,7 +166,7 @@ export function outboundTransport(tag: string, lookup: (tag: string) => Outbound
         signal.addEventListener('abort', onAbort, { once: true });
         channel.setReceiver({
           onPacket: (data) => {
-            if (accept(data)) done(undefined, data);
+            if (isResponseTo(data, payload.readUInt16BE(0))) done(undefined, data);
           },
           onClose: (err) => done(err ?? new SluiceError(ErrorCode.DIAL, `dns: outbound "${outbound.tag}" closed the channel`)),
         });

@@ -149,10 +149,10 @@ export class UdpUpstream implements DnsUpstream {
   }
 
   async exchange(query: Buffer, signal: AbortSignal): Promise<Buffer> {
-    const { bytes, id } = withFreshId(query);
+    const { bytes } = withFreshId(query);
     let reply: Buffer;
     try {
-      reply = await this.transport.datagram(bytes, { address: this.server.host, port: this.server.port }, (r) => r.length >= 12 && r.readUInt16BE(0) === id && (r[2] & 0x80) !== 0, signal);
+      reply = await this.transport.datagram(bytes, { address: this.server.host, port: this.server.port }, signal);
     } catch (err) {
       throw upstreamError(this, err);
     }

@@ -5,6 +5,7 @@ import { ErrorCode, SluiceError } from '../errors';
 import { outboundTransport, plainTransport } from './transport';
 import { TcpUpstream, TlsUpstream, UdpUpstream, type DnsUpstream, type UpstreamTlsOptions } from './upstream';
 import { HttpsUpstream } from './upstream-https';
+import { canonicalIp } from './fake-ip-pool';
 
 const DEFAULT_PORT: Record<string, number> = { 'udp:': 53, 'tcp:': 53, 'tls:': 853 };
 
@@ -25,7 +26,9 @@ export function createUpstream(c: DnsUpstreamConfig, deps: UpstreamDeps): DnsUps
   }
   const url = new URL(c.address);
   if (url.protocol === 'https:') return new HttpsUpstream(c.tag, c.address, transport, deps.tls);
-  const server = { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? DEFAULT_PORT[url.protocol] : Number(url.port) };
+  const bare = url.hostname.replace(/^\[|\]$/g, '');
+  // Canonical, as the kernel reports a reply's source: responses are matched by it.
+  const server = { host: canonicalIp(bare) ?? bare, port: url.port === '' ? DEFAULT_PORT[url.protocol] : Number(url.port) };
   switch (url.protocol) {
     case 'udp:':
       return new UdpUpstream(c.tag, c.address, server, transport);
