@@ -31,5 +31,6 @@ export interface HostResolution {
  * is, or throws to refuse it (a fake IP with no known name).
  */
 export interface HostResolver {
+  /** The flow's name and destination, undefined to leave it as it is; throws to refuse the flow. */
   resolve(flow: FlowMetadata): HostResolution | Promise<HostResolution> | undefined;
 }

@@ -68,6 +68,7 @@ export class DnsCache {
     return clamp(info.minAnswerTtl!);
   }
 
+  /** Forgets every entry. */
   clear(): void {
     this.entries.clear();
   }

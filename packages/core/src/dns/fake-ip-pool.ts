@@ -121,7 +121,7 @@ export class FakeIpRange {
     return [...this.byAddress.entries()];
   }
 
-  /** Restores entries saved by {@link entries}; those outside the range or past capacity are dropped. */
+  /** Restores entries saved by {@link FakeIpRange.entries}; those outside the range or past capacity are dropped. */
   restore(entries: FakeIpEntries): void {
     for (const [address, name] of entries) {
       const a = canonicalIp(address);

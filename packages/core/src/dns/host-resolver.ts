@@ -14,6 +14,7 @@ import type { DnsResolver } from './resolver';
 export class MappingHostResolver implements HostResolver {
   constructor(private readonly mapping: IpNameMap) {}
 
+  /** The name last answered for the flow's address, unless the flow already has one. */
   resolve(flow: FlowMetadata): HostResolution | undefined {
     if (flow.dst.host !== undefined) return undefined;
     const name = this.mapping.lookup(flow.dst.address);
@@ -38,6 +39,7 @@ export class FakeIpHostResolver implements HostResolver {
     this.warnings = new RateLimitedLog(logger);
   }
 
+  /** For a flow to a fake address: its name and a real address; undefined for other flows. @throws when the fake address has no name. */
   resolve(flow: FlowMetadata): Promise<HostResolution> | undefined {
     const { address, port } = flow.dst;
     if (!this.fakeIp.contains(address)) return undefined;
