@@ -11,7 +11,7 @@ export interface ReloadSummary {
 }
 
 /** Keys a running Sluice cannot change in place. */
-const RESTART_KEYS = ['inbounds', 'timeouts', 'udp', 'limits', 'relay', 'workers', 'worker_mode', 'plugins', 'firewall'] as const;
+const RESTART_KEYS = ['inbounds', 'timeouts', 'udp', 'limits', 'relay', 'workers', 'worker_mode', 'plugins', 'firewall', 'dns'] as const;
 
 /** Compares two configs for the reload log line. */
 export function describeReload(before: SluiceConfig, after: SluiceConfig): ReloadSummary {

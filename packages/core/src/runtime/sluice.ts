@@ -306,7 +306,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       void this.closeOutbounds([...old.outbounds.values()]);
     });
     // What a restart would apply stays as it is; the rest is now the config.
-    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins };
+    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins, dns: previous.dns };
     if (!this.options.logger) this.logger.level = next.log.level;
     this.logger.info(summary, 'config reloaded');
     if (summary.restartNeeded.length > 0) this.logger.warn({ keys: summary.restartNeeded }, 'these config changes take effect at the next restart');
