@@ -4,10 +4,16 @@ import { curl, describeCurl } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { Dnsmasq, startHttpServer, type ProbeServer } from '../helpers/servers';
 import { applySluiceRules, contractConfig, writeFile } from '../helpers/sluice';
+import { startMicrosocks } from '../helpers/socks-servers';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildWatch } from '@sluice/testbed';
 import { waitFor } from '../helpers/wait';
 
 /** The fake range of these tests: the test bed's own addresses sit in the default 198.18.0.0/15. */
 const FAKE4 = '100.64.0.0/24';
+const MICRO_PORT = 1090;
+/** microsocks runs in the remote and connects from its address, which the gateway never uses. */
+const MICRO_OUT = A.remote.v4;
 
 function dnsSection(mode: 'mapping' | 'fake-ip', store: string): string {
   return `dns:
@@ -31,7 +37,7 @@ describe('e2e: the DNS resolver, hijack and fake IPs', function () {
   before(async function () {
     const { topo, tmp } = env;
     // dnsmasq answers example.test (as the other suites' does) and web.test with the remote's own address.
-    const args = ['--no-daemon', '--no-resolv', '--no-hosts', '--pid-file=', `--listen-address=${A.remote.v4}`, '--bind-interfaces', '--address=/example.test/192.0.2.7', '--address=/example.test/2001:db8::7', `--address=/web.test/${A.remote.v4}`, '--local-ttl=60', '--log-queries', '--log-facility=-'];
+    const args = ['--no-daemon', '--no-resolv', '--no-hosts', '--pid-file=', `--listen-address=${A.remote.v4}`, '--bind-interfaces', '--address=/example.test/192.0.2.7', '--address=/example.test/2001:db8::7', `--address=/web.test/${A.remote.v4}`, '--address=/sockweb.test/192.0.2.99', '--local-ttl=60', '--log-queries', '--log-facility=-'];
     dnsmasq = new Dnsmasq(topo.spawn('remote', 'dnsmasq', args), `dnsmasq in ${topo.names.remote}`);
     await dnsmasq.waitUntil(() => (/started, version/.test(dnsmasq.stderr) ? true : undefined), 5000, 'dnsmasq "started"');
     http = await startHttpServer(topo, 'remote');
@@ -115,6 +121,40 @@ describe('e2e: the DNS resolver, hijack and fake IPs', function () {
       assert.notEqual(r.httpCode, 200, describeCurl(r));
       const flow = await env.sluice!.waitForFlow((f) => f.network === 'tcp' && f.dst === `100.64.0.200:${http.port}`, 5000, 'the refused flow');
       assert.match(String(flow.error), /100\.64\.0\.200 is a fake IP with no known name/);
+    });
+  });
+  describe('through a SOCKS server', () => {
+    let micro: ChildWatch;
+    let etcNetns: string;
+    before(async () => {
+      // The remote's own resolver (its /etc/hosts, as `ip netns exec` mounts it) knows sockweb.test as the remote;
+      // Sluice's upstream answers it with an address nothing listens on. Reaching the server therefore proves the
+      // SOCKS server was sent the name, not an address.
+      etcNetns = `/etc/netns/${env.topo.names.remote}`;
+      mkdirSync(etcNetns, { recursive: true });
+      writeFileSync(`${etcNetns}/hosts`, `127.0.0.1 localhost\n${A.remote.v4} sockweb.test\n`);
+      // No `-b`: dnsmasq refuses queries from an extra /32 address as non-local.
+      micro = await startMicrosocks(env.topo, { address: A.remote.v4, port: MICRO_PORT });
+      const socks = `  - { tag: hop, type: socks, server: ${A.remote.v4}, port: ${MICRO_PORT}, via: direct }\n`;
+      const base = contractConfig().replace('  - { tag: deny, type: block }\n', `  - { tag: deny, type: block }\n${socks}`).replace('  final: direct', '  final: hop').replace('log: { level: info }', 'log: { level: debug }');
+      const section = dnsSection('fake-ip', `${env.tmp}/fake-socks.json`).replace(`upstreams: ["udp://${A.remote.v4}:53"]`, `upstreams: [{ address: "tcp://${A.remote.v4}:53", via: hop }]`);
+      await env.startSluice(writeFile(env.tmp, 'socks.yaml', base + section));
+    });
+    after(async () => {
+      await env.stopSluice();
+      await micro?.stop('SIGKILL');
+      rmSync(etcNetns, { recursive: true, force: true });
+    });
+
+    it('DNS goes to the upstream over the SOCKS hop (via), and a fake-IP flow reaches the server by name', async () => {
+      const [fake] = await digVia(A.remote.v4, 'sockweb.test', 'A', false, A.client.v4);
+      assert.match(fake, /^100\.64\.0\.\d+$/);
+      const r = await curl(env.topo, `http://${fake}:${http.port}/`);
+      assert.equal(r.httpCode, 200, `${describeCurl(r)}\ndnsmasq: ${dnsmasq.stderr.split('\n').slice(-6).join('\n')}`);
+      // The flow's real-address lookup went upstream over TCP through microsocks (the client got a fake answer).
+      const line = await waitFor('dnsmasq query for sockweb.test', () => dnsmasq.queries().find((l) => l.includes(' sockweb.test from')));
+      assert.match(line, new RegExp(`from ${MICRO_OUT.replace(/\./g, '\\.')}$`), line);
+      assert.match(r.body, new RegExp(MICRO_OUT.replace(/\./g, '\\.')), 'the HTTP server saw microsocks');
     });
   });
 });

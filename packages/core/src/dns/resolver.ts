@@ -174,8 +174,9 @@ export class DnsResolver {
     const q = parseQuery(query);
     const hosts = this.opts.config.hosts[q.name]?.find((a) => isIP(a) === family);
     if (hosts !== undefined) return hosts;
-    const { response, info } = await this.forward(query, q);
+    const { response, info, upstream } = await this.forward(query, q);
     const found = (info ?? safeInspect(response))?.addresses.find((a) => isIP(a.address) === family);
+    if (!found) this.opts.logger.debug({ name: q.name, type, upstream, rcode: response[3] & 0xf, answers: response.readUInt16BE(6) }, 'dns: no address for a fake-IP flow');
     return found?.address;
   }
 }

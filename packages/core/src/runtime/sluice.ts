@@ -181,7 +181,7 @@ export class Sluice extends EventEmitter implements FlowListener {
       const flowLogger = this.logger.child({ component: 'flow' });
       const table = await this.buildRouteTable(config);
       const dns = config.dns
-        ? new DnsService(config.dns, { logger: this.logger.child({ component: 'dns' }), outbound: (tag) => this.dispatcher!.current.outbounds.get(tag), baseDir: config.baseDir })
+        ? new DnsService(config.dns, { logger: this.logger.child({ component: 'dns' }), outbound: (tag) => (this.dispatcher?.current ?? table).outbounds.get(tag), baseDir: config.baseDir })
         : undefined;
       this.dispatcher = new Dispatcher(table, {
         hook: this.options.routingHook,
