@@ -38,7 +38,7 @@ const PACKAGES = [
   // A real QUIC client and server for the QUIC sniffing e2e test (test/e2e/quic-sniff.test.ts).
   ['ngtcp2-client', 'gtlsclient'],
   ['ngtcp2-server', 'gtlsserver'],
-  // The TLS server of test/e2e/sniff-tcp.test.ts (openssl s_server) and the certificates of both sniffing tests.
+  // The TLS server of test/e2e/sniff-tcp.test.ts (openssl s_server), the certificates of both sniffing tests and of the DNS-over-TLS/HTTPS upstream tests.
   ['openssl', 'openssl'],
 ];
 

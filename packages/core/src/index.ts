@@ -80,3 +80,4 @@ export { sniffHttp, MAX_HTTP_HEAD_BYTES } from './sniff/http';
 export { sniffStream, StreamSniffer, MAX_SNIFF_BYTES } from './sniff/stream-sniffer';
 export { QuicSniffer, type QuicSnifferLimits } from './sniff/quic-sniffer';
 export { clientInitialKeys, QUIC_VERSIONS, type QuicVersion, type QuicInitialKeys } from './sniff/quic-initial-keys';
+export * from './dns';

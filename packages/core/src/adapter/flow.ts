@@ -29,7 +29,12 @@ export interface FlowMetadata {
   readonly dst: Destination;
   /** Which sniffer found `dst.host`, when one did. */
   readonly sniffed?: SniffedProtocol;
+  /** Where `dst.host` came from: a sniffer, or the DNS resolver's answers (see {@link HostSource}). */
+  readonly hostSource?: HostSource;
 }
+
+/** Where a flow's host name came from: its first bytes (`sniff`) or the DNS answer its address came from (`dns`). */
+export type HostSource = 'sniff' | 'dns';
 
 /** The protocols whose first bytes name the destination. */
 export type SniffedProtocol = 'tls' | 'http' | 'quic';
@@ -60,6 +65,8 @@ interface FlowEventFields {
   readonly host?: string;
   /** Which sniffer found `host`, when one did. */
   readonly sniffed?: SniffedProtocol;
+  /** Where `host` came from, when it is known. */
+  readonly host_source?: HostSource;
   readonly inbound: string;
   /** `rules[i]` (or the rule's name), `final`, `hook`, `loop`. */
   readonly rule: string;

@@ -1,4 +1,4 @@
-import type { FlowMetadata } from './flow';
+import type { Destination, FlowMetadata } from './flow';
 
 /** Which rule matched a flow and which outbound tag it sends the flow to. */
 export interface RouteDecision {
@@ -18,3 +18,19 @@ export interface FlowRouter {
  * routes there; resolving to `undefined` falls through to the rules.
  */
 export type RoutingHook = (flow: FlowMetadata) => Promise<string | undefined> | string | undefined;
+
+/** What a {@link HostResolver} found for a flow: the destination to route and dial with. */
+export interface HostResolution {
+  /** Carries the name as `host`; its address may differ from the original (a fake IP is replaced by a real one). */
+  readonly dst: Destination;
+}
+
+/**
+ * Names flows before the rules run (the DNS resolver's IP → name mapping and
+ * fake IPs). Asked for every flow; returns undefined to leave the flow as it
+ * is, or throws to refuse it (a fake IP with no known name).
+ */
+export interface HostResolver {
+  /** The flow's name and destination, undefined to leave it as it is; throws to refuse the flow. */
+  resolve(flow: FlowMetadata): HostResolution | Promise<HostResolution> | undefined;
+}

@@ -5,9 +5,10 @@ import { IssueList, isObj, readObject } from './reader';
 import { readRoute } from './route';
 import { checkListenerOverlaps } from './listeners';
 import { readControl } from './control';
+import { checkDnsPlacement, readDns, ruleSetTags } from './dns';
 import { readFirewall, readLog, readPlugins, readTimeouts, readRelay, readUdp, readLimits, readWorkerMode, readWorkers } from './settings';
 
-const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'limits', 'workers', 'worker_mode', 'relay', 'control'] as const;
+const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'limits', 'workers', 'worker_mode', 'relay', 'control', 'dns'] as const;
 
 /**
  * Validates an already-parsed config document and fills in every default.
@@ -40,7 +41,9 @@ export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
   const worker_mode = readWorkerMode(root, issues);
   const relay = readRelay(root, issues);
   const control = readControl(root, issues);
+  const dns = readDns(root.dns, { outbounds: outboundTags, ruleSets: ruleSetTags(root.route) }, issues);
+  checkDnsPlacement(dns, workers, firewall.local, issues);
   checkListenerOverlaps(inbounds, workers, issues);
   if (issues.length > 0) throw new ConfigError(issues.items);
-  return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, limits, workers, worker_mode, relay, baseDir, ...(control ? { control } : {}) };
+  return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, limits, workers, worker_mode, relay, baseDir, ...(control ? { control } : {}), ...(dns ? { dns } : {}) };
 }

@@ -1,7 +1,9 @@
 import type { Network } from '../adapter/flow';
 import type { OutboundEntry } from '../adapter/plugin';
 import type { ControlConfig } from './control';
+import type { DnsConfig } from './dns';
 export type { OutboundEntry, ControlConfig };
+export type { DnsConfig, DnsUpstreamConfig, DnsRuleConfig, DnsCacheConfig } from './dns';
 
 /**
  * The validated config. Key names follow the config file (snake_case) so that
@@ -24,6 +26,8 @@ export interface SluiceConfig {
   readonly workers: number | 'auto';
   /** How workers run when there are several: `process` (default; each has its own open-file limit) or `thread`. */
   readonly worker_mode: 'process' | 'thread';
+  /** The built-in DNS resolver; absent when the config has no `dns` section. */
+  readonly dns?: DnsConfig;
   /** Directory of the config file, for resolving relative paths (plugins, rule files). */
   readonly baseDir: string;
   /** The control API (`control` section); absent: off. */

@@ -3,6 +3,7 @@ import ipaddr from 'ipaddr.js';
 import type { Network } from '../adapter/flow';
 import { parseCidr } from '../config/net';
 import type { InboundConfig, SluiceConfig } from '../config/types';
+import { renderDnsHijack } from './dns-hijack';
 
 /** The nftables table Sluice owns; nothing outside it is ever touched. */
 export const NFT_TABLE = 'inet sluice';
@@ -160,6 +161,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
   const v4 = cidrs.filter((c) => parseCidr(c)?.family === 4);
   const v6 = cidrs.filter((c) => parseCidr(c)?.family === 6);
   const anyTcp = steering.some((s) => s.inbound.network.includes('tcp'));
+  const hijack = renderDnsHijack(config);
 
   const prerouting = [
     '\tchain prerouting {',
@@ -175,6 +177,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
       : []),
     ...bypassRules(v4, v6, fw.local),
     ...interfaceRules(config),
+    ...(hijack?.exempt ?? []),
     ...steering.map(
       (s) =>
         `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} tproxy ip${s.family === 6 ? '6' : ''} to ${tproxyTarget(s)} meta mark set ${fwmark} accept`,
@@ -209,6 +212,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
     ...(v4.length + v6.length > 0 ? [''] : []),
     ...prerouting,
     ...output,
+    ...(hijack?.chain ?? []),
     '}',
     '',
   ].join('\n');

@@ -67,6 +67,8 @@ export function accessLine(flow: FlowMetadata, outcome: FlowOutcome): FlowClosed
   };
   if (flow.dst.host !== undefined) line.host = flow.dst.host;
   if (flow.sniffed !== undefined) line.sniffed = flow.sniffed;
+  const hostSource = flow.hostSource ?? (flow.sniffed !== undefined ? 'sniff' : undefined);
+  if (hostSource !== undefined && flow.dst.host !== undefined) line.host_source = hostSource;
   const chain = chainOf(flow);
   if (chain !== undefined) line.chain = chain;
   if (outcome.error !== undefined) line.error = outcome.error;

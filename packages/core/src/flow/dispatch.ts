@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { FlowMetadata } from '../adapter/flow';
+import type { Destination, FlowMetadata, HostSource } from '../adapter/flow';
 import type { Outbound } from '../adapter/outbound';
-import type { FlowRouter, RouteDecision, RoutingHook } from '../adapter/router';
+import type { FlowRouter, HostResolution, HostResolver, RouteDecision, RoutingHook } from '../adapter/router';
 import { ErrorCode, SluiceError } from '../errors';
 import { RateLimitedLog } from '../util/rate-limited-log';
 
@@ -53,6 +53,8 @@ export interface DispatcherOptions {
   /** Past this, the rules decide and a warning is logged; default 1000. */
   readonly hookTimeoutMs?: number;
   readonly logger: Logger;
+  /** Names flows before routing (the DNS resolver); a flow it throws for is refused. */
+  readonly hosts?: HostResolver;
 }
 
 /**
@@ -85,8 +87,15 @@ export class Dispatcher {
     return old;
   }
 
-  /** Synchronous when there is no hook, so the common path allocates no promise. */
+  /** Synchronous when there is no hook (and no name to wait for), so the common path allocates no promise. */
   dispatch(flow: FlowMetadata): Dispatch | Promise<Dispatch> {
+    const named = this.opts.hosts?.resolve(flow);
+    if (named === undefined) return this.route(flow);
+    if (named instanceof Promise) return named.then((r) => this.route(withHost(flow, r)));
+    return this.route(withHost(flow, named));
+  }
+
+  private route(flow: FlowMetadata): Dispatch | Promise<Dispatch> {
     if (!this.hook) {
       const table = this.table;
       return this.resolve(table.router.route(flow), flow, table);
@@ -132,4 +141,15 @@ export class Dispatcher {
     }
     return { rule: decision.rule, outbound: decision.outbound, target, table };
   }
+}
+
+/**
+ * Puts what the host resolver found into the flow itself, before anything
+ * routes, dials or logs it: the flow object is the one record of the flow.
+ */
+function withHost(flow: FlowMetadata, r: HostResolution): FlowMetadata {
+  const f = flow as { dst: Destination; hostSource?: HostSource };
+  f.dst = r.dst;
+  f.hostSource = 'dns';
+  return flow;
 }

@@ -17,7 +17,7 @@ export interface ReloadSummary {
 }
 
 /** Keys a running Sluice cannot change in place. */
-const RESTART_KEYS = ['inbounds', 'timeouts', 'udp', 'limits', 'relay', 'workers', 'worker_mode', 'plugins', 'firewall', 'control'] as const;
+const RESTART_KEYS = ['inbounds', 'timeouts', 'udp', 'limits', 'relay', 'workers', 'worker_mode', 'plugins', 'firewall', 'control', 'dns'] as const;
 
 /** Compares two configs for the reload log line. */
 export function describeReload(before: SluiceConfig, after: SluiceConfig): ReloadSummary {

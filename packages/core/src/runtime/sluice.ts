@@ -13,6 +13,8 @@ import type { ControlOp, LocalControl } from '../control/local-control';
 import { ErrorCode, SluiceError } from '../errors';
 import type { FlowListener } from '../flow/access-log';
 import { Dispatcher, RouteTable } from '../flow/dispatch';
+import { DnsService } from '../dns/dns-service';
+import type { DnsCounters } from '../dns/resolver';
 import { Flows } from '../flow/flow-sink';
 import { LoopGuard } from '../flow/loop-guard';
 import { TcpFlows } from '../flow/tcp-flows';
@@ -88,6 +90,7 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
   private readonly configPath: string | undefined;
   private loaded: SluiceConfig | undefined;
   private dispatcher?: Dispatcher;
+  private dnsService?: DnsService;
   /** Route tables replaced by a reload whose flows have not all ended yet. */
   private readonly retiring = new Set<RouteTable>();
   /** Each route table's watched rule sets, closed when the table stops taking new flows. */
@@ -116,6 +119,14 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
   get config(): SluiceConfig {
     if (!this.loaded) throw new SluiceError(ErrorCode.CONFIG, `the config ${this.configPath ?? ''} is loaded by start()`);
     return this.loaded;
+  }
+
+  /**
+   * The DNS resolver's counters (queries, cache hits, upstream errors,
+   * mapping size), or undefined when the config has no `dns` section.
+   */
+  get dnsCounters(): DnsCounters | undefined {
+    return this.dnsService?.counters;
   }
 
   /** Open TCP flows and UDP sessions. */
@@ -189,11 +200,21 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       // The router service follows reloads: it asks whichever route table is current.
       registerCoreServices(this.container, { logger: this.logger, router: { route: (flow) => this.dispatcher!.current.router.route(flow) } });
       const flowLogger = this.logger.child({ component: 'flow' });
-      this.dispatcher = new Dispatcher(await this.buildRouteTable(config), {
+      const table = await this.buildRouteTable(config);
+      const dns = config.dns
+        ? new DnsService(config.dns, { logger: this.logger.child({ component: 'dns' }), outbound: (tag) => (this.dispatcher?.current ?? table).outbounds.get(tag), baseDir: config.baseDir })
+        : undefined;
+      this.dispatcher = new Dispatcher(table, {
         hook: this.options.routingHook,
         hookTimeoutMs: this.options.hookTimeoutMs ?? config.route.hook_timeout_ms,
         logger: flowLogger,
+        hosts: dns?.hosts,
       });
+      // After the outbounds (a `via` dials through them), before the inbounds (flows need the names).
+      if (dns) {
+        this.dnsService = dns;
+        await dns.start();
+      }
       const native = this.options.native ?? loadNative();
       const files = this.raiseFileLimit(native);
       const limits = resolveLimits(config, files, this.options.workerShare ?? { workers: 1, perProcess: 1 });
@@ -326,7 +347,7 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       void this.closeOutbounds([...old.outbounds.values()]);
     });
     // What a restart would apply stays as it is; the rest is now the config.
-    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins, control: previous.control };
+    this.loaded = { ...next, inbounds: previous.inbounds, timeouts: previous.timeouts, relay: previous.relay, udp: previous.udp, limits: previous.limits, plugins: previous.plugins, control: previous.control, dns: previous.dns };
     if (!this.options.logger) this.logger.level = next.log.level;
     this.logger.info(summary, 'config reloaded');
     if (summary.restartNeeded.length > 0) this.logger.warn({ keys: summary.restartNeeded }, 'these config changes take effect at the next restart');
@@ -413,6 +434,8 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
     flows?.udp.closeAll('shutdown');
     await Promise.all(this.inbounds.map((i) => i.close()));
     this.inbounds = [];
+    await this.dnsService?.close();
+    this.dnsService = undefined;
     // Aborted sockets close asynchronously; wait (briefly) so every cut flow still gets its access-log line.
     const cutDeadline = Date.now() + 1000;
     while ((flows?.tcp.size ?? 0) > 0 && Date.now() < cutDeadline) await new Promise((r) => setTimeout(r, 10));

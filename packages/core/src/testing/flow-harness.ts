@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Endpoint, FlowClosedEvent, FlowRoutedEvent } from '../adapter/flow';
 import type { FlowSink } from '../adapter/inbound';
 import type { Outbound } from '../adapter/outbound';
-import type { FlowRouter, RoutingHook } from '../adapter/router';
+import type { FlowRouter, HostResolver, RoutingHook } from '../adapter/router';
 import type { FlowListener } from '../flow/access-log';
 import { DEFAULTS } from '../config/defaults';
 import { Dispatcher, RouteTable } from '../flow/dispatch';
@@ -22,6 +22,8 @@ export interface FlowHarnessOptions {
   readonly route?: FlowRouter | string;
   readonly hook?: RoutingHook;
   readonly hookTimeoutMs?: number;
+  /** Names flows before routing, as the DNS resolver does. */
+  readonly hosts?: HostResolver;
   /** Where the access log and warnings go (e.g. a capturing logger). */
   readonly logger: Logger;
   readonly connectTimeoutMs?: number;
@@ -83,7 +85,7 @@ export function createFlowHarness(opts: FlowHarnessOptions): FlowHarness {
     routed: (e) => void routed.push(e),
     closed: (e) => void closed.push(e),
   };
-  const dispatcher = new Dispatcher(new RouteTable(router, outbounds), { hook: opts.hook, hookTimeoutMs: opts.hookTimeoutMs, logger: opts.logger });
+  const dispatcher = new Dispatcher(new RouteTable(router, outbounds), { hook: opts.hook, hookTimeoutMs: opts.hookTimeoutMs, logger: opts.logger, hosts: opts.hosts });
   const loopGuard = new LoopGuard(opts.listeners ?? []);
   const relayer = new TcpRelayer({ idleMs: opts.tcpIdleMs ?? 0 }, opts.splice);
   const tcp = new TcpFlows(dispatcher, loopGuard, relayer, opts.logger, { connectTimeoutMs: opts.connectTimeoutMs ?? 10_000, maxFlows: opts.maxTcpFlows, sniff: sniffSettings(opts.sniff) }, listener);

@@ -1,0 +1,162 @@
+import { randomInt } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
+import { ErrorCode, SluiceError } from '../errors';
+import type { UpstreamTransport } from './transport';
+
+/** One upstream resolver: sends a query (wire bytes), resolves with the response (wire bytes). */
+export interface DnsUpstream {
+  /** `dns.upstreams[].tag`. */
+  readonly tag: string;
+  /** The URL as configured, for logs. */
+  readonly address: string;
+  /** The response has the query's ID. Rejects with a {@link SluiceError} on failure or when `signal` aborts. */
+  exchange(query: Buffer, signal: AbortSignal): Promise<Buffer>;
+}
+
+/** TLS settings of `tls://` and `https://` upstreams; tests pass their own CA. */
+export interface UpstreamTlsOptions {
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+}
+
+/** The query with a fresh random ID (RFC 5452), and that ID. */
+function withFreshId(query: Buffer): { bytes: Buffer; id: number } {
+  const id = randomInt(0, 0x10000);
+  const bytes = Buffer.from(query);
+  bytes.writeUInt16BE(id, 0);
+  return { bytes, id };
+}
+
+function restoreId(response: Buffer, query: Buffer): Buffer {
+  response.writeUInt16BE(query.readUInt16BE(0), 0);
+  return response;
+}
+
+function upstreamError(u: { address: string }, err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new SluiceError(ErrorCode.UPSTREAM, `dns: upstream ${u.address}: ${e.code ?? e.message}`, { cause: err });
+}
+
+/** Sends length-prefixed messages over a stream (RFC 1035 §4.2.2) and reads the reply to `id`. */
+function exchangeOverStream(stream: Duplex, query: Buffer, id: number, signal: AbortSignal): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const done = (err: Error | undefined, reply?: Buffer): void => {
+      signal.removeEventListener('abort', onAbort);
+      stream.removeAllListeners('data');
+      stream.destroy();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const onAbort = (): void => done(new SluiceError(ErrorCode.DIAL_TIMEOUT, 'dns: upstream query timed out'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + msg.length);
+        if (msg.length >= 12 && msg.readUInt16BE(0) === id) return done(undefined, Buffer.from(msg));
+      }
+    });
+    stream.once('error', (err) => done(err));
+    stream.once('end', () => done(new Error('connection closed before the answer')));
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(query.length);
+    stream.write(Buffer.concat([len, query]));
+  });
+}
+
+/** `tcp://IP[:53]`: a connection per query. */
+export class TcpUpstream implements DnsUpstream {
+  constructor(
+    readonly tag: string,
+    readonly address: string,
+    private readonly server: { host: string; port: number },
+    private readonly transport: UpstreamTransport,
+  ) {}
+
+  async exchange(query: Buffer, signal: AbortSignal): Promise<Buffer> {
+    const { bytes, id } = withFreshId(query);
+    try {
+      const stream = await this.transport.openStream(this.server.host, this.server.port, signal);
+      return restoreId(await exchangeOverStream(stream, bytes, id, signal), query);
+    } catch (err) {
+      throw upstreamError(this, err);
+    }
+  }
+}
+
+/** `tls://host[:853]` (RFC 7858): TLS over the transport's stream, the server's name verified. */
+export class TlsUpstream implements DnsUpstream {
+  constructor(
+    readonly tag: string,
+    readonly address: string,
+    private readonly server: { host: string; port: number },
+    private readonly transport: UpstreamTransport,
+    private readonly tlsOptions: UpstreamTlsOptions = {},
+  ) {}
+
+  async exchange(query: Buffer, signal: AbortSignal): Promise<Buffer> {
+    const { bytes, id } = withFreshId(query);
+    try {
+      const raw = await this.transport.openStream(this.server.host, this.server.port, signal);
+      const secure = await startTls(raw, this.server.host, this.tlsOptions, signal, ['dot']);
+      return restoreId(await exchangeOverStream(secure, bytes, id, signal), query);
+    } catch (err) {
+      throw upstreamError(this, err);
+    }
+  }
+}
+
+/** TLS client over an already-open stream; resolves once the handshake (and certificate check) is done. */
+export function startTls(raw: Duplex, host: string, opts: UpstreamTlsOptions, signal: AbortSignal, alpn: string[]): Promise<tls.TLSSocket> {
+  return new Promise<tls.TLSSocket>((resolve, reject) => {
+    const ip = /^[\d.]+$|:/.test(host);
+    const socket = tls.connect({ socket: raw, servername: ip ? undefined : host, host, ca: opts.ca as tls.ConnectionOptions['ca'], ALPNProtocols: alpn });
+    const onAbort = (): void => {
+      socket.destroy();
+      raw.destroy();
+      reject(new SluiceError(ErrorCode.DIAL_TIMEOUT, 'dns: upstream query timed out'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('secureConnect', () => {
+      signal.removeEventListener('abort', onAbort);
+      socket.removeListener('error', onError);
+      resolve(socket);
+    });
+    const onError = (err: Error): void => {
+      signal.removeEventListener('abort', onAbort);
+      raw.destroy();
+      reject(err);
+    };
+    socket.once('error', onError);
+  });
+}
+
+/** `udp://IP[:53]`; a truncated answer is asked again over TCP to the same server. */
+export class UdpUpstream implements DnsUpstream {
+  private readonly tcp: TcpUpstream;
+
+  constructor(
+    readonly tag: string,
+    readonly address: string,
+    private readonly server: { host: string; port: number },
+    private readonly transport: UpstreamTransport,
+  ) {
+    this.tcp = new TcpUpstream(tag, address, server, transport);
+  }
+
+  async exchange(query: Buffer, signal: AbortSignal): Promise<Buffer> {
+    const { bytes } = withFreshId(query);
+    let reply: Buffer;
+    try {
+      reply = await this.transport.datagram(bytes, { address: this.server.host, port: this.server.port }, signal);
+    } catch (err) {
+      throw upstreamError(this, err);
+    }
+    if ((reply[2] & 0x02) !== 0) return this.tcp.exchange(query, signal);
+    return restoreId(reply, query);
+  }
+}
