@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { applySluiceRules, formatEndpoint, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
+import { notOk, runDoctor } from '../helpers/doctor-run';
 import { useE2E } from '../helpers/env';
 import { startHttpServer, type ProbeServer } from '../helpers/servers';
 import { writeFile } from '../helpers/sluice';
@@ -44,6 +45,14 @@ describe('e2e: redirect inbound (nat redirect, SO_ORIGINAL_DST)', function () {
     assert.doesNotMatch(table.stdout, /tproxy/);
     const rules = await env.topo.exec('gw', 'ip', ['rule', 'list', 'fwmark', '0x1']);
     assert.equal(rules.stdout.trim(), '');
+  });
+
+  it('sluice doctor: every check OK with no tproxy expression or policy routing needed, exit 0', async function () {
+    const run = await runDoctor(env.topo, env.configPath);
+    assert.deepEqual(notOk(run), [], run.stdout);
+    assert.equal(run.code, 0, run.stdout);
+    assert.match(run.lines.get('nft-expressions') ?? '', /accepts nft nat redirect expressions$/, run.stdout);
+    assert.match(run.lines.get('policy-routing') ?? '', /not needed: redirect inbounds only/, run.stdout);
   });
 
   for (const f of FAMILIES) {

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { applySluiceRules, formatEndpoint, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
+import { notOk, runDoctor } from '../helpers/doctor-run';
 import { useE2E } from '../helpers/env';
 import { startHttpServer, type ProbeServer } from '../helpers/servers';
 import { writeFile } from '../helpers/sluice';
@@ -52,13 +53,36 @@ describe("e2e: direct outbound with transparent: true (the remote sees the clien
     });
   }
 
-  it('without the policy routing the replies are not delivered, and the flow fails', async function () {
+  it('sluice doctor: transparent-return OK, every check OK, exit 0', async function () {
+    const run = await runDoctor(env.topo, env.configPath);
+    assert.deepEqual(notOk(run), [], run.stdout);
+    assert.match(run.lines.get('transparent-return') ?? '', /replies to client addresses \(as-client\) are marked 0x1 and delivered to Sluice/, run.stdout);
+  });
+
+  it('without the policy routing the replies are not delivered, the flow fails, and doctor says why', async function () {
     await env.topo.exec('gw', 'ip', ['rule', 'del', 'fwmark', '0x1', 'lookup', '100']);
     try {
       const r = await curl(env.topo, url(A.remote.v4, http.port, '/no-return-route'), 3);
       assert.notEqual(r.exitCode, 0, `the flow worked without the return route: ${describeCurl(r)}`);
+      const run = await runDoctor(env.topo, env.configPath);
+      assert.deepEqual(notOk(run), ['policy-routing', 'transparent-return'], run.stdout);
+      assert.match(run.lines.get('transparent-return') ?? '', /^FAIL transparent-return: replies to as-client are marked but not delivered locally/, run.stdout);
+      assert.equal(run.code, 2);
     } finally {
       await env.topo.exec('gw', 'ip', ['rule', 'add', 'fwmark', '0x1', 'lookup', '100', 'protocol', '250']);
+    }
+  });
+
+  it('with a masquerade rule on the way out: WARN transparent-return, exit 1', async function () {
+    const table = 'sluice_test_masq';
+    await env.topo.installFirewall('gw', `table ip ${table} {\n  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname "wan0" masquerade\n  }\n}\n`);
+    try {
+      const run = await runDoctor(env.topo, env.configPath);
+      assert.deepEqual(notOk(run), ['transparent-return'], run.stdout);
+      assert.match(run.lines.get('transparent-return') ?? '', /^WARN transparent-return: source NAT may rewrite the client addresses/, run.stdout);
+      assert.equal(run.code, 1);
+    } finally {
+      await env.topo.exec('gw', 'nft', ['delete', 'table', 'ip', table]);
     }
   });
 });
