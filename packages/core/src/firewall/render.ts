@@ -70,7 +70,7 @@ function pickSteering(inbounds: readonly InboundConfig[], type: InboundConfig['t
     const family = isIP(inbound.listen) === 6 ? 6 : 4;
     const what = `# Not steered: inbounds[${index}] "${inbound.tag}" (${inbound.listen} port ${inbound.port}); `;
     if (steering.some((s) => s.family === family)) {
-      skipped.push(`${what}only the first IPv${family} ${type} inbound receives ${type === 'tproxy' ? 'TPROXY' : 'redirected'} traffic.`);
+      skipped.push(`${what}only the first IPv${family} ${type === 'tproxy' ? 'inbound receives TPROXY' : 'redirect inbound receives redirected'} traffic.`);
     } else if (taken.some((s) => s.family === family && s.inbound.network.includes('tcp'))) {
       skipped.push(`${what}the IPv${family} tproxy inbound already receives that family's TCP.`);
     } else {
@@ -183,7 +183,7 @@ function natChains(config: SluiceConfig, steering: readonly Steering[], v4: read
     '\tchain nat_prerouting {',
     '\t\ttype nat hook prerouting priority dstnat; policy accept;',
     ...skip,
-    "\t\t# This host's own connections are redirected in nat_output, never here.",
+    fw.local ? "\t\t# This host's own connections are redirected in nat_output, never here." : '\t\t# Gateway mode: clients arrive on real interfaces, never on lo.',
     '\t\tiif lo return',
     ...(ifaces.length > 0
       ? ['\t\t# Capture only what arrives on the configured interfaces.', `\t\tiifname != { ${ifaces.map((n) => `"${n}"`).join(', ')} } return`]
