@@ -35,6 +35,9 @@ const PACKAGES = [
   ['systemd', 'systemd-analyze'],
   // The stand-in for systemd's notification socket in test/e2e/service.test.ts (Node has no unix datagram sockets).
   ['python3', 'python3'],
+  // The packaging tests pack @sluice/native, whose prepack cross-compiles the linux-arm64 prebuild; readelf checks it.
+  ['g++-aarch64-linux-gnu', 'aarch64-linux-gnu-g++'],
+  ['binutils', 'readelf'],
 ];
 
 const SEARCH_PATH = [...(process.env.PATH || '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
