@@ -84,4 +84,16 @@ describe('e2e: redirect inbound (nat redirect, SO_ORIGINAL_DST)', function () {
       assert.equal(after.exitCode, 0, describeCurl(after));
     });
   }
+
+  it('with relay.splice off (accepted as net.Socket, not natively): IPv4 and IPv6 still reach their original destinations', async function () {
+    await env.stopSluice();
+    await env.startSluice(writeFile(env.tmp, 'redirect-stream.yaml', `${REDIRECT_CONFIG}relay: { splice: false }\n`));
+    for (const f of FAMILIES) {
+      const r = await curl(env.topo, url(f.remote, http.port, `/stream-${f.family}`));
+      assert.equal(r.exitCode, 0, describeCurl(r));
+      const src = formatEndpoint(f.client, r.localPort);
+      const flow = await env.sluice!.waitForFlow((l) => l.src === src, 5000, `src ${src}`);
+      assert.deepEqual([flow.dst, flow.inbound, flow.error], [formatEndpoint(f.remote, http.port), f.inbound, undefined]);
+    }
+  });
 });
