@@ -47,12 +47,14 @@ describe('e2e: redirect inbound (nat redirect, SO_ORIGINAL_DST)', function () {
     assert.equal(rules.stdout.trim(), '');
   });
 
-  it('sluice doctor: every check OK with no tproxy expression or policy routing needed, exit 0', async function () {
-    const run = await runDoctor(env.topo, env.configPath);
+  it('sluice doctor --probe: every check OK with no tproxy expression or policy routing needed, exit 0', async function () {
+    const run = await runDoctor(env.topo, env.configPath, '--probe');
     assert.deepEqual(notOk(run), [], run.stdout);
     assert.equal(run.code, 0, run.stdout);
     assert.match(run.lines.get('nft-expressions') ?? '', /accepts nft nat redirect expressions$/, run.stdout);
     assert.match(run.lines.get('policy-routing') ?? '', /not needed: redirect inbounds only/, run.stdout);
+    // TCP only: the IPv4 inbound carries no UDP, so the probe sends none.
+    assert.match(run.lines.get('probe') ?? '', /^OK {3}probe: TCP captured and relayed by Sluice$/, run.stdout);
   });
 
   for (const f of FAMILIES) {
