@@ -58,8 +58,16 @@ for (const arch of TARGETS) {
 }
 
 // prebuildify moves the binary out of build/Release; a checkout then still loads its own build from there.
+// Replaced by rename, never rewritten in place: a running process (the test run that packs) has it mapped.
 const host = path.join(root, 'prebuilds', `linux-${HOST}`);
 const built = fs.existsSync(host) ? fs.readdirSync(host).find((f) => f.endsWith('.node')) : undefined;
-if (built && fs.existsSync(path.join(root, 'build', 'Release'))) {
-  fs.copyFileSync(path.join(host, built), path.join(root, 'build', 'Release', 'sluice_native.node'));
+const release = path.join(root, 'build', 'Release');
+if (built && fs.existsSync(release)) {
+  const source = fs.readFileSync(path.join(host, built));
+  const target = path.join(release, 'sluice_native.node');
+  if (!fs.existsSync(target) || !fs.readFileSync(target).equals(source)) {
+    const tmp = `${target}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, source, { mode: 0o755 });
+    fs.renameSync(tmp, target);
+  }
 }
