@@ -40,6 +40,9 @@ const PACKAGES = [
   ['ngtcp2-server', 'gtlsserver'],
   // The TLS server of test/e2e/sniff-tcp.test.ts (openssl s_server), the certificates of both sniffing tests and of the DNS-over-TLS/HTTPS upstream tests.
   ['openssl', 'openssl'],
+  // The packaging tests pack @sluice/native, whose prepack cross-compiles the linux-arm64 prebuild; readelf checks it.
+  ['g++-aarch64-linux-gnu', 'aarch64-linux-gnu-g++'],
+  ['binutils', 'readelf'],
 ];
 
 const SEARCH_PATH = [...(process.env.PATH || '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];

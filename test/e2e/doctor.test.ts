@@ -39,7 +39,7 @@ describe('e2e: sluice doctor in the gateway', function () {
   it('a healthy gateway: every check OK, exit 0', async function () {
     const run = await doctor();
     assert.equal(run.code, 0, run.stdout);
-    assert.equal(run.lines.size, 13, run.stdout);
+    assert.equal(run.lines.size, 14, run.stdout);
     for (const [id, line] of run.lines) assert.ok(line.startsWith('OK'), `${id}: ${line}`);
   });
 

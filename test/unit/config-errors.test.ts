@@ -101,7 +101,7 @@ describe('config: validation errors', () => {
   it('validates inbounds', () => {
     const inb = (i: string): string => yaml({ inbounds: `  - ${i}` });
     expectIssue(inb('{ tag: in, type: tproxy, listen: localhost, port: 1 }'), /^inbounds\[0\]\.listen: must be an IP literal/);
-    expectIssue(inb('{ tag: in, type: redirect, listen: 127.0.0.1, port: 1 }'), 'inbounds[0].type: must be "tproxy" (got "redirect")');
+    expectIssue(inb('{ tag: in, type: socks, listen: 127.0.0.1, port: 1 }'), 'inbounds[0].type: must be "tproxy" or "redirect" (got "socks")');
     expectIssue(inb('{ tag: in, type: tproxy, listen: 127.0.0.1, port: 1, network: [] }'), 'inbounds[0].network: must not be empty');
     expectIssue(inb('{ tag: in, type: tproxy, listen: 127.0.0.1, port: 1, reuse_port: "yes" }'), 'inbounds[0].reuse_port: must be true or false (got "yes")');
     expectIssue(yaml({ inbounds: '[]' }), 'inbounds: at least one inbound is required');

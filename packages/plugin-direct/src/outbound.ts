@@ -39,15 +39,22 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     this.needsNative = options.mark !== undefined || options.interface !== undefined || options.transparent;
   }
 
-  private localAddressFor(family: 4 | 6): string | undefined {
-    return this.options.local_address?.find((a) => addressFamily(a) === family);
+  /**
+   * The configured `local_address` of `family`; else, with `transparent`, the
+   * client's own address (when of that family), so the remote sees the client.
+   */
+  private localAddressFor(family: 4 | 6, ctx: FlowContext): string | undefined {
+    const configured = this.options.local_address?.find((a) => addressFamily(a) === family);
+    if (configured !== undefined || !this.options.transparent) return configured;
+    const client = unmapAddress(ctx.flow.src.address);
+    return net.isIP(client) !== 0 && addressFamily(client) === family ? client : undefined;
   }
 
   async dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
     const address = await this.addressOf(dst);
     const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
-      return await this.connect(address, dst.port, signal);
+      return await this.connect(address, dst.port, signal, ctx);
     } catch (err) {
       throw this.dialError(err, signal, ctx, address, dst.port);
     } finally {
@@ -91,7 +98,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     const address = await this.addressOf(dst);
     const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
-      return await this.connectFd(address, dst.port, signal);
+      return await this.connectFd(address, dst.port, signal, ctx);
     } catch (err) {
       throw this.dialError(err, signal, ctx, address, dst.port);
     } finally {
@@ -99,7 +106,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     }
   }
 
-  private connectFd(address: string, port: number, signal: AbortSignal): Promise<number> {
+  private connectFd(address: string, port: number, signal: AbortSignal, ctx: FlowContext): Promise<number> {
     const native = this.native();
     return new Promise<number>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
@@ -113,7 +120,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
           port,
           mark: this.options.mark,
           device: this.options.interface,
-          localAddress: this.localAddressFor(addressFamily(address)),
+          localAddress: this.localAddressFor(addressFamily(address), ctx),
           transparent: this.options.transparent,
         },
         (err, fd) => {
@@ -145,9 +152,9 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     }
   }
 
-  private connect(address: string, port: number, signal: AbortSignal): Promise<net.Socket> {
+  private connect(address: string, port: number, signal: AbortSignal, ctx: FlowContext): Promise<net.Socket> {
     const family = addressFamily(address);
-    const localAddress = this.localAddressFor(family);
+    const localAddress = this.localAddressFor(family, ctx);
     let socket: net.Socket;
     if (this.needsNative) {
       const fd = this.native().createSocket({
@@ -195,7 +202,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     const family = addressFamily(dst.address);
     const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
     try {
-      await this.bindUdp(socket, family);
+      await this.bindUdp(socket, family, ctx);
       // Connected to the session's destination: no per-datagram name lookup or route lookup, and the kernel only
       // delivers that peer's replies (a session is one client endpoint and one destination).
       await connectUdp(socket, dst);
@@ -206,8 +213,8 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     return new UdpSocketChannel(socket, dst, ctx.logger);
   }
 
-  private bindUdp(socket: dgram.Socket, family: 4 | 6): Promise<void> {
-    const localAddress = this.localAddressFor(family);
+  private bindUdp(socket: dgram.Socket, family: 4 | 6, ctx: FlowContext): Promise<void> {
+    const localAddress = this.localAddressFor(family, ctx);
     return new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       const done = (): void => {
@@ -246,7 +253,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
         family,
         mark: this.options.mark,
         device: this.options.interface,
-        localAddress: this.localAddressFor(family),
+        localAddress: this.localAddressFor(family, ctx),
         transparent: this.options.transparent,
         connectAddress: address,
         connectPort: dst.port,

@@ -14,9 +14,10 @@ export function formatRules(file: string, config: SluiceConfig, fw: RenderedFire
     `# sluice rules for ${file}`,
     `# Apply: sluice rules -c ${file} --apply   (or load the ruleset with nft -f, then run the ip commands)`,
     fw.nft.trimEnd(),
-    '',
-    `# Policy routing: packets marked 0x${config.firewall.fwmark.toString(16)} are delivered locally (table ${config.firewall.table}), to the TPROXY socket.`,
-    ...fw.up,
+    // Redirect-only configs need no policy routing: nat delivers to a local address by itself.
+    ...(fw.up.length > 0
+      ? ['', `# Policy routing: packets marked 0x${config.firewall.fwmark.toString(16)} are delivered locally (table ${config.firewall.table}), to the TPROXY socket.`, ...fw.up]
+      : []),
     '',
     `# Remove: sluice rules -c ${file} --remove   (or run:)`,
     ...fw.down.map((c) => `#   ${c}`),

@@ -25,7 +25,7 @@ export interface InboundsResult {
   readonly tags: Set<string>;
 }
 
-/** Reads and checks `inbounds`: strict entries, unique tags, IP literals, no two listeners on one socket. */
+/** Reads and checks `inbounds`: strict entries, unique tags, IP literals, no two listeners on one socket, TCP only for `redirect`. */
 export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
   const inbounds: InboundConfig[] = [];
   const tags = new Set<string>();
@@ -48,7 +48,8 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
       if (tags.has(tag)) issues.add(at(path, 'tag'), `duplicate tag "${tag}"`);
       tags.add(tag);
     }
-    if (obj.type !== 'tproxy') issues.add(at(path, 'type'), `must be "tproxy" (got ${show(obj.type)})`);
+    const type = obj.type === 'tproxy' || obj.type === 'redirect' ? obj.type : undefined;
+    if (!type) issues.add(at(path, 'type'), `must be "tproxy" or "redirect" (got ${show(obj.type)})`);
     const listen = readString(obj, 'listen', path, issues);
     if (listen !== undefined && !isIpLiteral(listen)) {
       issues.add(at(path, 'listen'), `must be an IP literal such as 127.0.0.1 or ::1 (got ${show(listen)})`);
@@ -57,12 +58,17 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
     }
     if (obj.port === undefined) issues.add(at(path, 'port'), 'required');
     const port = readInt(obj, 'port', path, PORT, 0, issues);
-    const network = obj.network === undefined ? [...DEFAULTS.network] : readNetworks(obj.network, at(path, 'network'), issues);
+    // nat REDIRECT keeps a TCP connection's original destination in conntrack; a datagram's is lost.
+    const defaultNetwork: Network[] = type === 'redirect' ? ['tcp'] : [...DEFAULTS.network];
+    const network = obj.network === undefined ? defaultNetwork : readNetworks(obj.network, at(path, 'network'), issues);
+    if (type === 'redirect' && network?.includes('udp')) {
+      issues.add(at(path, 'network'), 'a redirect inbound carries TCP only (nat redirect loses a datagram\'s original destination); use network: tcp, and a tproxy inbound for UDP');
+    }
     const reusePort = readBool(obj, 'reuse_port', path, false, issues);
     const sniff = readBool(obj, 'sniff', path, DEFAULTS.inbound.sniff, issues);
     const sniffTimeoutMs = readInt(obj, 'sniff_timeout_ms', path, { min: 1, max: 60_000 }, DEFAULTS.inbound.sniff_timeout_ms, issues);
     const overrideDestination = readBool(obj, 'override_destination', path, DEFAULTS.inbound.override_destination, issues);
-    if (issues.length !== before || !tag || !listen || !network) return;
+    if (issues.length !== before || !tag || !type || !listen || !network) return;
     // Two listeners on one address, port and protocol cannot both bind; `::0` and `::` are one address.
     for (const n of network) {
       const key = `${n} ${canonicalAddress(listen)} ${port}`;
@@ -72,7 +78,7 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
     }
     inbounds.push({
       tag,
-      type: 'tproxy',
+      type,
       listen,
       port,
       network,

@@ -43,7 +43,12 @@ export interface LogConfig {
 /** One entry of `inbounds`: a TPROXY listener. */
 export interface InboundConfig {
   readonly tag: string;
-  readonly type: 'tproxy';
+  /**
+   * `tproxy`: TPROXY target, TCP and UDP, destination unchanged. `redirect`:
+   * nat REDIRECT target, TCP only, original destination from conntrack
+   * (`SO_ORIGINAL_DST`), for kernels or setups without TPROXY.
+   */
+  readonly type: 'tproxy' | 'redirect';
   /** IP literal. */
   readonly listen: string;
   readonly port: number;

@@ -19,3 +19,6 @@ export { parseOpenFileLimits, TCP_FLOW_FLOOR, BASE_FDS } from './checks/open-fil
 export { iptablesCaptureRules, earlierPreroutingChains } from './checks/foreign-rules';
 export { unmarkedOutbounds } from './checks/outbound-marks';
 export { firstDifference } from './checks/nft-table';
+export { sourceNatRules } from './checks/transparent-return';
+export { expressionsFor } from './checks/nft-expressions';
+export { policyRoutingFamilies } from './families';

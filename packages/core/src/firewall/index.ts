@@ -1,5 +1,5 @@
 /** `sluice rules`: the nftables ruleset and policy routing a config needs. */
-export { renderFirewall, NFT_TABLE } from './render';
+export { renderFirewall, hasTransparentOutbound, NFT_TABLE } from './render';
 export type { RenderedFirewall } from './render';
 export { applyFirewall, removeFirewall, spawnRunner, FirewallCommandError } from './apply';
 export type { CommandRunner, CommandResult } from './apply';

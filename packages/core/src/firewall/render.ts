@@ -58,18 +58,22 @@ function tproxyTarget(s: Steering): string {
 }
 
 /**
- * The first inbound per address family steers that family; the kernel can
- * hand a packet to only one TPROXY target, so the rest are listed as skipped.
+ * The first inbound of `type` per address family steers that family; the
+ * kernel can hand a packet to only one target, so the rest are listed as
+ * skipped. A redirect inbound is skipped where a tproxy inbound already takes
+ * that family's TCP (the mangle hook's tproxy runs before nat).
  */
-function pickSteering(inbounds: readonly InboundConfig[]): { steering: Steering[]; skipped: string[] } {
+function pickSteering(inbounds: readonly InboundConfig[], type: InboundConfig['type'], taken: readonly Steering[] = []): { steering: Steering[]; skipped: string[] } {
   const steering: Steering[] = [];
   const skipped: string[] = [];
   inbounds.forEach((inbound, index) => {
+    if (inbound.type !== type) return;
     const family = isIP(inbound.listen) === 6 ? 6 : 4;
+    const what = `# Not steered: inbounds[${index}] "${inbound.tag}" (${inbound.listen} port ${inbound.port}); `;
     if (steering.some((s) => s.family === family)) {
-      skipped.push(
-        `# Not steered: inbounds[${index}] "${inbound.tag}" (${inbound.listen} port ${inbound.port}); only the first IPv${family} inbound receives TPROXY traffic.`,
-      );
+      skipped.push(`${what}only the first IPv${family} ${type === 'tproxy' ? 'inbound receives TPROXY' : 'redirect inbound receives redirected'} traffic.`);
+    } else if (taken.some((s) => s.family === family && s.inbound.network.includes('tcp'))) {
+      skipped.push(`${what}the IPv${family} tproxy inbound already receives that family's TCP.`);
     } else {
       steering.push({ family, index, inbound });
     }
@@ -144,9 +148,79 @@ function bypassRules(v4: readonly string[], v6: readonly string[], local: boolea
   ];
 }
 
+/** `redirect to :port`: nat redirect always goes to a local address (the arriving interface's, or loopback in output). */
+function redirectRule(s: Steering): string {
+  return `\t\tmeta nfproto ipv${s.family} meta l4proto tcp redirect to :${s.inbound.port}`;
+}
+
+/** Gateway-mode redirect reaches the arriving interface's own address, which a loopback listener never receives. */
+function loopbackWarnings(steering: readonly Steering[], local: boolean): string[] {
+  if (local) return [];
+  return steering
+    .filter((s) => ipaddr.parse(s.inbound.listen).range() === 'loopback')
+    .map(
+      (s) =>
+        `# Warning: inbounds[${s.index}] "${s.inbound.tag}" listens on ${s.inbound.listen}, but nat redirect delivers forwarded connections to the arriving interface's address: listen on ${s.family === 6 ? '"::"' : '0.0.0.0'} instead.`,
+    );
+}
+
+/**
+ * The nat chains of `redirect` inbounds. nat chains see only a connection's
+ * first packet (conntrack does the rest), so no reply rule is needed here.
+ */
+function natChains(config: SluiceConfig, steering: readonly Steering[], v4: readonly string[], v6: readonly string[]): string[] {
+  if (steering.length === 0) return [];
+  const fw = config.firewall;
+  const skip = [
+    ...markBypass(config),
+    '\t\t# Traffic for this host itself is delivered normally.',
+    '\t\tfib daddr type local return',
+    ...(v4.length > 0 ? ['\t\tip daddr @bypass4 return'] : []),
+    ...(v6.length > 0 ? ['\t\tip6 daddr @bypass6 return'] : []),
+  ];
+  const ifaces = fw.interfaces.filter((n) => n !== 'lo');
+  const prerouting = [
+    '',
+    '\tchain nat_prerouting {',
+    '\t\ttype nat hook prerouting priority dstnat; policy accept;',
+    ...skip,
+    fw.local ? "\t\t# This host's own connections are redirected in nat_output, never here." : '\t\t# Gateway mode: clients arrive on real interfaces, never on lo.',
+    '\t\tiif lo return',
+    ...(ifaces.length > 0
+      ? ['\t\t# Capture only what arrives on the configured interfaces.', `\t\tiifname != { ${ifaces.map((n) => `"${n}"`).join(', ')} } return`]
+      : []),
+    ...steering.map(redirectRule),
+    '\t}',
+  ];
+  const output = fw.local && steering.length > 0
+    ? [
+        '',
+        '\tchain nat_output {',
+        // -100 is dstnat; nft accepts the name only in prerouting for the inet family.
+        '\t\ttype nat hook output priority -100; policy accept;',
+        ...skip,
+        "\t\t# This host's own connections.",
+        ...steering.map(redirectRule),
+        '\t}',
+      ]
+    : [];
+  return [...prerouting, ...output];
+}
+
+/**
+ * Whether an outbound binds the client's own address (`transparent: true`):
+ * the replies remotes send to that address must then be delivered to
+ * Sluice's socket, which takes the `socket transparent` rule and the policy
+ * routing of the tproxy setup, whatever the inbounds' type.
+ */
+export function hasTransparentOutbound(config: SluiceConfig): boolean {
+  return config.outbounds.some((o) => (o.raw as Record<string, unknown>).transparent === true);
+}
+
 /**
  * Renders the nftables ruleset and policy routing that send a config's
- * traffic to its TPROXY inbounds. Pure: runs nothing.
+ * traffic to its TPROXY inbounds (mangle chains, policy routing) and its
+ * `redirect` inbounds (nat chains). Pure: runs nothing.
  *
  * The ruleset declares `table inet sluice`, deletes it and declares it again,
  * so `nft -f` replaces an earlier version in one transaction and leaves every
@@ -155,37 +229,44 @@ function bypassRules(v4: readonly string[], v6: readonly string[], local: boolea
 export function renderFirewall(config: SluiceConfig): RenderedFirewall {
   const fw = config.firewall;
   const fwmark = hex(fw.fwmark);
-  const { steering, skipped } = pickSteering(config.inbounds);
+  const { steering, skipped: skippedTproxy } = pickSteering(config.inbounds, 'tproxy');
+  const { steering: redirects, skipped: skippedRedirect } = pickSteering(config.inbounds, 'redirect', steering);
+  const skipped = [...skippedTproxy, ...skippedRedirect, ...loopbackWarnings(redirects, fw.local)];
+  const transparent = hasTransparentOutbound(config);
   // Host bits cleared, as the router does: `10.1.2.3/8` means `10.0.0.0/8` (nft would refuse it).
   const cidrs = fw.bypass_cidr.map((c) => normalizeCidr(c));
   const v4 = cidrs.filter((c) => parseCidr(c)?.family === 4);
   const v6 = cidrs.filter((c) => parseCidr(c)?.family === 6);
-  const anyTcp = steering.some((s) => s.inbound.network.includes('tcp'));
+  const anyTcp = transparent || steering.some((s) => s.inbound.network.includes('tcp'));
+  // Redirect-only configs need no mangle chain, unless transparent outbounds' replies must reach Sluice.
+  const mangle = steering.length > 0 || transparent;
   const hijack = renderDnsHijack(config);
 
-  const prerouting = [
-    '\tchain prerouting {',
-    '\t\ttype filter hook prerouting priority mangle; policy accept;',
-    ...markBypass(config),
-    // Before the reply and interface checks: packets for a transparent (client-address) outbound socket
-    // of Sluice's arrive as replies on the upstream interface and must still reach it.
-    ...(anyTcp
-      ? [
-          '\t\t# Packets of connections a transparent Sluice socket already owns: deliver, no new tproxy lookup.',
-          `\t\tmeta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 meta mark set ${fwmark} accept`,
-        ]
-      : []),
-    ...bypassRules(v4, v6, fw.local),
-    ...interfaceRules(config),
-    ...(hijack?.exempt ?? []),
-    ...steering.map(
-      (s) =>
-        `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} tproxy ip${s.family === 6 ? '6' : ''} to ${tproxyTarget(s)} meta mark set ${fwmark} accept`,
-    ),
-    '\t}',
-  ];
+  const prerouting = mangle
+    ? [
+        '\tchain prerouting {',
+        '\t\ttype filter hook prerouting priority mangle; policy accept;',
+        ...markBypass(config),
+        // Before the reply and interface checks: packets for a transparent (client-address) outbound socket
+        // of Sluice's arrive as replies on the upstream interface and must still reach it.
+        ...(anyTcp
+          ? [
+              '\t\t# Packets of connections a transparent Sluice socket already owns: deliver, no new tproxy lookup.',
+              `\t\tmeta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 meta mark set ${fwmark} accept`,
+            ]
+          : []),
+        ...bypassRules(v4, v6, fw.local),
+        ...interfaceRules(config),
+        ...(hijack?.exempt ?? []),
+        ...steering.map(
+          (s) =>
+            `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} tproxy ip${s.family === 6 ? '6' : ''} to ${tproxyTarget(s)} meta mark set ${fwmark} accept`,
+        ),
+        '\t}',
+      ]
+    : [];
 
-  const output = fw.local
+  const output = fw.local && steering.length > 0
     ? [
         '',
         '\tchain output {',
@@ -198,7 +279,10 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
       ]
     : [];
 
-  const families = steering.map((s) => s.family).sort();
+  // Policy routing delivers what the mangle chain marked; transparent outbounds' replies may come in either family.
+  const nat = natChains(config, redirects, v4, v6);
+  if (!mangle && nat[0] === '') nat.shift();
+  const families = [...new Set([...steering.map((s) => s.family), ...(transparent ? redirects.map((s) => s.family) : [])])].sort();
   const nft = [
     `# Generated by sluice rules: ${fw.local ? 'local' : 'gateway'} mode, fwmark ${fwmark} -> table ${fw.table}, bypass mark ${hex(fw.bypass_mark)}.`,
     ...skipped,
@@ -212,6 +296,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
     ...(v4.length + v6.length > 0 ? [''] : []),
     ...prerouting,
     ...output,
+    ...nat,
     ...(hijack?.chain ?? []),
     '}',
     '',

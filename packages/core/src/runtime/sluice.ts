@@ -20,7 +20,7 @@ import { LoopGuard } from '../flow/loop-guard';
 import { TcpFlows } from '../flow/tcp-flows';
 import { sniffingInbounds } from '../flow/tcp-sniff';
 import { UdpSessions } from '../flow/udp-sessions';
-import { TproxyInbound } from '../inbound/tproxy';
+import { createInbound } from '../inbound/create';
 import { createRootLogger } from '../logger';
 import { createOutbounds, definitionsByType } from '../outbound/registry';
 import { registerPlugins } from '../outbound/plugins';
@@ -243,7 +243,7 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       this.flows = new Flows(tcp, udp);
       for (const ic of config.inbounds) {
         this.checkStop();
-        const inbound = new TproxyInbound(ic, native, this.flows, this.logger.child({ component: `inbound/tproxy[${ic.tag}]` }));
+        const inbound = createInbound(ic, native, this.flows, this.logger);
         await inbound.start();
         this.inbounds.push(inbound);
       }

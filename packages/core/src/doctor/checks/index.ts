@@ -12,6 +12,7 @@ import { openFilesCheck } from './open-files';
 import { outboundMarksCheck } from './outbound-marks';
 import { policyRoutingCheck } from './policy-routing';
 import { rpFilterCheck } from './rp-filter';
+import { transparentReturnCheck } from './transparent-return';
 
 /** Every check `sluice doctor` runs without `--probe`, in the order printed: kernel, host, firewall, Sluice. */
 export const DOCTOR_CHECKS: readonly DoctorCheck[] = [
@@ -28,6 +29,7 @@ export const DOCTOR_CHECKS: readonly DoctorCheck[] = [
   openFilesCheck,
   inboundsListeningCheck,
   outboundMarksCheck,
+  transparentReturnCheck,
 ];
 
 export {
@@ -43,4 +45,5 @@ export {
   outboundMarksCheck,
   policyRoutingCheck,
   rpFilterCheck,
+  transparentReturnCheck,
 };

@@ -1,9 +1,10 @@
-import { hex, inboundFamilies } from '../families';
+import { hex, policyRoutingFamilies } from '../families';
 import { fail, ok } from '../result';
 import type { DoctorCheck } from '../types';
 
 /**
- * The pair `sluice rules` installs per address family with an inbound:
+ * The pair `sluice rules` installs per address family with a tproxy inbound
+ * (or with any inbound when an outbound is transparent):
  * `ip rule … fwmark F lookup T` and `local default dev lo table T`. Without
  * either, packets the tproxy rule marked are routed on instead of delivered
  * to Sluice's socket.
@@ -14,7 +15,9 @@ export const policyRoutingCheck: DoctorCheck = {
   async run(ctx) {
     const { fwmark, table } = ctx.config.firewall;
     const missing: string[] = [];
-    const families = inboundFamilies(ctx.config);
+    const families = policyRoutingFamilies(ctx.config);
+    // nat redirect delivers to a local address by itself.
+    if (families.length === 0) return ok('not needed: redirect inbounds only, and no transparent outbound');
     for (const f of families) {
       const ip = f === 6 ? ['ip', '-6'] : ['ip', '-4'];
       const rule = await ctx.run([...ip, 'rule', 'list', 'fwmark', hex(fwmark), 'lookup', String(table)]);

@@ -18,7 +18,7 @@ export const PROBE_NET = {
 /**
  * Reads what the probe client saw. TCP: a completed handshake means a socket
  * accepted the SYN for an address nobody on the host owns, which only a
- * TPROXY capture does; the server's answer tells whether Sluice also relayed
+ * TPROXY capture (or a nat redirect to a local listener) does; the server's answer tells whether Sluice also relayed
  * it. UDP has no handshake, so only the answer tells: from the host's address
  * is through Sluice, from the client's is past it, none is unknown.
  */
