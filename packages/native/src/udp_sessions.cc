@@ -210,9 +210,21 @@ void UdpSessions::SendQueued(double id, const uint8_t* data, size_t size) {
 void UdpSessions::OnUpstream(uv_poll_t* handle, int status, int events) {
   auto* session = static_cast<Session*>(handle->data);
   if (status < 0) {
-    // The fd went bad under us (cannot happen to a socket we own): stop
-    // polling it rather than spin; the idle sweep ends the session.
-    uv_poll_stop(handle);
+    // libuv reports a pending socket error (POLLERR) as UV_EBADF and stops
+    // polling. On a connected UDP socket that is an ICMP error for an earlier
+    // datagram; reading SO_ERROR consumes it.
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(session->upstream.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+      uv_poll_stop(handle);  // the fd really is bad: the idle sweep ends the session
+      return;
+    }
+    if (IsRemoteRefusal(error)) {
+      session->owner->Fail(session, error);
+      return;
+    }
+    // Another error (say EMSGSIZE from a too-big ICMP), now consumed: keep relaying.
+    if (uv_poll_start(handle, UV_READABLE, OnUpstream) != 0) uv_poll_stop(handle);
     return;
   }
   if ((events & UV_READABLE) != 0) session->owner->Relay(session);
