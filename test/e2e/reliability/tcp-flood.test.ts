@@ -109,7 +109,7 @@ const mib = (kib: number): string => (kib / 1024).toFixed(1);
  * from a pool of at most 16 only while bytes are in flight), so 9,000 flows
  * need 18,000 of the 20,000. `max_tcp_flows: auto` derives (20,000 − 64) / 2
  * minus what it keeps for UDP: a quarter of the budget for sessions (4,984)
- * and, with UDP inbounds, 2,048 reply sockets, giving 6,452 flows (4,976
+ * and, with UDP inbounds, 2,048 reply sockets, giving 6,452 flows (7,476
  * with TCP-only inbounds). So the suite runs TCP-only inbounds with
  * `udp.max_sessions: 100` and `max_tcp_flows: 9500`, which fits:
  * (19,936 − 100) / 2 = 9,918 (no `limits` warning, asserted below).
