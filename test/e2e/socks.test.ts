@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { ChildWatch, formatEndpoint, TOPOLOGY_ADDRESSES as A, type Topology } from '@sluice/testbed';
+import { formatEndpoint, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl, dig } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startDnsmasq, startHttpServer, type Dnsmasq, type ProbeServer } from '../helpers/servers';
 import { describeFlows, installMarkCounter, readMarkCounter, writeFile } from '../helpers/sluice';
+import { danteConfig, startDante } from '../helpers/socks-servers';
 
 /*
  * client ─▶ gw: Sluice ─(direct, mark 0x2)─▶ hop1 ─(CONNECT / nested ASSOCIATE)─▶ hop2 ─▶ servers
@@ -42,28 +43,6 @@ timeouts: { udp_idle_ms: 1000, drain_ms: 1000 }
 `;
 }
 
-function danteConfig(internal: string, port: number, clientFrom: string): string {
-  return [
-    'logoutput: stderr',
-    `internal: ${internal} port = ${port}`,
-    `external: ${internal}`,
-    'clientmethod: none',
-    'socksmethod: none',
-    'user.privileged: root',
-    'user.unprivileged: nobody',
-    `client pass {\n  from: ${clientFrom} to: 0.0.0.0/0\n}`,
-    'socks pass {\n  from: 0.0.0.0/0 to: 0.0.0.0/0\n  command: bind connect udpassociate bindreply udpreply\n  log: error\n}',
-    '',
-  ].join('\n');
-}
-
-async function startDante(topo: Topology, dir: string, name: string, conf: string): Promise<ChildWatch> {
-  const file = writeFile(dir, `${name}.conf`, conf);
-  const d = new ChildWatch(topo.spawn('remote', 'danted', ['-f', file, '-p', `${dir}/${name}.pid`]), `danted ${name}`);
-  await d.waitUntil(() => (/ running/.test(d.stderr) ? true : undefined), 5000, `${name} running`);
-  return d;
-}
-
 describe('e2e: SOCKS chain (direct with mark → dante → dante) through Sluice', function () {
   const env = useE2E({ tag: 'socks', sluice: false });
   let http: ProbeServer;
@@ -71,8 +50,8 @@ describe('e2e: SOCKS chain (direct with mark → dante → dante) through Sluice
 
   before(async function () {
     this.timeout(60_000);
-    await startDante(env.topo, env.tmp, 'hop1', danteConfig(A.remote.v4, HOP1_PORT, '0.0.0.0/0'));
-    await startDante(env.topo, env.tmp, 'hop2', danteConfig(HOP2, HOP2_PORT, `${A.remote.v4}/32`));
+    await startDante(env.topo, env.tmp, 'hop1', danteConfig({ internal: [{ address: A.remote.v4, port: HOP1_PORT }], external: [A.remote.v4], clientFrom: ['0.0.0.0/0'] }));
+    await startDante(env.topo, env.tmp, 'hop2', danteConfig({ internal: [{ address: HOP2, port: HOP2_PORT }], external: [HOP2], clientFrom: [`${A.remote.v4}/32`] }));
     http = await startHttpServer(env.topo);
     dnsmasq = await startDnsmasq(env.topo, [A.remote.v4]);
     await installMarkCounter(env.topo, 0x2);

@@ -44,7 +44,30 @@ export interface FuzzReport {
   /** The input that took longest, by wall clock: reported, never asserted on. */
   readonly slowest: { readonly index: number; readonly ms: number };
   readonly totalMs: number;
+  /** CPU time of this process during the run (user + system): on a shared machine, the figure that means something. */
+  readonly cpuMs: number;
 }
+
+/** Every report of this process, for {@link fuzzTotals}. */
+const reports: FuzzReport[] = [];
+
+/** Inputs, targets and times of every fuzz run in this process so far. */
+export function fuzzTotals(): { inputs: number; targets: number; totalMs: number; cpuMs: number } {
+  return {
+    inputs: reports.reduce((n, r) => n + r.inputs, 0),
+    targets: reports.length,
+    totalMs: reports.reduce((n, r) => n + r.totalMs, 0),
+    cpuMs: reports.reduce((n, r) => n + r.cpuMs, 0),
+  };
+}
+
+// One line at the end of the whole mocha run (a root hook: this module is loaded by the fuzz spec files),
+// so `npm test`'s output says how many inputs were fuzzed in all.
+after(function () {
+  const t = fuzzTotals();
+  if (t.targets === 0) return;
+  console.log(`  fuzz total: ${t.inputs} inputs over ${t.targets} targets, ${(t.totalMs / 1000).toFixed(1)} s wall, ${(t.cpuMs / 1000).toFixed(1)} s CPU`);
+});
 
 function defaultShow(input: unknown): string {
   if (Buffer.isBuffer(input)) return `<Buffer ${input.toString('hex')}>`;
@@ -71,6 +94,7 @@ export async function runFuzz<I>(target: FuzzTarget<I>, inputs = Math.ceil(fuzzI
   const stackTraceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   try {
     for (let i = only ?? 0; i < (only === undefined ? inputs : only + 1); i++) {
       const input = target.generate(new Prng(inputSeed(seed, i)));
@@ -88,9 +112,11 @@ export async function runFuzz<I>(target: FuzzTarget<I>, inputs = Math.ceil(fuzzI
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
   }
-  const report = { name: target.name, seed, inputs, slowest, totalMs: performance.now() - started };
+  const cpu = process.cpuUsage(cpuStarted);
+  const report = { name: target.name, seed, inputs, slowest, totalMs: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000 };
+  reports.push(report);
   console.log(
-    `      fuzz ${report.name}: ${inputs} inputs, seed ${seed}, ${report.totalMs.toFixed(0)} ms, slowest #${slowest.index} ${slowest.ms.toFixed(2)} ms`,
+    `      fuzz ${report.name}: ${inputs} inputs, seed ${seed}, ${report.totalMs.toFixed(0)} ms (${report.cpuMs.toFixed(0)} ms CPU), slowest #${slowest.index} ${slowest.ms.toFixed(2)} ms`,
   );
   return report;
 }

@@ -22,11 +22,11 @@ export const RELIABILITY_TIMEOUTS: ReliabilityTimeouts = { connectMs: 1000, tcpI
  * installs from the contract config fits it) with short connect and idle
  * timeouts: the faults under test end through them.
  */
-export function reliabilityConfig(t: ReliabilityTimeouts = RELIABILITY_TIMEOUTS): string {
+export function reliabilityConfig(t: ReliabilityTimeouts = RELIABILITY_TIMEOUTS, networks = 'tcp, udp'): string {
   return `log: { level: info }
 inbounds:
-  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: 15001, network: [tcp, udp] }
-  - { tag: in6, type: tproxy, listen: "::1", port: 15002, network: [tcp, udp] }
+  - { tag: in4, type: tproxy, listen: 127.0.0.1, port: 15001, network: [${networks}] }
+  - { tag: in6, type: tproxy, listen: "::1", port: 15002, network: [${networks}] }
 outbounds:
   - { tag: direct, type: direct, mark: 0x2 }
 route:
@@ -35,9 +35,39 @@ timeouts: { connect_ms: ${t.connectMs}, tcp_idle_ms: ${t.tcpIdleMs}, udp_idle_ms
 `;
 }
 
-/** Starts Sluice in the gateway with {@link reliabilityConfig}, plus `extra` top-level YAML if given. */
-export function startReliabilitySluice(env: E2EEnv, extra = '', t: ReliabilityTimeouts = RELIABILITY_TIMEOUTS): Promise<SluiceProcess> {
-  return env.startSluice(writeFile(env.tmp, 'reliability.yaml', `${reliabilityConfig(t)}${extra}`));
+/**
+ * Starts Sluice in the gateway with {@link reliabilityConfig}, plus `extra`
+ * top-level YAML if given; `networks` is the inbounds' `network` list.
+ */
+export function startReliabilitySluice(
+  env: E2EEnv,
+  extra = '',
+  t: ReliabilityTimeouts = RELIABILITY_TIMEOUTS,
+  networks = 'tcp, udp',
+): Promise<SluiceProcess> {
+  return env.startSluice(writeFile(env.tmp, 'reliability.yaml', `${reliabilityConfig(t, networks)}${extra}`));
+}
+
+/**
+ * Samples Sluice's {@link Footprint} every `intervalMs` until stopped, keeping
+ * the peak of each: what a flood made Sluice hold at its worst.
+ */
+export function samplePeak(pid: number, intervalMs = 100): { stop(): Footprint } {
+  let peak = footprint(pid);
+  const timer = setInterval(() => {
+    try {
+      const now = footprint(pid);
+      peak = { fds: Math.max(peak.fds, now.fds), rssKiB: Math.max(peak.rssKiB, now.rssKiB) };
+    } catch {
+      // The process is gone; the test's own checks say so.
+    }
+  }, intervalMs);
+  return {
+    stop(): Footprint {
+      clearInterval(timer);
+      return peak;
+    },
+  };
 }
 
 /** A process's open fds and resident memory, from /proc. */
@@ -85,11 +115,14 @@ export async function assertFootprintReturns(sluice: SluiceProcess, before: Foot
   return after;
 }
 
-/** Sluice is still running, and a fresh HTTP flow through it works. */
-export async function assertStillServing(env: E2EEnv, http: ProbeServer): Promise<void> {
+/**
+ * Sluice is still running, and a fresh HTTP flow through it works (within
+ * curl's `maxTimeS`: longer while a flood keeps a shared machine busy).
+ */
+export async function assertStillServing(env: E2EEnv, http: ProbeServer, maxTimeS = 5): Promise<void> {
   const sluice = env.sluice!;
   assert.equal(sluice.exitStatus, undefined, `Sluice exited\n${sluice.describe(20)}`);
-  const r = await curl(env.topo, `http://${formatEndpoint(A.remote.v4, http.port)}/after-fault`);
+  const r = await curl(env.topo, `http://${formatEndpoint(A.remote.v4, http.port)}/after-fault`, maxTimeS);
   assert.equal(r.exitCode, 0, `a flow after the fault failed: ${describeCurl(r)}`);
   assert.equal(r.httpCode, 200, describeCurl(r));
 }

@@ -1,3 +1,5 @@
+import { EventEmitter, once } from 'node:events';
+
 /** Options for {@link waitFor}. */
 export interface WaitOptions {
   /** Give up after this long; default 5 s. */
@@ -32,6 +34,21 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`);
     }
     await delay(opts.intervalMs ?? 25);
+  }
+}
+
+/**
+ * Resolves with the arguments of `emitter`'s next `event`, or rejects after
+ * `ms` naming what did not happen: the event-driven counterpart of
+ * {@link waitFor}, for emitters that say when something happens.
+ */
+export async function onceWithin<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5_000): Promise<T> {
+  const timeout = AbortSignal.timeout(ms);
+  try {
+    return (await once(emitter, event, { signal: timeout })) as T;
+  } catch (err) {
+    if (timeout.aborted) throw new Error(`no '${event}' event within ${ms} ms`);
+    throw err;
   }
 }
 

@@ -92,7 +92,11 @@ export interface UdpSessionClosed {
   up: number;
   /** Payload bytes of replies sent to the client. */
   down: number;
-  /** `idle timeout`, `session limit`, `replaced`, `closed` (detachSession) or `shutdown` (close). */
+  /**
+   * `idle timeout`, `session limit`, `replaced`, `closed` (detachSession), `shutdown` (close), or
+   * `upstream: ECONNREFUSED (port unreachable)` (also `EHOSTUNREACH`, `ENETUNREACH`) when the
+   * remote answered a datagram with that ICMP error: the session ends at once.
+   */
   reason: string;
 }
 
@@ -156,9 +160,9 @@ export interface UdpTransparentSocket {
    * and what `upstreamFd` receives is sent to the client from `dst`, batched
    * with `sendmmsg()`. `queued` datagrams (held while the session was being
    * dialled) go first. The socket owns `upstreamFd` from the call on, also
-   * when it throws. The session ends by idle timeout, by the size cap, by
-   * {@link detachSession} or by {@link close}; the first two are reported to
-   * `onSessionsClosed`. Returns the sessions this one pushed out (cap, or the
+   * when it throws. The session ends by idle timeout, by the size cap, by an
+   * ICMP unreachable error from the remote, by {@link detachSession} or by
+   * {@link close}; the first three are reported to `onSessionsClosed`. Returns the sessions this one pushed out (cap, or the
    * same client and destination attached again). Throws `EINVAL` on bad
    * arguments, `EBADF` after close, and the reply socket's error (for example
    * `EADDRINUSE`) when one cannot be bound to `dst`.

@@ -37,6 +37,21 @@ uint8_t* AppendEndpoint(const sockaddr* addr, uint8_t* out) {
   return out + 22;
 }
 
+// The ICMP errors a connected UDP socket reports for an earlier datagram.
+bool IsRemoteRefusal(int error) { return error == ECONNREFUSED || error == EHOSTUNREACH || error == ENETUNREACH; }
+
+// The close reason of a session the remote refused (a static string: Closed keeps the pointer).
+const char* RefusalReason(int error) {
+  switch (error) {
+    case ECONNREFUSED:
+      return "upstream: ECONNREFUSED (port unreachable)";
+    case EHOSTUNREACH:
+      return "upstream: EHOSTUNREACH (host unreachable)";
+    default:
+      return "upstream: ENETUNREACH (network unreachable)";
+  }
+}
+
 ssize_t SendRetrying(int fd, const uint8_t* data, size_t size) {
   ssize_t sent;
   int attempts = 0;
@@ -169,7 +184,8 @@ void UdpSessions::SendUpstream(Session* s, size_t count) {
       // An earlier datagram's ICMP error is reported (and consumed) here,
       // without sending: try once more. Otherwise (EAGAIN, ENOBUFS) this
       // datagram is lost, as on a full link; the rest may still go.
-      if (errno == ECONNREFUSED && !retried) {
+      if (IsRemoteRefusal(errno) && !retried) {
+        Fail(s, errno);
         retried = true;
         continue;
       }
@@ -194,9 +210,21 @@ void UdpSessions::SendQueued(double id, const uint8_t* data, size_t size) {
 void UdpSessions::OnUpstream(uv_poll_t* handle, int status, int events) {
   auto* session = static_cast<Session*>(handle->data);
   if (status < 0) {
-    // The fd went bad under us (cannot happen to a socket we own): stop
-    // polling it rather than spin; the idle sweep ends the session.
-    uv_poll_stop(handle);
+    // libuv reports a pending socket error (POLLERR) as UV_EBADF and stops
+    // polling. On a connected UDP socket that is an ICMP error for an earlier
+    // datagram; reading SO_ERROR consumes it.
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(session->upstream.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+      uv_poll_stop(handle);  // the fd really is bad: the idle sweep ends the session
+      return;
+    }
+    if (IsRemoteRefusal(error)) {
+      session->owner->Fail(session, error);
+      return;
+    }
+    // Another error (say EMSGSIZE from a too-big ICMP), now consumed: keep relaying.
+    if (uv_poll_start(handle, UV_READABLE, OnUpstream) != 0) uv_poll_stop(handle);
     return;
   }
   if ((events & UV_READABLE) != 0) session->owner->Relay(session);
@@ -206,9 +234,13 @@ void UdpSessions::Relay(Session* s) {
   const auto it = by_id_.find(s->id);
   for (int round = 0; round < kMaxBatchesPerWakeup; ++round) {
     const int count = batch_->Receive(s->upstream.get());
-    // ICMP port unreachable (and the like) for an earlier datagram: nothing
-    // to relay (a client without a proxy would not have seen a reply either).
-    if (count == -ECONNREFUSED || count == -EHOSTUNREACH || count == -ENETUNREACH) continue;
+    // ICMP port unreachable (and the like) for an earlier datagram: the
+    // remote has nothing listening there, so the session is over, with that
+    // error in its access line rather than a clean idle timeout later.
+    if (count < 0 && IsRemoteRefusal(-count)) {
+      Fail(s, -count);
+      break;
+    }
     if (count <= 0) break;
     size_t ready = 0;
     for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
@@ -245,6 +277,13 @@ void UdpSessions::Relay(Session* s) {
   if (it != by_id_.end()) Touch(it->second, Clock::now());
 }
 
+void UdpSessions::Fail(Session* s, int error) {
+  if (s->failure != nullptr) return;
+  s->failure = RefusalReason(error);
+  failed_.push_back(s->id);
+  if (on_failure_) on_failure_();
+}
+
 void UdpSessions::Touch(List::iterator it, Clock::time_point now) {
   it->last_active = now;
   if (it != lru_.begin()) lru_.splice(lru_.begin(), lru_, it);
@@ -266,6 +305,13 @@ bool UdpSessions::Remove(double id, const char* reason, Closed* out) {
 }
 
 void UdpSessions::Sweep(Clock::time_point now, std::vector<Closed>* out) {
+  for (const double id : failed_) {
+    const auto found = by_id_.find(id);
+    // Gone already (removed, evicted), or the id reused by a fresh session.
+    if (found == by_id_.end() || found->second->failure == nullptr) continue;
+    out->push_back(Erase(found->second, found->second->failure));
+  }
+  failed_.clear();
   // Least recently active at the back: stop at the first one still fresh.
   while (!lru_.empty() && now - lru_.back().last_active >= idle_) {
     out->push_back(Erase(std::prev(lru_.end()), "idle timeout"));
@@ -280,6 +326,7 @@ bool UdpSessions::Oldest(double* id, Clock::time_point* last_active) const {
 }
 
 void UdpSessions::Clear(const char* reason, std::vector<Closed>* out) {
+  failed_.clear();
   while (!lru_.empty()) {
     const Closed closed = Erase(lru_.begin(), reason);
     if (out != nullptr) out->push_back(closed);

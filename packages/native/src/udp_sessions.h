@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -91,8 +92,15 @@ class UdpSessions {
   // Removes session `id` (closing its upstream socket). False if unknown.
   bool Remove(double id, const char* reason, Closed* out);
 
-  // Closes sessions idle past the timeout into `out`.
+  // Closes sessions the remote refused (see SetFailureHandler) and sessions
+  // idle past the timeout into `out`.
   void Sweep(Clock::time_point now, std::vector<Closed>* out);
+
+  // Called (from the loop, never from inside a JavaScript call) when a
+  // session's upstream socket reports an ICMP error: port, host or network
+  // unreachable. Such a session is finished: the next Sweep() closes it with
+  // `upstream: <errno name>` as its reason, so the owner should sweep soon.
+  void SetFailureHandler(std::function<void()> handler) { on_failure_ = std::move(handler); }
 
   // Closes every session into `out` (which may be null).
   void Clear(const char* reason, std::vector<Closed>* out);
@@ -122,6 +130,8 @@ class UdpSessions {
     // chain through queued_ (kNone: none), so Flush() visits each once.
     size_t first_queued = kNone;
     size_t last_queued = kNone;
+    // Set once the remote answered with an ICMP error: the close reason.
+    const char* failure = nullptr;
     // Declared after the fd it polls, so it is closed first.
     UniqueFd upstream;
     UvHandle<uv_poll_t> poll;
@@ -140,6 +150,8 @@ class UdpSessions {
   // Receives the upstream socket's replies and sends them to the client.
   void Relay(Session* session);
   void Touch(List::iterator it, Clock::time_point now);
+  // Marks `s` as ended by `error` (an errno from the upstream socket) and tells the owner.
+  void Fail(Session* s, int error);
   Closed Erase(List::iterator it, const char* reason);
 
   uv_loop_t* loop_;
@@ -157,6 +169,9 @@ class UdpSessions {
   std::vector<Queued> queued_;
   std::vector<Session*> flushing_;
   Counters counters_;
+  // Ids of the sessions Fail() marked since the last Sweep().
+  std::vector<double> failed_;
+  std::function<void()> on_failure_;
 };
 
 }  // namespace sluice

@@ -131,6 +131,8 @@ UdpTransparentSocket::UdpTransparentSocket(const Napi::CallbackInfo& info)
   // A quarter of the idle timeout (between 250 ms and 5 s): sessions end at
   // most that late.
   sweep_interval_ms_ = static_cast<uint64_t>(std::clamp<int64_t>(settings.session_idle_ms / 4, 250, 5000));
+  // A session the remote refused ends now, not at the next regular sweep.
+  sessions_->SetFailureHandler([this] { SweepSoon(); });
   async_context_ = std::make_unique<Napi::AsyncContext>(env, kClassName, info.This().As<Napi::Object>());
   max_batches_ = settings.max_batches;
 
@@ -370,6 +372,12 @@ void UdpTransparentSocket::EnsureSweeping() {
   // Sessions alone do not keep the process alive; the socket's poll does.
   uv_unref(reinterpret_cast<uv_handle_t*>(timer));
   uv_timer_start(timer, OnSweep, sweep_interval_ms_, sweep_interval_ms_);
+}
+
+void UdpTransparentSocket::SweepSoon() {
+  EnsureSweeping();
+  if (!sweep_timer_) return;
+  uv_timer_start(sweep_timer_.get(), OnSweep, 0, sweep_interval_ms_);
 }
 
 void UdpTransparentSocket::OnSweep(uv_timer_t* handle) { static_cast<UdpTransparentSocket*>(handle->data)->SweepSessions(); }

@@ -59,6 +59,8 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   void SweepSessions();
   // Starts the sweep timer with the first session.
   void EnsureSweeping();
+  // Runs the sweep at the next turn of the loop (a session failed).
+  void SweepSoon();
 
   // Receives up to max_batches_ batches; stops early when the socket is
   // empty, the callback threw, or the callback closed the socket.

@@ -20,7 +20,7 @@ import { describeFlows } from '../../helpers/sluice';
 const UDP_CLIENT = `
 const dgram = require('dgram');
 const [host, port, n] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
-const s = dgram.createSocket('udp4');
+const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
 let replies = 0; const errors = [];
 s.on('message', () => replies++);
 s.on('error', (e) => errors.push(e.code || e.message));
@@ -50,39 +50,54 @@ describe('e2e reliability: upstream UDP faults', function () {
     for (const c of clients.splice(0)) await c.stop('SIGKILL');
   });
 
-  async function udpExchange(port: number, n: number): Promise<{ port: number; replies: number; errors: string[] }> {
-    const c = spawnNodeClient(env.topo, 'client', UDP_CLIENT, [A.remote.v4, String(port), String(n)]);
+  async function udpExchange(port: number, n: number, host: string = A.remote.v4): Promise<{ port: number; replies: number; errors: string[] }> {
+    const c = spawnNodeClient(env.topo, 'client', UDP_CLIENT, [host, String(port), String(n)]);
     clients.push(c);
     const done = await c.waitFor((l) => l.event === 'done', 10_000, 'the datagrams sent and replies counted');
     return done as unknown as { port: number; replies: number; errors: string[] };
   }
 
-  async function icmpUnreachable(path: string): Promise<void> {
+  /**
+   * Sends to a closed UDP port of the remote, which answers ICMP port
+   * unreachable. `expectError` is what the session's access line must say
+   * (undefined: a clean end, as the JavaScript datagram path still ends it).
+   */
+  async function icmpUnreachable(path: string, family: 4 | 6, expectError: RegExp | undefined): Promise<void> {
     const sluice = env.sluice!;
     const before = footprint(sluice.child.pid!);
-    const port = await freePort(env.topo, 'remote', A.remote.v4, 'udp');
-    const sent = await udpExchange(port, 3);
+    const [client, remote] = family === 4 ? [A.client.v4, A.remote.v4] : [A.client.v6, A.remote.v6];
+    const port = await freePort(env.topo, 'remote', remote, 'udp');
+    const sent = await udpExchange(port, 3, remote);
     assert.equal(sent.replies, 0, JSON.stringify(sent));
-    const src = formatEndpoint(A.client.v4, sent.port);
+    const src = formatEndpoint(client, sent.port);
     const flow = await sluice.waitForFlow((f) => f.src === src && f.network === 'udp', T.udpIdleMs + 5000, `udp session from ${src}`);
-    console.log(`      [outcome] ICMP unreachable (${path}): session up ${flow.up} B, down ${flow.down} B, error: ${flow.error}`);
-    assert.equal(flow.dst, formatEndpoint(A.remote.v4, port), describeFlows([flow]));
+    console.log(`      [outcome] ICMP unreachable (${path}, IPv${family}): session up ${flow.up} B, down ${flow.down} B, error: ${flow.error}`);
+    assert.equal(flow.dst, formatEndpoint(remote, port), describeFlows([flow]));
     assert.equal(flow.down, 0, describeFlows([flow]));
-    const echoed = await udpExchange(udpEcho.port, 3);
+    if (expectError) assert.match(flow.error ?? '', expectError, describeFlows([flow]));
+    else assert.equal(flow.error, undefined, describeFlows([flow]));
+    const echoed = await udpExchange(udpEcho.port, 3, remote);
     assert.equal(echoed.replies, 3, `UDP to a live server after the fault: ${JSON.stringify(echoed)}`);
     await assertStillServing(env, http);
     await assertFootprintReturns(sluice, before, `ICMP unreachable (UDP, ${path})`);
   }
 
-  it('ICMP port unreachable (native datagram path): the session ends, its access line is written, nothing leaks, and UDP still works', async function () {
-    await icmpUnreachable('native path');
+  it('ICMP port unreachable (native datagram path): the session ends with the error in its access line, nothing leaks, and UDP still works', async function () {
+    await icmpUnreachable('native path', 4, /^upstream: ECONNREFUSED/);
   });
 
-  it('ICMP port unreachable (relay.native_udp: false): the same through the JavaScript datagram path', async function () {
+  it('ICMP port unreachable over IPv6 (native datagram path): the same', async function () {
+    await udpExchange(udpEcho.port, 1, A.remote.v6);
+    await icmpUnreachable('native path', 6, /^upstream: ECONNREFUSED/);
+  });
+
+  // The JavaScript path's PacketChannel has no way to report an ICMP error
+  // (plugin-direct drops them), so there the session still ends by idle timeout.
+  it('ICMP port unreachable (relay.native_udp: false): the JavaScript datagram path ends the session cleanly at udp_idle_ms', async function () {
     await env.stopSluice();
     await startReliabilitySluice(env, 'relay: { native_udp: false }\n');
     await assertStillServing(env, http);
     await udpExchange(udpEcho.port, 1);
-    await icmpUnreachable('JavaScript path');
+    await icmpUnreachable('JavaScript path', 4, undefined);
   });
 });

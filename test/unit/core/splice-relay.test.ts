@@ -3,7 +3,7 @@ import type * as net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { relayTcp, spliceAvailable, spliceRelayEnds, type TcpRelay } from '@sluice/core';
 import { native, type NativeBinding, type SpliceRelayOptions, type SpliceRelayResult } from '@sluice/native';
-import { until } from '../native/helpers/wait';
+import { waitFor } from '../../helpers/wait';
 import { delay, makeFlow, openFds, sink, source, type Flow } from '../native/splice-fixtures';
 
 const MiB = 1024 * 1024;
@@ -20,7 +20,7 @@ function mustRelay(flow: Flow, idleMs = 0): TcpRelay {
 /** Makes Node read what has arrived on `s` into its own buffer (without consuming it) until it holds `n` bytes. */
 async function bufferInNode(s: net.Socket, n: number): Promise<void> {
   s.read(0); // starts the handle reading; the stream is paused, so the bytes stay buffered
-  await until(() => s.readableLength >= n, `${n} bytes buffered in Node`);
+  await waitFor(`${n} bytes buffered in Node`, () => s.readableLength >= n);
 }
 
 /** A binding whose SpliceRelay is scripted, for what the kernel will not do on demand. */
@@ -52,7 +52,7 @@ describe('spliceRelayEnds (socket ends)', function () {
     const atServer = sink(flow.server);
     const atApp = sink(flow.app);
     flow.app.write('hello');
-    await until(() => atServer.text() === 'hello', 'the request at the server');
+    await waitFor('the request at the server', () => atServer.text() === 'hello');
     flow.app.end();
     await atServer.ended;
     flow.server.write('answer after EOF');
@@ -74,7 +74,7 @@ describe('spliceRelayEnds (socket ends)', function () {
     assert.equal(ended, 0);
     assert.deepEqual([...atApp.errors, ...atServer.errors], []);
     flow.app.write('still here');
-    await until(() => atServer.text() === 'still here', 'bytes after the hand-over');
+    await waitFor('bytes after the hand-over', () => atServer.text() === 'still here');
     relay.abort('done');
     await relay.result;
   });
@@ -84,7 +84,7 @@ describe('spliceRelayEnds (socket ends)', function () {
     flow.app.write('early');
     flow.server.write('EARLY');
     await bufferInNode(flow.inbound, 5);
-    await until(() => flow.outbound.readableLength === 5, 'the upstream’s bytes buffered in Node'); // it reads on its own
+    await waitFor('the upstream’s bytes buffered in Node', () => flow.outbound.readableLength === 5); // it reads on its own
     flow.app.write('-mid');
     flow.server.write('-MID');
     await delay(50); // pacing: in the kernel's queues at the hand-over
@@ -105,7 +105,7 @@ describe('spliceRelayEnds (socket ends)', function () {
     await bufferInNode(flow.inbound, 5);
     const sniffed = flow.inbound.read() as Buffer; // what a sniffer does, then it forwards the bytes itself
     flow.outbound.write(sniffed);
-    await until(() => flow.outbound.writableLength === 0, 'the sniffed bytes written');
+    await waitFor('the sniffed bytes written', () => flow.outbound.writableLength === 0);
     const relay = mustRelay(flow);
     const atServer = sink(flow.server);
     flow.app.end(' HTTP/1.1');
@@ -152,7 +152,7 @@ describe('spliceRelayEnds (socket ends)', function () {
     const relay = relayTcp(flow.inbound, flow.outbound, { idleMs: 0 });
     const atServer = sink(flow.server);
     flow.app.end('via relayTcp');
-    await until(() => atServer.text() === 'queuedvia relayTcp', 'bytes through relayTcp');
+    await waitFor('bytes through relayTcp', () => atServer.text() === 'queuedvia relayTcp');
     flow.server.end();
     await relay.result;
   });

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { onceWithin, until } from './helpers/wait';
+import { onceWithin, waitFor } from '../../helpers/wait';
 
 /** A connected loopback pair: `a` dialled, `b` accepted with `pauseOnConnect`; both allowHalfOpen. */
 export async function tcpPair(): Promise<{ a: net.Socket; b: net.Socket }> {
@@ -38,7 +38,7 @@ export async function tcpPairs(n: number): Promise<Array<{ a: net.Socket; b: net
     await Promise.all(batch.map((a) => onceWithin(a, 'connect')));
     dialled.push(...batch);
   }
-  await until(() => accepted.size === n, `${n} connections accepted`);
+  await waitFor(`${n} connections accepted`, () => accepted.size === n);
   server.close();
   return dialled.map((a) => ({ a, b: accepted.get(a.localPort!)! }));
 }

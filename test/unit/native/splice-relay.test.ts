@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { native, isNativeError, type SpliceRelay, type SpliceRelayOptions, type SpliceRelayResult } from '@sluice/native';
-import { onceWithin, until } from './helpers/wait';
+import { onceWithin, waitFor } from '../../helpers/wait';
 import { delay, fdOf, makeFlow, openFds, sink, source, tcpPair, tcpPairs, type Flow } from './splice-fixtures';
 
 const MiB = 1024 * 1024;
@@ -42,7 +42,7 @@ describe('native: SpliceRelay', function () {
     const atServer = sink(flow.server);
     const atApp = sink(flow.app);
     flow.app.write('hello');
-    await until(() => atServer.text() === 'hello', 'the request at the server');
+    await waitFor('the request at the server', () => atServer.text() === 'hello');
     flow.app.end(); // done sending, still wants the answer
     await atServer.ended;
     flow.server.write('answer after EOF');
@@ -77,12 +77,12 @@ describe('native: SpliceRelay', function () {
     // The server does not read: the sender must come to a stop.
     let last = -1;
     let still = 0;
-    await until(() => {
+    await waitFor('the sender to be held back', () => {
       const now = sender.written();
       still = now === last && now > 0 ? still + 1 : 0;
       last = now;
       return still >= 10;
-    }, 'the sender to be held back', 20_000);
+    }, { timeoutMs: 20_000 });
     const stats = relay.stats();
     assert.ok(sender.written() < total / 2, `the sender got ${sender.written()} bytes into the kernel`);
     assert.ok(stats.bufferedUp <= stats.pipeSizeUp, `relay buffers ${stats.bufferedUp} bytes in a ${stats.pipeSizeUp}-byte pipe`);
@@ -142,9 +142,9 @@ describe('native: SpliceRelay', function () {
     const atServer = sink(flow.server);
     const atApp = sink(flow.app);
     flow.app.write(Buffer.alloc(3000));
-    await until(() => atServer.bytes() === 3000, 'the request to arrive');
+    await waitFor('the request to arrive', () => atServer.bytes() === 3000);
     flow.server.write(Buffer.alloc(700));
-    await until(() => atApp.bytes() === 700, 'the answer to arrive');
+    await waitFor('the answer to arrive', () => atApp.bytes() === 700);
     relay.readBytes(out, 2);
     assert.deepEqual([...out], [0, 0, 3000, 700]);
     assert.throws(() => relay.readBytes(out, 3), RangeError);
@@ -259,7 +259,7 @@ describe('native: SpliceRelay', function () {
       const atServer = sink(upstream.a);
       py.stdin.write('go\n');
       // Like a recv() loop (and Node's own reads), the relay drops the out-of-band byte.
-      await until(() => atServer.text() === 'beforeafter', '"beforeafter" at the server');
+      await waitFor('"beforeafter" at the server', () => atServer.text() === 'beforeafter');
       upstream.a.end('reply');
       await onceWithin(py, 'exit', 10_000);
       assert.equal(out.trim(), 'reply');
@@ -292,12 +292,12 @@ describe('native: SpliceRelay', function () {
     async function heldBack(sender: ReturnType<typeof source>): Promise<void> {
       let last = -1;
       let still = 0;
-      await until(() => {
+      await waitFor('the sender to be held back', () => {
         const now = sender.written();
         still = now === last && now > 0 ? still + 1 : 0;
         last = now;
         return still >= 10;
-      }, 'the sender to be held back', 20_000);
+      }, { timeoutMs: 20_000 });
     }
 
     it('an idle relay holds exactly its 2 socket fds, and after traffic at most the pool’s free pipes more', async () => {
@@ -310,7 +310,7 @@ describe('native: SpliceRelay', function () {
       const flows: Flow[] = clients.map((c, i) => ({ app: c.a, inbound: c.b, outbound: upstreams[i]!.b, server: upstreams[i]!.a }));
       assert.equal(openFds() - before, 4 * n, 'the four sockets of each flow');
       const relays = flows.map((f) => relayFlow(f));
-      await until(() => flows.every((f) => f.inbound.closed && f.outbound.closed), 'the handed-over Node sockets to close');
+      await waitFor('the handed-over Node sockets to close', () => flows.every((f) => f.inbound.closed && f.outbound.closed));
       // Per flow: the relay's 2 dups, plus the 2 peers this test holds (app, server). No pipe.
       assert.equal(openFds() - before, n * 2 + n * 2);
       assert.ok(relays.every((r) => r.relay.stats().pipes === 0));
@@ -340,7 +340,7 @@ describe('native: SpliceRelay', function () {
         f.app.destroy();
         f.server.destroy();
       }
-      await until(() => flows.every((f) => f.app.closed && f.server.closed), 'the peers to close');
+      await waitFor('the peers to close', () => flows.every((f) => f.app.closed && f.server.closed));
       native().splicePoolTrim();
       assert.equal(openFds(), before);
     });
@@ -386,7 +386,7 @@ describe('native: SpliceRelay', function () {
       const s0 = pool();
       const senders = flows.map((f, i) => source(f.app, 8 * MiB, 100 + i));
       await Promise.all(senders.map(heldBack));
-      await until(() => relays.every((r) => r.relay.stats().pipes === 1), 'every flow stuck with a full pipe');
+      await waitFor('every flow stuck with a full pipe', () => relays.every((r) => r.relay.stats().pipes === 1));
       assert.ok(pool().inUse >= s0.inUse + n);
       const sinks = flows.map((f) => sink(f.server));
       await Promise.all(sinks.map((k) => k.ended));
@@ -437,7 +437,7 @@ describe('native: SpliceRelay', function () {
       }
       try {
         sent = source(flow.app, 512 * 1024, 7, false);
-        await until(() => atServer.bytes() === 512 * 1024, 'the bytes at the server without a pipe');
+        await waitFor('the bytes at the server without a pipe', () => atServer.bytes() === 512 * 1024);
       } finally {
         for (const fd of fillers) fs.closeSync(fd);
       }
@@ -517,9 +517,9 @@ describe('native: SpliceRelay', function () {
       const atServer = sink(flow.server);
       const atApp = sink(flow.app);
       flow.app.write('ping');
-      await until(() => atServer.text() === 'ping', 'the request through the worker');
+      await waitFor('the request through the worker', () => atServer.text() === 'ping');
       flow.server.write('pong');
-      await until(() => atApp.text() === 'pong', 'the answer through the worker');
+      await waitFor('the answer through the worker', () => atApp.text() === 'pong');
       const reply = onceWithin<[{ pool: ReturnType<ReturnType<typeof native>['splicePoolStats']> }]>(worker, 'message');
       worker.postMessage('stats');
       const [{ pool }] = await reply;
@@ -528,7 +528,7 @@ describe('native: SpliceRelay', function () {
       assert.equal(main1.opened + main1.reused, main0.opened + main0.reused, 'nothing borrowed from the main thread’s pool');
       await worker.terminate(); // resets the flow; the worker's pool closes its pipes
       assert.equal(await closedWith(atApp), 'ECONNRESET');
-      await until(() => openFds() <= before, 'the worker’s relay and pool fds to close');
+      await waitFor('the worker’s relay and pool fds to close', () => openFds() <= before);
     });
 
     it('resets the flow and closes its fds when the worker exits mid-flow', async () => {
@@ -538,11 +538,11 @@ describe('native: SpliceRelay', function () {
       const atServer = sink(flow.server);
       const atApp = sink(flow.app);
       flow.app.write('x');
-      await until(() => atServer.bytes() === 1, 'a byte through the worker');
+      await waitFor('a byte through the worker', () => atServer.bytes() === 1);
       await worker.terminate();
       assert.equal(await closedWith(atApp), 'ECONNRESET');
       assert.equal(await closedWith(atServer), 'ECONNRESET');
-      await until(() => openFds() <= before, 'the worker relay’s fds to close');
+      await waitFor('the worker relay’s fds to close', () => openFds() <= before);
     });
   });
 });

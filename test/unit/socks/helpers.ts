@@ -9,6 +9,7 @@ import pino from 'pino';
 import type { Destination, Endpoint, FlowContext, FlowMetadata, Outbound, OutboundDeps, PacketChannel, PacketReceiver } from '@sluice/core';
 import { parseOutboundOptions } from '@sluice/core';
 import { SocksOutbound, socksOutbound } from '@sluice/plugin-socks';
+import { waitFor } from '../../helpers/wait';
 
 export const silent = pino({ level: 'silent' });
 
@@ -146,21 +147,18 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+/** Waits until `host:port` accepts a connection; fails at once when the server exited. */
 async function waitListening(host: string, port: number, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
+  await waitFor(`a server listening on ${host}:${port}`, async () => {
     if (child.exitCode !== null) throw new Error(`server exited early: ${output()}`);
-    const ok = await new Promise<boolean>((r) => {
+    return new Promise<boolean>((r) => {
       const s = net.connect({ host, port }, () => {
         s.destroy();
         r(true);
       });
       s.on('error', () => r(false));
     });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`server did not listen on ${host}:${port}: ${output()}`);
+  }, { timeoutMs: 5000, intervalMs: 50 });
 }
 
 async function spawnServer(cmd: string, args: string[], host: string, port: number, tmpDir?: string): Promise<ServerProcess> {

@@ -12,7 +12,8 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { native, UdpDatagram, UdpTransparentSocketOptions } from '@sluice/native';
-import { errorFields, onceWithin, thrown, until } from './wait';
+import { onceWithin, waitFor } from '../../../helpers/wait';
+import { errorFields, thrown } from './errors';
 
 type Scenario = (args: any) => Promise<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -235,7 +236,7 @@ async function onBatchThrows(args: { handler: boolean }): Promise<unknown> {
   const client = dgram.createSocket('udp4');
   for (let i = 0; i < 3; i++) {
     client.send(`d${i}`, native().localAddress(socket.fd).port, '127.0.0.1');
-    await until(() => calls > i, `call ${i + 1} of onBatch`);
+    await waitFor(`call ${i + 1} of onBatch`, () => calls > i);
   }
   const stats = socket.stats();
   socket.close();
@@ -312,7 +313,7 @@ async function gcLifetime(): Promise<unknown> {
   }
   const client = dgram.createSocket('udp4');
   client.send('still there?', port, '127.0.0.1');
-  await until(() => received === 1, 'the unreferenced socket to receive');
+  await waitFor('the unreferenced socket to receive', () => received === 1);
   client.close();
   return { received, collected };
 }

@@ -3,7 +3,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { native, isNativeError } from '@sluice/native';
 import { Netns } from './helpers/netns';
-import { onceWithin } from './helpers/wait';
+import { onceWithin } from '../../helpers/wait';
 
 async function echoServer(host: string): Promise<{ server: net.Server; port: number; peers: Array<{ address?: string; port?: number }> }> {
   const peers: Array<{ address?: string; port?: number }> = [];

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import { native, isNativeError } from '@sluice/native';
 import { addTproxy, addUplink, Netns } from './helpers/netns';
 import { fdOf } from './helpers/scenarios';
-import { onceWithin } from './helpers/wait';
+import { onceWithin } from '../../helpers/wait';
 
 /** Accepts one connection on a server adopted from `fd`, echoing; returns what each side saw. */
 async function acceptOne(fd: number, connectTo: { host: string; port: number; family?: number }) {

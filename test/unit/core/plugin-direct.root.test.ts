@@ -6,6 +6,7 @@ import pino from 'pino';
 import { isConfigError, isTcpFdDialer, isUdpFdDialer, parseOutboundOptions, type FlowContext, type FlowMetadata } from '@sluice/core';
 import { DirectOutbound, UdpSocketChannel, directOutbound, plugin, type DirectOptions } from '@sluice/plugin-direct';
 import { native } from '@sluice/native';
+import { waitFor } from '../../helpers/wait';
 
 /** A config entry validated as core does (`tag` and `type` are core's, stripped before the schema). */
 const parseDirectOptions = (raw: Record<string, unknown>, path: string): DirectOptions => parseOutboundOptions(directOutbound, raw, path);
@@ -172,7 +173,7 @@ describe('DirectOutbound', () => {
         code: 'SLUICE_ERR_DIAL',
         message: 'direct: connect to 127.0.0.1:0 failed (ERR_SOCKET_BAD_PORT)',
       });
-      await waitFor(() => openFds() === fdsBefore);
+      await waitFor('the fds back to the baseline', () => openFds() === fdsBefore);
     });
   }
 
@@ -190,7 +191,7 @@ describe('DirectOutbound', () => {
       ch.send(Buffer.from('bad address'), { address: 'not an address', port: 9 }); // a failed lookup, reported later
       ch.send(Buffer.alloc(70_000), dst); // EMSGSIZE, reported later
       ch.send(Buffer.from('still works'), dst);
-      await waitFor(() => got.includes('still works') && ch.stats.dropped === 3);
+      await waitFor('the datagram after three drops', () => got.includes('still works') && ch.stats.dropped === 3);
       assert.deepEqual(ch.stats, { sent: 1, dropped: 3 });
     } finally {
       ch.close();
@@ -214,13 +215,8 @@ describe('DirectOutbound', () => {
       const r = await from;
       assert.equal(r.address, '127.0.0.5');
       assert.equal(r.port, native().localAddress(fd).port);
-      await waitFor(() => {
-        try {
-          return fs.readSync(fd, Buffer.alloc(64)) === 7;
-        } catch {
-          return false; // EAGAIN until the reply is there
-        }
-      });
+      // readSync throws EAGAIN until the reply is there: waitFor polls on.
+      await waitFor('the 7-byte reply', () => fs.readSync(fd, Buffer.alloc(64)) === 7);
     } finally {
       native().closeFd(fd);
       echo.close();
@@ -237,12 +233,4 @@ describe('DirectOutbound', () => {
 /** This process's open file descriptors. */
 function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
-}
-
-async function waitFor(cond: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }

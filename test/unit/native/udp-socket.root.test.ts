@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import { native, isNativeError, UdpDatagram, UdpTransparentSocket, UdpTransparentSocketOptions } from '@sluice/native';
-import { onceWithin, until } from './helpers/wait';
+import { onceWithin, waitFor } from '../../helpers/wait';
 
 // Free splice pipes from earlier suites close on a timer; trim them first so the count cannot shift under a test.
 const openFds = (): number => {
@@ -80,7 +80,7 @@ describe('native: UdpTransparentSocket (loopback)', () => {
     assert.equal(f.socket.send(Buffer.from('a'), '127.0.0.2', 7001, to.address, to.port), true);
     assert.equal(f.socket.send(Buffer.from('b'), '127.0.0.3', 7002, to.address, to.port), true);
     assert.equal(f.socket.send(Buffer.from('c'), '127.0.0.2', 7001, to.address, to.port), true);
-    await until(() => replies.length === 3, '3 replies');
+    await waitFor('3 replies', () => replies.length === 3);
     assert.deepEqual(replies, [
       { data: 'a', address: '127.0.0.2', port: 7001 },
       { data: 'b', address: '127.0.0.3', port: 7002 },
@@ -93,7 +93,7 @@ describe('native: UdpTransparentSocket (loopback)', () => {
   it('calls onBatch once per batch, not once per datagram, and loses nothing', async () => {
     const f = track(await fixture({ receiveBufferSize: 1 << 20 }));
     for (let i = 0; i < 200; i++) f.client.send(String(i), f.port, '127.0.0.1');
-    await until(() => f.received().length === 200, 'all 200 datagrams', 10_000);
+    await waitFor('all 200 datagrams', () => f.received().length === 200, { timeoutMs: 10_000 });
     assert.ok(f.batches.length < 200, `callbacks: ${f.batches.length}`);
     assert.ok(f.batches.some((b) => b.length > 1), 'some batch should hold several datagrams');
     assert.ok(f.batches.every((b) => b.length <= 64), 'batchSize defaults to 64');
@@ -117,7 +117,7 @@ describe('native: UdpTransparentSocket (loopback)', () => {
     const f = track(await fixture({ batchSize: 4, maxBatchesPerWakeup: 2, receiveBufferSize: 1 << 20 }, () => turns.push(turn)));
     // Queued within one tick, before the loop can run the socket's poll callback.
     for (let i = 0; i < 40; i++) f.client.send(String(i), f.port, '127.0.0.1');
-    await until(() => f.received().length === 40, 'all 40 datagrams');
+    await waitFor('all 40 datagrams', () => f.received().length === 40);
     assert.ok(f.batches.every((b) => b.length <= 4));
     assert.ok(f.batches.length >= 10);
     assert.ok(new Set(turns).size >= 5, `40 datagrams, 4 per batch, 2 batches per turn: ${turns}`);
@@ -131,7 +131,7 @@ describe('native: UdpTransparentSocket (loopback)', () => {
     const f = track(await fixture({ maxDatagramSize: 100 }));
     f.client.send(Buffer.alloc(200, 1), f.port, '127.0.0.1');
     f.client.send(Buffer.alloc(100, 2), f.port, '127.0.0.1');
-    await until(() => f.socket.stats().receiveDropped + f.socket.stats().received === 2, 'both datagrams');
+    await waitFor('both datagrams', () => f.socket.stats().receiveDropped + f.socket.stats().received === 2);
     assert.equal(f.received().length, 1);
     assert.equal(f.received()[0].data.length, 100);
     assert.equal(f.socket.stats().receiveDropped, 1);
@@ -148,7 +148,7 @@ describe('native: UdpTransparentSocket (loopback)', () => {
     f.socket.send(Buffer.from('3'), '127.0.0.4', 7103, to.address, to.port);
     assert.equal(f.socket.stats().replySockets, 2);
     assert.equal(openFds() - fdsBefore, 2, 'the evicted socket is closed');
-    await until(() => replies.length === 3, '3 replies');
+    await waitFor('3 replies', () => replies.length === 3);
     assert.deepEqual(replies.sort(), ['1@127.0.0.2:7101', '2@127.0.0.3:7102', '3@127.0.0.4:7103']);
   });
 
@@ -197,9 +197,9 @@ describe('native: UdpTransparentSocket (loopback)', () => {
       c6.close();
     });
     c4.send('v4', port, '127.0.0.1');
-    await until(() => batches.length === 1, 'the IPv4 datagram');
+    await waitFor('the IPv4 datagram', () => batches.length === 1);
     c6.send('v6', port, '::1');
-    await until(() => batches.length === 2, 'the IPv6 datagram');
+    await waitFor('the IPv6 datagram', () => batches.length === 2);
     const [[d4], [d6]] = batches;
     assert.deepEqual([d4.srcAddress, d4.dstAddress, d4.dstPort], ['127.0.0.1', '127.0.0.1', port]);
     assert.deepEqual([d6.srcAddress, d6.dstAddress, d6.dstPort], ['::1', '::1', port]);

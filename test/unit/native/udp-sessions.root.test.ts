@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import { native, type UdpDatagram, type UdpSessionClosed, type UdpTransparentSocketOptions } from '@sluice/native';
-import { onceWithin, thrown, until } from './helpers/wait';
+import { onceWithin, waitFor } from '../../helpers/wait';
+import { thrown } from './helpers/errors';
 
 /** True while `fd` is an open file descriptor of this process. */
 const isOpen = (fd: number): boolean => fs.existsSync(`/proc/self/fd/${fd}`);
@@ -63,9 +64,9 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     const f = await setup();
     const fd = f.dialUpstream();
     assert.deepEqual(f.attach(1, fd, [Buffer.from('queued')]), []);
-    await until(() => f.replies.length === 1, 'reply to the queued datagram');
+    await waitFor('reply to the queued datagram', () => f.replies.length === 1);
     for (const word of ['one', 'two', 'three']) f.send(word);
-    await until(() => f.replies.length === 4, 'replies to three datagrams');
+    await waitFor('replies to three datagrams', () => f.replies.length === 4);
     assert.deepEqual(f.batches, [], 'no datagram of an attached session reaches JavaScript');
     assert.deepEqual(
       f.replies,
@@ -85,7 +86,7 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     assert.equal(f.socket.detachSession(1), undefined);
     // Detached: the next datagram goes to JavaScript again.
     f.send('after');
-    await until(() => f.batches.length === 1, 'datagram after detach in onBatch');
+    await waitFor('datagram after detach in onBatch', () => f.batches.length === 1);
     assert.equal((f.batches as UdpDatagram[][])[0][0].data.toString(), 'after');
   });
 
@@ -95,7 +96,7 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     // Bursts of 40: each fits the default receive buffers on the way (upstream socket, server, client).
     for (let burst = 0; burst < 5; burst++) {
       for (let i = 0; i < 40; i++) f.send(`q${burst * 40 + i}`);
-      await until(() => f.replies.length === (burst + 1) * 40, `replies to burst ${burst + 1}`);
+      await waitFor(`replies to burst ${burst + 1}`, () => f.replies.length === (burst + 1) * 40);
     }
     assert.deepEqual(new Set(f.replies.map((r) => r.data)).size, 200);
     const stats = f.socket.stats();
@@ -118,7 +119,7 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
       f.send(`a${i}`);
       second.send(`b${i}`, f.port, '127.0.0.1');
     }
-    await until(() => f.replies.length === 20 && secondReplies.length === 20, 'both sessions answered');
+    await waitFor('both sessions answered', () => f.replies.length === 20 && secondReplies.length === 20);
     const expected = (p: string) => Array.from({ length: 20 }, (_, i) => `re:${p}${i}`);
     assert.deepEqual(f.replies.map((r) => r.data), expected('a'));
     assert.deepEqual(secondReplies, expected('b'));
@@ -135,8 +136,8 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     const fd = f.dialUpstream();
     f.attach(3, fd);
     f.send('ping');
-    await until(() => f.replies.length === 1, 'reply');
-    await until(() => f.ended.length === 1, 'idle session reported', 5_000);
+    await waitFor('reply', () => f.replies.length === 1);
+    await waitFor('idle session reported', () => f.ended.length === 1, { timeoutMs: 5_000 });
     assert.deepEqual(f.ended, [{ id: 3, up: 4, down: 7, reason: 'idle timeout' }]);
     assert.equal(f.socket.stats().sessions, 0);
     assert.equal(isOpen(fd), false);
@@ -161,7 +162,7 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     // Session 1 carries a datagram after 2 attached: 2 is now the least recently active.
     await new Promise((r) => setTimeout(r, 50));
     f.send('x');
-    await until(() => f.replies.length === 1, 'reply on session 1');
+    await waitFor('reply on session 1', () => f.replies.length === 1);
     const oldest = f.socket.oldestSession()!;
     assert.equal(oldest.id, 2);
     assert.ok(oldest.idleMs >= 40, `idle ${oldest.idleMs} ms`);
@@ -171,20 +172,22 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     assert.equal(f.socket.oldestSession(), undefined, 'none after close');
   });
 
-  it('survives ICMP port unreachable from a closed upstream port and keeps forwarding', async () => {
+  it('ends a session at once when the upstream port answers ICMP port unreachable, reporting the error', async () => {
     const f = await setup();
     const closed = dgram.createSocket('udp4').bind(0, '127.0.0.1');
     await onceWithin(closed, 'listening');
     const deadPort = closed.address().port;
     closed.close();
-    f.attach(5, f.dialUpstream(deadPort));
-    for (let i = 0; i < 5; i++) {
-      f.send(`x${i}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await until(() => f.socket.stats().forwarded === 5, 'five datagrams forwarded despite refusals');
-    assert.equal(f.socket.stats().sessions, 1);
-    assert.deepEqual(f.batches, []);
+    const fd = f.dialUpstream(deadPort);
+    f.attach(5, fd);
+    f.send('x0');
+    await waitFor('the session reported closed', () => f.ended.length === 1);
+    assert.deepEqual(f.ended, [{ id: 5, up: 2, down: 0, reason: 'upstream: ECONNREFUSED (port unreachable)' }]);
+    assert.equal(f.socket.stats().sessions, 0);
+    assert.equal(isOpen(fd), false, 'its upstream socket is closed');
+    // The next datagram is no session's: it goes to JavaScript, which may route it again.
+    f.send('x1');
+    await waitFor('the next datagram delivered to onBatch', () => f.batches.length === 1);
   });
 
   it('close() ends every session with reason shutdown and returns their counts', async () => {
@@ -192,7 +195,7 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     const fd = f.dialUpstream();
     f.attach(9, fd);
     f.send('bye');
-    await until(() => f.replies.length === 1, 'reply');
+    await waitFor('reply', () => f.replies.length === 1);
     assert.deepEqual(f.socket.close(), [{ id: 9, up: 3, down: 6, reason: 'shutdown' }]);
     assert.deepEqual(f.socket.close(), []);
     assert.equal(isOpen(fd), false);

@@ -6,9 +6,8 @@ import { promisify } from 'node:util';
 import { forEachAccepted, native, type NativeError } from '@sluice/native';
 import { Worker } from 'node:worker_threads';
 import { Netns } from './helpers/netns';
-import { until } from './helpers/wait';
+import { onceWithin, waitFor } from '../../helpers/wait';
 import { openFds } from './splice-fixtures';
-import { onceWithin } from './helpers/wait';
 
 async function echoServer(host = '127.0.0.1'): Promise<{ server: net.Server; port: number }> {
   const server = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
@@ -155,7 +154,7 @@ describe('native: TcpAcceptor', () => {
     try {
       const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
       await Promise.all(clients.map((c) => onceWithin(c, 'connect')));
-      await until(() => got.length === 2, 'two accepted connections');
+      await waitFor('two accepted connections', () => got.length === 2);
       assert.equal(batches.reduce((a, b) => a + b, 0), 2);
       for (let i = 0; i < 2; i++) {
         const [fd, srcAddress, srcPort, dstAddress, dstPort] = got[i]!;
@@ -190,7 +189,7 @@ describe('native: TcpAcceptor', () => {
     const client = net.connect(port, '127.0.0.1');
     try {
       await onceWithin(client, 'connect');
-      await until(() => fds.length === 1, 'an accepted connection');
+      await waitFor('an accepted connection', () => fds.length === 1);
       // Node cannot read a socket option: python3 (a build requirement) reads it on the fd passed as its fd 3.
       const script = 'import socket; s = socket.socket(fileno=3); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)); s.detach()';
       const r = spawnSync('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit', fds[0]!] });
@@ -345,7 +344,7 @@ describe('native: the epoll set of a worker thread', () => {
       const worker = new Worker(code, { eval: true, workerData: { addon: require.resolve('@sluice/native'), port } });
       await onceWithin(worker, 'message', 10_000);
       await worker.terminate();
-      await until(() => openFds() <= before, 'the worker’s sockets and epoll fd to close');
+      await waitFor('the worker’s sockets and epoll fd to close', () => openFds() <= before);
       // The main thread's own dials still work.
       const fd = await dial({ address: '127.0.0.1', port });
       assert.equal(await roundTrip(fd, 'after'), 'after');
