@@ -114,10 +114,24 @@ describe('e2e: outbound groups over real SOCKS servers', function () {
   it('select() through the embedding API changes where new flows of a selector go, and groups() shows it', async function () {
     const before = await fetchThrough(httpPick.port, '/pick-default');
     assert.deepEqual(before, { peer: FAST_OUT, chain: 'pick > fast', outbound: 'pick' });
-    sluice!.child.kill('SIGUSR2');
-    const line = await sluice!.waitFor((l) => l.msg === 'group-embed: groups' || l.msg === 'group-embed: select failed', 5000, 'the select and groups() answer');
-    assert.equal(line.msg, 'group-embed: groups', JSON.stringify(line));
-    const groups = line.groups as { tag: string; type: string; now?: string; members: string[]; health: { tag: string; alive: boolean; delayMs?: number }[] }[];
+    type Groups = { tag: string; type: string; now?: string; members: string[]; health: { tag: string; alive: boolean; delayMs?: number }[] }[];
+    // The url-test group may switch to `fast` before the slow member's first check has finished: ask again
+    // (select is idempotent) until both members have a measured delay.
+    let groups: Groups = [];
+    for (let attempt = 0; ; attempt++) {
+      const seen = sluice!.lines.length;
+      sluice!.child.kill('SIGUSR2');
+      const line = await sluice!.waitFor(
+        (l) => (l.msg === 'group-embed: groups' || l.msg === 'group-embed: select failed') && sluice!.lines.indexOf(l) >= seen,
+        5000,
+        'the select and groups() answer',
+      );
+      assert.equal(line.msg, 'group-embed: groups', JSON.stringify(line));
+      groups = line.groups as Groups;
+      const measured = groups.find((g) => g.tag === 'ut')?.health.every((m) => m.delayMs !== undefined);
+      if (measured || attempt === 20) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     assert.deepEqual(
       groups.map((g) => [g.tag, g.type, g.now]),
       [

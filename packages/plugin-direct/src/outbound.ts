@@ -51,7 +51,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   }
 
   async dialTcp(dst: Destination, ctx: FlowContext): Promise<Duplex> {
-    const address = await this.addressOf(dst);
+    const address = await this.addressOf(dst, ctx);
     const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
       return await this.connect(address, dst.port, signal, ctx);
@@ -95,7 +95,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
 
   /** {@link TcpFdDialer.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
   async dialTcpFd(dst: Destination, ctx: FlowContext): Promise<number> {
-    const address = await this.addressOf(dst);
+    const address = await this.addressOf(dst, ctx);
     const { signal, done } = this.dialSignal(ctx, address, dst.port);
     try {
       return await this.connectFd(address, dst.port, signal, ctx);
@@ -138,9 +138,12 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
    * `override_destination` asks for the name to be dialled), else
    * `dst.address`, resolved when a chain handed us a name there (a SOCKS
    * server named in config); the native path needs an IP before connect.
+   * A name the built-in DNS resolver put there (`hostSource: dns`) comes
+   * with the real address it answered or resolved upstream: that address is
+   * dialled, never a second lookup through the system resolver.
    */
-  private async addressOf(dst: Destination): Promise<string> {
-    const name = dst.host ?? dst.address;
+  private async addressOf(dst: Destination, ctx?: FlowContext): Promise<string> {
+    const name = dst.host !== undefined && ctx?.flow.hostSource !== 'dns' ? dst.host : dst.address;
     return net.isIP(name) ? name : this.resolve(name);
   }
 

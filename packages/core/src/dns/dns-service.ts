@@ -8,7 +8,7 @@ import { FakeIpRange } from './fake-ip-pool';
 import { FakeIpStore } from './fake-ip-store';
 import { FakeIpHostResolver, MappingHostResolver } from './host-resolver';
 import { IpNameMap } from './ip-name-map';
-import { filterMatcher, type RuleSetLookup } from './name-matcher';
+import { filterMatcher, type DnsRuleSetLookup } from './name-matcher';
 import { DnsResolver, type DnsCounters } from './resolver';
 import { DnsServer } from './server';
 import type { DnsUpstream, UpstreamTlsOptions } from './upstream';
@@ -21,7 +21,7 @@ export interface DnsServiceOptions {
   readonly outbound: (tag: string) => Outbound | undefined;
   /** Directory a relative `fake_ip_store` is resolved against. */
   readonly baseDir: string;
-  readonly ruleSets?: RuleSetLookup;
+  readonly ruleSets?: DnsRuleSetLookup;
   /** TLS settings of `tls://` and `https://` upstreams (tests pass their CA). */
   readonly tls?: UpstreamTlsOptions;
 }

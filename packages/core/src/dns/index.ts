@@ -12,7 +12,7 @@ export { FakeIp } from './fake-ip';
 export { FakeIpRange, canonicalIp, type FakeIpEntries } from './fake-ip-pool';
 export { FakeIpStore } from './fake-ip-store';
 export { MappingHostResolver, FakeIpHostResolver } from './host-resolver';
-export { SuffixNameMatcher, filterMatcher, type NameMatcher, type NamePatterns, type RuleSetLookup } from './name-matcher';
+export { SuffixNameMatcher, filterMatcher, type NameMatcher, type NamePatterns, type DnsRuleSetLookup } from './name-matcher';
 export { TcpUpstream, TlsUpstream, UdpUpstream, type DnsUpstream, type UpstreamTlsOptions } from './upstream';
 export { HttpsUpstream } from './upstream-https';
 export { createUpstream, type UpstreamDeps } from './upstreams';

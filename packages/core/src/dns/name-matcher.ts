@@ -8,8 +8,8 @@ export interface NameMatcher {
   matches(name: string): boolean;
 }
 
-/** Looks up a rule set of `route.rule_sets` by tag (supplied once rule sets exist). */
-export type RuleSetLookup = (tag: string) => NameMatcher | undefined;
+/** Finds the matcher of a `route.rule_sets` tag (undefined for an unknown tag). */
+export type DnsRuleSetLookup = (tag: string) => NameMatcher | undefined;
 
 /** The patterns a matcher is built from, as the config writes them. */
 export interface NamePatterns {
@@ -32,7 +32,7 @@ export class SuffixNameMatcher implements NameMatcher {
   private readonly oneLabel: Set<string>;
   private readonly sets: NameMatcher[];
 
-  constructor(p: NamePatterns, ruleSets?: RuleSetLookup) {
+  constructor(p: NamePatterns, ruleSets?: DnsRuleSetLookup) {
     this.exact = new Set(p.domain ?? []);
     this.suffixes = new Set(p.domain_suffix ?? []);
     this.oneLabel = new Set(p.one_label ?? []);
@@ -56,7 +56,7 @@ export class SuffixNameMatcher implements NameMatcher {
  * `+.example.com` (the name and everything under it), `example.com`
  * (exactly), `rule-set:TAG`.
  */
-export function filterMatcher(patterns: readonly string[], ruleSets?: RuleSetLookup): NameMatcher {
+export function filterMatcher(patterns: readonly string[], ruleSets?: DnsRuleSetLookup): NameMatcher {
   const p = { domain: [] as string[], domain_suffix: [] as string[], one_label: [] as string[], rule_set: [] as string[] };
   for (const pattern of patterns) {
     if (pattern.startsWith('rule-set:')) p.rule_set.push(pattern.slice(9));

@@ -7,7 +7,7 @@ import type { DnsConfig } from '../config/dns';
 import { DnsCache, type Clock } from './cache';
 import type { FakeIp } from './fake-ip';
 import type { IpNameMap } from './ip-name-map';
-import { SuffixNameMatcher, type NameMatcher, type RuleSetLookup } from './name-matcher';
+import { SuffixNameMatcher, type NameMatcher, type DnsRuleSetLookup } from './name-matcher';
 import type { DnsUpstream } from './upstream';
 import { formErr, inspectResponse, MalformedQuery, parseQuery, Rcode, synthesize, truncatedFor, type QueryInfo, type ResponseInfo } from './wire';
 
@@ -44,7 +44,7 @@ export interface DnsResolverOptions {
   readonly mapping?: IpNameMap;
   /** `fake-ip` mode: the pools and filter. */
   readonly fakeIp?: FakeIp;
-  readonly ruleSets?: RuleSetLookup;
+  readonly ruleSets?: DnsRuleSetLookup;
   readonly clock?: Clock;
 }
 

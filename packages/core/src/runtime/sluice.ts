@@ -202,7 +202,11 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
       const flowLogger = this.logger.child({ component: 'flow' });
       const table = await this.buildRouteTable(config);
       const dns = config.dns
-        ? new DnsService(config.dns, { logger: this.logger.child({ component: 'dns' }), outbound: (tag) => (this.dispatcher?.current ?? table).outbounds.get(tag), baseDir: config.baseDir })
+        ? new DnsService(config.dns, { logger: this.logger.child({ component: 'dns' }), outbound: (tag) => (this.dispatcher?.current ?? table).outbounds.get(tag),
+            baseDir: config.baseDir,
+            // `rule_set` tags in dns.rules and fake_ip_filter read the route's rule sets, as reloaded now.
+            ruleSets: (tag) => ({ matches: (name) => this.ruleSets.get(this.dispatcher?.current ?? table)?.get(tag)?.current.matchesHost(name) ?? false }),
+          })
         : undefined;
       this.dispatcher = new Dispatcher(table, {
         hook: this.options.routingHook,
