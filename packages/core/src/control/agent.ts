@@ -3,6 +3,7 @@ import type { FlowClosedEvent, FlowRoutedEvent } from '../adapter/flow';
 import type { InboundConfig, RouteConfig } from '../config/types';
 import type { LiveFlow } from '../flow/live-flow';
 import type { ClashConnection, ConnectionsSnapshot } from './clash-types';
+import type { DnsCounters } from '../dns/resolver';
 import { errorCode } from './error-code';
 import { ruleFormsByName, type ClashRuleForm } from './rule-view';
 
@@ -13,6 +14,8 @@ export interface AgentHost {
   /** The routes of the running config (for rule types). */
   readonly route: RouteConfig;
   readonly inbounds: readonly InboundConfig[];
+  /** The DNS resolver's counters; undefined when the config has no `dns`. */
+  dnsCounters?(): DnsCounters | undefined;
 }
 
 /** Bytes moved by every flow, finished or not. */
@@ -58,7 +61,22 @@ export class ControlAgent {
     this.errorsTotal = new Counter({ name: 'sluice_flow_errors_total', help: 'Flows that ended with an error, by errno name or kind', labelNames: ['code'], registers });
     this.active = new Gauge({ name: 'sluice_flows_active', help: 'Flows in progress (TCP flows and UDP sessions)', labelNames: ['network'], registers });
     this.udpSessions = new Gauge({ name: 'sluice_udp_sessions', help: 'UDP sessions in progress', registers });
-    new Counter({ name: 'sluice_dns_queries_total', help: 'DNS queries answered, by result (none until the DNS resolver is configured)', labelNames: ['result'], registers });
+    new Counter({
+      name: 'sluice_dns_queries_total',
+      help: 'DNS queries, by result: answered (not from the cache), cache_hit, upstream_error (answered SERVFAIL), malformed (answered FORMERR); none without `dns`',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const c = host.dnsCounters?.();
+        this.reset();
+        if (!c) return;
+        // The resolver counts totals; a counter is only ever told its whole value.
+        this.inc({ result: 'answered' }, Math.max(0, c.queries - c.cacheHits - c.upstreamErrors - c.malformed));
+        this.inc({ result: 'cache_hit' }, c.cacheHits);
+        this.inc({ result: 'upstream_error' }, c.upstreamErrors);
+        this.inc({ result: 'malformed' }, c.malformed);
+      },
+    });
   }
 
   /** Rule name → Clash form, following reloads. */

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { Outbound } from '../adapter/outbound';
 import type { FlowRouter } from '../adapter/router';
 import type { FlowClosedEvent, FlowRoutedEvent } from '../adapter/flow';
 import type { SluiceConfig } from '../config/types';
@@ -7,8 +6,11 @@ import { parseConfig } from '../config/load';
 import type { LiveFlow } from '../flow/live-flow';
 import { ControlAgent } from './agent';
 import type { RouteMode } from './clash-types';
-import { httpDelay } from './delay-test';
-import { OutboundsView } from './groups-view';
+import type { DnsCounters } from '../dns/resolver';
+import type { RuleSetLookup } from '../router';
+import type { GroupControl } from '../runtime/group-control';
+import { GroupControlView } from './group-control-view';
+import { describeRuleProviders, type ClashRuleProvider } from './rule-providers';
 import { LogTap } from './log-tap';
 import { ModeRouter, RouteModeSwitch } from './mode-router';
 import { ControlServer } from './server';
@@ -19,14 +21,18 @@ export interface ControlHost {
   readonly config: SluiceConfig;
   readonly logger: Logger;
   liveFlows(): Iterable<LiveFlow>;
-  /** The outbound `tag` of the current route table. */
-  outbound(tag: string): Outbound | undefined;
+  /** The groups of the current route table (the Sluice itself). */
+  readonly groups: GroupControl;
+  /** The rule sets of the current route table, when it has any. */
+  ruleSets(): RuleSetLookup | undefined;
+  /** The DNS resolver's counters; undefined without `dns`. */
+  dnsCounters(): DnsCounters | undefined;
   /** Applies a config (or re-reads the file) as SIGHUP does. */
   reload(config?: SluiceConfig): Promise<unknown>;
 }
 
 /** Operations a worker pool sends to each worker's {@link LocalControl.handle}. */
-export type ControlOp = 'connections' | 'totals' | 'close' | 'closeAll' | 'metrics' | 'setMode' | 'setLogLevel' | 'reload' | 'delay';
+export type ControlOp = 'connections' | 'totals' | 'close' | 'closeAll' | 'metrics' | 'setMode' | 'setLogLevel' | 'reload' | 'ruleProviders';
 
 /**
  * The control API's part inside one Sluice: its {@link ControlAgent} (flow
@@ -49,6 +55,7 @@ export class LocalControl {
       get inbounds() {
         return host.config.inbounds;
       },
+      dnsCounters: () => host.dnsCounters(),
     });
   }
 
@@ -73,16 +80,14 @@ export class LocalControl {
     if (!config) return;
     this.tap = new LogTap(this.host.logger);
     const target = new LocalTarget(this);
-    const groups = new OutboundsView(() => this.host.config.outbounds, (tag, url, ms) => this.delay(tag, url, ms));
+    const groups = new GroupControlView(() => this.host.config.outbounds, this.host.groups);
     this.server = new ControlServer({ config, target, groups, logs: this.tap, logger: this.host.logger.child({ component: 'control' }) });
     await this.server.listen();
   }
 
-  /** A delay test through outbound `tag` of the current route table. */
-  delay(tag: string, url: string, timeoutMs: number): Promise<number> {
-    const o = this.host.outbound(tag);
-    if (!o) return Promise.reject(new Error(`no outbound "${tag}"`));
-    return httpDelay(o, url, timeoutMs, this.host.logger.child({ component: 'control', delayTest: tag }));
+  /** `route.rule_sets` with the counts of the contents the router uses now. */
+  ruleProviders(): ClashRuleProvider[] {
+    return describeRuleProviders(this.host.config.route.rule_sets, this.host.ruleSets());
   }
 
   get config(): SluiceConfig {
@@ -126,8 +131,8 @@ export class LocalControl {
         return this.setLogLevel(String(arg.level));
       case 'reload':
         return this.reload(typeof arg.payload === 'string' ? arg.payload : undefined);
-      case 'delay':
-        return this.delay(String(arg.tag), String(arg.url), Number(arg.timeoutMs));
+      case 'ruleProviders':
+        return this.ruleProviders();
     }
   }
 

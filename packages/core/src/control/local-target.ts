@@ -1,6 +1,7 @@
 import type { SluiceConfig } from '../config/types';
 import type { ByteTotals, ControlAgent, MetricsJson } from './agent';
 import type { ConnectionsSnapshot, RouteMode } from './clash-types';
+import type { ClashRuleProvider } from './rule-providers';
 import type { RouteModeSwitch } from './mode-router';
 import type { ControlTarget } from './target';
 
@@ -13,6 +14,7 @@ export interface LocalControlPort {
   setLogLevel(level: string): void;
   readonly logLevel: string;
   setMode(mode: RouteMode, globalOutbound: string): void;
+  ruleProviders(): ClashRuleProvider[];
 }
 
 /** {@link ControlTarget} of a single Sluice (no worker pool). */
@@ -37,6 +39,10 @@ export class LocalTarget implements ControlTarget {
 
   async closeAllConnections(): Promise<void> {
     this.control.agent.closeAll();
+  }
+
+  async ruleProviders(): Promise<ClashRuleProvider[]> {
+    return this.control.ruleProviders();
   }
 
   async metrics(): Promise<MetricsJson[]> {

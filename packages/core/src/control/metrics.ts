@@ -22,9 +22,10 @@ export class MetricsExporter {
       help: 'Whether an outbound is usable (1) or marked down by its health checks (0)',
       labelNames: ['outbound'],
       registers: [this.own],
-      collect() {
+      async collect() {
+        const proxies = await list();
         this.reset();
-        for (const p of list()) this.set({ outbound: p.name }, p.alive ? 1 : 0);
+        for (const p of proxies) this.set({ outbound: p.name }, p.alive ? 1 : 0);
       },
     });
     new Gauge({
@@ -32,9 +33,10 @@ export class MetricsExporter {
       help: 'Last measured latency of an outbound (delay test or health check)',
       labelNames: ['outbound'],
       registers: [this.own],
-      collect() {
+      async collect() {
+        const proxies = await list();
         this.reset();
-        for (const p of list()) {
+        for (const p of proxies) {
           const last = p.history[p.history.length - 1];
           if (last && last.delay > 0) this.set({ outbound: p.name }, last.delay / 1000);
         }

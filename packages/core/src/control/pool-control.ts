@@ -4,14 +4,16 @@ import { validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
 import type { ByteTotals, MetricsJson } from './agent';
 import type { ClashConnection, ConnectionsSnapshot, RouteMode } from './clash-types';
-import { DelayTimeoutError, OutboundsView } from './groups-view';
+import type { GroupControl } from '../runtime/group-control';
+import { GroupControlView } from './group-control-view';
+import type { ClashRuleProvider } from './rule-providers';
 import type { ControlOp } from './local-control';
 import { LogTap } from './log-tap';
 import { ControlServer } from './server';
 import type { ControlTarget } from './target';
 
-/** What the control API needs of a worker pool. */
-export interface PoolPort {
+/** What the control API needs of a worker pool: its group control, and control operations run in its workers. */
+export interface PoolPort extends GroupControl {
   /** Runs `op` in every worker (or the first) and gathers the answers. */
   control(op: ControlOp, arg?: Record<string, unknown>, opts?: { first?: boolean }): Promise<{ results: unknown[]; errors: string[] }>;
   /** Has every worker re-read the config file. */
@@ -79,6 +81,12 @@ export class PoolTarget implements ControlTarget {
     await this.all('closeAll');
   }
 
+  async ruleProviders(): Promise<ClashRuleProvider[]> {
+    const { results, errors } = await this.pool.control('ruleProviders', {}, { first: true });
+    if (results.length === 0) throw new Error(errors.join('; ') || 'no worker answered');
+    return results[0] as ClashRuleProvider[];
+  }
+
   async metrics(): Promise<MetricsJson[]> {
     return (await this.all('metrics')) as MetricsJson[];
   }
@@ -127,13 +135,7 @@ export async function startPoolControl(pool: PoolPort, config: SluiceConfig, con
   const control = config.control;
   if (!control) return { close: async () => undefined, reloaded: async () => undefined };
   const target = new PoolTarget(pool, config, configPath, logger);
-  const delay = async (tag: string, url: string, timeoutMs: number): Promise<number> => {
-    const { results, errors } = await pool.control('delay', { tag, url, timeoutMs }, { first: true });
-    // The worker's DelayTimeoutError crossed as its message.
-    if (results.length === 0) throw errors[0]?.endsWith('Timeout') ? new DelayTimeoutError() : new Error(errors.join('; ') || 'no worker answered');
-    return results[0] as number;
-  };
-  const groups = new OutboundsView(() => target.config().outbounds, delay);
+  const groups = new GroupControlView(() => target.config().outbounds, pool);
   const tap = new LogTap(logger);
   const server = new ControlServer({ config: control, target, groups, logs: tap, logger: logger.child({ component: 'control' }) });
   await server.listen();

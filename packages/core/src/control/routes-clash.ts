@@ -54,7 +54,7 @@ export function registerClashRoutes(app: FastifyInstance, ctx: ControlContext): 
       if (!m) return reply.code(400).send({ message: `mode: must be one of rule, global, direct (got ${JSON.stringify(mode)})` });
     }
     try {
-      if (m) await target.setMode(m, ctx.global.now);
+      if (m) await target.setMode(m, await ctx.global.now());
       if (pinoLevel) await target.setLogLevel(pinoLevel);
     } catch (err) {
       return reply.code(400).send({ message: (err as Error).message });
@@ -78,8 +78,11 @@ export function registerClashRoutes(app: FastifyInstance, ctx: ControlContext): 
     return reply.code(204).send();
   });
 
-  app.get('/rules', async () => ({ rules: describeRules(target.config().route) }));
-  // Dashboards fail to load without these; Sluice has no proxy providers, and rule sets join when they land.
+  app.get('/rules', async () => {
+    const sizes = new Map((await target.ruleProviders()).map((p) => [p.name, p.ruleCount]));
+    return { rules: describeRules(target.config().route, sizes) };
+  });
+  // Dashboards fail to load without it; Sluice has no proxy providers.
   app.get('/providers/proxies', async () => ({ providers: {} }));
-  app.get('/providers/rules', async () => ({ providers: {} }));
+  app.get('/providers/rules', async () => ({ providers: Object.fromEntries((await target.ruleProviders()).map((p) => [p.name, p])) }));
 }

@@ -41,19 +41,22 @@ interface DelayQuery {
 /** `/proxies`, `/proxies/:name`, selection, delay tests, `/group`. */
 export function registerProxyRoutes(app: FastifyInstance, ctx: ControlContext): void {
   const { groups, global } = ctx;
-  const all = (): ProxyState[] => [...groups.list(), global.state()];
-  const find = (name: string): ProxyState | undefined => all().find((p) => p.name === name);
+  const all = async (): Promise<ProxyState[]> => {
+    const list = await groups.list();
+    return [...list, global.state(list)];
+  };
+  const find = async (name: string): Promise<ProxyState | undefined> => (await all()).find((p) => p.name === name);
   const notFound = (reply: FastifyReply): FastifyReply => reply.code(404).send({ message: 'Resource not found' });
 
-  app.get('/proxies', async () => ({ proxies: Object.fromEntries(all().map((p) => [p.name, toClash(p)])) }));
+  app.get('/proxies', async () => ({ proxies: Object.fromEntries((await all()).map((p) => [p.name, toClash(p)])) }));
 
   app.get<{ Params: { name: string } }>('/proxies/:name', async (req, reply) => {
-    const p = find(req.params.name);
+    const p = await find(req.params.name);
     return p ? toClash(p) : notFound(reply);
   });
 
   app.put<{ Params: { name: string } }>('/proxies/:name', async (req, reply) => {
-    const p = find(req.params.name);
+    const p = await find(req.params.name);
     if (!p) return notFound(reply);
     const body = req.body as { name?: unknown } | undefined;
     if (typeof body?.name !== 'string') return reply.code(400).send({ message: 'Body invalid' });
@@ -77,11 +80,11 @@ export function registerProxyRoutes(app: FastifyInstance, ctx: ControlContext): 
   };
 
   app.get<{ Params: { name: string }; Querystring: DelayQuery }>('/proxies/:name/delay', async (req, reply) => {
-    const p = find(req.params.name);
+    const p = await find(req.params.name);
     if (!p) return notFound(reply);
     const q = parseDelay(req.query, reply);
     if (!q) return reply;
-    const name = p.name === 'GLOBAL' ? global.now : p.name;
+    const name = p.name === 'GLOBAL' ? await global.now() : p.name;
     try {
       return { delay: await groups.delay(name, q.url, q.timeout) };
     } catch (err) {
@@ -90,18 +93,25 @@ export function registerProxyRoutes(app: FastifyInstance, ctx: ControlContext): 
     }
   });
 
-  app.get('/group', async () => ({ proxies: all().filter((p) => p.all !== undefined).map(toClash) }));
+  app.get('/group', async () => ({ proxies: (await all()).filter((p) => p.all !== undefined).map(toClash) }));
 
   app.get<{ Params: { name: string } }>('/group/:name', async (req, reply) => {
-    const p = find(req.params.name);
+    const p = await find(req.params.name);
     return p?.all !== undefined ? toClash(p) : notFound(reply);
   });
 
   app.get<{ Params: { name: string }; Querystring: DelayQuery }>('/group/:name/delay', async (req, reply) => {
-    const p = find(req.params.name);
+    const p = await find(req.params.name);
     if (p?.all === undefined) return notFound(reply);
     const q = parseDelay(req.query, reply);
     if (!q) return reply;
+    try {
+      const own = await groups.groupDelay(p.name, q.url, q.timeout);
+      if (own) return own;
+    } catch {
+      return reply.code(503).send({ message: 'An error occurred in the delay test' });
+    }
+    // GLOBAL is no group of the runtime: its members are tested one by one.
     const results = await Promise.all(p.all.map((m) => groups.delay(m, q.url, q.timeout).then((d) => [m, d] as const, () => undefined)));
     // As mihomo: the members that answered, each with its delay.
     return Object.fromEntries(results.filter((r): r is readonly [string, number] => r !== undefined));

@@ -1,4 +1,5 @@
-import type { PortRange, RouteConfig, RuleConfig } from '../config/types';
+import type { RouteConfig, RuleConfig } from '../config/types';
+import { clashFormOfRule } from '../router';
 import type { ClashRule } from './clash-types';
 
 /** A rule's Clash type and payload (`IPCIDR`, `10.0.0.0/8`). */
@@ -7,34 +8,45 @@ export interface ClashRuleForm {
   readonly payload: string;
 }
 
-function ports(list: readonly PortRange[]): string {
-  return list.map((p) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`)).join(',');
+/** Clash's config spelling → the type name mihomo's API answers with (its `RuleType.String()`). */
+const API_TYPES: Record<string, string> = {
+  DOMAIN: 'Domain',
+  'DOMAIN-SUFFIX': 'DomainSuffix',
+  'DOMAIN-KEYWORD': 'DomainKeyword',
+  'DOMAIN-REGEX': 'DomainRegex',
+  'IP-CIDR': 'IPCIDR',
+  'IP-CIDR6': 'IPCIDR',
+  'SRC-IP-CIDR': 'SrcIPCIDR',
+  'DST-PORT': 'DstPort',
+  'SRC-PORT': 'SrcPort',
+  NETWORK: 'Network',
+  'IN-NAME': 'InName',
+  'RULE-SET': 'RuleSet',
+  AND: 'AND',
+  OR: 'OR',
+  NOT: 'NOT',
+  MATCH: 'Match',
+};
+
+/**
+ * The Clash form of one rule in mihomo's API type names: the router's own
+ * form (as written for a Clash line, derived for a structured rule; one
+ * rule with several conditions is an `AND` of them), renamed.
+ */
+export function clashRuleOf(rule: RuleConfig): ClashRuleForm {
+  const { type, payload } = clashFormOfRule(rule);
+  return { type: API_TYPES[type] ?? type, payload };
 }
 
 /**
- * The Clash form of one structured rule, in mihomo's API type names. A rule
- * with several conditions is an `AND` of them, written as Clash writes
- * logical rules: `(DstPort,443),(IPCIDR,10.0.0.0/8)`.
- *
- * The one place that derives it: when the router gives each compiled rule its
- * own `type` and `payload`, this function reads those instead.
+ * `GET /rules`: every rule in order, then `final` as `Match`. `sizes` gives
+ * the entries of each rule set, the `size` of a `RuleSet` rule (-1 for others).
  */
-export function clashRuleOf(rule: RuleConfig): ClashRuleForm {
-  const parts: ClashRuleForm[] = [];
-  if (rule.network) parts.push({ type: 'Network', payload: rule.network.join(',') });
-  if (rule.inbound) parts.push({ type: 'InName', payload: rule.inbound.join(',') });
-  if (rule.dst_port) parts.push({ type: 'DstPort', payload: ports(rule.dst_port) });
-  if (rule.src_port) parts.push({ type: 'SrcPort', payload: ports(rule.src_port) });
-  if (rule.dst_cidr) parts.push({ type: 'IPCIDR', payload: rule.dst_cidr.join(',') });
-  if (rule.src_cidr) parts.push({ type: 'SrcIPCIDR', payload: rule.src_cidr.join(',') });
-  if (parts.length === 1) return parts[0]!;
-  if (parts.length === 0) return { type: 'Match', payload: '' };
-  return { type: 'AND', payload: parts.map((p) => `(${p.type},${p.payload})`).join(',') };
-}
-
-/** `GET /rules`: every rule in order, then `final` as `Match`. */
-export function describeRules(route: RouteConfig): ClashRule[] {
-  const out: ClashRule[] = route.rules.map((r, index) => ({ index, ...clashRuleOf(r), proxy: r.outbound, size: -1 }));
+export function describeRules(route: RouteConfig, sizes: ReadonlyMap<string, number> = new Map()): ClashRule[] {
+  const out: ClashRule[] = route.rules.map((r, index) => {
+    const form = clashRuleOf(r);
+    return { index, ...form, proxy: r.outbound, size: form.type === 'RuleSet' ? (sizes.get(form.payload) ?? -1) : -1 };
+  });
   out.push({ index: out.length, type: 'Match', payload: '', proxy: route.final, size: -1 });
   return out;
 }

@@ -1,6 +1,7 @@
 import type { SluiceConfig } from '../config/types';
 import type { ByteTotals, MetricsJson } from './agent';
 import type { ConnectionsSnapshot, RouteMode } from './clash-types';
+import type { ClashRuleProvider } from './rule-providers';
 
 /**
  * What the control server drives: one Sluice, or a worker pool (each call
@@ -17,6 +18,8 @@ export interface ControlTarget {
   /** Ends the flow `id` wherever it runs; false when no worker has it. */
   closeConnection(id: string): Promise<boolean>;
   closeAllConnections(): Promise<void>;
+  /** `route.rule_sets` with the counts of the contents in use (a worker's: every worker loads the same files). */
+  ruleProviders(): Promise<ClashRuleProvider[]>;
   /** Flow metrics of every worker, to be summed. */
   metrics(): Promise<MetricsJson[]>;
   /**

@@ -463,7 +463,9 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
         return self.config;
       },
       liveFlows: () => this.flows?.liveFlows() ?? [],
-      outbound: (tag) => this.dispatcher?.current.outbounds.get(tag),
+      groups: this,
+      ruleSets: () => (this.dispatcher ? this.ruleSets.get(this.dispatcher.current) : undefined),
+      dnsCounters: () => this.dnsCounters,
       reload: (config) => this.reload(config ?? this.configPath ?? this.config),
     });
   }
