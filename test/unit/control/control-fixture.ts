@@ -37,6 +37,8 @@ export interface ControlFixture {
 export interface ControlFixtureOptions {
   readonly secret?: string | null;
   readonly control?: Record<string, unknown>;
+  /** Top-level config keys replacing the fixture's (`outbounds`, `route`, `dns`…); `echoPort` is the TCP echo server's port. */
+  readonly config?: (echoPort: number) => Record<string, unknown>;
 }
 
 /**
@@ -63,6 +65,7 @@ export async function startControlFixture(opts: ControlFixtureOptions = {}): Pro
       ],
       route: { rules: [{ dst_port: echo.address.port, outbound: 'out' }], final: 'out' },
       control: { listen: `127.0.0.1:${apiPort}`, ...(secret !== undefined ? { secret } : {}), ...opts.control },
+      ...opts.config?.(echo.address.port),
     }),
     { baseDir: __dirname },
   );

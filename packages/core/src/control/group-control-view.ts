@@ -1,8 +1,7 @@
 import type { OutboundEntry } from '../config/types';
 import type { DelayResult, GroupState } from '../outbound/groups';
-import type { GroupControl } from '../runtime/group-control';
 import type { DelayRecord } from './clash-types';
-import { clashTypeOf, DelayTimeoutError, NotSelectorError, type GroupsView, type ProxyState } from './groups-view';
+import { clashTypeOf, DelayTimeoutError, NotSelectorError, type GroupControlPort, type GroupsView, type ProxyState } from './groups-view';
 
 const HISTORY = 10;
 
@@ -18,7 +17,7 @@ function udpOf(o: OutboundEntry): boolean {
 }
 
 /**
- * {@link GroupsView} over the runtime's {@link GroupControl} (a Sluice, or a
+ * {@link GroupsView} over the runtime's {@link GroupControlPort} (a Sluice, or a
  * worker pool that merges its workers' groups). A group member's `alive` and
  * `history` are its group's health (checks and delay tests alike); an
  * outbound in no group keeps the history of the delay tests made here.
@@ -29,7 +28,7 @@ export class GroupControlView implements GroupsView {
 
   constructor(
     private readonly outbounds: () => readonly OutboundEntry[],
-    private readonly control: GroupControl,
+    private readonly control: GroupControlPort,
   ) {}
 
   async list(): Promise<readonly ProxyState[]> {

@@ -1,5 +1,18 @@
 import type { OutboundEntry } from '../config/types';
+import type { DelayResult, DelayTestOptions, GroupState } from '../outbound/groups';
 import type { DelayRecord } from './clash-types';
+
+/**
+ * What the control API drives groups through: the runtime's `GroupControl`
+ * (a Sluice, or a worker pool that merges its workers), restated here so
+ * that control/ does not import runtime/ (which loads control/).
+ */
+export interface GroupControlPort {
+  select(group: string, member: string): Promise<void>;
+  groups(): Promise<GroupState[]>;
+  testDelay(tag: string, opts?: DelayTestOptions): Promise<DelayResult>;
+  testGroupDelay(group: string, opts?: DelayTestOptions): Promise<Record<string, DelayResult>>;
+}
 
 /** One outbound or group as `GET /proxies` shows it. */
 export interface ProxyState {

@@ -8,8 +8,8 @@ import { ControlAgent } from './agent';
 import type { RouteMode } from './clash-types';
 import type { DnsCounters } from '../dns/resolver';
 import type { RuleSetLookup } from '../router';
-import type { GroupControl } from '../runtime/group-control';
 import { GroupControlView } from './group-control-view';
+import type { GroupControlPort } from './groups-view';
 import { describeRuleProviders, type ClashRuleProvider } from './rule-providers';
 import { LogTap } from './log-tap';
 import { ModeRouter, RouteModeSwitch } from './mode-router';
@@ -22,7 +22,7 @@ export interface ControlHost {
   readonly logger: Logger;
   liveFlows(): Iterable<LiveFlow>;
   /** The groups of the current route table (the Sluice itself). */
-  readonly groups: GroupControl;
+  readonly groups: GroupControlPort;
   /** The rule sets of the current route table, when it has any. */
   ruleSets(): RuleSetLookup | undefined;
   /** The DNS resolver's counters; undefined without `dns`. */

@@ -4,8 +4,8 @@ import { validateConfigFile } from '../config';
 import type { SluiceConfig } from '../config/types';
 import type { ByteTotals, MetricsJson } from './agent';
 import type { ClashConnection, ConnectionsSnapshot, RouteMode } from './clash-types';
-import type { GroupControl } from '../runtime/group-control';
 import { GroupControlView } from './group-control-view';
+import type { GroupControlPort } from './groups-view';
 import type { ClashRuleProvider } from './rule-providers';
 import type { ControlOp } from './local-control';
 import { LogTap } from './log-tap';
@@ -13,7 +13,7 @@ import { ControlServer } from './server';
 import type { ControlTarget } from './target';
 
 /** What the control API needs of a worker pool: its group control, and control operations run in its workers. */
-export interface PoolPort extends GroupControl {
+export interface PoolPort extends GroupControlPort {
   /** Runs `op` in every worker (or the first) and gathers the answers. */
   control(op: ControlOp, arg?: Record<string, unknown>, opts?: { first?: boolean }): Promise<{ results: unknown[]; errors: string[] }>;
   /** Has every worker re-read the config file. */
