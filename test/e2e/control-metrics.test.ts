@@ -85,6 +85,16 @@ describe('e2e: the control API with two workers: metrics and connections during 
     }
   });
 
+  it('/proxies, /rules and /providers/rules answer through the pool (groups from the workers)', async function () {
+    const { proxies } = JSON.parse(await api('/proxies')) as { proxies: Record<string, { type: string; all?: string[] }> };
+    assert.equal(proxies.direct?.type, 'Direct');
+    assert.equal(proxies.deny?.type, 'Reject');
+    assert.deepEqual(proxies.GLOBAL?.all, ['direct', 'deny']);
+    const { rules } = JSON.parse(await api('/rules')) as { rules: { type: string }[] };
+    assert.equal(rules[rules.length - 1]?.type, 'Match');
+    assert.deepEqual(JSON.parse(await api('/providers/rules')), { providers: {} });
+  });
+
   it('/metrics, summed over both workers, agrees with the access log', async function () {
     for (let i = 0; i < 6; i++) {
       const r = await curl(env.topo, `http://${A.remote.v4}:${http.port}/${i}`);
