@@ -61,8 +61,10 @@ describe('sluice run --workers: supervision', function () {
       const before = servedAfterKill();
       await waitUntil(() => servedAfterKill() > before + 10, 'the other worker serving meanwhile', 10_000);
       await waitUntil(() => pool.lines.some((l) => l.msg === 'worker restarted'), 'a restarted worker', 15_000);
-      const fresh = pool.lines.filter((l) => l.msg === 'worker started').map((l) => l.pid as number).find((p) => !pids.includes(p));
-      assert.ok(fresh, 'a new worker process started');
+      // The pool's line comes over IPC, the worker's own "worker started" over its stdout pipe: either may be read first.
+      const freshPid = (): number | undefined => pool.lines.filter((l) => l.msg === 'worker started').map((l) => l.pid as number).find((p) => !pids.includes(p));
+      await waitUntil(() => freshPid() !== undefined, 'a new worker process started', 15_000);
+      const fresh = freshPid();
       await waitUntil(() => pool.lines.some((l) => l.msg === 'flow closed' && l.pid === fresh), 'the new worker serving', 15_000);
       load = false;
       await loader;

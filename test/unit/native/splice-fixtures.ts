@@ -2,6 +2,7 @@
  * Loopback fixtures for the splice relay tests (native and core): the four
  * sockets of a proxied flow, deterministic payloads with hashes, fd counts.
  */
+import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -138,4 +139,33 @@ export function openFds(): number {
 /** Resolves after `ms`: pacing only, never an assertion. */
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** What each open fd of this process points at (`socket:[…]`, `pipe:[…]`, a path). */
+export function fdTargets(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      out.set(fd, fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // Closed in between (the readdir's own fd).
+    }
+  }
+  return out;
+}
+
+/**
+ * Waits until the process holds no more fds than `before` (a
+ * {@link fdTargets} snapshot): other suites' handles may still be closing
+ * (libuv closes on a later loop turn). On timeout the error names every fd
+ * that is new since `before`, so a leak says what leaked.
+ */
+export async function fdsBackTo(before: Map<string, string>, ms = 5_000): Promise<void> {
+  try {
+    await waitFor('the fds back to where they were', () => fdTargets().size <= before.size, { timeoutMs: ms });
+  } catch {
+    const now = fdTargets();
+    const extra = [...now].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`);
+    assert.fail(`${now.size} fds open, ${before.size} before; new: ${extra.join(', ') || '(none by number)'}`);
+  }
 }

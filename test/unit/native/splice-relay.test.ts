@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { native, isNativeError, type SpliceRelay, type SpliceRelayOptions, type SpliceRelayResult } from '@sluice/native';
 import { onceWithin, waitFor } from '../../helpers/wait';
-import { delay, fdOf, makeFlow, openFds, sink, source, tcpPair, tcpPairs, type Flow } from './splice-fixtures';
+import { delay, fdOf, fdsBackTo, fdTargets, makeFlow, openFds, sink, source, tcpPair, tcpPairs, type Flow } from './splice-fixtures';
 
 const MiB = 1024 * 1024;
 
@@ -173,7 +173,7 @@ describe('native: SpliceRelay', function () {
 
   it('leaks no fds over 200 relays', async () => {
     native().splicePoolTrim(); // the pool's free pipes are kept on purpose: counted without them
-    const before = openFds();
+    const before = fdTargets();
     for (let batch = 0; batch < 10; batch++) {
       await Promise.all(
         Array.from({ length: 20 }, async () => {
@@ -193,11 +193,11 @@ describe('native: SpliceRelay', function () {
     }
     assert.equal(native().splicePoolStats().inUse, 0, 'every pipe given back');
     native().splicePoolTrim();
-    assert.equal(openFds(), before);
+    await fdsBackTo(before);
   });
 
   it('refuses fds that are not connected TCP sockets and then owns nothing', async () => {
-    const before = openFds();
+    const before = fdTargets();
     const { a, b } = await tcpPair();
     const listening = net.createServer().listen(0, '127.0.0.1');
     await onceWithin(listening, 'listening');
@@ -223,7 +223,7 @@ describe('native: SpliceRelay', function () {
     a.destroy();
     b.destroy();
     await Promise.all([onceWithin(a, 'close'), onceWithin(b, 'close')]);
-    assert.equal(openFds(), before);
+    await fdsBackTo(before);
   });
 
   // python3 sends the urgent byte (Node cannot). With the FIN right behind it,

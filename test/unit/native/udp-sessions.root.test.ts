@@ -6,7 +6,25 @@ import { onceWithin, waitFor } from '../../helpers/wait';
 import { thrown } from './helpers/errors';
 
 /** True while `fd` is an open file descriptor of this process. */
-const isOpen = (fd: number): boolean => fs.existsSync(`/proc/self/fd/${fd}`);
+/** What each fd the tests made pointed at (`socket:[inode]`) when it was made. */
+const made = new Map<number, string>();
+const targetOf = (fd: number): string | undefined => {
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+};
+/** Records `fd`'s socket, so {@link isOpen} is not fooled by another suite's handle reusing the number. */
+const track = (fd: number): number => {
+  made.set(fd, targetOf(fd) ?? '');
+  return fd;
+};
+/** Whether the socket `fd` was made as is still open (the number may since be another socket's). */
+const isOpen = (fd: number): boolean => {
+  const now = targetOf(fd);
+  return now !== undefined && (!made.has(fd) || made.get(fd) === now);
+};
 
 /**
  * On 127.0.0.1: the transparent socket, a client, and an upstream UDP server
@@ -37,7 +55,7 @@ async function fixture(options: Partial<UdpTransparentSocketOptions> = {}) {
   client.on('message', (m, r) => replies.push({ data: m.toString(), address: r.address, port: r.port }));
   /** A connected UDP socket to the upstream server, as `direct`'s dialUdpFd makes it. */
   const dialUpstream = (connectPort = upstream.address().port): number =>
-    native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1', connectPort });
+    track(native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1', connectPort }));
   const clientPort = client.address().port;
   const attach = (id: number, fd: number, queued?: Buffer[]) => socket.attachSession(id, '127.0.0.1', clientPort, '127.0.0.1', port, fd, queued);
   const send = (text: string) => client.send(text, port, '127.0.0.1');
@@ -220,7 +238,7 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
   });
 
   it('createSocket connects UDP sockets only when asked, and only UDP ones', () => {
-    const fd = native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1', connectPort: 9 });
+    const fd = track(native().createSocket({ type: 'udp', family: 4, connectAddress: '127.0.0.1', connectPort: 9 }));
     try {
       assert.equal(native().localAddress(fd).address, '127.0.0.1');
     } finally {
