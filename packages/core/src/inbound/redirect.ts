@@ -1,10 +1,9 @@
-import * as net from 'node:net';
-import { forEachAccepted, isNativeError, type NativeBinding, type SocketAddress, type TcpAcceptor } from '@sluice/native';
+import { isNativeError, type NativeBinding, type SocketAddress } from '@sluice/native';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../adapter/flow';
-import type { AcceptedConnection, FlowSink, Inbound } from '../adapter/inbound';
-import { ErrorCode, SluiceError } from '../errors';
+import type { FlowSink, Inbound } from '../adapter/inbound';
 import { RateLimitedLog } from '../util/rate-limited-log';
+import { TcpListener } from './tcp-listener';
 
 /** What a `redirect` inbound is opened with (the config entry's fields it uses). */
 export interface RedirectInboundOptions {
@@ -26,8 +25,7 @@ export interface RedirectInboundOptions {
  * socket could read. Same {@link FlowSink} contract as the tproxy inbound.
  */
 export class RedirectInbound implements Inbound {
-  private server?: net.Server;
-  private acceptor?: TcpAcceptor;
+  private readonly listener: TcpListener;
   private readonly warnings: RateLimitedLog;
 
   constructor(
@@ -37,6 +35,7 @@ export class RedirectInbound implements Inbound {
     private readonly logger: Logger,
   ) {
     this.warnings = new RateLimitedLog(logger);
+    this.listener = new TcpListener(native, logger);
   }
 
   get tag(): string {
@@ -45,52 +44,15 @@ export class RedirectInbound implements Inbound {
 
   /** Opens the listener; rejects with the native error (EPERM, EADDRINUSE…) and closes what it opened. */
   async start(): Promise<void> {
-    const { listen, port, reuse_port: reusePort } = this.options;
-    // A transparent listener is an ordinary one for redirected connections (their destination is local);
-    // the native one is used for SO_REUSEPORT, which Node 20's net.Server cannot set.
-    const fd = this.native.openTransparentListener({ address: listen, port, reusePort, backlog: 4096, v6Only: net.isIPv6(listen) });
-    try {
-      if (this.sink.acceptsFds) this.acceptNatively(fd);
-      else await this.acceptSockets(fd);
-    } catch (err) {
-      this.native.closeFd(fd);
-      throw new SluiceError(ErrorCode.INBOUND, `inbound ${this.tag}: cannot accept on fd ${fd}: ${(err as Error).message}`, { cause: err });
-    }
+    const { tag, listen, port, reuse_port: reusePort } = this.options;
+    // A transparent listener is an ordinary one for redirected connections (their destination is local).
+    await this.listener.listen({ tag, address: listen, port, reusePort, acceptFds: this.sink.acceptsFds }, (conn, fd, src) => {
+      const dst = this.originalDestination(fd, src);
+      if (dst) this.sink.accept(conn, src, { address: dst.address, port: dst.port }, tag);
+      else if (typeof conn === 'number') this.native.resetFd(conn);
+      else conn.resetAndDestroy();
+    });
     this.logger.info({ listen, port, network: ['tcp'] }, 'inbound listening');
-  }
-
-  private acceptNatively(fd: number): void {
-    this.acceptor = new this.native.TcpAcceptor(fd, (batch) =>
-      forEachAccepted(batch, (connFd, srcAddress, srcPort) => {
-        const src = { address: srcAddress, port: srcPort };
-        const dst = this.originalDestination(connFd, src);
-        if (dst) this.hand(connFd, src, dst);
-        else this.native.resetFd(connFd);
-      }),
-    );
-  }
-
-  private async acceptSockets(fd: number): Promise<void> {
-    // Paused so a native relay can take the fd before Node reads a byte; the stream relay resumes it.
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true });
-    server.on('connection', (socket: net.Socket) => {
-      const src = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-      // Node has no public accessor for an accepted socket's fd; getsockopt needs it.
-      const connFd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-      const dst = this.originalDestination(connFd, src);
-      if (dst) this.hand(socket, src, dst);
-      else socket.resetAndDestroy();
-    });
-    // Accept errors (EMFILE and friends) must not kill the process; libuv retries.
-    server.on('error', (err) => this.logger.error({ err }, 'tcp listener error'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ fd }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server = server;
   }
 
   /** The destination before nat redirect, or undefined (logged) when conntrack has none for the connection. */
@@ -108,23 +70,9 @@ export class RedirectInbound implements Inbound {
     }
   }
 
-  private hand(conn: AcceptedConnection, src: Endpoint, dst: SocketAddress): void {
-    // The sink owns conn from here, also when it throws; the next connection still goes in.
-    try {
-      this.sink.accept(conn, src, { address: dst.address, port: dst.port }, this.tag);
-    } catch (err) {
-      this.logger.error({ err }, 'tcp connection handling failed');
-    }
-  }
-
   /** Stops accepting TCP connections; flows in progress are the flow sink's. */
   async stopAccepting(): Promise<void> {
-    this.acceptor?.close();
-    this.acceptor = undefined;
-    const server = this.server;
-    this.server = undefined;
-    // close() stops accepting at once; its callback would wait for every open flow, which the drain handles.
-    server?.close();
+    this.listener.close();
   }
 
   /** Same as {@link stopAccepting}: a redirect inbound holds no UDP socket. Idempotent. */

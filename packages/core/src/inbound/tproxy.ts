@@ -1,9 +1,10 @@
 import * as net from 'node:net';
-import { forEachAccepted, type NativeBinding, type TcpAcceptor, type UdpDatagram, type UdpTransparentSocket } from '@sluice/native';
+import type { NativeBinding, UdpDatagram, UdpTransparentSocket } from '@sluice/native';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../adapter/flow';
 import type { DatagramPort, FlowSink, Inbound, UdpSessionEnd, UdpSessionRelay } from '../adapter/inbound';
 import { ErrorCode, SluiceError } from '../errors';
+import { TcpListener } from './tcp-listener';
 
 /** What a `tproxy` inbound is opened with (the config entry's fields it uses). */
 export interface TproxyInboundOptions {
@@ -71,8 +72,7 @@ class TproxyDatagramPort implements DatagramPort, UdpSessionRelay {
  * accepts goes to the {@link FlowSink}; it knows nothing else of flows.
  */
 export class TproxyInbound implements Inbound {
-  private server?: net.Server;
-  private acceptor?: TcpAcceptor;
+  private readonly listener: TcpListener;
   private port?: TproxyDatagramPort;
 
   constructor(
@@ -80,7 +80,9 @@ export class TproxyInbound implements Inbound {
     private readonly native: NativeBinding,
     private readonly sink: FlowSink,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.listener = new TcpListener(native, logger);
+  }
 
   get tag(): string {
     return this.options.tag;
@@ -99,51 +101,12 @@ export class TproxyInbound implements Inbound {
     this.logger.info({ listen, port, network }, 'inbound listening');
   }
 
-  private async startTcp(address: string, port: number, reusePort: boolean): Promise<void> {
-    const fd = this.native.openTransparentListener({ address, port, reusePort, backlog: 4096, v6Only: net.isIPv6(address) });
-    const sink = this.sink;
+  private startTcp(address: string, port: number, reusePort: boolean): Promise<void> {
     const tag = this.options.tag;
-    if (sink.acceptsFds) {
-      // Accepted in C++, a batch per wakeup: a flow the splice relay carries never gets a libuv stream or net.Socket.
-      try {
-        this.acceptor = new this.native.TcpAcceptor(fd, (batch) =>
-          forEachAccepted(batch, (connFd, srcAddress, srcPort, dstAddress, dstPort) => {
-            // The sink owns connFd from here, also when it throws; the next connection still goes in.
-            try {
-              sink.accept(connFd, { address: srcAddress, port: srcPort }, { address: dstAddress, port: dstPort }, tag);
-            } catch (err) {
-              this.logger.error({ err }, 'tcp connection handling failed');
-            }
-          }),
-        );
-      } catch (err) {
-        this.native.closeFd(fd);
-        throw new SluiceError(ErrorCode.INBOUND, `inbound ${tag}: cannot accept on fd ${fd}: ${(err as Error).message}`, { cause: err });
-      }
-      return;
-    }
-    // Paused so a native relay can take the fd before Node reads a byte; the stream relay resumes it.
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true });
-    server.on('connection', (socket: net.Socket) => {
-      const src = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-      const dst = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
-      sink.accept(socket, src, dst, tag);
-    });
-    // Accept errors (EMFILE and friends) must not kill the process; libuv retries.
-    server.on('error', (err) => this.logger.error({ err }, 'tcp listener error'));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ fd }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      this.native.closeFd(fd);
-      throw new SluiceError(ErrorCode.INBOUND, `inbound ${tag}: cannot listen on fd ${fd}: ${(err as Error).message}`, { cause: err });
-    }
-    this.server = server;
+    // Under TPROXY the address a connection was accepted on is its original destination.
+    return this.listener.listen({ tag, address, port, reusePort, acceptFds: this.sink.acceptsFds }, (conn, _fd, src, dst) =>
+      this.sink.accept(conn, src, dst, tag),
+    );
   }
 
   private startUdp(address: string, port: number, reusePort: boolean): void {
@@ -175,12 +138,7 @@ export class TproxyInbound implements Inbound {
 
   /** Stops accepting TCP connections; the UDP socket stays open for the sessions' replies (new ones are the sink's to refuse). */
   async stopAccepting(): Promise<void> {
-    this.acceptor?.close();
-    this.acceptor = undefined;
-    const server = this.server;
-    this.server = undefined;
-    // close() stops accepting at once; its callback would wait for every open flow, which the drain handles.
-    server?.close();
+    this.listener.close();
   }
 
   /** Stops accepting and closes the UDP socket; TCP flows in progress are left to the flow sink. */
