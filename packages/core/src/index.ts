@@ -70,7 +70,7 @@ export {
   type RuleSetLookup,
 } from './router';
 export { parseClashRule, parseClashCondition, ClashSyntaxError, type ClashRule, type ClashCondition } from './config/clash-rules';
-export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type CommandRunner, type CommandResult } from './firewall';
+export { renderFirewall, planOffload, describeOffload, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type OffloadPlan, type OffloadRule, type OffloadStop, type CommandRunner, type CommandResult } from './firewall';
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';

@@ -101,7 +101,7 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * not be contained in `fwmark`, or captured packets would look like Sluice's own.
  */
 export function readFirewall(root: Obj, outbounds: readonly OutboundEntry[], issues: IssueList): FirewallConfig {
-  const keys = ['fwmark', 'table', 'bypass_mark', 'interfaces', 'bypass_cidr', 'local'];
+  const keys = ['fwmark', 'table', 'bypass_mark', 'interfaces', 'bypass_cidr', 'local', 'offload'];
   const obj = readSection(root, 'firewall', keys, issues);
   const d = DEFAULTS.firewall;
   const fwmark = readInt(obj, 'fwmark', 'firewall', MARK, d.fwmark, issues);
@@ -142,5 +142,6 @@ export function readFirewall(root: Obj, outbounds: readonly OutboundEntry[], iss
     interfaces: [...new Set(interfaces)],
     bypass_cidr: bypass,
     local: readBool(obj, 'local', 'firewall', false, issues),
+    offload: readBool(obj, 'offload', 'firewall', false, issues),
   };
 }
