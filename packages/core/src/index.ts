@@ -70,7 +70,7 @@ export {
   type RuleSetLookup,
 } from './router';
 export { parseClashRule, parseClashCondition, ClashSyntaxError, type ClashRule, type ClashCondition } from './config/clash-rules';
-export { renderFirewall, planOffload, describeOffload, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type OffloadPlan, type OffloadRule, type OffloadStop, type CommandRunner, type CommandResult } from './firewall';
+export { renderFirewall, planOffload, describeOffload, readOffloadCounters, parseOffloadCounters, OffloadCountersError, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type OffloadPlan, type OffloadRule, type OffloadStop, type OffloadTotals, type PacketBytes, type CommandRunner, type CommandResult } from './firewall';
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';
@@ -81,3 +81,4 @@ export { sniffStream, StreamSniffer, MAX_SNIFF_BYTES } from './sniff/stream-snif
 export { QuicSniffer, type QuicSnifferLimits } from './sniff/quic-sniffer';
 export { clientInitialKeys, QUIC_VERSIONS, type QuicVersion, type QuicInitialKeys } from './sniff/quic-initial-keys';
 export * from './dns';
+export { OffloadMonitor } from './runtime/offload-monitor';

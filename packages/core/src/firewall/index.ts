@@ -6,3 +6,5 @@ export { OFFLOAD_COUNTERS } from './offload-render';
 export type { RenderedFirewall } from './render';
 export { applyFirewall, removeFirewall, spawnRunner, FirewallCommandError } from './apply';
 export type { CommandRunner, CommandResult } from './apply';
+export { readOffloadCounters, parseOffloadCounters, OffloadCountersError } from './offload-counters';
+export type { OffloadTotals, PacketBytes } from './offload-counters';
