@@ -12,7 +12,10 @@ const FAMILIES = [
 
 const CONTROL = '127.0.0.1:19090';
 
-/** The contract inbounds, one offloadable rule (the remote on the offloaded server's port), and /metrics. */
+/**
+ * The contract inbounds, two offloadable rules (the remote on the offloaded
+ * server's port; the clients' own subnet), and /metrics.
+ */
 function config(offload: boolean, offloadedPort: number): string {
   return `log: { level: info }
 inbounds:
@@ -23,6 +26,8 @@ outbounds:
 route:
   rules:
     - { name: offloaded, dst_cidr: [${A.remote.v4}/32, "${A.remote.v6}/128"], dst_port: ${offloadedPort}, outbound: direct }
+    # The clients' own LAN sent direct, as users do: the clients' requests elsewhere must still be captured.
+    - { name: lan, dst_cidr: [${A.client.v4}/${A.client.v4PrefixLen}, "${A.client.v6}/${A.client.v6PrefixLen}"], outbound: direct }
   final: direct
 control: { listen: "${CONTROL}" }
 firewall: { offload: ${offload} }

@@ -210,14 +210,15 @@ function offloadSkip(matches: readonly string[], verdict: 'accept' | 'return', w
  * The chains that count offloaded traffic. Offloaded flows of a gateway's
  * clients are forwarded, so the forward hook sees them and nothing Sluice
  * proxies (that is delivered locally); this host's own offloaded connections
- * (local mode) pass output and input instead. Counting is stateless, like
- * the rest of a gateway's ruleset: the first matching rule counts a packet.
+ * (local mode) pass output and input instead. The first matching rule
+ * counts a packet.
  */
 function offloadCounting(config: SluiceConfig, offload: OffloadRules): string[] {
   if (offload.up.length === 0) return [];
   const count = (matches: readonly string[], counter: string): string[] => matches.map((m) => `\t\t${m} counter name ${counter} return`);
-  const up = count(offload.up, OFFLOAD_COUNTERS.up);
-  const down = count(offload.down, OFFLOAD_COUNTERS.down);
+  // By conntrack direction: a reply to a client inside an offloaded set would match the request's addresses too.
+  const up = count(offload.up.map((m) => `ct direction original ${m}`), OFFLOAD_COUNTERS.up);
+  const down = count(offload.down.map((m) => `ct direction reply ${m}`), OFFLOAD_COUNTERS.down);
   const forward = ['', '\tchain offload_forward {', '\t\ttype filter hook forward priority filter; policy accept;', ...up, ...down, '\t}'];
   if (!config.firewall.local) return forward;
   return [
@@ -287,8 +288,10 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
             ]
           : []),
         ...bypassRules(v4, v6, fw.local),
-        // Local mode passes every reply above (conntrack); a gateway has to recognise offloaded flows' replies itself.
-        ...(fw.local ? [] : offloadSkip(offload.down, 'accept', "replies of offloaded flows pass untouched (stateless, like the bypass above)")),
+        // Local mode passes every reply above already. A gateway tells replies from requests by conntrack, not by
+        // addresses alone: a client's own address may be in an offloaded set (a rule sending the LAN direct), and its
+        // requests would then look like replies and escape capture.
+        ...(fw.local ? [] : offloadSkip(offload.down.map((m) => `ct direction reply ${m}`), 'accept', 'replies of offloaded flows pass untouched')),
         ...interfaceRules(config),
         ...(hijack?.exempt ?? []),
         ...offloadSkip(offload.up, 'accept'),
