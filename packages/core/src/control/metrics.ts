@@ -59,13 +59,14 @@ export class MetricsExporter {
    */
   private offloadMetrics(source: OffloadCounterSource): void {
     const target = this.target;
-    let pending: Promise<OffloadTotals | undefined> | undefined;
-    // Both counters are collected in one scrape: read nft once for the pair.
+    let last: { at: number; totals: Promise<OffloadTotals | undefined> } | undefined;
+    // Both counters are collected in one scrape: one nft run serves the pair (and scrapes within a second).
     const read = (): Promise<OffloadTotals | undefined> => {
-      pending ??= (target.config().firewall.offload ? source().catch(() => undefined) : Promise.resolve(undefined)).finally(() => {
-        setImmediate(() => (pending = undefined));
-      });
-      return pending;
+      const now = Date.now();
+      if (!last || now - last.at >= 1000) {
+        last = { at: now, totals: target.config().firewall.offload ? source().catch(() => undefined) : Promise.resolve(undefined) };
+      }
+      return last.totals;
     };
     const define = (name: string, help: string, field: 'packets' | 'bytes'): void => {
       new Counter({
