@@ -53,6 +53,7 @@ export class TrafficView {
     const peak = byId('traffic-peak');
     peak.textContent = `↑ ${formatBytes(peakUp)}/s ↓ ${formatBytes(peakDown)}/s`;
     Object.assign(peak.dataset, { up: String(peakUp), down: String(peakDown) });
+    this.box.dataset.samples = String(this.times.length);
     this.draw();
   }
 
@@ -69,7 +70,11 @@ export class TrafficView {
       {
         ...this.size(),
         series: [{}, { label: 'Up', stroke: '#e07a1f', width: 2, value }, { label: 'Down', stroke: '#1f7ae0', width: 2, value }],
-        axes: [{}, { values: (_u, ticks) => ticks.map((t) => formatBytes(t)), size: 70 }],
+        // Wall-clock seconds on x (uPlot's default would show milliseconds at this span); bytes per second on y.
+        axes: [
+          { space: 90, values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()) },
+          { values: (_u, ticks) => ticks.map((t) => `${formatBytes(t)}/s`), size: 96 },
+        ],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1024, max)] } },
       },
       data,
