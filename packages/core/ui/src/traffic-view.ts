@@ -72,7 +72,7 @@ export class TrafficView {
         series: [{}, { label: 'Up', stroke: '#e07a1f', width: 2, value }, { label: 'Down', stroke: '#1f7ae0', width: 2, value }],
         // Wall-clock seconds on x (uPlot's default would show milliseconds at this span); bytes per second on y.
         axes: [
-          { space: 90, values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()) },
+          { space: 90, incrs: [1, 5, 10, 15, 30, 60, 120, 300], values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()) },
           { values: (_u, ticks) => ticks.map((t) => `${formatBytes(t)}/s`), size: 96 },
         ],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1024, max)] } },
