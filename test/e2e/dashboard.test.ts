@@ -199,4 +199,21 @@ describe('e2e: the built-in dashboard in headless Chromium, with real traffic', 
     assert.ok(lines.some((l) => l.includes(`--> ${A.remote.v4}:${STREAM_PORT} match web using pick`) && l.includes('closed through the control API')), lines.join('\n'));
     await screenshot(page, out, 'dashboard-logs');
   });
+
+  it('fits a phone: no sideways scrolling, tables become labelled blocks', async function () {
+    await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
+    try {
+      for (const view of ['rules', 'proxies', 'logs', 'traffic', 'connections']) {
+        await openTab(view);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${view}: the page is ${overflow}px wider than the phone's screen`);
+      }
+      await openTab('rules');
+      assert.equal(await page.$eval('#rules-table thead', (e) => getComputedStyle(e).display), 'none');
+      assert.equal(await page.$eval('#rules-table tbody tr', (e) => getComputedStyle(e).display), 'block');
+      await screenshot(page, out, 'dashboard-phone');
+    } finally {
+      await page.setViewport({ width: 1280, height: 760 });
+    }
+  });
 });
