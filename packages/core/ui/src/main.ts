@@ -67,6 +67,11 @@ async function main(): Promise<void> {
   show(location.hash.slice(1));
 }
 
+// Actions run as fire-and-forget promises (close, select, test): a failure shows in the header instead of vanishing.
+window.addEventListener('unhandledrejection', (e) => {
+  byId('status').textContent = `error: ${(e.reason as Error)?.message ?? String(e.reason)}`;
+});
+
 main().catch((err: Error) => {
   byId('status').textContent = `error: ${err.message}`;
 });
