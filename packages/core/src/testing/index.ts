@@ -16,3 +16,6 @@ export { captureLogger, type CapturedLogger, type LogLine } from './capture-logg
 export { findAccessLine, type AccessLogLine } from './access-line';
 export { startTcpPeer, startUdpPeer, tcpEcho, udpEcho, type Peer, type TcpPeerHandler, type UdpPeerHandler } from './peers';
 export { logFlowClosed, type FlowOutcome } from '../flow/access-log';
+export { LogTap, lineLevel, type LogSource, type LogSubscriber } from '../control/log-tap';
+export { LogForwarder, type LogBatch, type LogForwarderOptions } from '../control/log-forwarder';
+export { PoolLogSource, type PoolLogPort } from '../control/pool-log-source';
