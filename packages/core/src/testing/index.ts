@@ -3,7 +3,9 @@
  * root and without deep imports. A mock native binding (no addon loaded) for
  * `createSluice(config, { native })`, a harness that runs a TCP flow or a UDP
  * session through one outbound and returns what came back with the access
- * line core writes, local peers, and a logger that keeps its lines.
+ * line core writes, local peers, and a logger that keeps its lines. Also the
+ * control API's log plumbing (LogTap, LogForwarder, PoolLogSource), so its
+ * bounds can be tested without a worker pool.
  * See docs/testing-plugins.md.
  * @module
  */
