@@ -63,7 +63,7 @@ const LEVEL_PREFIX = /^\{"level":(?:(\d+)|"([a-z]+)")/;
 /**
  * The pino level number of a JSON line, read from its first field (pino
  * writes `level` first) without parsing the line; a line that does not start
- * so is parsed whole. Unknown or unreadable: 30 (info), as {@link toClashLine} does.
+ * so is parsed whole. Unknown or unreadable: 30 (info), as `toClashLine` does.
  */
 export function lineLevel(json: string): number {
   const m = LEVEL_PREFIX.exec(json);

@@ -23,6 +23,8 @@ function streamRoute(app: FastifyInstance, url: string, sourceFor: (query: Recor
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache', ...(reply.getHeaders() as Record<string, string>) });
+      // The headers now, not with the first value: a quiet /logs would otherwise leave the client waiting for an answer.
+      res.flushHeaders();
       const stop = source((v) => {
         if (res.writableLength <= STREAM_BACKLOG_BYTES) res.write(`${JSON.stringify(v)}\n`);
       });
