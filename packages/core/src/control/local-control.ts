@@ -44,7 +44,8 @@ export type ControlOp =
   | 'setMode'
   | 'setLogLevel'
   | 'reload'
-  | 'ruleProviders';
+  | 'ruleProviders'
+  | 'ruleHits';
 
 /**
  * The control API's part inside one Sluice: its {@link ControlAgent} (flow
@@ -151,6 +152,8 @@ export class LocalControl {
         return this.reload(typeof arg.payload === 'string' ? arg.payload : undefined);
       case 'ruleProviders':
         return this.ruleProviders();
+      case 'ruleHits':
+        return this.agent.ruleHits();
     }
   }
 
