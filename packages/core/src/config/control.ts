@@ -1,3 +1,5 @@
+import { CONTROL_FIELDS, DEFAULT_CONTROL_LISTEN } from '../config-keys/control';
+import { keysOf } from '../config-keys/field';
 import { isIpLiteral } from './net';
 import { at, IssueList, isObj, Obj, readBool, readObject, show } from './reader';
 
@@ -18,10 +20,9 @@ export interface ControlConfig {
   readonly metrics_without_auth: boolean;
 }
 
-const KEYS = ['listen', 'secret', 'cors_origins', 'ui', 'metrics_without_auth'] as const;
+const KEYS = keysOf(CONTROL_FIELDS);
 
-/** Default `control.listen`. */
-export const DEFAULT_CONTROL_LISTEN = '127.0.0.1:9090';
+export { DEFAULT_CONTROL_LISTEN } from '../config-keys/control';
 
 /** `host:port` or `[v6]:port` → its parts; undefined when it is neither. */
 export function parseListen(text: string): { host: string; port: number } | undefined {

@@ -1,4 +1,8 @@
+import { keysOf } from '../config-keys/field';
+import { DNS_CACHE_FIELDS, DNS_DEFAULTS, DNS_FIELDS, DNS_RULE_FIELDS, DNS_UPSTREAM_FIELDS, UPSTREAM_URL_PATTERN } from '../config-keys/dns';
 import { parseCidr } from './net';
+
+export { DNS_DEFAULTS } from '../config-keys/dns';
 import { at, checkInt, IssueList, isObj, Obj, readBool, readInt, readList, readObject, show } from './reader';
 
 /** One upstream resolver of `dns.upstreams`. */
@@ -54,21 +58,14 @@ export interface DnsConfig {
   readonly hijack: boolean;
 }
 
-const DNS_KEYS = ['listen', 'upstreams', 'rules', 'cache', 'hosts', 'mode', 'mapping_size', 'fake_ip_range', 'fake_ip_filter', 'fake_ip_store', 'hijack'] as const;
-const UPSTREAM_KEYS = ['tag', 'address', 'via'] as const;
-const RULE_KEYS = ['domain', 'domain_suffix', 'rule_set', 'upstream'] as const;
-const CACHE_KEYS = ['size', 'min_ttl', 'max_ttl', 'negative_ttl'] as const;
+const DNS_KEYS = keysOf(DNS_FIELDS);
+const UPSTREAM_KEYS = keysOf(DNS_UPSTREAM_FIELDS);
+const RULE_KEYS = keysOf(DNS_RULE_FIELDS);
+const CACHE_KEYS = keysOf(DNS_CACHE_FIELDS);
 const TTL = { min: 0, max: 7 * 24 * 3600 } as const;
 
-/** Defaults of the `dns` section. */
-export const DNS_DEFAULTS = {
-  cache: { size: 4096, min_ttl: 0, max_ttl: 86400, negative_ttl: 30 },
-  mapping_size: 65536,
-  fake_ip_range: ['198.18.0.0/15', 'fc00::/18'],
-  fake_ip_store: '/var/lib/sluice/fake-ip.json',
-} as const;
 
-const UPSTREAM_URL = /^(udp|tcp|tls|https):\/\/[^\s]+$/;
+const UPSTREAM_URL = new RegExp(UPSTREAM_URL_PATTERN);
 // Letters, digits, '-', '_' per label; '*' and '+' only as the whole first label of a pattern.
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/i;
 

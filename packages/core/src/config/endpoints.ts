@@ -1,11 +1,13 @@
 import type { Network } from '../adapter/flow';
 import type { InboundConfig, OutboundEntry } from './types';
 import { DEFAULTS } from './defaults';
+import { keysOf } from '../config-keys/field';
+import { INBOUND_FIELDS } from '../config-keys/inbound';
 import { canonicalAddress, isIpLiteral } from './net';
 import { checkListenAddress } from './listeners';
 import { at, isObj, IssueList, readBool, readInt, readList, readObject, readString, show } from './reader';
 
-const INBOUND_KEYS = ['tag', 'type', 'listen', 'port', 'network', 'reuse_port', 'sniff', 'sniff_timeout_ms', 'override_destination'] as const;
+const INBOUND_KEYS = keysOf(INBOUND_FIELDS);
 /** Bounds of a TCP/UDP port. */
 export const PORT = { min: 1, max: 65535 } as const;
 

@@ -4,11 +4,13 @@ import { CONDITION_KEYS, hasCondition, readConditionFields, unknownRefs, type Co
 import { readRuleSets } from './rule-sets';
 import { at, IssueList, readInt, readObject, readString, show } from './reader';
 import { DEFAULTS, MAX_TIMER_MS } from './defaults';
+import { keysOf } from '../config-keys/field';
+import { ROUTE_FIELDS, RULE_FIELDS } from '../config-keys/route';
 
 export { readCidrs, readPorts } from './conditions';
 
-const ROUTE_KEYS = ['rules', 'rule_sets', 'final', 'hook_timeout_ms'] as const;
-const RULE_KEYS = ['name', ...CONDITION_KEYS, 'outbound'] as const;
+const ROUTE_KEYS = keysOf(ROUTE_FIELDS);
+const RULE_KEYS = keysOf(RULE_FIELDS);
 
 /** Tags that rules may refer to. */
 export interface KnownTags {
