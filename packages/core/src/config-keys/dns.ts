@@ -86,7 +86,7 @@ export const DNS_FIELDS: readonly ConfigField[] = [
   { key: 'fake_ip_range', value: oneOrList(cidrValue), default: [...DNS_DEFAULTS.fake_ip_range], description: 'one CIDR per family; at most /30 or /126' },
   {
     key: 'fake_ip_filter',
-    value: oneOrList(textValue('name pattern')),
+    value: anyOf('name pattern or list', textValue('name pattern'), listOf(textValue('name pattern'))),
     default: [],
     description: 'names that always get real answers: `*.lan` (one label under `lan`), `+.example.com` (the name and everything under it), `example.com` (exactly), `rule-set:TAG`',
   },

@@ -274,7 +274,8 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
   }
   const mode = obj.mode ?? 'mapping';
   if (mode !== 'mapping' && mode !== 'fake-ip') issues.add('dns.mode', `must be "mapping" or "fake-ip" (got ${show(mode)})`);
-  const filter = obj.fake_ip_filter === undefined || obj.fake_ip_filter === null ? [] : (readDomains(obj.fake_ip_filter, 'dns.fake_ip_filter', issues, true) ?? []);
+  // `[]` is the default written out, as firewall.interfaces takes it.
+  const filter = obj.fake_ip_filter === undefined || obj.fake_ip_filter === null || (Array.isArray(obj.fake_ip_filter) && obj.fake_ip_filter.length === 0) ? [] : (readDomains(obj.fake_ip_filter, 'dns.fake_ip_filter', issues, true) ?? []);
   filter.forEach((f, i) => {
     if (f.startsWith('rule-set:') && !refs.ruleSets.has(f.slice(9))) issues.add(at('dns.fake_ip_filter', i), `unknown rule set "${f.slice(9)}" (route.rule_sets)`);
   });
