@@ -16,8 +16,9 @@ const docFile = path.join(root, 'docs/config.md');
 
 /** The files as they should be: path → text. */
 function generated() {
-  const schema = `${JSON.stringify(core.configJsonSchema(core.builtinOutboundDefinitions()), null, 2)}\n`;
-  const doc = core.fillDocTables(fs.readFileSync(docFile, 'utf8'), core.configDocTables());
+  const definitions = core.builtinOutboundDefinitions();
+  const schema = `${JSON.stringify(core.configJsonSchema(definitions), null, 2)}\n`;
+  const doc = core.fillDocTables(fs.readFileSync(docFile, 'utf8'), core.configDocTables(definitions));
   return new Map([
     [schemaFile, schema],
     [docFile, doc],

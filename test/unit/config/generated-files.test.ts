@@ -16,19 +16,19 @@ describe('config: generated schema and docs tables', () => {
 
   it("docs/config.md's key tables are the generated ones", () => {
     const committed = readFileSync(DOC_FILE, 'utf8');
-    assert.equal(committed, fillDocTables(committed, configDocTables()), `docs/config.md's key tables are stale: ${REGENERATE}`);
+    assert.equal(committed, fillDocTables(committed, configDocTables(builtinOutboundDefinitions())), `docs/config.md's key tables are stale: ${REGENERATE}`);
   });
 
   it('every table has its marker in docs/config.md, once', () => {
     const doc = readFileSync(DOC_FILE, 'utf8');
-    for (const name of configDocTables().keys()) {
+    for (const name of configDocTables(builtinOutboundDefinitions()).keys()) {
       const count = doc.split(`<!-- generated: config-keys ${name} -->\n`).length - 1;
       assert.equal(count, 1, `marker for table "${name}" appears ${count} times`);
     }
   });
 
   it('a hand edit inside a generated table is replaced by the generated table', () => {
-    const tables = configDocTables();
+    const tables = configDocTables(builtinOutboundDefinitions());
     const edited = `intro\n<!-- generated: config-keys log -->\n| key | default |\n| \`level\` | \`debug\` |\n<!-- end generated -->\noutro\n`;
     const filled = fillDocTables(edited, tables);
     assert.equal(filled, `intro\n<!-- generated: config-keys log -->\n${tables.get('log')}\n<!-- end generated -->\noutro\n`);
@@ -36,6 +36,6 @@ describe('config: generated schema and docs tables', () => {
   });
 
   it('a marker naming no table is an error, not a silently stale table', () => {
-    assert.throws(() => fillDocTables('<!-- generated: config-keys nope -->\n<!-- end generated -->', configDocTables()), /docs marker "config-keys nope" names no table/);
+    assert.throws(() => fillDocTables('<!-- generated: config-keys nope -->\n<!-- end generated -->', configDocTables(builtinOutboundDefinitions())), /docs marker "config-keys nope" names no table/);
   });
 });

@@ -1,4 +1,7 @@
-import type { ConfigField } from '../config-keys/field';
+import type { OutboundDefinition } from '../adapter/plugin';
+import type { ConfigField, JsonSchema } from '../config-keys/field';
+import { isGroupType } from '../outbound/groups';
+import { optionsJsonSchema } from './options-schema';
 import { CONTROL_FIELDS } from '../config-keys/control';
 import { DNS_CACHE_FIELDS, DNS_FIELDS, DNS_RULE_FIELDS, DNS_UPSTREAM_FIELDS } from '../config-keys/dns';
 import { CHECK_FIELDS, GROUP_FIELDS } from '../config-keys/groups';
@@ -34,13 +37,44 @@ function groupTable(): string {
   return ['| key | types | type | default | description |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
+/** A short reading of a JSON Schema for the docs' "type" column. */
+export function schemaLabel(schema: JsonSchema): string {
+  const s = schema as { type?: string | string[]; enum?: unknown[]; anyOf?: JsonSchema[]; items?: JsonSchema; minimum?: number; maximum?: number; pattern?: string };
+  // A string that reads as a number keeps its quotes: `version: "4"` and `version: 4` are different YAML.
+  const literal = (v: unknown): string => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? JSON.stringify(v) : String(v));
+  if (s.enum) return s.enum.map((v) => `\`${literal(v)}\``).join(' | ');
+  if (s.anyOf) return s.anyOf.map(schemaLabel).join(' or ');
+  if (s.type === 'array') return `list of ${s.items ? schemaLabel(s.items) : 'values'}`;
+  if (s.type === 'integer' || s.type === 'number') {
+    return s.minimum !== undefined && s.maximum !== undefined ? `integer ${s.minimum}-${s.maximum}` : s.type;
+  }
+  if (s.type === 'string' && s.pattern === '^(0x[0-9a-fA-F]+|\\d+)$') return 'decimal or hex string';
+  return Array.isArray(s.type) ? s.type.join(' or ') : (s.type ?? 'any');
+}
+
+/** The options table of one outbound type, from its options' JSON Schema (a zod schema's `.describe()` texts). */
+export function outboundTable(definition: OutboundDefinition): string {
+  const schema = optionsJsonSchema(definition.options) as { properties?: Record<string, JsonSchema & { description?: string; default?: unknown }>; required?: string[] };
+  const required = new Set(schema.required ?? []);
+  const rows = Object.entries(schema.properties ?? {}).map(([key, p]) => {
+    const def = p.default !== undefined ? `\`${shown(p.default)}\`` : required.has(key) ? 'required' : '—';
+    return `| \`${key}\` | ${cell(schemaLabel(p))} | ${cell(def)} | ${cell(p.description ?? '')} |`;
+  });
+  return ['| key | type | default | description |', '|---|---|---|---|', ...rows].join('\n');
+}
+
 /**
  * The key tables of `docs/config.md`, by the name in their marker
  * (`<!-- generated: config-keys NAME -->`), made from the same descriptors
- * the config readers use.
+ * the config readers use; `outbound-TYPE` for each non-group type in
+ * `definitions` that has keys, from its options schema.
  */
-export function configDocTables(): Map<string, string> {
+export function configDocTables(definitions: readonly OutboundDefinition[] = []): Map<string, string> {
+  // Groups share one table; a type without keys (`block`) has nothing to tabulate.
+  const tabled = definitions.filter((d) => !isGroupType(d.type) && Object.keys((optionsJsonSchema(d.options) as { properties?: object }).properties ?? {}).length > 0);
+  const outbounds = tabled.map((d): [string, string] => [`outbound-${d.type}`, outboundTable(d)]);
   return new Map<string, string>([
+    ...outbounds,
     ['log', fieldTable(LOG_FIELDS)],
     ['workers', fieldTable(WORKER_FIELDS)],
     ['relay', fieldTable(RELAY_FIELDS)],
