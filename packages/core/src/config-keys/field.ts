@@ -13,6 +13,8 @@ export type JsonSchema = { readonly [keyword: string]: unknown };
 export interface ValueSpec {
   readonly schema: JsonSchema;
   readonly label: string;
+  /** An integer's inclusive bounds, which the reader checks (`must be 1-65535`). */
+  readonly range?: { readonly min: number; readonly max: number };
 }
 
 /** One config key. */
@@ -27,6 +29,13 @@ export interface ConfigField {
   readonly default?: unknown;
   /** Markdown for the docs' "default" column when the default is not one fixed value. */
   readonly defaultText?: string;
+}
+
+/** The descriptor of `key` in `fields`; throws when there is none (a reader naming a key no descriptor has is a bug). */
+export function fieldOf(fields: readonly ConfigField[], key: string): ConfigField {
+  const f = fields.find((x) => x.key === key);
+  if (!f) throw new Error(`no config key descriptor for "${key}"`);
+  return f;
 }
 
 /** The keys of a mapping, in order: what the reader's unknown-key check accepts. */
@@ -57,7 +66,7 @@ const INT_STRING = { type: 'string', pattern: '^\\s*(0[xX][0-9a-fA-F]+|[0-9]+)\\
 
 /** An integer `min`-`max`, as a number or a decimal/hex string. */
 export function intValue(min: number, max: number): ValueSpec {
-  return { schema: { anyOf: [{ type: 'integer', minimum: min, maximum: max }, INT_STRING] }, label: `integer ${min}-${max}` };
+  return { schema: { anyOf: [{ type: 'integer', minimum: min, maximum: max }, INT_STRING] }, label: `integer ${min}-${max}`, range: { min, max } };
 }
 
 /** A 32-bit mark, `0x2` or `2`. */

@@ -1,7 +1,7 @@
 import { CONTROL_FIELDS, DEFAULT_CONTROL_LISTEN } from '../config-keys/control';
-import { keysOf } from '../config-keys/field';
+import { fieldOf, keysOf } from '../config-keys/field';
 import { isIpLiteral } from './net';
-import { at, IssueList, isObj, Obj, readBool, readObject, show } from './reader';
+import { at, IssueList, isObj, Obj, readBoolField, readObject, show } from './reader';
 
 /** `control`: the Clash-compatible control API, the built-in dashboard and `/metrics`; absent means off. */
 export interface ControlConfig {
@@ -72,8 +72,8 @@ export function readControl(root: Obj, issues: IssueList): ControlConfig | undef
     listen,
     ...(secret !== undefined ? { secret } : {}),
     cors_origins: readOrigins(obj, issues),
-    ui: readBool(obj, 'ui', 'control', false, issues),
-    metrics_without_auth: readBool(obj, 'metrics_without_auth', 'control', false, issues),
+    ui: readBoolField(obj, fieldOf(CONTROL_FIELDS, 'ui'), 'control', issues),
+    metrics_without_auth: readBoolField(obj, fieldOf(CONTROL_FIELDS, 'metrics_without_auth'), 'control', issues),
   };
 }
 

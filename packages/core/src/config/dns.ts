@@ -1,9 +1,9 @@
-import { keysOf } from '../config-keys/field';
+import { fieldOf, keysOf } from '../config-keys/field';
 import { DNS_CACHE_FIELDS, DNS_DEFAULTS, DNS_FIELDS, DNS_RULE_FIELDS, DNS_UPSTREAM_FIELDS, UPSTREAM_URL_PATTERN } from '../config-keys/dns';
 import { parseCidr } from './net';
 
 export { DNS_DEFAULTS } from '../config-keys/dns';
-import { at, checkInt, IssueList, isObj, Obj, readBool, readInt, readList, readObject, show } from './reader';
+import { at, checkInt, IssueList, isObj, Obj, readBoolField, readIntField, readList, readObject, show } from './reader';
 
 /** One upstream resolver of `dns.upstreams`. */
 export interface DnsUpstreamConfig {
@@ -62,7 +62,6 @@ const DNS_KEYS = keysOf(DNS_FIELDS);
 const UPSTREAM_KEYS = keysOf(DNS_UPSTREAM_FIELDS);
 const RULE_KEYS = keysOf(DNS_RULE_FIELDS);
 const CACHE_KEYS = keysOf(DNS_CACHE_FIELDS);
-const TTL = { min: 0, max: 7 * 24 * 3600 } as const;
 
 
 const UPSTREAM_URL = new RegExp(UPSTREAM_URL_PATTERN);
@@ -203,12 +202,8 @@ function readCache(v: unknown, issues: IssueList): DnsCacheConfig {
   const d = DNS_DEFAULTS.cache;
   if (v === undefined || v === null) return d;
   const obj = readObject(v, 'dns.cache', CACHE_KEYS, issues) ?? {};
-  const cache = {
-    size: readInt(obj, 'size', 'dns.cache', { min: 0, max: 10_000_000 }, d.size, issues),
-    min_ttl: readInt(obj, 'min_ttl', 'dns.cache', TTL, d.min_ttl, issues),
-    max_ttl: readInt(obj, 'max_ttl', 'dns.cache', TTL, d.max_ttl, issues),
-    negative_ttl: readInt(obj, 'negative_ttl', 'dns.cache', TTL, d.negative_ttl, issues),
-  };
+  const read = (key: keyof DnsCacheConfig): number => readIntField(obj, fieldOf(DNS_CACHE_FIELDS, key), 'dns.cache', issues);
+  const cache = { size: read('size'), min_ttl: read('min_ttl'), max_ttl: read('max_ttl'), negative_ttl: read('negative_ttl') };
   if (cache.min_ttl > cache.max_ttl) issues.add('dns.cache.min_ttl', `must not exceed dns.cache.max_ttl (${cache.max_ttl})`);
   return cache;
 }
@@ -284,7 +279,7 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
     if (typeof obj.fake_ip_store !== 'string' || obj.fake_ip_store === '') issues.add('dns.fake_ip_store', `must be a file path (got ${show(obj.fake_ip_store)})`);
     else store = obj.fake_ip_store;
   }
-  const hijack = readBool(obj, 'hijack', 'dns', false, issues);
+  const hijack = readBoolField(obj, fieldOf(DNS_FIELDS, 'hijack'), 'dns', issues);
   if (hijack && listen.length > 0 && listen.every((l) => l.address.startsWith('127.') || l.address === '::1')) {
     issues.add('dns.hijack', 'needs a dns.listen address other hosts can reach (0.0.0.0:PORT, [::]:PORT or a LAN address): the kernel drops packets redirected to loopback');
   }
@@ -295,7 +290,7 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
     cache: readCache(obj.cache, issues),
     hosts: readHosts(obj.hosts, issues),
     mode: mode === 'fake-ip' ? 'fake-ip' : 'mapping',
-    mapping_size: obj.mapping_size === undefined ? DNS_DEFAULTS.mapping_size : (checkInt(obj.mapping_size, 'dns.mapping_size', { min: 1, max: 10_000_000 }, issues) ?? DNS_DEFAULTS.mapping_size),
+    mapping_size: obj.mapping_size === undefined ? DNS_DEFAULTS.mapping_size : (checkInt(obj.mapping_size, 'dns.mapping_size', fieldOf(DNS_FIELDS, 'mapping_size').value.range!, issues) ?? DNS_DEFAULTS.mapping_size),
     fake_ip_range: readFakeIpRange(obj.fake_ip_range, issues),
     fake_ip_filter: filter,
     fake_ip_store: store,
