@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { builtinOutboundDefinitions, configDocTables, configJsonSchema, fillDocTables } from '@sluice/core';
@@ -17,6 +18,11 @@ describe('config: generated schema and docs tables', () => {
   it("docs/config.md's key tables are the generated ones", () => {
     const committed = readFileSync(DOC_FILE, 'utf8');
     assert.equal(committed, fillDocTables(committed, configDocTables(builtinOutboundDefinitions())), `docs/config.md's key tables are stale: ${REGENERATE}`);
+  });
+
+  it('npm run gen:config-docs -- --check finds nothing to regenerate', () => {
+    const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/gen-config-docs.js'), '--check'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
   });
 
   it('every table has its marker in docs/config.md, once', () => {

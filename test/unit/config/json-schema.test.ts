@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import { parse } from 'yaml';
@@ -171,10 +171,17 @@ describe('config: the examples name the schema and validate against it', () => {
     });
   }
 
-  it('the complete configs in docs/config.md validate against the schema', () => {
-    const doc = readFileSync(path.join(REPO, 'docs/config.md'), 'utf8');
-    const complete = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((t) => /^inbounds:/m.test(t) && /^outbounds:/m.test(t));
-    assert.ok(complete.length > 0);
-    for (const text of complete) assert.deepEqual(schemaErrors(parse(text)), [], text);
+  it('the complete configs in the docs and the README validate against the schema', () => {
+    const files = [...readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'README.md'];
+    let count = 0;
+    for (const file of files) {
+      const text = readFileSync(path.join(REPO, file), 'utf8');
+      for (const m of text.matchAll(/```ya?ml\n([\s\S]*?)```/g)) {
+        if (!/^inbounds:/m.test(m[1]!) || !/^outbounds:/m.test(m[1]!)) continue;
+        count++;
+        assert.deepEqual(schemaErrors(parse(m[1]!)), [], `${file}:\n${m[1]!}`);
+      }
+    }
+    assert.ok(count >= 3, `found only ${count} complete configs`);
   });
 });
