@@ -1,4 +1,4 @@
-import { anyOf, boolValue, cidrValue, enumValue, intValue, listOf, mappingOf, oneOrList, stringValue, textValue, type ConfigField } from './field';
+import { anyOf, boolValue, cidrValue, enumValue, intValue, listOf, mappingOf, oneOrList, stringValue, textValue, withOneOf, type ConfigField } from './field';
 
 /** Defaults of the `dns` section. */
 export const DNS_DEFAULTS = {
@@ -62,7 +62,7 @@ export const DNS_FIELDS: readonly ConfigField[] = [
   },
   {
     key: 'rules',
-    value: listOf(mappingOf(DNS_RULE_FIELDS)),
+    value: listOf({ ...mappingOf(DNS_RULE_FIELDS), schema: withOneOf(mappingOf(DNS_RULE_FIELDS).schema, ['domain', 'domain_suffix', 'rule_set']) }),
     default: [],
     description: 'list of `{ domain, domain_suffix, rule_set, upstream }`: a name matching any of the patterns goes to the upstream tagged `upstream`; first match wins',
   },

@@ -113,6 +113,11 @@ export function mappingOf(fields: readonly ConfigField[], label = 'mapping'): Va
   return { schema: objectSchema(fields), label };
 }
 
+/** `schema` that must also have at least one of `keys` (a rule needs a condition). */
+export function withOneOf(schema: JsonSchema, keys: readonly string[]): JsonSchema {
+  return { ...schema, anyOf: keys.map((k) => ({ required: [k] })) };
+}
+
 /** A CIDR or a bare address. */
 export const cidrValue = textValue('CIDR');
 

@@ -22,7 +22,7 @@ const MAX_MS = 2_147_483_647;
 export const CHECK_FIELDS: readonly ConfigField[] = [
   {
     key: 'url',
-    value: textValue('http:// URL', '^http://'),
+    value: textValue('http:// URL', '^[hH][tT][tT][pP]://'),
     default: CHECK_DEFAULTS.url,
     description: 'a plain `http://` URL (`https://` is refused: the check writes its own request)',
   },

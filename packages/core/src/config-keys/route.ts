@@ -1,5 +1,5 @@
 import { DEFAULTS, MAX_TIMER_MS } from './defaults';
-import { cidrValue, enumValue, intValue, listOf, objectSchema, oneOrList, portValue, stringValue, textValue, type ConfigField, type JsonSchema, type ValueSpec } from './field';
+import { cidrValue, enumValue, intValue, keysOf, listOf, objectSchema, withOneOf, oneOrList, portValue, stringValue, textValue, type ConfigField, type JsonSchema, type ValueSpec } from './field';
 import { NETWORK_VALUE } from './inbound';
 
 /** Where the schema keeps the condition mapping, which `all`, `any` and `not` nest. */
@@ -103,8 +103,8 @@ export const ROUTE_FIELDS: readonly ConfigField[] = [
 /** Schema definitions the route fields refer to by `$ref`. */
 export function routeDefinitions(): Record<string, JsonSchema> {
   return {
-    condition: { ...objectSchema(CONDITION_FIELDS), minProperties: 1 },
-    rule: objectSchema(RULE_FIELDS),
+    condition: withOneOf(objectSchema(CONDITION_FIELDS), keysOf(CONDITION_FIELDS)),
+    rule: withOneOf(objectSchema(RULE_FIELDS), keysOf(CONDITION_FIELDS)),
     rule_set: objectSchema(RULE_SET_FIELDS),
   };
 }
