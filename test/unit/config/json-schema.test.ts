@@ -3,7 +3,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import { parse } from 'yaml';
-import { isConfigError, parseConfig, validateOutbounds } from '@sluice/core';
+import { z } from 'zod';
+import { builtinOutboundDefinitions, BlockOutbound, configJsonSchema, defineOutbound, isConfigError, parseConfig, validateOutbounds } from '@sluice/core';
 
 const REPO = path.resolve(__dirname, '../../../..');
 const SCHEMA_FILE = require.resolve('@sluice/core/schema/sluice.schema.json');
@@ -156,6 +157,24 @@ describe('config: the JSON Schema agrees with the loader', () => {
       assert.notDeepEqual(schemaErrors(parse(text)), [], 'the schema accepted it');
     });
   }
+});
+
+describe('config: a schema that covers a plugin outbound type', () => {
+  const echo = defineOutbound({
+    type: 'echo',
+    options: z.object({ prefix: z.string().min(1).describe('what each reply starts with'), mark: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number().int()).optional() }).strict(),
+    create: (_o, deps) => new BlockOutbound(deps.tag),
+  });
+  const withEcho = new Ajv({ allErrors: true, strict: false }).compile(configJsonSchema([...builtinOutboundDefinitions(), echo]));
+  const doc = (entry: string): unknown => parse(BASE.replace('{ tag: deny, type: block }', entry));
+
+  it("checks the type's options from its zod schema, descriptions included", () => {
+    assert.ok(withEcho(doc('{ tag: deny, type: echo, prefix: ">", mark: "0x2" }')), JSON.stringify(withEcho.errors));
+    assert.ok(!withEcho(doc('{ tag: deny, type: echo, prefix: 1 }')));
+    assert.ok(!withEcho(doc('{ tag: deny, type: echo, prefix: ">", bogus: 1 }')));
+    assert.ok(!withEcho(doc('{ tag: deny, type: echo }')));
+    assert.match(JSON.stringify(configJsonSchema([echo])), /what each reply starts with/);
+  });
 });
 
 describe('config: the examples name the schema and validate against it', () => {
