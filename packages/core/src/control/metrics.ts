@@ -1,4 +1,4 @@
-import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { readOffloadCounters, type OffloadTotals } from '../firewall/offload-counters';
 import type { GroupsView } from './groups-view';
 import type { ControlTarget } from './target';
@@ -9,8 +9,9 @@ export type OffloadCounterSource = () => Promise<OffloadTotals>;
 /**
  * `GET /metrics`: the flow metrics of every worker summed (prom-client's
  * aggregation), the outbounds' health and latency, the kernel's counters of
- * offloaded flows (`firewall.offload`), and the serving process's own
- * metrics (CPU, memory, event-loop lag, open fds).
+ * offloaded flows (`firewall.offload`), and the process metrics (CPU,
+ * memory, event-loop lag, open fds) of every process, side by side: with a
+ * worker pool labelled `worker="0"`, `"1"`… and `"pool"`.
  */
 export class MetricsExporter {
   private readonly own = new Registry();
@@ -21,7 +22,6 @@ export class MetricsExporter {
     private readonly groups: GroupsView,
     offload: OffloadCounterSource = () => readOffloadCounters(),
   ) {
-    collectDefaultMetrics({ register: this.own });
     this.offloadMetrics(offload);
     const list = (): ReturnType<GroupsView['list']> => this.groups.list();
     new Gauge({
@@ -90,10 +90,11 @@ export class MetricsExporter {
 
   /** The text exposition format. */
   async render(): Promise<string> {
-    const workers = await this.target.metrics();
+    const [workers, processes] = await Promise.all([this.target.metrics(), this.target.processMetrics()]);
     const own = (await this.own.getMetricsAsJSON()) as MetricObjectWithValues<MetricValue<string>>[];
     const summed = AggregatorRegistry.aggregate(workers) as Registry;
-    const merged = Registry.merge([summed, registryOf(own)]);
+    // Each process's series carry their own `worker` label (or there is one process): nothing is summed here.
+    const merged = Registry.merge([summed, AggregatorRegistry.aggregate(processes) as Registry, registryOf(own)]);
     return merged.metrics();
   }
 }
