@@ -63,6 +63,12 @@ export interface InboundConfig {
   readonly override_destination: boolean;
 }
 
+/** What a `protocol` condition names. */
+export type RuleProtocol = 'dns' | 'tls' | 'http' | 'quic';
+
+/** Every {@link RuleProtocol}, in the order error messages list them. */
+export const RULE_PROTOCOLS: readonly RuleProtocol[] = ['dns', 'tls', 'http', 'quic'];
+
 /** A port or an inclusive range. */
 export interface PortRange {
   readonly from: number;
@@ -81,6 +87,11 @@ export interface ConditionConfig {
   readonly dst_cidr?: readonly string[];
   readonly src_port?: readonly PortRange[];
   readonly dst_port?: readonly PortRange[];
+  /**
+   * Application protocols: `dns` (port 53, or first bytes that are a DNS
+   * query on a sniffing inbound), `tls`, `http`, `quic` (the sniffer that found the name).
+   */
+  readonly protocol?: readonly RuleProtocol[];
   /** Host names matched exactly (lower-cased, trailing dot removed). */
   readonly domain?: readonly string[];
   /** `example.com` matches example.com and every name under it; `.example.com` only the names under it. */

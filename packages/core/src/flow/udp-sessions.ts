@@ -11,7 +11,7 @@ import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { FlowBytes, LiveFlow } from './live-flow';
 import type { LoopGuard } from './loop-guard';
 import { RateLimitedLog } from '../util/rate-limited-log';
-import { QuicSniffer } from '../sniff/quic-sniffer';
+import { DatagramSniffer } from '../sniff/datagram-sniffer';
 
 /** How an inbound with `sniff: true` treats a new UDP session. */
 export interface UdpSniffing {
@@ -72,7 +72,7 @@ class UdpSession implements ExpiringSession, LiveFlow {
   /** The destination datagrams are sent to through the channel: the sniffed name only with `override_destination`. */
   sendTo: Destination;
   /** While `sniffing`: the sniffer and the timer that routes without a name when it runs out. */
-  sniffer: QuicSniffer | undefined;
+  sniffer: DatagramSniffer | undefined;
   sniffTimer: NodeJS.Timeout | undefined;
   /** The queue while `sniffing` and `dialling`, and its size in bytes. */
   pending: Buffer[] = [];
@@ -321,7 +321,7 @@ export class UdpSessions {
     if (sniffing) {
       // Routed once the sniffer answers; the caller hands it the datagram that opened the session.
       session.owner = 'sniffing';
-      session.sniffer = new QuicSniffer();
+      session.sniffer = new DatagramSniffer();
       return session;
     }
     this.route(session, undefined, undefined);
@@ -340,6 +340,8 @@ export class UdpSessions {
       if (sniffing && !s.sniffTimer) s.sniffTimer = setTimeout(() => this.route(s, sniffing, undefined), sniffing.timeoutMs);
       return;
     }
+    // Before routing, as a found name is: nothing holds the old context yet.
+    if (outcome.kind === 'protocol') s.ctx = new FlowContextImpl({ ...s.ctx.flow, protocol: outcome.protocol }, this.logger);
     this.route(s, sniffing, outcome.kind === 'found' ? outcome.host : undefined);
   }
 
