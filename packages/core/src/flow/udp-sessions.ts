@@ -71,6 +71,12 @@ class UdpSession implements ExpiringSession, LiveFlow {
   channel: PacketChannel | undefined;
   /** The destination datagrams are sent to through the channel: the sniffed name only with `override_destination`. */
   sendTo: Destination;
+  /**
+   * The destination the client addressed, which replies must come from. It
+   * differs from the flow's `dst` only for a fake IP: the flow is dialled at
+   * a real address of the name, and the client must never see that address.
+   */
+  readonly replyFrom: Endpoint;
   /** While `sniffing`: the sniffer and the timer that routes without a name when it runs out. */
   sniffer: DatagramSniffer | undefined;
   sniffTimer: NodeJS.Timeout | undefined;
@@ -91,6 +97,7 @@ class UdpSession implements ExpiringSession, LiveFlow {
     private readonly onDequeue: (bytes: number) => void,
   ) {
     this.sendTo = ctx.flow.dst;
+    this.replyFrom = ctx.flow.dst;
   }
 
   get flow(): FlowMetadata {
@@ -367,8 +374,18 @@ export class UdpSessions {
       s.close(describeError(err));
       return;
     }
-    if (d instanceof Promise) d.then((r) => this.dial(s, r), (err: unknown) => s.close(describeError(err)));
-    else this.dial(s, d);
+    if (d instanceof Promise) d.then((r) => this.dial(s, this.named(s, r)), (err: unknown) => s.close(describeError(err)));
+    else this.dial(s, this.named(s, d));
+  }
+
+  /**
+   * After the DNS resolver named the flow (its `dst` now carries the name,
+   * and for a fake IP a real address): datagrams go to that destination, so
+   * `direct` sends to the real address and SOCKS can send the name.
+   */
+  private named(s: UdpSession, d: Dispatch): Dispatch {
+    if (s.ctx.flow.hostSource === 'dns') s.sendTo = s.ctx.flow.dst;
+    return d;
   }
 
   private closed(s: UdpSession, reason?: string): void {
@@ -423,13 +440,15 @@ export class UdpSessions {
   private useChannel(s: UdpSession, channel: PacketChannel): void {
     const { src } = s.ctx.flow;
     const dst = s.sendTo;
+    // A fake IP's session answers from the fake address, whatever real address replied.
+    const fake = s.replyFrom.address !== s.ctx.flow.dst.address ? s.replyFrom : undefined;
     s.owner = 'channel';
     s.channel = channel;
     channel.setReceiver({
       onPacket: (payload, from) => {
         s.down += payload.length;
         this.table.touch(s.key, s);
-        if (!s.port.sendReply(payload, from, src)) s.ctx.logger.debug({ from }, 'reply not sent');
+        if (!s.port.sendReply(payload, fake ?? from, src)) s.ctx.logger.debug({ from }, 'reply not sent');
       },
       onClose: (err) => s.close(err ? describeError(err) : 'upstream closed'),
     });
@@ -439,7 +458,9 @@ export class UdpSessions {
   /** From here the inbound's relay owns the session; its queued datagrams go first. */
   private handOver(s: UdpSession, relay: UdpSessionRelay, fd: number): void {
     const id = ++this.nextRelayId;
-    const { src, dst } = s.ctx.flow;
+    const { src } = s.ctx.flow;
+    // The relay answers from this address: the one the client sent to (a fake IP stays fake).
+    const dst = s.replyFrom;
     const queued = s.takePending();
     let pushedOut: readonly UdpSessionEnd[];
     try {
