@@ -85,6 +85,8 @@ describe('protocol: dns and hijack-dns', function () {
       const notQuery = Buffer.from(msg);
       notQuery[2 + 5] = 7; // seven questions
       assert.deepEqual(sniffDnsStream(notQuery.subarray(0, 20)), { kind: 'none' });
+      assert.deepEqual(sniffDnsStream(notQuery.subarray(0, 8)), { kind: 'none' }, 'ruled out as soon as the question count arrives');
+      assert.deepEqual(sniffStream(Buffer.from([0, 40, 1, 2, 0xff])), { kind: 'none' }, 'a binary protocol starting with 0x00 is not held: its flags byte is no query');
       assert.equal(sniffStream(Buffer.from('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n')).kind, 'found', 'HTTP still sniffed');
     });
 

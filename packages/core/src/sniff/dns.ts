@@ -57,13 +57,26 @@ export function sniffDnsStream(bytes: Uint8Array): SniffOutcome {
   const len = (bytes[0] << 8) | bytes[1];
   if (len < HEADER + 5 || len > MAX_TCP_QUERY) return NONE;
   if (bytes.length < 2 + len) {
-    // The header alone can already rule DNS out: do not hold other protocols until the timeout.
-    if (bytes.length >= 2 + HEADER && !headerCouldBeQuery(bytes.subarray(2))) return NONE;
-    return MORE;
+    // What has come of the header can already rule DNS out: other protocols are not held until the timeout.
+    return headerPrefixCouldBeQuery(bytes.subarray(2)) ? MORE : NONE;
   }
   return isDnsQuery(bytes.subarray(2, 2 + len)) ? DNS : NONE;
 }
 
-function headerCouldBeQuery(h: Uint8Array): boolean {
-  return (h[2] & 0xf8) === 0 && h[4] === 0 && h[5] === 1 && h[6] === 0 && h[7] === 0 && h[8] === 0 && h[9] === 0 && h[10] === 0 && h[11] <= 1;
+/** Header bytes a query must have (index → test), checked as far as they have arrived. */
+const HEADER_CHECKS: readonly [number, (b: number) => boolean][] = [
+  [2, (b) => (b & 0xf8) === 0], // QR clear, opcode QUERY
+  [4, (b) => b === 0],
+  [5, (b) => b === 1], // one question
+  [6, (b) => b === 0],
+  [7, (b) => b === 0], // no answers
+  [8, (b) => b === 0],
+  [9, (b) => b === 0], // no authority records
+  [10, (b) => b === 0],
+  [11, (b) => b <= 1], // at most the OPT record
+];
+
+function headerPrefixCouldBeQuery(h: Uint8Array): boolean {
+  for (const [i, ok] of HEADER_CHECKS) if (i < h.length && !ok(h[i])) return false;
+  return true;
 }
