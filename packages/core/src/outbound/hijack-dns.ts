@@ -11,6 +11,7 @@ const TCP_MAX_INFLIGHT = 32;
 
 /** What the hijack needs of the resolver: one query in wire format, its answer out (never rejects for a bad query). */
 export interface DnsQueryHandler {
+  /** The answer to `query` from `source.client` (FORMERR for a malformed query, SERVFAIL when the upstream fails). */
   handle(query: Buffer, source: { readonly client: Endpoint; readonly transport: 'udp' | 'tcp' }): Promise<Buffer>;
 }
 
