@@ -32,7 +32,7 @@ export interface ControlHost {
 }
 
 /** Operations a worker pool sends to each worker's {@link LocalControl.handle}. */
-export type ControlOp = 'connections' | 'totals' | 'close' | 'closeAll' | 'metrics' | 'setMode' | 'setLogLevel' | 'reload' | 'ruleProviders';
+export type ControlOp = 'connections' | 'totals' | 'close' | 'closeAll' | 'metrics' | 'setMode' | 'setLogLevel' | 'reload' | 'ruleProviders' | 'ruleHits';
 
 /**
  * The control API's part inside one Sluice: its {@link ControlAgent} (flow
@@ -133,6 +133,8 @@ export class LocalControl {
         return this.reload(typeof arg.payload === 'string' ? arg.payload : undefined);
       case 'ruleProviders':
         return this.ruleProviders();
+      case 'ruleHits':
+        return this.agent.ruleHits();
     }
   }
 

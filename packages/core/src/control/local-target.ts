@@ -45,6 +45,10 @@ export class LocalTarget implements ControlTarget {
     return this.control.ruleProviders();
   }
 
+  async ruleHits(): Promise<Record<string, number>> {
+    return this.control.agent.ruleHits();
+  }
+
   async metrics(): Promise<MetricsJson[]> {
     return [await this.control.agent.metricsJson()];
   }

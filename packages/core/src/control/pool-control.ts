@@ -6,6 +6,7 @@ import type { ByteTotals, MetricsJson } from './agent';
 import type { ClashConnection, ConnectionsSnapshot, RouteMode } from './clash-types';
 import { GroupControlView } from './group-control-view';
 import type { GroupControlPort } from './groups-view';
+import { sumRuleHits } from './rule-hits';
 import type { ClashRuleProvider } from './rule-providers';
 import type { ControlOp } from './local-control';
 import { LogTap } from './log-tap';
@@ -85,6 +86,10 @@ export class PoolTarget implements ControlTarget {
     const { results, errors } = await this.pool.control('ruleProviders', {}, { first: true });
     if (results.length === 0) throw new Error(errors.join('; ') || 'no worker answered');
     return results[0] as ClashRuleProvider[];
+  }
+
+  async ruleHits(): Promise<Record<string, number>> {
+    return sumRuleHits((await this.all('ruleHits')) as Record<string, number>[]);
   }
 
   async metrics(): Promise<MetricsJson[]> {

@@ -20,6 +20,8 @@ export interface ControlTarget {
   closeAllConnections(): Promise<void>;
   /** `route.rule_sets` with the counts of the contents in use (a worker's: every worker loads the same files). */
   ruleProviders(): Promise<ClashRuleProvider[]>;
+  /** Flows matched by each rule (by rule name: `rules[3]`, a rule's `name`, `final`), summed over the workers. */
+  ruleHits(): Promise<Record<string, number>>;
   /** Flow metrics of every worker, to be summed. */
   metrics(): Promise<MetricsJson[]>;
   /**
