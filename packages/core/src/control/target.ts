@@ -25,6 +25,14 @@ export interface ControlTarget {
   /** Flow metrics of every worker, to be summed. */
   metrics(): Promise<MetricsJson[]>;
   /**
+   * Process metrics (CPU, memory, heap, fds…) of every process that serves,
+   * each series labelled apart: a pool's with `worker="0"`, `"1"`… and
+   * `"pool"`, a single Sluice's without a label.
+   */
+  processMetrics(): Promise<MetricsJson[]>;
+  /** Resident memory of the whole Sluice in bytes: a pool's worker processes and its own. */
+  memory(): Promise<number>;
+  /**
    * Re-reads the config file (no argument) or applies `payload` (YAML or JSON
    * text); rejects, keeping the running config, when it is bad or would
    * change `plugins`.
