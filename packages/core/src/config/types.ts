@@ -2,6 +2,7 @@ import type { Network } from '../adapter/flow';
 import type { OutboundEntry } from '../adapter/plugin';
 import type { ControlConfig } from './control';
 import type { DnsConfig } from './dns';
+import { RULE_PROTOCOLS } from '../config-keys/route';
 export type { OutboundEntry, ControlConfig };
 export type { DnsConfig, DnsUpstreamConfig, DnsRuleConfig, DnsCacheConfig } from './dns';
 
@@ -63,11 +64,9 @@ export interface InboundConfig {
   readonly override_destination: boolean;
 }
 
-/** What a `protocol` condition names. */
-export type RuleProtocol = 'dns' | 'tls' | 'http' | 'quic';
-
-/** Every {@link RuleProtocol}, in the order error messages list them. */
-export const RULE_PROTOCOLS: readonly RuleProtocol[] = ['dns', 'tls', 'http', 'quic'];
+/** What a `protocol` condition names (the list is the descriptor's, in config-keys/route.ts). */
+export type RuleProtocol = (typeof RULE_PROTOCOLS)[number];
+export { RULE_PROTOCOLS };
 
 /** A port or an inclusive range. */
 export interface PortRange {
