@@ -11,6 +11,7 @@ export * from './errors';
 export * from './tokens';
 export { registerCoreServices, type CoreServices } from './services';
 export { formatEndpoint, unmapAddress, addressFamily } from './util/endpoint';
+export { upstreamRefusal } from './util/upstream-refusal';
 export { createRootLogger } from './logger';
 export { Sluice, createSluice, type SluiceOptions, type SluiceEvents } from './runtime/sluice';
 export { describeReload, type ReloadSummary } from './runtime/reload-summary';
