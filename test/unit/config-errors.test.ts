@@ -191,6 +191,11 @@ firewall: { table: 0 }
     assert.deepEqual(warnings, []);
   });
 
+  it('refuses an alias inside the node it refers to (a value that contains itself; found by the config fuzzer: stack overflow)', () => {
+    assert.deepEqual(issues('route:\n  rules: &r\n    - { any: *r, outbound: direct }\n'), ['YAML error at line 3, column 14: alias *r is inside the node it refers to']);
+    assert.deepEqual(issues('timeouts: &t { <<: *t }\n'), ['YAML error at line 1, column 20: alias *t is inside the node it refers to']);
+  });
+
   it('refuses a document that is not a mapping', () => {
     assert.match(issues('- a\n- b\n')[0], /^the config must be a mapping/);
     assert.deepEqual(issues(''), ['inbounds: at least one inbound is required', 'outbounds: at least one outbound is required']);

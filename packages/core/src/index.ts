@@ -29,7 +29,18 @@ export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './outbound/plugins
 export { definitionsByType, planOutbounds, createOutbounds, type PlannedOutbound } from './outbound/registry';
 export type * from './config/types';
 export { flowClosedChannel, flowRoutedChannel, type FlowOutcome } from './flow/access-log';
-export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, toConfigDocument, DEFAULTS, LOG_LEVELS, type ParseConfigOptions } from './config';
+export {
+  loadConfigFile,
+  parseConfig,
+  validateConfigFile,
+  redactConfig,
+  toConfigDocument,
+  DEFAULTS,
+  LOG_LEVELS,
+  type ParseConfigOptions,
+  type InspectOptions,
+  type HostInterfaces,
+} from './config';
 export { validateOutbounds } from './config/validate-outbounds';
 export {
   Router,

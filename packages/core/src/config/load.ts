@@ -21,7 +21,7 @@ export interface ParseConfigOptions {
 export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'): unknown {
   const lineCounter = new LineCounter();
   // YAML 1.2 core schema: `0x2` is the number 2, and `yes`/`on` stay strings. `logLevel: 'error'`: the library
-  // never prints to the console; what it would warn about that matters is an issue here (collectionKeyIssues).
+  // never prints to the console; what it would warn about that matters is an issue here (structureIssues).
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, schema: 'core', logLevel: 'error' });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -31,8 +31,8 @@ export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'
       }),
     );
   }
-  const keyIssues = collectionKeyIssues(doc, lineCounter, format);
-  if (keyIssues.length > 0) throw new ConfigError(keyIssues);
+  const structural = structureIssues(doc, lineCounter, format);
+  if (structural.length > 0) throw new ConfigError(structural);
   try {
     return doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
@@ -42,20 +42,28 @@ export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'
 }
 
 /**
- * Map keys that are maps or lists (`? [a, b]: 1`, or an alias of one): YAML
- * allows them, a config has no use for them, and a JavaScript object could
- * only hold them stringified (which the yaml library warns about on the
- * console). Each becomes an issue with its position.
+ * What YAML allows and a config cannot hold, each an issue with its position:
+ * map keys that are maps or lists (`? [a, b]: 1`, or an alias of one), which
+ * a JavaScript object could only hold stringified (the yaml library would
+ * warn on the console); and an alias inside the node its anchor names
+ * (`a: &x [*x]`), which makes a value that contains itself, so checking it
+ * would never end.
  */
-function collectionKeyIssues(doc: Document, lineCounter: LineCounter, format: 'yaml' | 'json'): { path: string; message: string }[] {
+function structureIssues(doc: Document, lineCounter: LineCounter, format: 'yaml' | 'json'): { path: string; message: string }[] {
   const issues: { path: string; message: string }[] = [];
+  const issue = (node: unknown, problem: string): void => {
+    const at = (node as { range?: [number, number, number] }).range?.[0] ?? 0;
+    const { line, col } = lineCounter.linePos(at);
+    issues.push({ path: '', message: `${format.toUpperCase()} error at line ${line}, column ${col}: ${problem}` });
+  };
   visit(doc, {
     Pair(_, pair) {
       const key = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
-      if (!isCollection(key)) return;
-      const at = (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0;
-      const { line, col } = lineCounter.linePos(at);
-      issues.push({ path: '', message: `${format.toUpperCase()} error at line ${line}, column ${col}: a key must be a single value, not a map or a list` });
+      if (isCollection(key)) issue(pair.key, 'a key must be a single value, not a map or a list');
+    },
+    Alias(_, alias, path) {
+      const target = alias.resolve(doc);
+      if (target !== undefined && path.includes(target)) issue(alias, `alias *${alias.source} is inside the node it refers to`);
     },
   });
   return issues;
