@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { isConfigError, parseConfig, validateOutbounds, type HostInterfaces } from '@sluice/core';
 import { configDocument } from './config-documents';
-import { runFuzz } from './harness';
+import { fuzzTimeoutMs, runFuzz } from './harness';
 
 /*
  * The config loader on random documents (./config-documents.ts): YAML and
@@ -21,7 +21,8 @@ describe('fuzz: config loader', () => {
     );
   });
 
-  it('parseConfig (and validateOutbounds on what it accepts) returns a config or throws a ConfigError, and prints nothing', async () => {
+  it('parseConfig (and validateOutbounds on what it accepts) returns a config or throws a ConfigError, and prints nothing', async function () {
+    this.timeout(fuzzTimeoutMs());
     let accepted = 0;
     // The loader must not write to the console (the yaml library warns there unless told not to).
     const printed: string[] = [];
