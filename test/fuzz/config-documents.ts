@@ -88,9 +88,8 @@ function object(rng: Prng, section: string, depth: number): Record<string, unkno
 
 /**
  * Configs `sluice check` accepts: the starting points that mutations move
- * away from. Small, because a YAML parse costs in proportion to the text
- * (some 0.5 µs a byte), and most of what a bigger document holds would be
- * more of the same.
+ * away from. Small, because a YAML parse costs in proportion to the text,
+ * and most of what a bigger document holds would be more of the same.
  */
 function validConfig(rng: Prng): Record<string, unknown> {
   const outbounds: Record<string, unknown>[] = [{ tag: 'direct', type: 'direct', mark: 2 }];

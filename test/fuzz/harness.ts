@@ -12,9 +12,9 @@ export function fuzzInputs(): number {
 
 /**
  * The mocha timeout of a test that runs one target: 2 ms an input on average
- * (the slowest target, the config loader, takes well under 1 ms of CPU), at
- * least a minute. Only there to stop a run that hangs; how fast a target runs
- * is reported, never asserted.
+ * (several times what the slowest target, the config loader, reports on a
+ * busy machine), at least a minute. Only there to stop a run that hangs; how
+ * fast a target runs is reported, never asserted.
  */
 export function fuzzTimeoutMs(): number {
   return Math.max(60_000, fuzzInputs() * 2);
