@@ -38,8 +38,6 @@ export {
   DEFAULTS,
   LOG_LEVELS,
   type ParseConfigOptions,
-  type InspectOptions,
-  type HostInterfaces,
 } from './config';
 export { validateOutbounds } from './config/validate-outbounds';
 export {
