@@ -40,6 +40,8 @@ export {
   type ParseConfigOptions,
 } from './config';
 export { validateOutbounds } from './config/validate-outbounds';
+export { configJsonSchema, builtinOutboundDefinitions, configDocTables, fillDocTables, fieldTable, outboundTable, schemaLabel, optionsJsonSchema } from './schema';
+export type { ConfigField, ValueSpec, JsonSchema } from './config-keys/field';
 export {
   Router,
   Rule,
