@@ -9,7 +9,7 @@ import type { FakeIp } from './fake-ip';
 import type { IpNameMap } from './ip-name-map';
 import { SuffixNameMatcher, type NameMatcher, type DnsRuleSetLookup } from './name-matcher';
 import type { DnsUpstream } from './upstream';
-import { formErr, inspectResponse, MalformedQuery, parseQuery, Rcode, synthesize, truncatedFor, type QueryInfo, type ResponseInfo } from './wire';
+import { answersQuestion, formErr, inspectResponse, MalformedQuery, parseQuery, Rcode, synthesize, truncatedFor, type QueryInfo, type ResponseInfo } from './wire';
 
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
@@ -26,6 +26,8 @@ export interface DnsCounters {
   readonly cacheHits: number;
   /** Upstream exchanges that failed (timeout, refused, bad answer): each answered SERVFAIL. */
   readonly upstreamErrors: number;
+  /** Upstream replies dropped because they answered a different question (name, type or class) than asked. */
+  readonly mismatchedReplies: number;
   /** Queries answered FORMERR. */
   readonly malformed: number;
   /** Entries of the IP → name mapping (`mapping` mode) or of the fake-IP pools (`fake-ip`). */
@@ -65,7 +67,7 @@ export class DnsResolver {
   private readonly cache: DnsCache;
   private readonly rules: readonly { readonly matcher: NameMatcher; readonly upstream: DnsUpstream }[];
   private readonly fallback: DnsUpstream;
-  private readonly stats = { queries: 0, cacheHits: 0, upstreamErrors: 0, malformed: 0 };
+  private readonly stats = { queries: 0, cacheHits: 0, upstreamErrors: 0, malformed: 0, mismatchedReplies: 0 };
 
   constructor(private readonly opts: DnsResolverOptions) {
     this.cache = new DnsCache(opts.config.cache, opts.clock);
@@ -140,6 +142,10 @@ export class DnsResolver {
     const timer = setTimeout(() => controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `dns: upstream ${upstream.tag} timed out`)), UPSTREAM_TIMEOUT_MS);
     try {
       response = await upstream.exchange(query, controller.signal);
+      if (!answersQuestion(response, q)) {
+        this.stats.mismatchedReplies++;
+        throw new SluiceError(ErrorCode.UPSTREAM, `dns: upstream ${upstream.tag} answered a different question than ${q.name}`);
+      }
       info = inspectResponse(response);
     } catch (err) {
       this.stats.upstreamErrors++;

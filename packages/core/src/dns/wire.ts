@@ -262,3 +262,21 @@ export function synthesize(query: Buffer, q: QueryInfo, rcode: number, answers: 
   if (q.edns) parts.push(Buffer.from([0, 0, OPT, 0x10, 0x00, 0, 0, q.dnssecOk ? 0x80 : 0, 0, 0, 0]));
   return Buffer.concat(parts);
 }
+
+/**
+ * Whether `response` answers the question `q` asked: QR set, exactly one
+ * question, same name (case-insensitively, so 0x20-randomised names match),
+ * type and class. A reply failing this is dropped, never cached or forwarded:
+ * it is a spoofing attempt or a broken upstream.
+ */
+export function answersQuestion(response: Buffer, q: Pick<QueryInfo, 'name' | 'type' | 'qclass'>): boolean {
+  try {
+    if (response.length < HEADER || (response[2] & 0x80) === 0 || response.readUInt16BE(4) !== 1) return false;
+    const name = readName(response, HEADER);
+    const off = skipName(response, HEADER);
+    if (off + 4 > response.length) return false;
+    return name === q.name && response.readUInt16BE(off) === q.type && response.readUInt16BE(off + 2) === q.qclass;
+  } catch {
+    return false;
+  }
+}
