@@ -146,6 +146,34 @@ describe('dns resolver', function () {
     assert.equal(svc.counters.upstreamErrors, 1);
   });
 
+  it('SERVFAIL, never cached, when an upstream answers a different name (TCP) or type (UDP) than asked', async () => {
+    const otherName = await stub((q) => ({ questions: [{ ...q, name: 'other.test' }], answers: [{ type: 'A', name: 'other.test', ttl: 60, data: '203.0.113.6' } as dnsPacket.Answer] }));
+    const tcp = await service(dnsConfig({ upstreams: [`tcp://127.0.0.1:${otherName.port}`] }));
+    for (const id of [10, 11]) {
+      const r = decode(await queryUdp(tcp.port, query('asked.test', 'A', { id })));
+      assert.equal(r.id, id);
+      assert.equal(r.rcode, 'SERVFAIL');
+    }
+    assert.equal(otherName.seen.tcp.length, 2, 'the mismatched reply was not cached');
+    assert.equal(tcp.svc.counters.mismatchedReplies, 2);
+    assert.equal(tcp.svc.counters.cacheHits, 0);
+
+    const otherType = await stub((q) => ({ questions: [{ ...q, type: 'AAAA' }], answers: [{ type: 'AAAA', name: q.name, ttl: 60, data: '2001:db8::1' } as dnsPacket.Answer] }));
+    const udp = await service(dnsConfig({ upstreams: [`udp://127.0.0.1:${otherType.port}`] }));
+    const r = decode(await queryUdp(udp.port, query('asked.test', 'A', { id: 12 })));
+    assert.equal(r.rcode, 'SERVFAIL');
+    assert.equal(udp.svc.counters.mismatchedReplies, 1);
+  });
+
+  it('accepts an upstream answer whose name differs only in case (0x20)', async () => {
+    const up = await stub((q) => ({ questions: [{ ...q, name: q.name.toUpperCase() }], answers: [{ type: 'A', name: q.name.toUpperCase(), ttl: 60, data: '203.0.113.7' } as dnsPacket.Answer] }));
+    const { port, svc } = await service(dnsConfig({ upstreams: [`udp://127.0.0.1:${up.port}`] }));
+    const r = decode(await queryUdp(port, query('mixed.test', 'A', { id: 13 })));
+    assert.equal(r.rcode, 'NOERROR');
+    assert.equal(r.answers[0].data, '203.0.113.7');
+    assert.equal(svc.counters.mismatchedReplies, 0);
+  });
+
   it('caches NXDOMAIN for the SOA negative TTL', async () => {
     const up = await stub(() => ({
       flags: 3,
