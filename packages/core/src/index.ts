@@ -11,6 +11,7 @@ export * from './errors';
 export * from './tokens';
 export { registerCoreServices, type CoreServices } from './services';
 export { formatEndpoint, unmapAddress, addressFamily } from './util/endpoint';
+export { upstreamRefusal } from './util/upstream-refusal';
 export { createRootLogger } from './logger';
 export { Sluice, createSluice, type SluiceOptions, type SluiceEvents } from './runtime/sluice';
 export { describeReload, type ReloadSummary } from './runtime/reload-summary';
@@ -29,7 +30,16 @@ export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './outbound/plugins
 export { definitionsByType, planOutbounds, createOutbounds, type PlannedOutbound } from './outbound/registry';
 export type * from './config/types';
 export { flowClosedChannel, flowRoutedChannel, type FlowOutcome } from './flow/access-log';
-export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, toConfigDocument, DEFAULTS, LOG_LEVELS, type ParseConfigOptions } from './config';
+export {
+  loadConfigFile,
+  parseConfig,
+  validateConfigFile,
+  redactConfig,
+  toConfigDocument,
+  DEFAULTS,
+  LOG_LEVELS,
+  type ParseConfigOptions,
+} from './config';
 export { validateOutbounds } from './config/validate-outbounds';
 export { configJsonSchema, builtinOutboundDefinitions, configDocTables, fillDocTables, fieldTable, outboundTable, schemaLabel, optionsJsonSchema } from './schema';
 export type { ConfigField, ValueSpec, JsonSchema } from './config-keys/field';
@@ -73,7 +83,7 @@ export {
   type RuleSetLookup,
 } from './router';
 export { parseClashRule, parseClashCondition, ClashSyntaxError, type ClashRule, type ClashCondition } from './config/clash-rules';
-export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type CommandRunner, type CommandResult } from './firewall';
+export { renderFirewall, planOffload, describeOffload, readOffloadCounters, parseOffloadCounters, OffloadCountersError, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type OffloadPlan, type OffloadRule, type OffloadStop, type OffloadTotals, type PacketBytes, type CommandRunner, type CommandResult } from './firewall';
 export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';
@@ -86,3 +96,4 @@ export { isDnsQuery, sniffDnsDatagram, sniffDnsStream } from './sniff/dns';
 export { DatagramSniffer } from './sniff/datagram-sniffer';
 export { clientInitialKeys, QUIC_VERSIONS, type QuicVersion, type QuicInitialKeys } from './sniff/quic-initial-keys';
 export * from './dns';
+export { OffloadMonitor } from './runtime/offload-monitor';
