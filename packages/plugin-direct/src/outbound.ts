@@ -13,6 +13,8 @@ import {
   type Outbound,
   type PacketChannel,
   type PacketReceiver,
+  type TcpConnectPlan,
+  type TcpConnectPlanner,
   type TcpFdDialer,
   type UdpFdDialer,
 } from '@sluice/core';
@@ -26,7 +28,7 @@ type Logger = FlowContext['logger'];
  * this host. Sockets that need options Node cannot set (mark, interface,
  * transparent source) are made by the native module and adopted by Node.
  */
-export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
+export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner, UdpFdDialer {
   readonly type = 'direct';
   readonly networks = ['tcp', 'udp'] as const;
   private readonly needsNative: boolean;
@@ -90,7 +92,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   /** Socket errors become `SLUICE_ERR_DIAL` with the errno; aborts and timeouts pass as they are. */
   private dialError(err: unknown, signal: AbortSignal, ctx: FlowContext, address: string, port: number): unknown {
     if (err === signal.reason || err === ctx.signal.reason || !isErrnoError(err)) return err;
-    return new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${port} failed (${err.code})`, { cause: err });
+    return connectFailed(err, address, port);
   }
 
   /** {@link TcpFdDialer.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
@@ -104,6 +106,30 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     } finally {
       done();
     }
+  }
+
+  /**
+   * {@link TcpConnectPlanner.planTcpConnect}: the connect {@link dialTcpFd}
+   * would make, for the relay to make itself. Undefined when the address is
+   * a name to resolve first, or with `connect_timeout_ms` (core's connect
+   * timeout bounds the native connect; this outbound's own one is kept on
+   * the `dialTcpFd` path).
+   */
+  planTcpConnect(dst: Destination, ctx: FlowContext): TcpConnectPlan | undefined {
+    if (this.options.connect_timeout_ms !== undefined) return undefined;
+    const address = dst.host !== undefined && ctx.flow.hostSource !== 'dns' ? dst.host : dst.address;
+    if (net.isIP(address) === 0) return undefined;
+    const port = dst.port;
+    return {
+      address,
+      port,
+      mark: this.options.mark,
+      device: this.options.interface,
+      localAddress: this.localAddressFor(addressFamily(address), ctx),
+      transparent: this.options.transparent,
+      // Captures no context: the plan lives as long as the flow.
+      dialError: (err) => connectFailed(err, address, port),
+    };
   }
 
   private connectFd(address: string, port: number, signal: AbortSignal, ctx: FlowContext): Promise<number> {
@@ -267,6 +293,11 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A socket error of a connect to `address:port` as `SLUICE_ERR_DIAL`, naming the errno. */
+function connectFailed(err: NodeJS.ErrnoException, address: string, port: number): SluiceError {
+  return new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${port} failed (${err.code})`, { cause: err });
 }
 
 /** `socket.connect` as a promise: its callback is the only place a connect error (or a lookup error) is reported. */

@@ -1,10 +1,11 @@
 import type * as net from 'node:net';
 import type { Logger } from 'pino';
-import { isTcpFdDialer } from '../adapter/capabilities';
+import { isTcpConnectPlanner, isTcpFdDialer, type TcpConnectPlan } from '../adapter/capabilities';
 import type { Destination, Endpoint, FlowMetadata } from '../adapter/flow';
 import type { AcceptedConnection } from '../adapter/inbound';
 import { ErrorCode, SluiceError, describeError } from '../errors';
 import type { RelayEnd, TcpRelayer } from '../relay/relay';
+import type { ConnectingRelayResult } from '../relay/splice-relay';
 import type { TcpRelay } from '../relay/stream-relay';
 import { unmapAddress } from '../util/endpoint';
 import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log';
@@ -247,6 +248,12 @@ export class TcpFlows {
     try {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const dst = f.dialDst ?? f.flow.dst;
+      // The fast path: a bare client fd, nothing to replay, and an outbound that can describe its connect.
+      const client = f.client;
+      if (typeof client === 'number' && f.replay === undefined && isTcpConnectPlanner(target) && this.relayer.acceptsFds) {
+        const plan = target.planTcpConnect(dst, ctx);
+        if (plan !== undefined && this.connectAndRelay(f, client, plan)) return;
+      }
       dial = this.relayer.acceptsFds && isTcpFdDialer(target) ? target.dialTcpFd(dst, ctx) : target.dialTcp(dst, ctx);
     } catch (err) {
       this.fail(f, err);
@@ -278,6 +285,35 @@ export class TcpFlows {
         this.fail(f, err);
       },
     );
+  }
+
+  /**
+   * Connect and relay in one native step (see {@link TcpConnectPlanner}):
+   * the relay owns the client from here, bounded by the connect timeout, and
+   * a failed connect ends the flow with the error and reset the dial would
+   * have given. False, owning nothing, when the relay refuses.
+   */
+  private connectAndRelay(f: TcpFlow, client: number, plan: TcpConnectPlan): boolean {
+    const relay = this.relayer.connectAndStart(client, plan, this.opts.connectTimeoutMs);
+    if (relay === undefined) return false;
+    f.relay = relay;
+    f.client = undefined;
+    f.ctx = undefined;
+    void relay.result.then((r) => this.finishConnected(f, r, plan));
+    return true;
+  }
+
+  /** The end of a {@link connectAndRelay} flow: a failed connect is logged as the dial's failure, as {@link fail} would. */
+  private finishConnected(f: TcpFlow, r: ConnectingRelayResult, plan: TcpConnectPlan): void {
+    if (r.connected) {
+      this.finish(f, r.up, r.down, r.error);
+      return;
+    }
+    let err: unknown;
+    if (r.connectTimedOut) err = new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${this.opts.connectTimeoutMs} ms`);
+    else if (r.connectError !== undefined) err = plan.dialError(r.connectError);
+    else err = new SluiceError(ErrorCode.SHUTDOWN, r.error ?? 'aborted before the upstream connected');
+    this.finish(f, 0, 0, describeError(err));
   }
 
   /** Both ends are connected: the relay takes them. */
