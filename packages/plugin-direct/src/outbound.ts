@@ -10,6 +10,7 @@ import {
   unmapAddress,
   type Destination,
   type FlowContext,
+  type FlowMetadata,
   type Outbound,
   type PacketChannel,
   type PacketReceiver,
@@ -45,10 +46,10 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
    * The configured `local_address` of `family`; else, with `transparent`, the
    * client's own address (when of that family), so the remote sees the client.
    */
-  private localAddressFor(family: 4 | 6, ctx: FlowContext): string | undefined {
+  private localAddressFor(family: 4 | 6, flow: FlowMetadata): string | undefined {
     const configured = this.options.local_address?.find((a) => addressFamily(a) === family);
     if (configured !== undefined || !this.options.transparent) return configured;
-    const client = unmapAddress(ctx.flow.src.address);
+    const client = unmapAddress(flow.src.address);
     return net.isIP(client) !== 0 && addressFamily(client) === family ? client : undefined;
   }
 
@@ -115,9 +116,9 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
    * timeout bounds the native connect; this outbound's own one is kept on
    * the `dialTcpFd` path).
    */
-  planTcpConnect(dst: Destination, ctx: FlowContext): TcpConnectPlan | undefined {
+  planTcpConnect(dst: Destination, flow: FlowMetadata): TcpConnectPlan | undefined {
     if (this.options.connect_timeout_ms !== undefined) return undefined;
-    const address = dst.host !== undefined && ctx.flow.hostSource !== 'dns' ? dst.host : dst.address;
+    const address = dst.host !== undefined && flow.hostSource !== 'dns' ? dst.host : dst.address;
     if (net.isIP(address) === 0) return undefined;
     const port = dst.port;
     return {
@@ -125,7 +126,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
       port,
       mark: this.options.mark,
       device: this.options.interface,
-      localAddress: this.localAddressFor(addressFamily(address), ctx),
+      localAddress: this.localAddressFor(addressFamily(address), flow),
       transparent: this.options.transparent,
       // Captures no context: the plan lives as long as the flow.
       dialError: (err) => connectFailed(err, address, port),
@@ -146,7 +147,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
           port,
           mark: this.options.mark,
           device: this.options.interface,
-          localAddress: this.localAddressFor(addressFamily(address), ctx),
+          localAddress: this.localAddressFor(addressFamily(address), ctx.flow),
           transparent: this.options.transparent,
         },
         (err, fd) => {
@@ -183,7 +184,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
 
   private connect(address: string, port: number, signal: AbortSignal, ctx: FlowContext): Promise<net.Socket> {
     const family = addressFamily(address);
-    const localAddress = this.localAddressFor(family, ctx);
+    const localAddress = this.localAddressFor(family, ctx.flow);
     let socket: net.Socket;
     if (this.needsNative) {
       const fd = this.native().createSocket({
@@ -243,7 +244,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
   }
 
   private bindUdp(socket: dgram.Socket, family: 4 | 6, ctx: FlowContext): Promise<void> {
-    const localAddress = this.localAddressFor(family, ctx);
+    const localAddress = this.localAddressFor(family, ctx.flow);
     return new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       const done = (): void => {
@@ -282,7 +283,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
         family,
         mark: this.options.mark,
         device: this.options.interface,
-        localAddress: this.localAddressFor(family, ctx),
+        localAddress: this.localAddressFor(family, ctx.flow),
         transparent: this.options.transparent,
         connectAddress: address,
         connectPort: dst.port,

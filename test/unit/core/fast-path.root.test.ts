@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
-import { BlockOutbound, ErrorCode, flowClosedChannel, spliceAvailable, type Destination, type FlowContext, type Outbound, type TcpConnectPlan, type TcpConnectPlanner, type TcpFdDialer } from '@sluice/core';
+import { BlockOutbound, ErrorCode, flowClosedChannel, spliceAvailable, type Destination, type FlowContext, type FlowMetadata, type Outbound, type TcpConnectPlan, type TcpConnectPlanner, type TcpFdDialer } from '@sluice/core';
 import { createFlowHarness, type FlowHarness } from '@sluice/core/testing';
 import { DirectOutbound } from '@sluice/plugin-direct';
 import { forEachAccepted, native, type TcpAcceptor } from '@sluice/native';
@@ -44,9 +44,9 @@ class PlannedRedirect extends Redirect implements TcpConnectPlanner {
   ) {
     super(tag, target);
   }
-  planTcpConnect(dst: Destination, ctx: FlowContext): TcpConnectPlan | undefined {
+  planTcpConnect(dst: Destination, flow: FlowMetadata): TcpConnectPlan | undefined {
     this.plans++;
-    return this.plan ? this.planner.planTcpConnect({ ...dst, port: this.target() }, ctx) : undefined;
+    return this.plan ? this.planner.planTcpConnect({ ...dst, port: this.target() }, flow) : undefined;
   }
 }
 

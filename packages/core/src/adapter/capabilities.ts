@@ -1,4 +1,4 @@
-import type { FlowContext, Destination } from './flow';
+import type { FlowContext, Destination, FlowMetadata } from './flow';
 import type { Outbound } from './outbound';
 
 /**
@@ -54,9 +54,11 @@ export interface TcpConnectPlanner {
    * The connect to make for `dst`, or undefined when it cannot be described
    * without waiting (a name to resolve first) or needs an option the plan
    * cannot carry: the flow then dials with `dialTcpFd`. Synchronous, no side
-   * effects; may throw as `dialTcpFd` would reject.
+   * effects; may throw as `dialTcpFd` would reject. Gets the flow, not a
+   * {@link FlowContext}: a planned flow never has one (no signal, no logger
+   * to make), which is part of what makes it cheap.
    */
-  planTcpConnect(dst: Destination, ctx: FlowContext): TcpConnectPlan | undefined;
+  planTcpConnect(dst: Destination, flow: FlowMetadata): TcpConnectPlan | undefined;
 }
 
 /**

@@ -52,7 +52,10 @@ class TcpFlow implements LiveFlow {
   outbound = '';
   /** The route table the flow was routed with, released when it ends. */
   table: RouteTable | undefined;
+  /** Made when an outbound is dialled (a planned connect needs none). */
   ctx: FlowContextImpl | undefined;
+  /** An abort that came before the flow had a context (while it was routed): the dial is not started. */
+  earlyAbort: unknown;
   /** The client connection until the relay owns it. */
   client: AcceptedConnection | undefined;
   relay: TcpRelay | undefined;
@@ -67,7 +70,8 @@ class TcpFlow implements LiveFlow {
   /** Aborts the flow's signal (the outbound cancels its dial) and stops waiting for the dial. */
   abort(reason: unknown): void {
     const ctx = this.ctx;
-    ctx?.controller.abort(reason);
+    if (ctx) ctx.controller.abort(reason);
+    else this.earlyAbort ??= reason;
     const giveUp = this.giveUp;
     this.giveUp = undefined;
     // The signal keeps its first reason; the wait ends with that one.
@@ -157,7 +161,6 @@ export class TcpFlows {
   /** Routes the flow (the dispatch is synchronous without a hook), then dials. */
   private route(f: TcpFlow): void {
     const flow = f.flow;
-    f.ctx = new FlowContextImpl(flow, this.logger);
     // No async functions and no promise of our own on this path: the dispatch is synchronous without a hook.
     let d: Dispatch | Promise<Dispatch>;
     try {
@@ -242,18 +245,19 @@ export class TcpFlows {
     f.table = d.table;
     d.table.acquire();
     reportFlowRouted(this.logger, f.flow, d.rule, d.target.tag, this.listener);
-    const ctx = f.ctx!;
     const target = d.target;
     let dial: Promise<RelayEnd>;
     try {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (f.earlyAbort !== undefined) throw f.earlyAbort;
       const dst = f.dialDst ?? f.flow.dst;
       // The fast path: a bare client fd, nothing to replay, and an outbound that can describe its connect.
       const client = f.client;
       if (typeof client === 'number' && f.replay === undefined && isTcpConnectPlanner(target) && this.relayer.acceptsFds) {
-        const plan = target.planTcpConnect(dst, ctx);
+        const plan = target.planTcpConnect(dst, f.flow);
         if (plan !== undefined && this.connectAndRelay(f, client, plan)) return;
       }
+      // Only a dial needs a context (its signal, its logger).
+      const ctx = (f.ctx = new FlowContextImpl(f.flow, this.logger));
       dial = this.relayer.acceptsFds && isTcpFdDialer(target) ? target.dialTcpFd(dst, ctx) : target.dialTcp(dst, ctx);
     } catch (err) {
       this.fail(f, err);
@@ -298,7 +302,6 @@ export class TcpFlows {
     if (relay === undefined) return false;
     f.relay = relay;
     f.client = undefined;
-    f.ctx = undefined;
     void relay.result.then((r) => this.finishConnected(f, r, plan));
     return true;
   }
