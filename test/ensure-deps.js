@@ -43,6 +43,8 @@ const PACKAGES = [
   // The packaging tests pack @sluice/native, whose prepack cross-compiles the linux-arm64 prebuild; readelf checks it.
   ['g++-aarch64-linux-gnu', 'aarch64-linux-gnu-g++'],
   ['binutils', 'readelf'],
+  // The built-in dashboard's browser test (test/e2e/dashboard.test.ts) drives Debian's headless Chromium with puppeteer-core.
+  ['chromium', 'chromium'],
 ];
 
 const SEARCH_PATH = [...(process.env.PATH || '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];

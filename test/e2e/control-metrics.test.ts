@@ -114,6 +114,10 @@ describe('e2e: the control API with two workers: metrics and connections during 
     assert.equal(sum(samples, 'sluice_bytes_total', { direction: 'down', outbound: 'direct' }), direct.down, msg);
     assert.equal(sum(samples, 'sluice_flows_total', { outbound: 'direct' }), direct.n, msg);
     assert.equal(sum(samples, 'sluice_flows_total', { outbound: 'deny', rule: 'rules[0]', network: 'tcp', inbound: 'in4' }), byOutbound('deny').n, msg);
+    // Rule hits, gathered from both workers: the deny rule and the final rule (Match) saw every flow between them.
+    const { rules } = JSON.parse(await api('/rules')) as { rules: { type: string; hits: number }[] };
+    assert.equal(rules[0]!.hits, byOutbound('deny').n, msg);
+    assert.equal(rules[rules.length - 1]!.hits, direct.n, msg);
     assert.equal(sum(samples, 'sluice_flow_errors_total'), flows.filter((f) => f.error !== undefined).length, msg);
     assert.equal(sum(samples, 'sluice_flows_active', { network: 'tcp' }), 0);
     assert.ok(samples.some((s) => s.name === 'process_cpu_user_seconds_total'), 'process metrics');

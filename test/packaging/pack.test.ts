@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { runCommand, type CommandResult, type RunOptions } from '@sluice/testbed';
@@ -63,6 +63,17 @@ describe('packaging: the packed workspaces, installed with --omit=dev in an empt
   it("`require('@sluice/core')` loads", async function () {
     const r = await run(process.execPath, ['-e', "require('@sluice/core')"], { cwd: app, allowFailure: true });
     assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
+  });
+
+  it('ships the config schema as @sluice/core/schema/sluice.schema.json, the one in the repository', async function () {
+    const read = "process.stdout.write(require('fs').readFileSync(require.resolve('@sluice/core/schema/sluice.schema.json'), 'utf8'))";
+    const r = await run(process.execPath, ['-e', read], { cwd: app, allowFailure: true });
+    assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
+    assert.equal(r.stdout, readFileSync(path.join(REPO_ROOT, 'packages/core/schema/sluice.schema.json'), 'utf8'));
+  });
+
+  it('the installed @sluice/core carries the built dashboard (ui-dist/), which control.ui serves', function () {
+    for (const file of ['index.html', 'app.js', 'app.css']) assert.ok(existsSync(path.join(app, 'node_modules/@sluice/core/ui-dist', file)), `ui-dist/${file}`);
   });
 
   it('the native addon loads', async function () {

@@ -30,6 +30,8 @@ export type * from './config/types';
 export { flowClosedChannel, flowRoutedChannel, type FlowOutcome } from './flow/access-log';
 export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, toConfigDocument, DEFAULTS, LOG_LEVELS, type ParseConfigOptions } from './config';
 export { validateOutbounds } from './config/validate-outbounds';
+export { configJsonSchema, builtinOutboundDefinitions, configDocTables, fillDocTables, fieldTable, outboundTable, schemaLabel, optionsJsonSchema } from './schema';
+export type { ConfigField, ValueSpec, JsonSchema } from './config-keys/field';
 export {
   Router,
   Rule,

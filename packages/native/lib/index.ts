@@ -185,6 +185,15 @@ export interface UdpTransparentSocket {
    * sockets and close the least recently used session of them all.
    */
   oldestSession(): { id: number; idleMs: number } | undefined;
+  /**
+   * The payload bytes attached session `id` has relayed so far (up: client
+   * to remote, down: back; the counts its {@link UdpSessionClosed} will
+   * carry), written to `out[offset]` and `out[offset + 1]` without
+   * allocating, so every live session can be read each second. Returns false,
+   * writing nothing, when no session has that id (ended, or after `close()`).
+   * Throws `EINVAL` on bad arguments.
+   */
+  readSessionBytes(id: number, out: Float64Array, offset?: number): boolean;
   /** Stops polling and closes the socket, every reply socket and every attached session, returned with their counts. Idempotent. */
   close(): UdpSessionClosed[];
   stats(): UdpSocketStats;

@@ -297,6 +297,14 @@ UdpSessions::Closed UdpSessions::Erase(List::iterator it, const char* reason) {
   return closed;
 }
 
+bool UdpSessions::Bytes(double id, double* up, double* down) const {
+  const auto found = by_id_.find(id);
+  if (found == by_id_.end()) return false;
+  *up = found->second->up;
+  *down = found->second->down;
+  return true;
+}
+
 bool UdpSessions::Remove(double id, const char* reason, Closed* out) {
   const auto found = by_id_.find(id);
   if (found == by_id_.end()) return false;

@@ -111,6 +111,10 @@ class UdpSessions {
   // what to close at the cap.
   bool Oldest(double* id, Clock::time_point* last_active) const;
 
+  // The payload bytes session `id` has relayed so far, each way (what its
+  // Closed record will carry). False, leaving `up` and `down`, when unknown.
+  bool Bytes(double id, double* up, double* down) const;
+
   size_t size() const { return by_key_.size(); }
   const Counters& counters() const { return counters_; }
   std::chrono::milliseconds idle() const { return idle_; }

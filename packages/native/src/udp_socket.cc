@@ -361,6 +361,25 @@ Napi::Value UdpTransparentSocket::OldestSession(const Napi::CallbackInfo& info) 
   return out;
 }
 
+Napi::Value UdpTransparentSocket::ReadSessionBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowInvalid(env, "readSessionBytes", "id must be a number");
+  if (info.Length() < 2 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    ThrowInvalid(env, "readSessionBytes", "out must be a Float64Array");
+  }
+  auto out = info[1].As<Napi::Float64Array>();
+  size_t offset = 0;
+  if (info.Length() > 2 && info[2].IsNumber()) offset = info[2].As<Napi::Number>().Uint32Value();
+  if (offset + 2 > out.ElementLength()) ThrowInvalid(env, "readSessionBytes", "out has no room for two counters at offset");
+  // Written in place: cheap enough to read every live session each second, as /traffic does.
+  double up = 0;
+  double down = 0;
+  if (!open_ || !sessions_->Bytes(info[0].As<Napi::Number>().DoubleValue(), &up, &down)) return Napi::Boolean::New(env, false);
+  out[offset] = up;
+  out[offset + 1] = down;
+  return Napi::Boolean::New(env, true);
+}
+
 void UdpTransparentSocket::EnsureSweeping() {
   if (sweep_timer_) return;
   uv_loop_t* loop = nullptr;
@@ -444,6 +463,7 @@ Napi::Function UdpTransparentSocket::DefineClass(Napi::Env env) {
           InstanceMethod<&UdpTransparentSocket::AttachSession>("attachSession"),
           InstanceMethod<&UdpTransparentSocket::DetachSession>("detachSession"),
           InstanceMethod<&UdpTransparentSocket::OldestSession>("oldestSession"),
+          InstanceMethod<&UdpTransparentSocket::ReadSessionBytes>("readSessionBytes"),
       });
 }
 

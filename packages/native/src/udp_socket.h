@@ -54,6 +54,7 @@ class UdpTransparentSocket : public Napi::ObjectWrap<UdpTransparentSocket> {
   Napi::Value AttachSession(const Napi::CallbackInfo& info);
   Napi::Value DetachSession(const Napi::CallbackInfo& info);
   Napi::Value OldestSession(const Napi::CallbackInfo& info);
+  Napi::Value ReadSessionBytes(const Napi::CallbackInfo& info);
 
   // Expires idle sessions and tells JavaScript (onSessionsClosed).
   void SweepSessions();

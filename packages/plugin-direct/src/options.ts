@@ -26,14 +26,24 @@ const ip = z.string().refine((s) => isIP(s) !== 0, (s) => ({ message: `"${s}" is
 /** Schema of a `direct` outbound's options (the config entry without `tag` and `type`); unknown keys are errors. */
 export const directOptions: z.ZodType<DirectOptions, z.ZodTypeDef, unknown> = z
   .object({
-    mark: uint32.optional(),
-    interface: z.string().min(1).max(15, 'interface names have at most 15 characters').optional(),
+    mark: uint32.optional().describe('`SO_MARK` on every outbound socket (a number or `"0x2"`), so Sluice\'s own traffic escapes its capture; needs CAP_NET_ADMIN'),
+    interface: z.string().min(1).max(15, 'interface names have at most 15 characters').optional().describe('`SO_BINDTODEVICE`: leave through this interface only'),
     local_address: z
       .union([ip, z.array(ip).min(1).max(2)])
       .transform((v) => (Array.isArray(v) ? v : [v]))
-      .optional(),
-    transparent: z.boolean().default(false),
-    connect_timeout_ms: z.number().int().min(1, 'must be 1 or more').max(600_000, 'must be at most 600000').optional(),
+      .optional()
+      .describe('source address of outbound sockets, at most one per family (the IPv4 one is used for IPv4 destinations)'),
+    transparent: z
+      .boolean()
+      .default(false)
+      .describe("`IP_TRANSPARENT`: bind a `local_address` that is not this host's; without `local_address`, bind each flow's client address, so the remote sees the client itself (docs/transparent-outbound.md)"),
+    connect_timeout_ms: z
+      .number()
+      .int()
+      .min(1, 'must be 1 or more')
+      .max(600_000, 'must be at most 600000')
+      .optional()
+      .describe("this outbound's own TCP connect timeout; core's `timeouts.connect_ms` when absent"),
   })
   .strict()
   .superRefine((o, ctx) => {

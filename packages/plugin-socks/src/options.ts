@@ -59,36 +59,49 @@ export const socksOptions: z.ZodType<SocksOptions, z.ZodTypeDef, unknown> = z
   .object({
     server: z
       .string({ required_error: 'required', invalid_type_error: 'must be a string' })
-      .refine(isHostOrIp, 'must be an IP address or a host name'),
+      .refine(isHostOrIp, 'must be an IP address or a host name')
+      .describe('IP address or host name of the SOCKS server'),
     port: z
       .number({ required_error: 'required', invalid_type_error: PORT })
       .int(PORT)
       .min(1, PORT)
-      .max(65535, PORT),
+      .max(65535, PORT)
+      .describe("the SOCKS server's port"),
     // YAML gives `4` as a number and `4a` as a string; accept "4" and "5" too.
     version: z
       .union([z.literal(5), z.literal(4), z.literal('5'), z.literal('4'), z.literal('4a')], {
         errorMap: () => ({ message: 'must be 5, 4 or "4a"' }),
       })
       .default(5)
-      .transform((v): SocksVersion => (v === '4a' ? '4a' : (Number(v) as 4 | 5))),
+      .transform((v): SocksVersion => (v === '4a' ? '4a' : (Number(v) as 4 | 5)))
+      .describe('SOCKS version spoken to the server: `5`, `4` or `"4a"` (SOCKS4 with names)'),
     username: z
       .string({ invalid_type_error: 'must be a string' })
       .refine((s) => byteLength(s) >= 1 && byteLength(s) <= 255, 'must be 1-255 bytes')
-      .optional(),
+      .optional()
+      .describe('SOCKS5: the RFC 1929 user name (with `password`); SOCKS4/4a: the USERID field'),
     password: z
       .string({ invalid_type_error: 'must be a string' })
       .refine((s) => byteLength(s) >= 1 && byteLength(s) <= 255, 'must be 1-255 bytes')
-      .optional(),
-    via: z.string({ invalid_type_error: 'must be the tag of another outbound' }).min(1, 'must not be empty').optional(),
-    connect_timeout_ms: timeout.default(10_000),
-    handshake_timeout_ms: timeout.default(10_000),
-    udp: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
-    mark: mark.optional(),
+      .optional()
+      .describe('SOCKS5 only: the RFC 1929 password (with `username`); never logged'),
+    via: z
+      .string({ invalid_type_error: 'must be the tag of another outbound' })
+      .min(1, 'must not be empty')
+      .optional()
+      .describe("tag of the outbound that carries this one's traffic to the server (a chain); without it, a socket of this host"),
+    connect_timeout_ms: timeout.default(10_000).describe('how long reaching the server (or the `via` dial) may take'),
+    handshake_timeout_ms: timeout.default(10_000).describe('how long the SOCKS exchange may take once connected'),
+    udp: z
+      .boolean({ invalid_type_error: 'must be true or false' })
+      .optional()
+      .describe('carry UDP with UDP ASSOCIATE; default true for SOCKS5, impossible for 4/4a'),
+    mark: mark.optional().describe('`SO_MARK` on the sockets to the server (TCP and UDP); only without `via`'),
     interface: z
       .string({ invalid_type_error: 'must be an interface name' })
       .regex(/^[^\s/:"'\\]{1,15}$/, 'must be an interface name (at most 15 characters, no spaces, "/" or ":")')
-      .optional(),
+      .optional()
+      .describe('`SO_BINDTODEVICE` on those sockets: reach the server through this interface only; only without `via`'),
   })
   .strict()
   .superRefine((o, ctx) => {

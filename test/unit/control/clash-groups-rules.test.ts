@@ -193,6 +193,18 @@ describe('control API: groups, rules, rule sets and DNS from the runtime', funct
     );
   });
 
+  it('GET /rules: hits counts the flows each rule matched', async () => {
+    const hitsOf = async (): Promise<number[]> => (await json<{ rules: { hits: number }[] }>(await f.api('/rules'))).rules.map((r) => r.hits);
+    const before = await hitsOf();
+    for (const payload of ['one', 'two']) {
+      const client = await openFlow(f.inboundPort, payload);
+      client.destroy();
+    }
+    const after = await hitsOf();
+    // Both flows go to the echo server's port: the first rule (dst_port) matched them, no other rule did.
+    assert.deepEqual(after, before.map((n, i) => (i === 0 ? n + 2 : n)));
+  });
+
   it('GET /connections: a flow shows its rule in mihomo\'s type name and the group chain', async () => {
     const client = await openFlow(f.inboundPort, 'abc');
     try {

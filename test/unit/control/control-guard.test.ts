@@ -169,10 +169,20 @@ describe('control API: auth, CORS, Host, no relaying', function () {
       const redirect = await fetch(`${f.base}/ui`, { redirect: 'manual' });
       assert.equal(redirect.status, 308);
       assert.equal(redirect.headers.get('location'), '/ui/');
-      // This checkout has no built dashboard: a 404 that says so, not a 401.
+      // `npm run build` bundles the dashboard (packages/core/ui → ui-dist): the page, its script and its style, without a 401.
       const page = await fetch(`${f.base}/ui/`);
-      assert.equal(page.status, 404);
-      assert.match(((await page.json()) as { message: string }).message, /not built/);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+      const html = await page.text();
+      assert.match(html, /<title>Sluice dashboard<\/title>/);
+      for (const [file, type] of [['app.js', /^text\/javascript/], ['app.css', /^text\/css/]] as const) {
+        assert.ok(html.includes(`"${file}"`), `index.html loads ${file}`);
+        const r = await fetch(`${f.base}/ui/${file}`);
+        assert.equal(r.status, 200, file);
+        assert.match(r.headers.get('content-type') ?? '', type, file);
+      }
+      // Everything the page loads is relative (this server), never another host.
+      assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//);
       for (const path of ['/ui/../package.json', '/ui/%2e%2e/package.json', '/ui/..%2f..%2fpackage.json']) {
         const r = await raw(f.apiPort, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${f.apiPort}\r\nConnection: close\r\n\r\n`);
         assert.match(r, /^HTTP\/1\.1 (404|401)/, path);

@@ -108,6 +108,28 @@ describe('native: UdpTransparentSocket session relay (loopback)', () => {
     assert.equal((f.batches as UdpDatagram[][])[0][0].data.toString(), 'after');
   });
 
+  it('readSessionBytes reads a live session\'s counts in place, the same the detach reports; false once it ended', async () => {
+    const f = await setup();
+    f.attach(3, f.dialUpstream());
+    const out = new Float64Array(4);
+    assert.equal(f.socket.readSessionBytes(3, out, 2), true);
+    assert.deepEqual([...out], [0, 0, 0, 0]);
+    f.send('hello');
+    await waitFor('reply to hello', () => f.replies.length === 1);
+    // The session is still attached: its counts are read while it runs.
+    assert.equal(f.socket.readSessionBytes(3, out, 2), true);
+    assert.deepEqual([...out], [0, 0, 'hello'.length, 're:hello'.length]);
+    f.send('again');
+    await waitFor('reply to again', () => f.replies.length === 2);
+    assert.equal(f.socket.readSessionBytes(3, out), true);
+    assert.deepEqual([out[0], out[1]], ['helloagain'.length, 're:hellore:again'.length]);
+    assert.equal(f.socket.readSessionBytes(99, out), false, 'no session 99');
+    assert.equal(thrown(() => f.socket.readSessionBytes(3, new Float64Array(1))).code, 'EINVAL');
+    assert.equal(thrown(() => f.socket.readSessionBytes(3, new Float32Array(2) as unknown as Float64Array)).code, 'EINVAL');
+    assert.deepEqual(f.socket.detachSession(3), { id: 3, up: out[0], down: out[1], reason: 'closed' });
+    assert.equal(f.socket.readSessionBytes(3, out), false, 'detached');
+  });
+
   it('relays bursts in batches (one sendmmsg per session per received batch) without losing datagrams', async () => {
     const f = await setup({ receiveBufferSize: 1 << 20 });
     f.attach(7, f.dialUpstream());

@@ -35,6 +35,13 @@ export interface UdpSessionRelay {
    * it, the flow side closes this relay's earliest attached session instead.
    */
   oldest?(): { readonly id: number; readonly idleMs: number } | undefined;
+  /**
+   * The bytes attached session `id` has relayed so far (what its end will
+   * report), so the control API's counts move during a long session;
+   * undefined when the relay no longer has it. Optional: without it, the
+   * session's bytes are known only at its end.
+   */
+  bytes?(id: number): { readonly up: number; readonly down: number } | undefined;
 }
 
 /**

@@ -27,6 +27,12 @@ export type SchemaResult<T> = { readonly success: true; readonly data: T } | { r
 export interface OptionsSchema<T> {
   /** Parses `input` without throwing: the value, or the issues found. */
   safeParse(input: unknown): SchemaResult<T>;
+  /**
+   * The JSON Schema (draft-07) of the input, for `sluice.schema.json` and the
+   * docs. Optional: a zod schema is converted without it; a schema written by
+   * hand (core's `block` and groups) gives it here.
+   */
+  readonly jsonSchema?: { readonly [keyword: string]: unknown };
 }
 
 /** The parsed options type of a schema: `z.infer` for a zod schema. */

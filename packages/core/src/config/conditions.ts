@@ -2,26 +2,13 @@ import type { ConditionConfig, PortRange } from './types';
 import { ClashSyntaxError, parseClashCondition } from './clash-rules';
 import { domainEntryProblem, normalizeDomainName } from './domain-name';
 import { PORT, readNetworks } from './endpoints';
+import { keysOf } from '../config-keys/field';
+import { CONDITION_FIELDS } from '../config-keys/route';
 import { parseCidr } from './net';
 import { at, checkInt, IssueList, readList, readObject, show, toInt } from './reader';
 
 /** The keys that make a condition, in a rule or inside `all`, `any` and `not`. */
-export const CONDITION_KEYS = [
-  'network',
-  'inbound',
-  'src_cidr',
-  'dst_cidr',
-  'src_port',
-  'dst_port',
-  'domain',
-  'domain_suffix',
-  'domain_keyword',
-  'domain_regex',
-  'rule_set',
-  'all',
-  'any',
-  'not',
-] as const;
+export const CONDITION_KEYS: readonly string[] = keysOf(CONDITION_FIELDS);
 
 /** Tags that conditions may refer to. */
 export interface ConditionTags {

@@ -1,5 +1,7 @@
+import { CONTROL_FIELDS, DEFAULT_CONTROL_LISTEN } from '../config-keys/control';
+import { fieldOf, keysOf } from '../config-keys/field';
 import { isIpLiteral } from './net';
-import { at, IssueList, isObj, Obj, readBool, readObject, show } from './reader';
+import { at, IssueList, isObj, Obj, readBoolField, readObject, show } from './reader';
 
 /** `control`: the Clash-compatible control API, the built-in dashboard and `/metrics`; absent means off. */
 export interface ControlConfig {
@@ -18,10 +20,9 @@ export interface ControlConfig {
   readonly metrics_without_auth: boolean;
 }
 
-const KEYS = ['listen', 'secret', 'cors_origins', 'ui', 'metrics_without_auth'] as const;
+const KEYS = keysOf(CONTROL_FIELDS);
 
-/** Default `control.listen`. */
-export const DEFAULT_CONTROL_LISTEN = '127.0.0.1:9090';
+export { DEFAULT_CONTROL_LISTEN } from '../config-keys/control';
 
 /** `host:port` or `[v6]:port` → its parts; undefined when it is neither. */
 export function parseListen(text: string): { host: string; port: number } | undefined {
@@ -71,8 +72,8 @@ export function readControl(root: Obj, issues: IssueList): ControlConfig | undef
     listen,
     ...(secret !== undefined ? { secret } : {}),
     cors_origins: readOrigins(obj, issues),
-    ui: readBool(obj, 'ui', 'control', false, issues),
-    metrics_without_auth: readBool(obj, 'metrics_without_auth', 'control', false, issues),
+    ui: readBoolField(obj, fieldOf(CONTROL_FIELDS, 'ui'), 'control', issues),
+    metrics_without_auth: readBoolField(obj, fieldOf(CONTROL_FIELDS, 'metrics_without_auth'), 'control', issues),
   };
 }
 

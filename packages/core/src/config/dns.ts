@@ -1,5 +1,9 @@
+import { fieldOf, keysOf } from '../config-keys/field';
+import { DNS_CACHE_FIELDS, DNS_DEFAULTS, DNS_FIELDS, DNS_RULE_FIELDS, DNS_UPSTREAM_FIELDS, UPSTREAM_URL_PATTERN } from '../config-keys/dns';
 import { parseCidr } from './net';
-import { at, checkInt, IssueList, isObj, Obj, readBool, readInt, readList, readObject, show } from './reader';
+
+export { DNS_DEFAULTS } from '../config-keys/dns';
+import { at, checkInt, IssueList, isObj, Obj, readBoolField, readIntField, readList, readObject, show } from './reader';
 
 /** One upstream resolver of `dns.upstreams`. */
 export interface DnsUpstreamConfig {
@@ -54,21 +58,13 @@ export interface DnsConfig {
   readonly hijack: boolean;
 }
 
-const DNS_KEYS = ['listen', 'upstreams', 'rules', 'cache', 'hosts', 'mode', 'mapping_size', 'fake_ip_range', 'fake_ip_filter', 'fake_ip_store', 'hijack'] as const;
-const UPSTREAM_KEYS = ['tag', 'address', 'via'] as const;
-const RULE_KEYS = ['domain', 'domain_suffix', 'rule_set', 'upstream'] as const;
-const CACHE_KEYS = ['size', 'min_ttl', 'max_ttl', 'negative_ttl'] as const;
-const TTL = { min: 0, max: 7 * 24 * 3600 } as const;
+const DNS_KEYS = keysOf(DNS_FIELDS);
+const UPSTREAM_KEYS = keysOf(DNS_UPSTREAM_FIELDS);
+const RULE_KEYS = keysOf(DNS_RULE_FIELDS);
+const CACHE_KEYS = keysOf(DNS_CACHE_FIELDS);
 
-/** Defaults of the `dns` section. */
-export const DNS_DEFAULTS = {
-  cache: { size: 4096, min_ttl: 0, max_ttl: 86400, negative_ttl: 30 },
-  mapping_size: 65536,
-  fake_ip_range: ['198.18.0.0/15', 'fc00::/18'],
-  fake_ip_store: '/var/lib/sluice/fake-ip.json',
-} as const;
 
-const UPSTREAM_URL = /^(udp|tcp|tls|https):\/\/[^\s]+$/;
+const UPSTREAM_URL = new RegExp(UPSTREAM_URL_PATTERN);
 // Letters, digits, '-', '_' per label; '*' and '+' only as the whole first label of a pattern.
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/i;
 
@@ -206,12 +202,8 @@ function readCache(v: unknown, issues: IssueList): DnsCacheConfig {
   const d = DNS_DEFAULTS.cache;
   if (v === undefined || v === null) return d;
   const obj = readObject(v, 'dns.cache', CACHE_KEYS, issues) ?? {};
-  const cache = {
-    size: readInt(obj, 'size', 'dns.cache', { min: 0, max: 10_000_000 }, d.size, issues),
-    min_ttl: readInt(obj, 'min_ttl', 'dns.cache', TTL, d.min_ttl, issues),
-    max_ttl: readInt(obj, 'max_ttl', 'dns.cache', TTL, d.max_ttl, issues),
-    negative_ttl: readInt(obj, 'negative_ttl', 'dns.cache', TTL, d.negative_ttl, issues),
-  };
+  const read = (key: keyof DnsCacheConfig): number => readIntField(obj, fieldOf(DNS_CACHE_FIELDS, key), 'dns.cache', issues);
+  const cache = { size: read('size'), min_ttl: read('min_ttl'), max_ttl: read('max_ttl'), negative_ttl: read('negative_ttl') };
   if (cache.min_ttl > cache.max_ttl) issues.add('dns.cache.min_ttl', `must not exceed dns.cache.max_ttl (${cache.max_ttl})`);
   return cache;
 }
@@ -277,7 +269,8 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
   }
   const mode = obj.mode ?? 'mapping';
   if (mode !== 'mapping' && mode !== 'fake-ip') issues.add('dns.mode', `must be "mapping" or "fake-ip" (got ${show(mode)})`);
-  const filter = obj.fake_ip_filter === undefined || obj.fake_ip_filter === null ? [] : (readDomains(obj.fake_ip_filter, 'dns.fake_ip_filter', issues, true) ?? []);
+  // `[]` is the default written out, as firewall.interfaces takes it.
+  const filter = obj.fake_ip_filter === undefined || obj.fake_ip_filter === null || (Array.isArray(obj.fake_ip_filter) && obj.fake_ip_filter.length === 0) ? [] : (readDomains(obj.fake_ip_filter, 'dns.fake_ip_filter', issues, true) ?? []);
   filter.forEach((f, i) => {
     if (f.startsWith('rule-set:') && !refs.ruleSets.has(f.slice(9))) issues.add(at('dns.fake_ip_filter', i), `unknown rule set "${f.slice(9)}" (route.rule_sets)`);
   });
@@ -286,7 +279,7 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
     if (typeof obj.fake_ip_store !== 'string' || obj.fake_ip_store === '') issues.add('dns.fake_ip_store', `must be a file path (got ${show(obj.fake_ip_store)})`);
     else store = obj.fake_ip_store;
   }
-  const hijack = readBool(obj, 'hijack', 'dns', false, issues);
+  const hijack = readBoolField(obj, fieldOf(DNS_FIELDS, 'hijack'), 'dns', issues);
   if (hijack && listen.length > 0 && listen.every((l) => l.address.startsWith('127.') || l.address === '::1')) {
     issues.add('dns.hijack', 'needs a dns.listen address other hosts can reach (0.0.0.0:PORT, [::]:PORT or a LAN address): the kernel drops packets redirected to loopback');
   }
@@ -297,7 +290,7 @@ export function readDns(v: unknown, refs: DnsRefs, issues: IssueList): DnsConfig
     cache: readCache(obj.cache, issues),
     hosts: readHosts(obj.hosts, issues),
     mode: mode === 'fake-ip' ? 'fake-ip' : 'mapping',
-    mapping_size: obj.mapping_size === undefined ? DNS_DEFAULTS.mapping_size : (checkInt(obj.mapping_size, 'dns.mapping_size', { min: 1, max: 10_000_000 }, issues) ?? DNS_DEFAULTS.mapping_size),
+    mapping_size: obj.mapping_size === undefined ? DNS_DEFAULTS.mapping_size : (checkInt(obj.mapping_size, 'dns.mapping_size', fieldOf(DNS_FIELDS, 'mapping_size').value.range!, issues) ?? DNS_DEFAULTS.mapping_size),
     fake_ip_range: readFakeIpRange(obj.fake_ip_range, issues),
     fake_ip_filter: filter,
     fake_ip_store: store,

@@ -1,11 +1,13 @@
 import type { Network } from '../adapter/flow';
 import type { InboundConfig, OutboundEntry } from './types';
 import { DEFAULTS } from './defaults';
+import { fieldOf, keysOf } from '../config-keys/field';
+import { INBOUND_FIELDS } from '../config-keys/inbound';
 import { canonicalAddress, isIpLiteral } from './net';
 import { checkListenAddress } from './listeners';
-import { at, isObj, IssueList, readBool, readInt, readList, readObject, readString, show } from './reader';
+import { at, isObj, IssueList, readBoolField, readInt, readIntField, readList, readObject, readString, show } from './reader';
 
-const INBOUND_KEYS = ['tag', 'type', 'listen', 'port', 'network', 'reuse_port', 'sniff', 'sniff_timeout_ms', 'override_destination'] as const;
+const INBOUND_KEYS = keysOf(INBOUND_FIELDS);
 /** Bounds of a TCP/UDP port. */
 export const PORT = { min: 1, max: 65535 } as const;
 
@@ -64,10 +66,10 @@ export function readInbounds(v: unknown, issues: IssueList): InboundsResult {
     if (type === 'redirect' && network?.includes('udp')) {
       issues.add(at(path, 'network'), 'a redirect inbound carries TCP only (nat redirect loses a datagram\'s original destination); use network: tcp, and a tproxy inbound for UDP');
     }
-    const reusePort = readBool(obj, 'reuse_port', path, false, issues);
-    const sniff = readBool(obj, 'sniff', path, DEFAULTS.inbound.sniff, issues);
-    const sniffTimeoutMs = readInt(obj, 'sniff_timeout_ms', path, { min: 1, max: 60_000 }, DEFAULTS.inbound.sniff_timeout_ms, issues);
-    const overrideDestination = readBool(obj, 'override_destination', path, DEFAULTS.inbound.override_destination, issues);
+    const reusePort = readBoolField(obj, fieldOf(INBOUND_FIELDS, 'reuse_port'), path, issues);
+    const sniff = readBoolField(obj, fieldOf(INBOUND_FIELDS, 'sniff'), path, issues);
+    const sniffTimeoutMs = readIntField(obj, fieldOf(INBOUND_FIELDS, 'sniff_timeout_ms'), path, issues);
+    const overrideDestination = readBoolField(obj, fieldOf(INBOUND_FIELDS, 'override_destination'), path, issues);
     if (issues.length !== before || !tag || !type || !listen || !network) return;
     // Two listeners on one address, port and protocol cannot both bind; `::0` and `::` are one address.
     for (const n of network) {

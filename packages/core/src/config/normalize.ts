@@ -5,10 +5,12 @@ import { IssueList, isObj, readObject } from './reader';
 import { readRoute } from './route';
 import { checkListenerOverlaps } from './listeners';
 import { readControl } from './control';
+import { keysOf } from '../config-keys/field';
+import { ROOT_FIELDS } from '../config-keys/root';
 import { checkDnsPlacement, readDns, ruleSetTags } from './dns';
 import { readFirewall, readLog, readPlugins, readTimeouts, readRelay, readUdp, readLimits, readWorkerMode, readWorkers } from './settings';
 
-const TOP_KEYS = ['log', 'plugins', 'inbounds', 'outbounds', 'route', 'firewall', 'timeouts', 'udp', 'limits', 'workers', 'worker_mode', 'relay', 'control', 'dns'] as const;
+const TOP_KEYS = keysOf(ROOT_FIELDS);
 
 /**
  * Validates an already-parsed config document and fills in every default.

@@ -1,3 +1,4 @@
+import type { ConfigField } from '../config-keys/field';
 import type { ConfigIssue } from '../errors';
 
 /** A parsed YAML/JSON mapping. */
@@ -174,4 +175,20 @@ export function show(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
+ * Reads the integer key `field` describes, with its bounds and default: the
+ * descriptor (config-keys/) is the one place both are written.
+ */
+export function readIntField(obj: Obj, field: ConfigField, path: string, issues: IssueList): number {
+  const range = field.value.range;
+  if (!range || typeof field.default !== 'number') throw new Error(`config key "${field.key}" is not an integer with a default`);
+  return readInt(obj, field.key, path, range, field.default, issues);
+}
+
+/** Reads the boolean key `field` describes, with its default. */
+export function readBoolField(obj: Obj, field: ConfigField, path: string, issues: IssueList): boolean {
+  if (typeof field.default !== 'boolean') throw new Error(`config key "${field.key}" is not a boolean with a default`);
+  return readBool(obj, field.key, path, field.default, issues);
 }

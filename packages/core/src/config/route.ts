@@ -2,13 +2,14 @@ import type { RouteConfig, RuleConfig } from './types';
 import { ClashSyntaxError, parseClashRule } from './clash-rules';
 import { CONDITION_KEYS, hasCondition, readConditionFields, unknownRefs, type ConditionTags } from './conditions';
 import { readRuleSets } from './rule-sets';
-import { at, IssueList, readInt, readObject, readString, show } from './reader';
-import { DEFAULTS, MAX_TIMER_MS } from './defaults';
+import { at, IssueList, readIntField, readObject, readString, show } from './reader';
+import { fieldOf, keysOf } from '../config-keys/field';
+import { ROUTE_FIELDS, RULE_FIELDS } from '../config-keys/route';
 
 export { readCidrs, readPorts } from './conditions';
 
-const ROUTE_KEYS = ['rules', 'rule_sets', 'final', 'hook_timeout_ms'] as const;
-const RULE_KEYS = ['name', ...CONDITION_KEYS, 'outbound'] as const;
+const ROUTE_KEYS = keysOf(ROUTE_FIELDS);
+const RULE_KEYS = keysOf(RULE_FIELDS);
 
 /** Tags that rules may refer to. */
 export interface KnownTags {
@@ -97,6 +98,6 @@ export function readRoute(v: unknown, tags: KnownTags, issues: IssueList, baseDi
   } else if (tags.outboundOrder.length > 1) {
     issues.add('route.final', 'required when there is more than one outbound (names the outbound for flows no rule matches)');
   }
-  const hookTimeoutMs = readInt(obj, 'hook_timeout_ms', 'route', { min: 1, max: MAX_TIMER_MS }, DEFAULTS.route.hook_timeout_ms, issues);
+  const hookTimeoutMs = readIntField(obj, fieldOf(ROUTE_FIELDS, 'hook_timeout_ms'), 'route', issues);
   return { rules, rule_sets: ruleSets, final, hook_timeout_ms: hookTimeoutMs };
 }

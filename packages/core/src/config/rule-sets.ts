@@ -1,9 +1,11 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { ClashBehavior, RuleSetConfig, RuleSetFormat } from './types';
+import { keysOf } from '../config-keys/field';
+import { RULE_SET_FIELDS } from '../config-keys/route';
 import { at, IssueList, readObject, readString, show } from './reader';
 
-const RULE_SET_KEYS = ['tag', 'type', 'path', 'format', 'behavior'] as const;
+const RULE_SET_KEYS = keysOf(RULE_SET_FIELDS);
 const FORMATS: readonly RuleSetFormat[] = ['text', 'clash', 'sing-box'];
 const BEHAVIORS: readonly ClashBehavior[] = ['domain', 'ipcidr', 'classical'];
 /** The format a file's extension implies when `format` is left out. */

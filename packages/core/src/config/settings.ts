@@ -1,7 +1,9 @@
 import type { FirewallConfig, LimitsConfig, LogConfig, OutboundEntry, RelayConfig, TimeoutsConfig, UdpConfig } from './types';
 import { DEFAULTS, LOG_LEVELS, MAX_TIMER_MS } from './defaults';
 import { readCidrs } from './route';
-import { at, checkInt, IssueList, Obj, readBool, readInt, readList, readSection, show, toInt } from './reader';
+import { fieldOf, keysOf } from '../config-keys/field';
+import { FIREWALL_FIELDS, LIMIT_FIELDS, LOG_FIELDS, RELAY_FIELDS, TIMEOUT_FIELDS, UDP_FIELDS } from '../config-keys/settings';
+import { at, checkInt, IssueList, Obj, readBoolField, readInt, readIntField, readList, readSection, show, toInt } from './reader';
 
 const MARK = { min: 1, max: 0xffffffff } as const;
 const COUNT = { min: 1, max: MAX_TIMER_MS } as const;
@@ -10,7 +12,7 @@ const IFNAME = /^[^\s/:"'\\]{1,15}$/;
 
 /** Reads `log`; the level must be a pino level. */
 export function readLog(root: Obj, issues: IssueList): LogConfig {
-  const obj = readSection(root, 'log', ['level'], issues);
+  const obj = readSection(root, 'log', keysOf(LOG_FIELDS), issues);
   if (obj.level === undefined) return { level: DEFAULTS.logLevel };
   if (typeof obj.level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(obj.level)) {
     issues.add('log.level', `must be one of ${LOG_LEVELS.join(', ')} (got ${show(obj.level)})`);
@@ -38,35 +40,28 @@ export function readPlugins(root: Obj, issues: IssueList): string[] {
 
 /** Reads `timeouts`; each fits a Node timer. */
 export function readTimeouts(root: Obj, issues: IssueList): TimeoutsConfig {
-  const keys = Object.keys(DEFAULTS.timeouts) as (keyof TimeoutsConfig)[];
-  const obj = readSection(root, 'timeouts', keys, issues);
-  const d = DEFAULTS.timeouts;
-  return {
-    connect_ms: readInt(obj, 'connect_ms', 'timeouts', COUNT, d.connect_ms, issues),
-    tcp_idle_ms: readInt(obj, 'tcp_idle_ms', 'timeouts', COUNT, d.tcp_idle_ms, issues),
-    udp_idle_ms: readInt(obj, 'udp_idle_ms', 'timeouts', COUNT, d.udp_idle_ms, issues),
-    // Zero is meaningful here: cut open flows at once on shutdown.
-    drain_ms: readInt(obj, 'drain_ms', 'timeouts', { min: 0, max: MAX_TIMER_MS }, d.drain_ms, issues),
-  };
+  const obj = readSection(root, 'timeouts', keysOf(TIMEOUT_FIELDS), issues);
+  const read = (key: keyof TimeoutsConfig): number => readIntField(obj, fieldOf(TIMEOUT_FIELDS, key), 'timeouts', issues);
+  return { connect_ms: read('connect_ms'), tcp_idle_ms: read('tcp_idle_ms'), udp_idle_ms: read('udp_idle_ms'), drain_ms: read('drain_ms') };
 }
 
 /** Reads `udp`. */
 export function readUdp(root: Obj, issues: IssueList): UdpConfig {
-  const obj = readSection(root, 'udp', ['max_sessions'], issues);
-  return { max_sessions: readInt(obj, 'max_sessions', 'udp', COUNT, DEFAULTS.udp.max_sessions, issues) };
+  const obj = readSection(root, 'udp', keysOf(UDP_FIELDS), issues);
+  return { max_sessions: readIntField(obj, fieldOf(UDP_FIELDS, 'max_sessions'), 'udp', issues) };
 }
 
 /** Reads `limits`: `max_tcp_flows` is `auto` (derived from the open-file limit at start) or a count. */
 export function readLimits(root: Obj, issues: IssueList): LimitsConfig {
-  const obj = readSection(root, 'limits', ['max_tcp_flows'], issues);
+  const obj = readSection(root, 'limits', keysOf(LIMIT_FIELDS), issues);
   const v = obj.max_tcp_flows;
   if (v === undefined || v === 'auto') return { max_tcp_flows: DEFAULTS.limits.max_tcp_flows };
   return { max_tcp_flows: checkInt(v, 'limits.max_tcp_flows', COUNT, issues) ?? DEFAULTS.limits.max_tcp_flows };
 }
 
 export function readRelay(root: Obj, issues: IssueList): RelayConfig {
-  const obj = readSection(root, 'relay', ['splice', 'native_udp'], issues);
-  return { splice: readBool(obj, 'splice', 'relay', true, issues), native_udp: readBool(obj, 'native_udp', 'relay', true, issues) };
+  const obj = readSection(root, 'relay', keysOf(RELAY_FIELDS), issues);
+  return { splice: readBoolField(obj, fieldOf(RELAY_FIELDS, 'splice'), 'relay', issues), native_udp: readBoolField(obj, fieldOf(RELAY_FIELDS, 'native_udp'), 'relay', issues) };
 }
 
 /** `workers`: `auto` or a whole number of event loops; default 1. */
@@ -101,11 +96,10 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * not be contained in `fwmark`, or captured packets would look like Sluice's own.
  */
 export function readFirewall(root: Obj, outbounds: readonly OutboundEntry[], issues: IssueList): FirewallConfig {
-  const keys = ['fwmark', 'table', 'bypass_mark', 'interfaces', 'bypass_cidr', 'local'];
-  const obj = readSection(root, 'firewall', keys, issues);
+  const obj = readSection(root, 'firewall', keysOf(FIREWALL_FIELDS), issues);
   const d = DEFAULTS.firewall;
-  const fwmark = readInt(obj, 'fwmark', 'firewall', MARK, d.fwmark, issues);
-  const table = readInt(obj, 'table', 'firewall', { min: 1, max: 0x7fffffff }, d.table, issues);
+  const fwmark = readIntField(obj, fieldOf(FIREWALL_FIELDS, 'fwmark'), 'firewall', issues);
+  const table = readIntField(obj, fieldOf(FIREWALL_FIELDS, 'table'), 'firewall', issues);
   if (table >= 253 && table <= 255) {
     issues.add('firewall.table', `must not be ${table}: 253-255 are the kernel's default, main and local tables`);
   }
@@ -141,6 +135,6 @@ export function readFirewall(root: Obj, outbounds: readonly OutboundEntry[], iss
     bypass_mark: bypassMark,
     interfaces: [...new Set(interfaces)],
     bypass_cidr: bypass,
-    local: readBool(obj, 'local', 'firewall', false, issues),
+    local: readBoolField(obj, fieldOf(FIREWALL_FIELDS, 'local'), 'firewall', issues),
   };
 }

@@ -5,6 +5,7 @@ import type { LiveFlow } from '../flow/live-flow';
 import type { ClashConnection, ConnectionsSnapshot } from './clash-types';
 import type { DnsCounters } from '../dns/resolver';
 import { errorCode } from './error-code';
+import { RuleHits } from './rule-hits';
 import { ruleFormsByName, type ClashRuleForm } from './rule-view';
 
 /** What an agent reads from the Sluice it runs in. */
@@ -51,6 +52,8 @@ export class ControlAgent {
   private readonly reported = new Map<string, { up: number; down: number }>();
   private ruleForms: ReadonlyMap<string, ClashRuleForm>;
   private route: RouteConfig;
+  /** Flows matched by each rule (`hits` of `GET /rules`). */
+  private readonly hits = new RuleHits();
 
   constructor(private readonly host: AgentHost) {
     this.route = host.route;
@@ -91,6 +94,7 @@ export class ControlAgent {
   /** A flow was routed (the Sluice's flow observer). */
   routed(e: FlowRoutedEvent): void {
     this.routedFlows.set(e.id, e.chain);
+    this.hits.record(e.rule);
     this.flowsTotal.inc({ network: e.network, inbound: e.inbound, outbound: e.outbound, rule: e.rule });
   }
 
@@ -107,6 +111,11 @@ export class ControlAgent {
       this.closedByOutbound.set(e.outbound, b);
     }
     if (e.error !== undefined) this.errorsTotal.inc({ code: errorCode(e.error) });
+  }
+
+  /** Flows matched so far by each rule, by rule name. */
+  ruleHits(): Record<string, number> {
+    return this.hits.toJSON();
   }
 
   /** Bytes of every flow so far, finished ones and the live ones' running counts. */

@@ -57,6 +57,8 @@ export interface ClashRule {
   readonly proxy: string;
   /** Entries of a rule set; -1 for other rules. */
   readonly size: number;
+  /** Flows this rule matched since the start (Sluice's addition; mihomo has no such field). */
+  readonly hits: number;
 }
 
 /** `mode` of `GET /configs`. */

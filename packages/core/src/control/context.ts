@@ -1,6 +1,6 @@
 import type { GlobalSelection } from './global-selection';
 import type { GroupsView } from './groups-view';
-import type { LogTap } from './log-tap';
+import type { LogSource } from './log-tap';
 import type { MetricsExporter } from './metrics';
 import type { ControlTarget } from './target';
 import type { TrafficMeter } from './traffic-meter';
@@ -11,6 +11,6 @@ export interface ControlContext {
   readonly groups: GroupsView;
   readonly global: GlobalSelection;
   readonly traffic: TrafficMeter;
-  readonly logs?: LogTap;
+  readonly logs?: LogSource;
   readonly metrics: MetricsExporter;
 }

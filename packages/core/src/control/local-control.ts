@@ -15,6 +15,7 @@ import { LogTap } from './log-tap';
 import { ModeRouter, RouteModeSwitch } from './mode-router';
 import { ControlServer } from './server';
 import { LocalTarget } from './local-target';
+import { ProcessMetrics } from './process-metrics';
 
 /** What {@link LocalControl} needs of the Sluice it serves. */
 export interface ControlHost {
@@ -32,7 +33,19 @@ export interface ControlHost {
 }
 
 /** Operations a worker pool sends to each worker's {@link LocalControl.handle}. */
-export type ControlOp = 'connections' | 'totals' | 'close' | 'closeAll' | 'metrics' | 'setMode' | 'setLogLevel' | 'reload' | 'ruleProviders';
+export type ControlOp =
+  | 'connections'
+  | 'totals'
+  | 'close'
+  | 'closeAll'
+  | 'metrics'
+  | 'processMetrics'
+  | 'memory'
+  | 'setMode'
+  | 'setLogLevel'
+  | 'reload'
+  | 'ruleProviders'
+  | 'ruleHits';
 
 /**
  * The control API's part inside one Sluice: its {@link ControlAgent} (flow
@@ -43,6 +56,8 @@ export type ControlOp = 'connections' | 'totals' | 'close' | 'closeAll' | 'metri
 export class LocalControl {
   readonly agent: ControlAgent;
   readonly modes = new RouteModeSwitch();
+  /** This process's own metrics (a pool's worker reports them labelled with its index). */
+  readonly process = new ProcessMetrics();
   private server: ControlServer | undefined;
   private tap: LogTap | undefined;
 
@@ -125,6 +140,10 @@ export class LocalControl {
         return this.agent.closeAll();
       case 'metrics':
         return this.agent.metricsJson();
+      case 'processMetrics':
+        return this.process.json();
+      case 'memory':
+        return process.memoryUsage().rss;
       case 'setMode':
         return this.setMode(arg.mode as RouteMode, String(arg.global ?? ''));
       case 'setLogLevel':
@@ -133,6 +152,8 @@ export class LocalControl {
         return this.reload(typeof arg.payload === 'string' ? arg.payload : undefined);
       case 'ruleProviders':
         return this.ruleProviders();
+      case 'ruleHits':
+        return this.agent.ruleHits();
     }
   }
 

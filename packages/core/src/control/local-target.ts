@@ -2,12 +2,14 @@ import type { SluiceConfig } from '../config/types';
 import type { ByteTotals, ControlAgent, MetricsJson } from './agent';
 import type { ConnectionsSnapshot, RouteMode } from './clash-types';
 import type { ClashRuleProvider } from './rule-providers';
+import { labelProcessMetrics, type ProcessMetrics } from './process-metrics';
 import type { RouteModeSwitch } from './mode-router';
 import type { ControlTarget } from './target';
 
 /** What {@link LocalTarget} drives: the `LocalControl` of a Sluice. */
 export interface LocalControlPort {
   readonly agent: ControlAgent;
+  readonly process: ProcessMetrics;
   readonly modes: RouteModeSwitch;
   readonly config: SluiceConfig;
   reload(payload?: string): Promise<void>;
@@ -45,8 +47,20 @@ export class LocalTarget implements ControlTarget {
     return this.control.ruleProviders();
   }
 
+  async ruleHits(): Promise<Record<string, number>> {
+    return this.control.agent.ruleHits();
+  }
+
   async metrics(): Promise<MetricsJson[]> {
     return [await this.control.agent.metricsJson()];
+  }
+
+  async processMetrics(): Promise<MetricsJson[]> {
+    return [labelProcessMetrics(await this.control.process.json())];
+  }
+
+  async memory(): Promise<number> {
+    return process.memoryUsage().rss;
   }
 
   reload(payload?: string): Promise<void> {

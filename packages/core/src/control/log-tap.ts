@@ -52,12 +52,31 @@ export function toClashLine(json: string): { level: number; line: ClashLogLine }
 /** Gets each line the logger writes, as written (JSON). */
 export type LogSubscriber = (json: string) => void;
 
+/** Where `GET /logs` takes its lines from: one process's {@link LogTap}, or a pool's lines from every worker. */
+export interface LogSource {
+  /** Calls `f` with each line at or above pino level number `minLevel` (every line without it); returns the unsubscribe. */
+  subscribe(f: LogSubscriber, minLevel?: number): () => void;
+}
+
+const LEVEL_PREFIX = /^\{"level":(?:(\d+)|"([a-z]+)")/;
+
+/**
+ * The pino level number of a JSON line, read from its first field (pino
+ * writes `level` first) without parsing the line; a line that does not start
+ * so is parsed whole. Unknown or unreadable: 30 (info), as `toClashLine` does.
+ */
+export function lineLevel(json: string): number {
+  const m = LEVEL_PREFIX.exec(json);
+  if (m) return m[1] !== undefined ? Number(m[1]) : (pino.levels.values[m[2]!] ?? 30);
+  return toClashLine(json)?.level ?? 30;
+}
+
 /**
  * Hears every line a pino logger (and its children) writes, by wrapping its
  * destination's `write`: lines still go where they went, unchanged. Costs one
  * set-size check per line while nobody listens.
  */
-export class LogTap {
+export class LogTap implements LogSource {
   private readonly subscribers = new Set<LogSubscriber>();
   private restore: (() => void) | undefined;
 
@@ -74,9 +93,11 @@ export class LogTap {
     this.restore = () => void (stream.write = write);
   }
 
-  subscribe(f: LogSubscriber): () => void {
-    this.subscribers.add(f);
-    return () => void this.subscribers.delete(f);
+  subscribe(f: LogSubscriber, minLevel = 0): () => void {
+    // Lines below the level are never handed on: the level is read from the line's prefix, not by parsing it.
+    const g: LogSubscriber = minLevel <= 0 ? f : (json) => void (lineLevel(json) >= minLevel && f(json));
+    this.subscribers.add(g);
+    return () => void this.subscribers.delete(g);
   }
 
   /** Puts the destination's own `write` back. */

@@ -1,11 +1,12 @@
-import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { GroupsView } from './groups-view';
 import type { ControlTarget } from './target';
 
 /**
  * `GET /metrics`: the flow metrics of every worker summed (prom-client's
- * aggregation), the outbounds' health and latency, and the serving
- * process's own metrics (CPU, memory, event-loop lag, open fds).
+ * aggregation), the outbounds' health and latency, and the process metrics
+ * (CPU, memory, event-loop lag, open fds) of every process, side by side:
+ * with a worker pool labelled `worker="0"`, `"1"`… and `"pool"`.
  */
 export class MetricsExporter {
   private readonly own = new Registry();
@@ -15,7 +16,6 @@ export class MetricsExporter {
     private readonly target: ControlTarget,
     private readonly groups: GroupsView,
   ) {
-    collectDefaultMetrics({ register: this.own });
     const list = (): ReturnType<GroupsView['list']> => this.groups.list();
     new Gauge({
       name: 'sluice_outbound_up',
@@ -46,10 +46,11 @@ export class MetricsExporter {
 
   /** The text exposition format. */
   async render(): Promise<string> {
-    const workers = await this.target.metrics();
+    const [workers, processes] = await Promise.all([this.target.metrics(), this.target.processMetrics()]);
     const own = (await this.own.getMetricsAsJSON()) as MetricObjectWithValues<MetricValue<string>>[];
     const summed = AggregatorRegistry.aggregate(workers) as Registry;
-    const merged = Registry.merge([summed, registryOf(own)]);
+    // Each process's series carry their own `worker` label (or there is one process): nothing is summed here.
+    const merged = Registry.merge([summed, AggregatorRegistry.aggregate(processes) as Registry, registryOf(own)]);
     return merged.metrics();
   }
 }

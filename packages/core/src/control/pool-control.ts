@@ -6,18 +6,23 @@ import type { ByteTotals, MetricsJson } from './agent';
 import type { ClashConnection, ConnectionsSnapshot, RouteMode } from './clash-types';
 import { GroupControlView } from './group-control-view';
 import type { GroupControlPort } from './groups-view';
+import { sumRuleHits } from './rule-hits';
 import type { ClashRuleProvider } from './rule-providers';
 import type { ControlOp } from './local-control';
 import { LogTap } from './log-tap';
+import { PoolLogSource, type PoolLogPort } from './pool-log-source';
+import { labelProcessMetrics, ProcessMetrics } from './process-metrics';
 import { ControlServer } from './server';
 import type { ControlTarget } from './target';
 
-/** What the control API needs of a worker pool: its group control, and control operations run in its workers. */
-export interface PoolPort extends GroupControlPort {
-  /** Runs `op` in every worker (or the first) and gathers the answers. */
-  control(op: ControlOp, arg?: Record<string, unknown>, opts?: { first?: boolean }): Promise<{ results: unknown[]; errors: string[] }>;
+/** What the control API needs of a worker pool: its group control, control operations run in its workers, and their log lines. */
+export interface PoolPort extends GroupControlPort, PoolLogPort {
+  /** Runs `op` in every worker (or the first) and gathers the answers; `workers[i]` is the index of the worker that gave `results[i]`. */
+  control(op: ControlOp, arg?: Record<string, unknown>, opts?: { first?: boolean }): Promise<{ results: unknown[]; errors: string[]; workers: number[] }>;
   /** Has every worker re-read the config file. */
   reload(): Promise<void>;
+  /** Threads share the pool's process (one RSS); processes each have their own. */
+  readonly mode: 'thread' | 'process';
 }
 
 /**
@@ -28,6 +33,7 @@ export interface PoolPort extends GroupControlPort {
 export class PoolTarget implements ControlTarget {
   private current: SluiceConfig;
   private routeMode: RouteMode = 'rule';
+  private readonly own = new ProcessMetrics();
 
   constructor(
     private readonly pool: PoolPort,
@@ -87,8 +93,26 @@ export class PoolTarget implements ControlTarget {
     return results[0] as ClashRuleProvider[];
   }
 
+  async ruleHits(): Promise<Record<string, number>> {
+    return sumRuleHits((await this.all('ruleHits')) as Record<string, number>[]);
+  }
+
   async metrics(): Promise<MetricsJson[]> {
     return (await this.all('metrics')) as MetricsJson[];
+  }
+
+  async processMetrics(): Promise<MetricsJson[]> {
+    const { results, workers } = await this.pool.control('processMetrics');
+    const labelled = results.map((m, i) => labelProcessMetrics(m as MetricsJson, String(workers[i])));
+    return [...labelled, labelProcessMetrics(await this.own.json(), 'pool')];
+  }
+
+  async memory(): Promise<number> {
+    const own = process.memoryUsage().rss;
+    // Worker threads live in this process: its RSS already holds them.
+    if (this.pool.mode === 'thread') return own;
+    const { results } = await this.pool.control('memory');
+    return (results as number[]).reduce((a, b) => a + b, own);
   }
 
   async reload(payload?: string): Promise<void> {
@@ -128,8 +152,8 @@ export class PoolTarget implements ControlTarget {
 
 /**
  * Serves the control API for a worker pool from the pool's own process.
- * `/logs` carries this process's lines (the pool's); each worker writes its
- * own to stdout.
+ * `/logs` carries this process's lines and every worker's, which the
+ * workers forward only while someone reads `/logs` (see {@link PoolLogSource}).
  */
 export async function startPoolControl(pool: PoolPort, config: SluiceConfig, configPath: string, logger: Logger): Promise<PoolControl> {
   const control = config.control;
@@ -137,11 +161,13 @@ export async function startPoolControl(pool: PoolPort, config: SluiceConfig, con
   const target = new PoolTarget(pool, config, configPath, logger);
   const groups = new GroupControlView(() => target.config().outbounds, pool);
   const tap = new LogTap(logger);
-  const server = new ControlServer({ config: control, target, groups, logs: tap, logger: logger.child({ component: 'control' }) });
+  const logs = new PoolLogSource(tap, pool);
+  const server = new ControlServer({ config: control, target, groups, logs, logger: logger.child({ component: 'control' }) });
   await server.listen();
   return {
     close: async () => {
       await server.close();
+      logs.close();
       tap.close();
     },
     reloaded: () => target.reloaded(),

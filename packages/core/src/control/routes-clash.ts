@@ -79,8 +79,9 @@ export function registerClashRoutes(app: FastifyInstance, ctx: ControlContext): 
   });
 
   app.get('/rules', async () => {
-    const sizes = new Map((await target.ruleProviders()).map((p) => [p.name, p.ruleCount]));
-    return { rules: describeRules(target.config().route, sizes) };
+    const [providers, hits] = await Promise.all([target.ruleProviders(), target.ruleHits()]);
+    const sizes = new Map(providers.map((p) => [p.name, p.ruleCount]));
+    return { rules: describeRules(target.config().route, sizes, hits) };
   });
   // Dashboards fail to load without it; Sluice has no proxy providers.
   app.get('/providers/proxies', async () => ({ providers: {} }));

@@ -5,7 +5,10 @@ import type { ControlContext } from './context';
 /** `GET /connections` (HTTP and WebSocket), `DELETE /connections[/:id]`. */
 export function registerConnectionRoutes(app: FastifyInstance, ctx: ControlContext): void {
   const { target } = ctx;
-  const snapshot = async (): Promise<string> => JSON.stringify({ ...(await target.connections()), memory: process.memoryUsage().rss });
+  const snapshot = async (): Promise<string> => {
+    const [connections, memory] = await Promise.all([target.connections(), target.memory()]);
+    return JSON.stringify({ ...connections, memory });
+  };
 
   app.route({
     method: 'GET',

@@ -6,6 +6,12 @@ import type { ControlContext } from './context';
 /** Sends each value as one line of JSON, until the client goes away; returns the unsubscribe. */
 type Source = (send: (value: unknown) => void) => () => void;
 
+/**
+ * Bytes a client may leave unread before values meant for it are dropped:
+ * a dashboard that stops reading `/logs` must not grow this process's memory.
+ */
+export const STREAM_BACKLOG_BYTES = 1024 * 1024;
+
 /** Serves `source` over WebSocket (one message per value) or as chunked HTTP (one JSON line per value). */
 function streamRoute(app: FastifyInstance, url: string, sourceFor: (query: Record<string, string>) => Source | string): void {
   app.route({
@@ -17,7 +23,11 @@ function streamRoute(app: FastifyInstance, url: string, sourceFor: (query: Recor
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache', ...(reply.getHeaders() as Record<string, string>) });
-      const stop = source((v) => res.write(`${JSON.stringify(v)}\n`));
+      // The headers now, not with the first value: a quiet /logs would otherwise leave the client waiting for an answer.
+      res.flushHeaders();
+      const stop = source((v) => {
+        if (res.writableLength <= STREAM_BACKLOG_BYTES) res.write(`${JSON.stringify(v)}\n`);
+      });
       res.on('close', stop);
     },
     wsHandler: (socket: WebSocket, req) => {
@@ -27,7 +37,7 @@ function streamRoute(app: FastifyInstance, url: string, sourceFor: (query: Recor
         return;
       }
       const stop = source((v) => {
-        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(v));
+        if (socket.readyState === socket.OPEN && socket.bufferedAmount <= STREAM_BACKLOG_BYTES) socket.send(JSON.stringify(v));
       });
       socket.on('close', stop);
       socket.on('error', stop);
@@ -40,7 +50,8 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ControlContext):
   streamRoute(app, '/traffic', () => (send) => ctx.traffic.subscribe(send));
 
   streamRoute(app, '/memory', () => (send) => {
-    const tick = (): void => send({ inuse: process.memoryUsage().rss, oslimit: 0 });
+    // The whole Sluice: with a worker pool, every worker's memory and the pool's.
+    const tick = (): void => void ctx.target.memory().then((inuse) => send({ inuse, oslimit: 0 }), () => undefined);
     tick();
     const timer = setInterval(tick, 1000);
     return () => clearInterval(timer);
@@ -56,7 +67,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ControlContext):
       return logs.subscribe((json) => {
         const parsed = toClashLine(json);
         if (parsed && parsed.level >= min) send(parsed.line);
-      });
+      }, min);
     };
   });
 }

@@ -40,14 +40,15 @@ export function clashRuleOf(rule: RuleConfig): ClashRuleForm {
 
 /**
  * `GET /rules`: every rule in order, then `final` as `Match`. `sizes` gives
- * the entries of each rule set, the `size` of a `RuleSet` rule (-1 for others).
+ * the entries of each rule set, the `size` of a `RuleSet` rule (-1 for others);
+ * `hits`, by rule name, the flows each rule matched.
  */
-export function describeRules(route: RouteConfig, sizes: ReadonlyMap<string, number> = new Map()): ClashRule[] {
+export function describeRules(route: RouteConfig, sizes: ReadonlyMap<string, number> = new Map(), hits: Readonly<Record<string, number>> = {}): ClashRule[] {
   const out: ClashRule[] = route.rules.map((r, index) => {
     const form = clashRuleOf(r);
-    return { index, ...form, proxy: r.outbound, size: form.type === 'RuleSet' ? (sizes.get(form.payload) ?? -1) : -1 };
+    return { index, ...form, proxy: r.outbound, size: form.type === 'RuleSet' ? (sizes.get(form.payload) ?? -1) : -1, hits: hits[r.name] ?? 0 };
   });
-  out.push({ index: out.length, type: 'Match', payload: '', proxy: route.final, size: -1 });
+  out.push({ index: out.length, type: 'Match', payload: '', proxy: route.final, size: -1, hits: hits.final ?? 0 });
   return out;
 }
 

@@ -7,7 +7,7 @@ import type { ControlContext } from './context';
 import { GlobalSelection } from './global-selection';
 import type { GroupsView } from './groups-view';
 import { installGuard } from './http-guard';
-import type { LogTap } from './log-tap';
+import type { LogSource } from './log-tap';
 import { MetricsExporter } from './metrics';
 import { registerClashRoutes } from './routes-clash';
 import { registerConnectionRoutes } from './routes-connections';
@@ -23,7 +23,7 @@ export interface ControlServerOptions {
   readonly target: ControlTarget;
   readonly groups: GroupsView;
   /** Lines for `GET /logs`; without it the stream stays silent. */
-  readonly logs?: LogTap;
+  readonly logs?: LogSource;
   readonly logger: Logger;
   /** Directory of the built-in dashboard, served at `/ui/` when `config.ui` is on. */
   readonly uiRoot?: string;

@@ -20,8 +20,18 @@ export interface ControlTarget {
   closeAllConnections(): Promise<void>;
   /** `route.rule_sets` with the counts of the contents in use (a worker's: every worker loads the same files). */
   ruleProviders(): Promise<ClashRuleProvider[]>;
+  /** Flows matched by each rule (by rule name: `rules[3]`, a rule's `name`, `final`), summed over the workers. */
+  ruleHits(): Promise<Record<string, number>>;
   /** Flow metrics of every worker, to be summed. */
   metrics(): Promise<MetricsJson[]>;
+  /**
+   * Process metrics (CPU, memory, heap, fds…) of every process that serves,
+   * each series labelled apart: a pool's with `worker="0"`, `"1"`… and
+   * `"pool"`, a single Sluice's without a label.
+   */
+  processMetrics(): Promise<MetricsJson[]>;
+  /** Resident memory of the whole Sluice in bytes: a pool's worker processes and its own. */
+  memory(): Promise<number>;
   /**
    * Re-reads the config file (no argument) or applies `payload` (YAML or JSON
    * text); rejects, keeping the running config, when it is bad or would

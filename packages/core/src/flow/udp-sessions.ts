@@ -97,9 +97,10 @@ class UdpSession implements ExpiringSession, LiveFlow {
     return this.ctx.flow;
   }
 
-  /** While the inbound's relay owns the session, its bytes are known only at the end. */
+  /** What it moved itself, plus, while the inbound's relay owns it, the relay's running counts (reported again, whole, at its end). */
   bytes(): FlowBytes {
-    return { up: this.up, down: this.down };
+    const relayed = this.owner === 'relayed' ? this.relay?.bytes?.(this.relayId) : undefined;
+    return relayed ? { up: this.up + relayed.up, down: this.down + relayed.down } : { up: this.up, down: this.down };
   }
 
   /** Set when the session failed before carrying anything: it stays in the table, swallowing datagrams. */

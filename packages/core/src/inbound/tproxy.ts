@@ -22,6 +22,9 @@ export interface TproxyInboundOptions {
  * socket's native session table is offered as the {@link UdpSessionRelay}.
  * One object the inbound owns, so the flow sink never holds the socket.
  */
+/** Where {@link TproxyDatagramPort.bytes} has the addon write a session's counts: one array, not one per read. */
+const scratch = new Float64Array(2);
+
 class TproxyDatagramPort implements DatagramPort, UdpSessionRelay {
   socket: UdpTransparentSocket | undefined;
   readonly sessionRelay: UdpSessionRelay | undefined;
@@ -61,6 +64,13 @@ class TproxyDatagramPort implements DatagramPort, UdpSessionRelay {
 
   oldest(): { id: number; idleMs: number } | undefined {
     return this.socket?.oldestSession();
+  }
+
+  bytes(id: number): { up: number; down: number } | undefined {
+    const socket = this.socket;
+    // An addon built before readSessionBytes existed: counts come at the session's end only.
+    if (!socket || typeof socket.readSessionBytes !== 'function') return undefined;
+    return socket.readSessionBytes(id, scratch, 0) ? { up: scratch[0]!, down: scratch[1]! } : undefined;
   }
 }
 

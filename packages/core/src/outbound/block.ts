@@ -30,6 +30,7 @@ const DROP_CHANNEL: PacketChannel = {
 
 /** `block` takes no options; core has no zod, so its schema is written out. */
 const noOptions: OptionsSchema<Record<string, never>> = {
+  jsonSchema: { type: 'object', properties: {}, additionalProperties: false },
   safeParse(input) {
     const issues: SchemaIssue[] = Object.keys(input as object).map((k) => ({ path: [k], message: `unknown key "${k}" for type block` }));
     return issues.length > 0 ? { success: false, error: { issues } } : { success: true, data: {} };

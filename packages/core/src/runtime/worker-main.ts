@@ -7,6 +7,8 @@ import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { validateConfigFile, type SluiceConfig } from '../config';
 import type { ControlOp } from '../control/local-control';
+import type { LogBatch, LogForwarder } from '../control/log-forwarder';
+import type { LogTap } from '../control/log-tap';
 import { createSluice, type Sluice } from './sluice';
 import { WORKER_ENV, type GroupRequest, type PoolMessage, type WorkerInit } from './worker-pool';
 
@@ -17,6 +19,41 @@ let sluice: Sluice | undefined;
 function send(msg: PoolMessage): void {
   if (isThread) parentPort?.postMessage(msg);
   else process.send?.(msg);
+}
+
+/** Sends a batch of log lines; resolves once the channel took it, so the forwarder keeps one batch in flight. */
+function sendLogs(batch: LogBatch): Promise<void> {
+  const msg: PoolMessage = { type: 'log-lines', lines: batch.lines, dropped: batch.dropped };
+  if (isThread) {
+    parentPort?.postMessage(msg);
+    return Promise.resolve();
+  }
+  const ipc = process.send?.bind(process);
+  if (!ipc) return Promise.resolve();
+  // The callback runs once the message is written to the channel (send() returning false only means it is queued).
+  return new Promise((resolve, reject) => void ipc(msg, undefined, {}, (err: Error | null) => (err ? reject(err) : resolve())));
+}
+
+/** This worker's log forwarding, while the pool has a `/logs` subscriber: the forwarder and the tap on this worker's logger. */
+let logs: Promise<{ forwarder: LogForwarder; tap: LogTap } | undefined> = Promise.resolve(undefined);
+
+/** Starts, re-levels or (`minLevel` undefined) stops forwarding this worker's log lines to the pool's `/logs`. */
+function forwardLogs(s: Sluice, minLevel: number | undefined): void {
+  logs = logs.then(async (current) => {
+    if (minLevel === undefined) {
+      current?.forwarder.close();
+      current?.tap.close();
+      return undefined;
+    }
+    if (!current) {
+      // Loaded only once someone reads /logs.
+      const [{ LogForwarder }, { LogTap }] = await Promise.all([import('../control/log-forwarder'), import('../control/log-tap')]);
+      const tap = new LogTap(s.logger);
+      current = { forwarder: new LogForwarder(tap, sendLogs), tap };
+    }
+    current.forwarder.setLevel(minLevel);
+    return current;
+  });
 }
 
 /** Runs a group call for the pool and answers with its result or error. */
@@ -43,6 +80,7 @@ function onMessage(msg: PoolMessage): void {
   const s = sluice;
   if (!s) return;
   if (msg.type === 'group-request' && msg.request && msg.requestId !== undefined) answer(s, msg.requestId, msg.request);
+  if (msg.type === 'logs') forwardLogs(s, msg.minLevel);
   if (msg.type === 'stop') s.stop(msg.drainMs).finally(() => s.logger.flush(() => send({ type: 'stopped' })));
   if (msg.type === 'control' && msg.op !== undefined) {
     s.controlRequest(msg.op as ControlOp, msg.arg ?? {}).then(

@@ -25,7 +25,20 @@ export type GroupRequest =
 
 /** Messages between the pool and its workers. */
 export interface PoolMessage {
-  readonly type: 'started' | 'failed' | 'stop' | 'stopped' | 'reload' | 'reloaded' | 'reload-failed' | 'group-request' | 'group-reply' | 'control' | 'control-reply';
+  readonly type:
+    | 'started'
+    | 'failed'
+    | 'stop'
+    | 'stopped'
+    | 'reload'
+    | 'reloaded'
+    | 'reload-failed'
+    | 'group-request'
+    | 'group-reply'
+    | 'control'
+    | 'control-reply'
+    | 'logs'
+    | 'log-lines';
   readonly drainMs?: number;
   /**
    * Pairs a reply with its request (`group-request`/`group-reply`,
@@ -42,6 +55,11 @@ export interface PoolMessage {
   readonly request?: GroupRequest;
   /** A `group-reply`'s result; absent with `message` when the call failed. */
   readonly reply?: unknown;
+  /** `logs`: forward log lines at or above this pino level number; absent: stop forwarding. */
+  readonly minLevel?: number;
+  /** `log-lines`: a batch of the worker's JSON log lines, and how many it dropped before it (bounded buffer). */
+  readonly lines?: string[];
+  readonly dropped?: number;
 }
 
 /** How workers run: threads share one process (and its open-file limit); processes each get their own. */
@@ -126,6 +144,9 @@ interface Slot {
  */
 export class WorkerPool implements GroupControl {
   private readonly slots: Slot[] = [];
+  /** The level workers forward log lines at, while the control API has a `/logs` subscriber; sent to workers that start later too. */
+  private logLevel: number | undefined;
+  private readonly logListeners = new Set<(worker: number, batch: { lines: string[]; dropped: number }) => void>();
   /** Selections made through {@link select}, replayed to a worker that restarts. */
   private readonly selections = new Map<string, string>();
   private requests = 0;
@@ -141,7 +162,7 @@ export class WorkerPool implements GroupControl {
     private readonly configPath: string,
     private readonly count: number,
     private readonly logger: Logger,
-    private readonly mode: WorkerMode = 'process',
+    readonly mode: WorkerMode = 'process',
     restart: Partial<RestartPolicy> = {},
   ) {
     this.restart = { ...DEFAULT_RESTART, ...restart };
@@ -169,8 +190,10 @@ export class WorkerPool implements GroupControl {
       let started = false;
       w.on('message', (m) => {
         if (m.type === 'group-reply') this.onReply(m);
+        if (m.type === 'log-lines') for (const f of this.logListeners) f(index, { lines: m.lines ?? [], dropped: m.dropped ?? 0 });
         if (m.type === 'started') {
           started = true;
+          if (this.logLevel !== undefined) w.send({ type: 'logs', minLevel: this.logLevel });
           // A restarted worker read the config afresh: give it the selections the others have.
           for (const [group, member] of this.selections) void this.ask(w, { op: 'select', group, member }).catch(() => undefined);
           resolve();
@@ -318,17 +341,38 @@ export class WorkerPool implements GroupControl {
   private nextRequest = 0;
 
   /**
+   * Has every worker, and each one started later, send its log lines at or
+   * above pino level number `minLevel` (`log-lines` messages, batched and
+   * bounded by the worker); `undefined` stops them.
+   */
+  forwardLogs(minLevel: number | undefined): void {
+    this.logLevel = minLevel;
+    for (const w of this.live()) w.send(minLevel === undefined ? { type: 'logs' } : { type: 'logs', minLevel });
+  }
+
+  /** Calls `f` with each batch of log lines a worker (slot `worker`) forwards; returns the unsubscribe. */
+  onLogLines(f: (worker: number, batch: { lines: string[]; dropped: number }) => void): () => void {
+    this.logListeners.add(f);
+    return () => void this.logListeners.delete(f);
+  }
+
+  /**
    * Runs a control API operation in every live worker (or only the first,
    * with `first`) and gathers the answers; a worker that fails or has not
    * answered within `timeoutMs` is left out and named in `errors`.
+   * `workers[i]` is the slot (worker index) that answered `results[i]`.
    */
-  async control(op: string, arg: Record<string, unknown> = {}, opts: { first?: boolean; timeoutMs?: number } = {}): Promise<{ results: unknown[]; errors: string[] }> {
-    let live = this.slots.map((s) => s.handle).filter((h): h is WorkerHandle => h !== undefined);
+  async control(
+    op: string,
+    arg: Record<string, unknown> = {},
+    opts: { first?: boolean; timeoutMs?: number } = {},
+  ): Promise<{ results: unknown[]; errors: string[]; workers: number[] }> {
+    let live = this.slots.flatMap((s, index) => (s.handle ? [{ w: s.handle, index }] : []));
     if (opts.first) live = live.slice(0, 1);
     const answers = await Promise.all(
       live.map(
-        (w, i) =>
-          new Promise<{ result?: unknown; error?: string }>((resolve) => {
+        ({ w, index: i }) =>
+          new Promise<{ result?: unknown; error?: string; worker: number }>((resolve) => {
             const requestId = ++this.nextRequest;
             const timer = setTimeout(() => done({ error: `worker ${i}: no answer within ${opts.timeoutMs ?? 5000} ms` }), opts.timeoutMs ?? 5000);
             const onMessage = (m: PoolMessage): void => {
@@ -337,14 +381,15 @@ export class WorkerPool implements GroupControl {
             const done = (r: { result?: unknown; error?: string }): void => {
               clearTimeout(timer);
               w.off('message', onMessage);
-              resolve(r);
+              resolve({ ...r, worker: i });
             };
             w.on('message', onMessage);
             w.send({ type: 'control', requestId, op, arg });
           }),
       ),
     );
-    return { results: answers.filter((a) => a.error === undefined).map((a) => a.result), errors: answers.flatMap((a) => (a.error !== undefined ? [a.error] : [])) };
+    const ok = answers.filter((a) => a.error === undefined);
+    return { results: ok.map((a) => a.result), workers: ok.map((a) => a.worker), errors: answers.flatMap((a) => (a.error !== undefined ? [a.error] : [])) };
   }
 
   /** Asks every worker to drain and stop, then ends them. */

@@ -3,7 +3,9 @@
  * root and without deep imports. A mock native binding (no addon loaded) for
  * `createSluice(config, { native })`, a harness that runs a TCP flow or a UDP
  * session through one outbound and returns what came back with the access
- * line core writes, local peers, and a logger that keeps its lines.
+ * line core writes, local peers, and a logger that keeps its lines. Also the
+ * control API's log plumbing (LogTap, LogForwarder, PoolLogSource), so its
+ * bounds can be tested without a worker pool.
  * See docs/testing-plugins.md.
  * @module
  */
@@ -16,3 +18,6 @@ export { captureLogger, type CapturedLogger, type LogLine } from './capture-logg
 export { findAccessLine, type AccessLogLine } from './access-line';
 export { startTcpPeer, startUdpPeer, tcpEcho, udpEcho, type Peer, type TcpPeerHandler, type UdpPeerHandler } from './peers';
 export { logFlowClosed, type FlowOutcome } from '../flow/access-log';
+export { LogTap, lineLevel, type LogSource, type LogSubscriber } from '../control/log-tap';
+export { LogForwarder, type LogBatch, type LogForwarderOptions } from '../control/log-forwarder';
+export { PoolLogSource, type PoolLogPort } from '../control/pool-log-source';

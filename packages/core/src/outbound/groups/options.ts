@@ -1,9 +1,8 @@
 import type { OptionsSchema, SchemaIssue } from '../../adapter/plugin';
+import { keysOf, objectSchema } from '../../config-keys/field';
+import { CHECK_DEFAULTS as CHECK_FIELD_DEFAULTS, CHECK_FIELDS, GROUP_TYPES, groupFields, LOAD_BALANCE_STRATEGIES, type GroupType } from '../../config-keys/groups';
 
-/** The outbound types that are groups, built into core. */
-export const GROUP_TYPES = ['selector', 'fallback', 'url-test', 'load-balance'] as const;
-/** One of {@link GROUP_TYPES}. */
-export type GroupType = (typeof GROUP_TYPES)[number];
+export { GROUP_TYPES, type GroupType } from '../../config-keys/groups';
 
 /** True when `type` names a group type. */
 export function isGroupType(type: string): type is GroupType {
@@ -12,7 +11,7 @@ export function isGroupType(type: string): type is GroupType {
 
 /** How a `load-balance` group spreads flows. */
 export type LoadBalanceStrategy = 'consistent-hashing' | 'round-robin' | 'sticky-sessions';
-const STRATEGIES: readonly LoadBalanceStrategy[] = ['consistent-hashing', 'round-robin', 'sticky-sessions'];
+const STRATEGIES: readonly LoadBalanceStrategy[] = LOAD_BALANCE_STRATEGIES;
 
 /** A group's health check (`check:`), defaults applied. */
 export interface CheckSettings {
@@ -25,7 +24,7 @@ export interface CheckSettings {
 }
 
 /** Defaults of `check:` (mihomo's URL and interval). */
-export const CHECK_DEFAULTS: CheckSettings = { url: 'http://www.gstatic.com/generate_204', interval_ms: 300_000, timeout_ms: 5000, lazy: false };
+export const CHECK_DEFAULTS: CheckSettings = CHECK_FIELD_DEFAULTS;
 
 /** A group's parsed options. `check` is undefined for a selector without one (it is never checked on a timer). */
 export interface GroupOptions {
@@ -41,13 +40,7 @@ export interface GroupOptions {
   readonly sticky_ttl_ms: number;
 }
 
-const KEYS: Record<GroupType, readonly string[]> = {
-  selector: ['outbounds', 'default', 'check'],
-  fallback: ['outbounds', 'check'],
-  'url-test': ['outbounds', 'check', 'tolerance_ms'],
-  'load-balance': ['outbounds', 'check', 'strategy', 'sticky_ttl_ms'],
-};
-const CHECK_KEYS = ['url', 'interval_ms', 'timeout_ms', 'lazy'];
+const CHECK_KEYS = keysOf(CHECK_FIELDS);
 
 function isInt(v: unknown, min: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min;
@@ -97,11 +90,14 @@ function parseCheck(raw: unknown, issues: SchemaIssue[]): CheckSettings {
 
 /** The options schema of group type `type` (core has no zod, so it is written out). */
 export function groupOptionsSchema(type: GroupType): OptionsSchema<GroupOptions> {
+  const fields = groupFields(type);
+  const keys = keysOf(fields);
   return {
+    jsonSchema: objectSchema(fields),
     safeParse(input) {
       const issues: SchemaIssue[] = [];
       const o = (input ?? {}) as Record<string, unknown>;
-      for (const k of Object.keys(o)) if (!KEYS[type].includes(k)) issues.push({ path: [k], message: `unknown key "${k}" for type ${type}` });
+      for (const k of Object.keys(o)) if (!keys.includes(k)) issues.push({ path: [k], message: `unknown key "${k}" for type ${type}` });
       const members: string[] = [];
       if (!Array.isArray(o.outbounds) || o.outbounds.length === 0) {
         issues.push({ path: ['outbounds'], message: 'must list the member outbounds by tag (at least one)' });

@@ -179,6 +179,20 @@ export class MockUdpTransparentSocket implements UdpTransparentSocket {
     return undefined;
   }
 
+  readSessionBytes(id: number, out: Float64Array, offset = 0): boolean {
+    if (typeof id !== 'number') throw mockNativeError('EINVAL', 'readSessionBytes', 'id must be a number');
+    if (!(out instanceof Float64Array)) throw mockNativeError('EINVAL', 'readSessionBytes', 'out must be a Float64Array');
+    if (offset + 2 > out.length) throw mockNativeError('EINVAL', 'readSessionBytes', 'out has no room for two counters at offset');
+    if (this.closed) return false;
+    for (const s of this.sessions.values()) {
+      if (s.id !== id) continue;
+      out[offset] = s.up;
+      out[offset + 1] = s.down;
+      return true;
+    }
+    return false;
+  }
+
   close(): UdpSessionClosed[] {
     if (this.closed) return [];
     const ended = [...this.sessions.values()].map((s) => this.end(s, 'shutdown'));
