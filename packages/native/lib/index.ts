@@ -412,7 +412,8 @@ export interface SpliceRelayConstructor {
    * `onDone` is called exactly once, from the event loop (never inside
    * `abort()`), after every fd is closed. The relay keeps itself and the event
    * loop alive until then; on environment teardown (a worker exiting) it
-   * resets both sockets without calling `onDone`.
+   * resets both sockets without calling `onDone`. With
+   * {@link SpliceRelayOptions.connect}, `fdB` is null and the relay makes B.
    */
   new (fdA: number, fdB: number | null, options: SpliceRelayOptions, onDone: (result: SpliceRelayResult) => void): SpliceRelay;
 }
