@@ -9,7 +9,8 @@
  *
  * - RSS growth after warm-up (a tenth of the run, from 1 to 5 minutes, or
  *   the first third of a run under 3 minutes) under 10 %: a 30-minute run
- *   grew 66.8 → 74.5 MiB over its minutes 1-3 and then stayed flat, so one
+ *   (`npm run soak -- --minutes 30`, whose per-minute lines show it) grew
+ *   66.8 → 74.5 MiB over its minutes 1-3 and then stayed flat, so one
  *   minute measured V8's heap settling, not a leak,
  * - open fds back to the idle baseline once the load has stopped and the
  *   flows have drained,
