@@ -4,7 +4,8 @@
  * The built-in DNS resolver's queries per second, on loopback, all in one run:
  *   upstream    dnsperf straight at dnsmasq (the ceiling: what the upstream answers);
  *   warm cache  dnsperf at Sluice's resolver after every name has been asked once;
- *   cache miss  dnsperf at a resolver with `cache.size: 0`, so each query goes to dnsmasq.
+ *   cache miss  dnsperf at a resolver with `cache.size: 0`, so each query goes to dnsmasq;
+ *   miss, tcp   the same through a `tcp://` upstream (queries pipelined on reused connections).
  * dnsmasq answers bench.test names itself, with query logging off (with logging it
  * is the bottleneck), with a 300 s TTL so answers can be cached. Prints each row and its ratio to the upstream row.
  *
@@ -22,12 +23,13 @@ const NAMES = 1000;
 const UPSTREAM_PORT = 15353;
 const WARM_PORT = 15354;
 const MISS_PORT = 15355;
+const MISS_TCP_PORT = 15356;
 
-function dnsConfig(port, cacheSize) {
+function dnsConfig(port, cacheSize, scheme = 'udp') {
   const doc = {
     inbounds: [{ tag: 'in', type: 'tproxy', listen: '127.0.0.1', port: 15001 }],
     outbounds: [{ tag: 'direct', type: 'direct' }],
-    dns: { listen: [`127.0.0.1:${port}`], upstreams: [`udp://127.0.0.1:${UPSTREAM_PORT}`], cache: { size: cacheSize } },
+    dns: { listen: [`127.0.0.1:${port}`], upstreams: [`${scheme}://127.0.0.1:${UPSTREAM_PORT}`], cache: { size: cacheSize } },
   };
   return parseConfig(JSON.stringify(doc), { baseDir: '/', format: 'json' }).dns;
 }
@@ -61,16 +63,22 @@ async function main() {
   const logger = pino({ level: 'silent' });
   const warm = new DnsService(dnsConfig(WARM_PORT, 4096), { logger, outbound: () => undefined, baseDir: dir });
   const miss = new DnsService(dnsConfig(MISS_PORT, 0), { logger, outbound: () => undefined, baseDir: dir });
+  const missTcp = new DnsService(dnsConfig(MISS_TCP_PORT, 0, 'tcp'), { logger, outbound: () => undefined, baseDir: dir });
   try {
     await new Promise((r) => setTimeout(r, 500));
     await warm.start();
     await miss.start();
+    await missTcp.start();
     await dnsperf(WARM_PORT, qfile, 1, 1); // every name asked once: the cache is warm
-    const rows = { upstream: [], 'warm cache': [], 'cache miss': [] };
+    const rows = { upstream: [], 'warm cache': [], 'cache miss': [], 'miss, tcp': [] };
     for (let rep = 0; rep < reps; rep++) {
       rows.upstream.push((await dnsperf(UPSTREAM_PORT, qfile, clients, seconds)).qps);
       rows['warm cache'].push((await dnsperf(WARM_PORT, qfile, clients, seconds)).qps);
-      { const m = await dnsperf(MISS_PORT, qfile, clients, seconds); rows["cache miss"].push(m.qps); if (m.lost) console.log(`cache miss lost ${m.lost}`); }
+      for (const [row, port] of [['cache miss', MISS_PORT], ['miss, tcp', MISS_TCP_PORT]]) {
+        const m = await dnsperf(port, qfile, clients, seconds);
+        rows[row].push(m.qps);
+        if (m.lost) console.log(`${row} lost ${m.lost}`);
+      }
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const base = median(rows.upstream);
@@ -83,6 +91,7 @@ async function main() {
   } finally {
     await warm.close();
     await miss.close();
+    await missTcp.close();
     dnsmasq.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -20,6 +20,7 @@ export { definePlugin, defineOutbound, type OutboundSpec } from './outbound/defi
 export { parseOutboundOptions } from './outbound/options';
 export { coreVersion } from './outbound/compat';
 export { BlockOutbound, blockOutbound } from './outbound/block';
+export { HijackDnsOutbound, HIJACK_DNS, type DnsQueryHandler } from './outbound/hijack-dns';
 export * from './outbound/groups';
 export type { GroupControl } from './runtime/group-control';
 export { WorkerPool, mergeGroupStates, type WorkerMode, type GroupRequest, type RestartPolicy } from './runtime/worker-pool';
@@ -89,5 +90,7 @@ export { sniffTls, MAX_CLIENT_HELLO_BYTES } from './sniff/tls';
 export { sniffHttp, MAX_HTTP_HEAD_BYTES } from './sniff/http';
 export { sniffStream, StreamSniffer, MAX_SNIFF_BYTES } from './sniff/stream-sniffer';
 export { QuicSniffer, type QuicSnifferLimits } from './sniff/quic-sniffer';
+export { isDnsQuery, sniffDnsDatagram, sniffDnsStream } from './sniff/dns';
+export { DatagramSniffer } from './sniff/datagram-sniffer';
 export { clientInitialKeys, QUIC_VERSIONS, type QuicVersion, type QuicInitialKeys } from './sniff/quic-initial-keys';
 export * from './dns';

@@ -90,7 +90,7 @@ describe('routing: structured rules with domains and logic', () => {
         'route.rules[1].domain_regex: invalid regular expression: Invalid regular expression: /(/i: Unterminated group',
         'route.rules[2].all: must be a non-empty list of conditions',
         'route.rules[3].not.nosuch: unknown key "nosuch"',
-        'route.rules[3].not: has no condition (one of network, inbound, src_cidr, dst_cidr, src_port, dst_port, domain, domain_suffix, domain_keyword, domain_regex, rule_set, all, any, not)',
+        'route.rules[3].not: has no condition (one of network, inbound, src_cidr, dst_cidr, src_port, dst_port, protocol, domain, domain_suffix, domain_keyword, domain_regex, rule_set, all, any, not)',
         'route.rules[4].any[0]: unknown rule type "FOO" in "FOO,bar"',
         'route.rules[5].rule_set[0]: unknown rule set "nope"',
       ],

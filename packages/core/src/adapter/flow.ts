@@ -31,6 +31,8 @@ export interface FlowMetadata {
   readonly sniffed?: SniffedProtocol;
   /** Where `dst.host` came from: a sniffer, or the DNS resolver's answers (see {@link HostSource}). */
   readonly hostSource?: HostSource;
+  /** A protocol its first bytes were recognised as that names no host (a DNS query), on an inbound with `sniff: true`. */
+  readonly protocol?: DetectedProtocol;
 }
 
 /** Where a flow's host name came from: its first bytes (`sniff`) or the DNS answer its address came from (`dns`). */
@@ -38,6 +40,9 @@ export type HostSource = 'sniff' | 'dns';
 
 /** The protocols whose first bytes name the destination. */
 export type SniffedProtocol = 'tls' | 'http' | 'quic';
+
+/** Protocols a sniffer recognises without a host name in them: the `protocol` of {@link FlowMetadata}. */
+export type DetectedProtocol = 'dns';
 
 /** Handed to an outbound with each dial. */
 export interface FlowContext {

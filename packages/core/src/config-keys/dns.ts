@@ -20,9 +20,15 @@ export const DNS_UPSTREAM_FIELDS: readonly ConfigField[] = [
     value: textValue('upstream URL', UPSTREAM_URL_PATTERN),
     required: true,
     description:
-      '`udp://IP[:port]` (53), `tcp://IP[:port]` (53), `tls://host[:port]` (853, DNS over TLS, certificate verified), `https://host[:port]/path` (DNS over HTTPS, RFC 8484 POST)',
+      '`udp://IP[:port]` (53), `tcp://IP[:port]` (53), `tls://host[:port]` (853, DNS over TLS, certificate verified), `https://host[:port]/path` (DNS over HTTPS, RFC 8484); `tcp`, `tls` and `https` connections are kept open between queries (closed after 10 s idle)',
   },
   { key: 'via', value: stringValue, description: 'an outbound whose `dialTcp`/`dialUdp` carries the queries (a SOCKS chain, a marked `direct`); absent: a plain socket of this host' },
+  {
+    key: 'method',
+    value: enumValue(['GET', 'POST']),
+    defaultText: '`POST`',
+    description: '`https://` only: `POST` sends the query as the body, `GET` as `?dns=` in base64url without padding (RFC 8484 §4.1)',
+  },
 ];
 
 /** One entry of `dns.rules`. */
@@ -58,7 +64,7 @@ export const DNS_FIELDS: readonly ConfigField[] = [
     key: 'upstreams',
     value: listOf(anyOf('upstream URL or mapping', textValue('upstream URL', UPSTREAM_URL_PATTERN), mappingOf(DNS_UPSTREAM_FIELDS)), 1),
     required: true,
-    description: 'list of upstreams: a URL string, or `{ tag, address, via }` (table below). The first upstream answers every name no rule sends elsewhere',
+    description: 'list of upstreams: a URL string, or `{ tag, address, via, method }` (table below). The first upstream answers every name no rule sends elsewhere',
   },
   {
     key: 'rules',

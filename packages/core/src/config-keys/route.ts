@@ -2,6 +2,9 @@ import { DEFAULTS, MAX_TIMER_MS } from './defaults';
 import { cidrValue, enumValue, intValue, keysOf, listOf, objectSchema, withOneOf, oneOrList, portValue, stringValue, textValue, type ConfigField, type JsonSchema, type ValueSpec } from './field';
 import { NETWORK_VALUE } from './inbound';
 
+/** What a `protocol` condition names, in the order error messages list them. */
+export const RULE_PROTOCOLS = ['dns', 'tls', 'http', 'quic'] as const;
+
 /** Where the schema keeps the condition mapping, which `all`, `any` and `not` nest. */
 export const CONDITION_REF = '#/definitions/condition';
 
@@ -18,6 +21,12 @@ export const CONDITION_FIELDS: readonly ConfigField[] = [
   { key: 'dst_cidr', value: oneOrList(cidrValue), description: 'the original destination address' },
   { key: 'src_port', value: oneOrList(portValue), description: "the client's port" },
   { key: 'dst_port', value: oneOrList(portValue), description: 'the original destination port' },
+  {
+    key: 'protocol',
+    value: oneOrList(enumValue(RULE_PROTOCOLS)),
+    description:
+      '`dns`: a flow to port 53, or (on an inbound with `sniff: true`) one whose first bytes are a DNS query; `tls`, `http`, `quic`: the sniffer that found the flow\'s name',
+  },
   { key: 'domain', value: domains, description: "the flow's host name, exactly" },
   {
     key: 'domain_suffix',
@@ -41,7 +50,7 @@ export const CONDITION_FIELDS: readonly ConfigField[] = [
 export const RULE_FIELDS: readonly ConfigField[] = [
   { key: 'name', value: stringValue, defaultText: '`rules[i]`', description: 'used in logs as `rule=`' },
   ...CONDITION_FIELDS,
-  { key: 'outbound', value: stringValue, required: true, description: "an existing outbound's tag (a group's tag works like any other)" },
+  { key: 'outbound', value: stringValue, required: true, description: "an existing outbound's tag (a group's tag works like any other), or `hijack-dns` (built in: the flow's DNS queries answered by the `dns` resolver; needs a `dns` section, see [dns.md](dns.md#dns-on-the-tproxy-route-protocol-dns--hijack-dns))" },
 ];
 
 /** One entry of `route.rule_sets`. */

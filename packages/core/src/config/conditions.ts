@@ -1,4 +1,4 @@
-import type { ConditionConfig, PortRange } from './types';
+import { RULE_PROTOCOLS, type ConditionConfig, type PortRange, type RuleProtocol } from './types';
 import { ClashSyntaxError, parseClashCondition } from './clash-rules';
 import { domainEntryProblem, normalizeDomainName } from './domain-name';
 import { PORT, readNetworks } from './endpoints';
@@ -49,6 +49,17 @@ export function readPorts(v: unknown, path: string, issues: IssueList): PortRang
     }
     return { from, to };
   });
+}
+
+/** Reads application protocols: `dns`, `tls`, `http`, `quic` (or a list of them). */
+export function readProtocols(v: unknown, path: string, issues: IssueList): RuleProtocol[] | undefined {
+  const list = readList<RuleProtocol>(v, path, issues, (item, p) => {
+    const name = typeof item === 'string' ? item.trim().toLowerCase() : item;
+    if (RULE_PROTOCOLS.includes(name as RuleProtocol)) return name as RuleProtocol;
+    issues.add(p, `must be one of ${RULE_PROTOCOLS.join(', ')} (got ${show(item)})`);
+    return undefined;
+  });
+  return list && [...new Set(list)];
 }
 
 /** Reads domain names (lower-cased, trailing dot removed); `suffix` admits a leading `.` (names under it only). */
@@ -123,6 +134,7 @@ export function readConditionFields(obj: Record<string, unknown>, path: string, 
   opt('dst_cidr', (x, p) => readCidrs(x, p, issues));
   opt('src_port', (x, p) => readPorts(x, p, issues));
   opt('dst_port', (x, p) => readPorts(x, p, issues));
+  opt('protocol', (x, p) => readProtocols(x, p, issues));
   opt('domain', (x, p) => readDomains(x, p, false, issues));
   opt('domain_suffix', (x, p) => readDomains(x, p, true, issues));
   opt('domain_keyword', (x, p) => readKeywords(x, p, issues));

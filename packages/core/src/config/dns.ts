@@ -13,6 +13,8 @@ export interface DnsUpstreamConfig {
   readonly address: string;
   /** Outbound tag whose `dialTcp`/`dialUdp` carries the queries; absent = a plain socket of this host. */
   readonly via?: string;
+  /** `https://` only: how queries are sent (RFC 8484): `POST` (default) or `GET` with `?dns=`. */
+  readonly method?: 'GET' | 'POST';
 }
 
 /** One entry of `dns.rules`: names it matches go to `upstream`. */
@@ -132,8 +134,18 @@ function readUpstream(v: unknown, i: number, refs: DnsRefs, issues: IssueList): 
   if (obj.via !== undefined && (typeof obj.via !== 'string' || !refs.outbounds.has(obj.via))) {
     issues.add(at(path, 'via'), `unknown outbound ${show(obj.via)}`);
   }
+  let method: 'GET' | 'POST' | undefined;
+  if (obj.method !== undefined) {
+    const m = typeof obj.method === 'string' ? obj.method.toUpperCase() : obj.method;
+    if (m !== 'GET' && m !== 'POST') issues.add(at(path, 'method'), `must be GET or POST (got ${show(obj.method)})`);
+    else if (typeof address === 'string' && !address.startsWith('https://')) issues.add(at(path, 'method'), 'applies to https:// upstreams only');
+    else method = m;
+  }
   if (issues.length !== before) return undefined;
-  return obj.via === undefined ? { tag: tag as string, address: address as string } : { tag: tag as string, address: address as string, via: obj.via as string };
+  const out: { tag: string; address: string; via?: string; method?: 'GET' | 'POST' } = { tag: tag as string, address: address as string };
+  if (obj.via !== undefined) out.via = obj.via as string;
+  if (method !== undefined) out.method = method;
+  return out;
 }
 
 function upstreamUrlValid(text: string): boolean {

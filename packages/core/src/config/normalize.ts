@@ -8,6 +8,7 @@ import { readControl } from './control';
 import { keysOf } from '../config-keys/field';
 import { ROOT_FIELDS } from '../config-keys/root';
 import { checkDnsPlacement, readDns, ruleSetTags } from './dns';
+import { checkHijackDns, routeTargets } from './hijack-dns';
 import { readFirewall, readLog, readPlugins, readTimeouts, readRelay, readUdp, readLimits, readWorkerMode, readWorkers } from './settings';
 
 const TOP_KEYS = keysOf(ROOT_FIELDS);
@@ -31,7 +32,7 @@ export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
   const { outbounds, tags: outboundTags } = readOutbounds(root.outbounds, issues);
   const route = readRoute(
     root.route,
-    { inbounds: inboundTags, outbounds: outboundTags, outboundOrder: [...outboundTags] },
+    { inbounds: inboundTags, outbounds: routeTargets(outboundTags), outboundOrder: [...outboundTags] },
     issues,
     baseDir,
   );
@@ -45,6 +46,7 @@ export function normalizeConfig(doc: unknown, baseDir: string): SluiceConfig {
   const control = readControl(root, issues);
   const dns = readDns(root.dns, { outbounds: outboundTags, ruleSets: ruleSetTags(root.route) }, issues);
   checkDnsPlacement(dns, workers, firewall.local, issues);
+  checkHijackDns(route, outbounds, dns, issues);
   checkListenerOverlaps(inbounds, workers, issues);
   if (issues.length > 0) throw new ConfigError(issues.items);
   return { log, plugins, inbounds, outbounds, route, firewall, timeouts, udp, limits, workers, worker_mode, relay, baseDir, ...(control ? { control } : {}), ...(dns ? { dns } : {}) };

@@ -2,6 +2,7 @@ import type { Network } from '../adapter/flow';
 import type { OutboundEntry } from '../adapter/plugin';
 import type { ControlConfig } from './control';
 import type { DnsConfig } from './dns';
+import { RULE_PROTOCOLS } from '../config-keys/route';
 export type { OutboundEntry, ControlConfig };
 export type { DnsConfig, DnsUpstreamConfig, DnsRuleConfig, DnsCacheConfig } from './dns';
 
@@ -63,6 +64,10 @@ export interface InboundConfig {
   readonly override_destination: boolean;
 }
 
+/** What a `protocol` condition names (the list is the descriptor's, in config-keys/route.ts). */
+export type RuleProtocol = (typeof RULE_PROTOCOLS)[number];
+export { RULE_PROTOCOLS };
+
 /** A port or an inclusive range. */
 export interface PortRange {
   readonly from: number;
@@ -81,6 +86,11 @@ export interface ConditionConfig {
   readonly dst_cidr?: readonly string[];
   readonly src_port?: readonly PortRange[];
   readonly dst_port?: readonly PortRange[];
+  /**
+   * Application protocols: `dns` (port 53, or first bytes that are a DNS
+   * query on a sniffing inbound), `tls`, `http`, `quic` (the sniffer that found the name).
+   */
+  readonly protocol?: readonly RuleProtocol[];
   /** Host names matched exactly (lower-cased, trailing dot removed). */
   readonly domain?: readonly string[];
   /** `example.com` matches example.com and every name under it; `.example.com` only the names under it. */

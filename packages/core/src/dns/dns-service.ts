@@ -38,11 +38,13 @@ export class DnsService {
   readonly hosts: HostResolver;
   private readonly server: DnsServer;
   private readonly store: FakeIpStore | undefined;
+  private readonly upstreams: readonly DnsUpstream[];
 
   constructor(config: DnsConfig, opts: DnsServiceOptions) {
     const logger = opts.logger;
     const upstreams = new Map<string, DnsUpstream>();
     for (const u of config.upstreams) upstreams.set(u.tag, createUpstream(u, { outbound: opts.outbound, logger, tls: opts.tls }));
+    this.upstreams = [...upstreams.values()];
     if (config.mode === 'fake-ip') {
       const ranges = config.fake_ip_range.map((cidr) => new FakeIpRange(cidr, config.mapping_size));
       const path = isAbsolute(config.fake_ip_store) ? config.fake_ip_store : resolve(opts.baseDir, config.fake_ip_store);
@@ -77,6 +79,8 @@ export class DnsService {
   /** Closes the listeners and writes the fake-IP store. */
   async close(): Promise<void> {
     await this.server.close();
+    // Connections kept open between queries (tcp, tls, https).
+    for (const u of this.upstreams) u.close?.();
     await this.store?.close();
   }
 }

@@ -14,7 +14,7 @@ export { FakeIpStore } from './fake-ip-store';
 export { MappingHostResolver, FakeIpHostResolver } from './host-resolver';
 export { SuffixNameMatcher, filterMatcher, type NameMatcher, type NamePatterns, type DnsRuleSetLookup } from './name-matcher';
 export { TcpUpstream, TlsUpstream, UdpUpstream, type DnsUpstream, type UpstreamTlsOptions } from './upstream';
-export { HttpsUpstream } from './upstream-https';
+export { HttpsUpstream, type DohMethod } from './upstream-https';
 export { createUpstream, type UpstreamDeps } from './upstreams';
 export { plainTransport, outboundTransport, type UpstreamTransport } from './transport';
 export { parseQuery, inspectResponse, formErr, MalformedQuery, type QueryInfo, type ResponseInfo } from './wire';

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { ErrorCode, SluiceError } from '../errors';
+import { StreamPipeline } from './stream-pipeline';
 import type { UpstreamTransport } from './transport';
 
 /** One upstream resolver: sends a query (wire bytes), resolves with the response (wire bytes). */
@@ -12,6 +13,8 @@ export interface DnsUpstream {
   readonly address: string;
   /** The response has the query's ID. Rejects with a {@link SluiceError} on failure or when `signal` aborts. */
   exchange(query: Buffer, signal: AbortSignal): Promise<Buffer>;
+  /** Closes connections kept open between queries. */
+  close?(): void;
 }
 
 /** TLS settings of `tls://` and `https://` upstreams; tests pass their own CA. */
@@ -38,75 +41,68 @@ function upstreamError(u: { address: string }, err: unknown): SluiceError {
   return new SluiceError(ErrorCode.UPSTREAM, `dns: upstream ${u.address}: ${e.code ?? e.message}`, { cause: err });
 }
 
-/** Sends length-prefixed messages over a stream (RFC 1035 §4.2.2) and reads the reply to `id`. */
-function exchangeOverStream(stream: Duplex, query: Buffer, id: number, signal: AbortSignal): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const done = (err: Error | undefined, reply?: Buffer): void => {
-      signal.removeEventListener('abort', onAbort);
-      stream.removeAllListeners('data');
-      stream.destroy();
-      if (err) reject(err);
-      else resolve(reply!);
-    };
-    const onAbort = (): void => done(new SluiceError(ErrorCode.DIAL_TIMEOUT, 'dns: upstream query timed out'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    stream.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + msg.length);
-        if (msg.length >= 12 && msg.readUInt16BE(0) === id) return done(undefined, Buffer.from(msg));
-      }
-    });
-    stream.once('error', (err) => done(err));
-    stream.once('end', () => done(new Error('connection closed before the answer')));
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(query.length);
-    stream.write(Buffer.concat([len, query]));
-  });
-}
-
-/** `tcp://IP[:53]`: a connection per query. */
+/** `tcp://IP[:53]`: one connection kept open between queries and shared by them (pipelined, RFC 7766). */
 export class TcpUpstream implements DnsUpstream {
+  private readonly pipeline: StreamPipeline;
+
   constructor(
     readonly tag: string,
     readonly address: string,
-    private readonly server: { host: string; port: number },
-    private readonly transport: UpstreamTransport,
-  ) {}
+    server: { host: string; port: number },
+    transport: UpstreamTransport,
+    idleMs?: number,
+  ) {
+    this.pipeline = new StreamPipeline((signal) => transport.openStream(server.host, server.port, signal), idleMs);
+  }
+
+  /** Connections opened so far. */
+  get connectionsOpened(): number {
+    return this.pipeline.opened;
+  }
 
   async exchange(query: Buffer, signal: AbortSignal): Promise<Buffer> {
-    const { bytes, id } = withFreshId(query);
     try {
-      const stream = await this.transport.openStream(this.server.host, this.server.port, signal);
-      return restoreId(await exchangeOverStream(stream, bytes, id, signal), query);
+      return await this.pipeline.exchange(query, signal);
     } catch (err) {
       throw upstreamError(this, err);
     }
   }
+
+  close(): void {
+    this.pipeline.close();
+  }
 }
 
-/** `tls://host[:853]` (RFC 7858): TLS over the transport's stream, the server's name verified. */
+/** `tls://host[:853]` (RFC 7858): TLS over the transport's stream, the server's name verified; the session is kept and pipelined as for TCP. */
 export class TlsUpstream implements DnsUpstream {
+  private readonly pipeline: StreamPipeline;
+
   constructor(
     readonly tag: string,
     readonly address: string,
-    private readonly server: { host: string; port: number },
-    private readonly transport: UpstreamTransport,
-    private readonly tlsOptions: UpstreamTlsOptions = {},
-  ) {}
+    server: { host: string; port: number },
+    transport: UpstreamTransport,
+    tlsOptions: UpstreamTlsOptions = {},
+    idleMs?: number,
+  ) {
+    this.pipeline = new StreamPipeline(async (signal) => startTls(await transport.openStream(server.host, server.port, signal), server.host, tlsOptions, signal, ['dot']), idleMs);
+  }
+
+  /** Connections opened so far. */
+  get connectionsOpened(): number {
+    return this.pipeline.opened;
+  }
 
   async exchange(query: Buffer, signal: AbortSignal): Promise<Buffer> {
-    const { bytes, id } = withFreshId(query);
     try {
-      const raw = await this.transport.openStream(this.server.host, this.server.port, signal);
-      const secure = await startTls(raw, this.server.host, this.tlsOptions, signal, ['dot']);
-      return restoreId(await exchangeOverStream(secure, bytes, id, signal), query);
+      return await this.pipeline.exchange(query, signal);
     } catch (err) {
       throw upstreamError(this, err);
     }
+  }
+
+  close(): void {
+    this.pipeline.close();
   }
 }
 
@@ -158,5 +154,9 @@ export class UdpUpstream implements DnsUpstream {
     }
     if ((reply[2] & 0x02) !== 0) return this.tcp.exchange(query, signal);
     return restoreId(reply, query);
+  }
+
+  close(): void {
+    this.tcp.close();
   }
 }

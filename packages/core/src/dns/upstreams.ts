@@ -25,7 +25,7 @@ export function createUpstream(c: DnsUpstreamConfig, deps: UpstreamDeps): DnsUps
     transport = outboundTransport(c.via, deps.outbound, deps.logger.child({ upstream: c.tag }));
   }
   const url = new URL(c.address);
-  if (url.protocol === 'https:') return new HttpsUpstream(c.tag, c.address, transport, deps.tls);
+  if (url.protocol === 'https:') return new HttpsUpstream(c.tag, c.address, transport, deps.tls, c.method);
   const bare = url.hostname.replace(/^\[|\]$/g, '');
   // Canonical, as the kernel reports a reply's source: responses are matched by it.
   const server = { host: canonicalIp(bare) ?? bare, port: url.port === '' ? DEFAULT_PORT[url.protocol] : Number(url.port) };

@@ -216,6 +216,7 @@ export class TcpFlows {
   private sniffed(f: TcpFlow, first: FirstBytes, settings: SniffSettings): void {
     if (first.bytes.length > 0) f.replay = first.bytes;
     const outcome = first.outcome;
+    if (outcome.kind === 'protocol') f.flow = { ...f.flow, protocol: outcome.protocol };
     if (outcome.kind !== 'found') return;
     const dst = f.flow.dst;
     f.flow = { ...f.flow, dst: { address: dst.address, port: dst.port, host: outcome.host }, sniffed: outcome.protocol };

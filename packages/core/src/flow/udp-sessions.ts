@@ -11,7 +11,7 @@ import { FlowContextImpl, nextFlowId } from './flow-context';
 import type { FlowBytes, LiveFlow } from './live-flow';
 import type { LoopGuard } from './loop-guard';
 import { RateLimitedLog } from '../util/rate-limited-log';
-import { QuicSniffer } from '../sniff/quic-sniffer';
+import { DatagramSniffer } from '../sniff/datagram-sniffer';
 
 /** How an inbound with `sniff: true` treats a new UDP session. */
 export interface UdpSniffing {
@@ -71,8 +71,14 @@ class UdpSession implements ExpiringSession, LiveFlow {
   channel: PacketChannel | undefined;
   /** The destination datagrams are sent to through the channel: the sniffed name only with `override_destination`. */
   sendTo: Destination;
+  /**
+   * The destination the client addressed, which replies must come from. It
+   * differs from the flow's `dst` only for a fake IP: the flow is dialled at
+   * a real address of the name, and the client must never see that address.
+   */
+  readonly replyFrom: Endpoint;
   /** While `sniffing`: the sniffer and the timer that routes without a name when it runs out. */
-  sniffer: QuicSniffer | undefined;
+  sniffer: DatagramSniffer | undefined;
   sniffTimer: NodeJS.Timeout | undefined;
   /** The queue while `sniffing` and `dialling`, and its size in bytes. */
   pending: Buffer[] = [];
@@ -91,6 +97,7 @@ class UdpSession implements ExpiringSession, LiveFlow {
     private readonly onDequeue: (bytes: number) => void,
   ) {
     this.sendTo = ctx.flow.dst;
+    this.replyFrom = ctx.flow.dst;
   }
 
   get flow(): FlowMetadata {
@@ -322,7 +329,7 @@ export class UdpSessions {
     if (sniffing) {
       // Routed once the sniffer answers; the caller hands it the datagram that opened the session.
       session.owner = 'sniffing';
-      session.sniffer = new QuicSniffer();
+      session.sniffer = new DatagramSniffer();
       return session;
     }
     this.route(session, undefined, undefined);
@@ -341,6 +348,8 @@ export class UdpSessions {
       if (sniffing && !s.sniffTimer) s.sniffTimer = setTimeout(() => this.route(s, sniffing, undefined), sniffing.timeoutMs);
       return;
     }
+    // Before routing, as a found name is: nothing holds the old context yet.
+    if (outcome.kind === 'protocol') s.ctx = new FlowContextImpl({ ...s.ctx.flow, protocol: outcome.protocol }, this.logger);
     this.route(s, sniffing, outcome.kind === 'found' ? outcome.host : undefined);
   }
 
@@ -366,8 +375,18 @@ export class UdpSessions {
       s.close(describeError(err));
       return;
     }
-    if (d instanceof Promise) d.then((r) => this.dial(s, r), (err: unknown) => s.close(describeError(err)));
-    else this.dial(s, d);
+    if (d instanceof Promise) d.then((r) => this.dial(s, this.named(s, r)), (err: unknown) => s.close(describeError(err)));
+    else this.dial(s, this.named(s, d));
+  }
+
+  /**
+   * After the DNS resolver named the flow (its `dst` now carries the name,
+   * and for a fake IP a real address): datagrams go to that destination, so
+   * `direct` sends to the real address and SOCKS can send the name.
+   */
+  private named(s: UdpSession, d: Dispatch): Dispatch {
+    if (s.ctx.flow.hostSource === 'dns') s.sendTo = s.ctx.flow.dst;
+    return d;
   }
 
   private closed(s: UdpSession, reason?: string): void {
@@ -422,13 +441,15 @@ export class UdpSessions {
   private useChannel(s: UdpSession, channel: PacketChannel): void {
     const { src } = s.ctx.flow;
     const dst = s.sendTo;
+    // A fake IP's session answers from the fake address, whatever real address replied.
+    const fake = s.replyFrom.address !== s.ctx.flow.dst.address ? s.replyFrom : undefined;
     s.owner = 'channel';
     s.channel = channel;
     channel.setReceiver({
       onPacket: (payload, from) => {
         s.down += payload.length;
         this.table.touch(s.key, s);
-        if (!s.port.sendReply(payload, from, src)) s.ctx.logger.debug({ from }, 'reply not sent');
+        if (!s.port.sendReply(payload, fake ?? from, src)) s.ctx.logger.debug({ from }, 'reply not sent');
       },
       onClose: (err) => s.close(err ? describeError(err) : 'upstream closed'),
     });
@@ -438,7 +459,9 @@ export class UdpSessions {
   /** From here the inbound's relay owns the session; its queued datagrams go first. */
   private handOver(s: UdpSession, relay: UdpSessionRelay, fd: number): void {
     const id = ++this.nextRelayId;
-    const { src, dst } = s.ctx.flow;
+    const { src } = s.ctx.flow;
+    // The relay answers from this address: the one the client sent to (a fake IP stays fake).
+    const dst = s.replyFrom;
     const queued = s.takePending();
     let pushedOut: readonly UdpSessionEnd[];
     try {

@@ -24,6 +24,8 @@ function groups(c: ConditionConfig): string[][] {
   if (c.inbound) out.push(each('IN-NAME', c.inbound));
   if (c.dst_port) out.push([`DST-PORT,${ports(c.dst_port)}`]);
   if (c.src_port) out.push([`SRC-PORT,${ports(c.src_port)}`]);
+  // Clash has no protocol rule; mihomo's rule view shows unknown types as they are.
+  if (c.protocol) out.push(c.protocol.map((p) => `PROTOCOL,${p.toUpperCase()}`));
   if (domains.length > 0) out.push(domains);
   if (c.dst_cidr) out.push(c.dst_cidr.map((x) => `${parseCidr(x)?.family === 6 ? 'IP-CIDR6' : 'IP-CIDR'},${x}`));
   if (c.src_cidr) out.push(each('SRC-IP-CIDR', c.src_cidr));

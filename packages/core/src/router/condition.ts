@@ -6,6 +6,7 @@ import { DstPortMatcher } from './matchers/dst-port';
 import { InboundMatcher } from './matchers/inbound';
 import { AllMatcher, AnyMatcher, NotMatcher } from './matchers/logical';
 import { NetworkMatcher } from './matchers/network';
+import { ProtocolMatcher } from './matchers/protocol';
 import { RuleSetMatcher } from './matchers/rule-set';
 import { SrcCidrMatcher } from './matchers/src-cidr';
 import { SrcPortMatcher } from './matchers/src-port';
@@ -23,6 +24,7 @@ export function compileCondition(c: ConditionConfig, ruleSets?: RuleSetLookup): 
   const matchers: Matcher[] = [];
   if (c.network) matchers.push(new NetworkMatcher(c.network));
   if (c.inbound) matchers.push(new InboundMatcher(c.inbound));
+  if (c.protocol) matchers.push(new ProtocolMatcher(c.protocol));
   if (c.dst_port) matchers.push(new DstPortMatcher(c.dst_port));
   if (c.src_port) matchers.push(new SrcPortMatcher(c.src_port));
   if (DomainMatcher.appliesTo(c)) matchers.push(new DomainMatcher(c));

@@ -23,6 +23,7 @@ import { UdpSessions } from '../flow/udp-sessions';
 import { createInbound } from '../inbound/create';
 import { createRootLogger } from '../logger';
 import { createOutbounds, definitionsByType } from '../outbound/registry';
+import { HIJACK_DNS, HijackDnsOutbound } from '../outbound/hijack-dns';
 import { registerPlugins } from '../outbound/plugins';
 import { registerCoreServices } from '../services';
 import { TcpRelayer } from '../relay/relay';
@@ -278,6 +279,8 @@ export class Sluice extends EventEmitter implements FlowListener, GroupControl {
     const { plan, warnings } = inspectConfig(config, definitionsByType(this.container));
     if (this.options.announce !== false) logWarnings(this.logger, warnings);
     const outbounds = createOutbounds(plan, this.container, this.logger);
+    // Asked at each dial: the resolver starts after this table (its `via` upstreams dial through it).
+    if (config.dns) outbounds.set(HIJACK_DNS, new HijackDnsOutbound(() => this.dnsService?.resolver));
     let ruleSets: RuleSetStore | undefined;
     try {
       for (const o of outbounds.values()) {
