@@ -136,7 +136,8 @@ async function main(argv) {
       ...PROFILE_OPTIONS,
     },
     USAGE,
-    TCP_MODES,
+    // firewall.offload (mode sluice-offload) has a row of its own next to the proxies.
+    [...TCP_MODES, 'sluice-offload'],
   );
   const opts = {
     seconds: Number(flags.seconds ?? (flags.quick ? 2 : 5)),

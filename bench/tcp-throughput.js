@@ -5,7 +5,7 @@
  * iperf3 server in the remote, the gateway routing (plain) or proxying
  * (Sluice, v2ray). See docs/benchmarks.md.
  *
- *   node bench/tcp-throughput.js [--quick] [--reps N] [--modes plain,sluice,sluice-sniff,v2ray]
+ *   node bench/tcp-throughput.js [--quick] [--reps N] [--modes plain,sluice,sluice-sniff,sluice-offload,v2ray]
  *                                [--seconds S] [--streams 1,4] [--cpu-prof [--prof-dir D]]
  */
 const { TCP_MODES, parseFlags, withBench, interleave, execWithCpu, runMain } = require('./lib/harness');
@@ -84,8 +84,9 @@ async function main(argv) {
     argv,
     { seconds: { type: 'string' }, streams: { type: 'string' }, ...PROFILE_OPTIONS },
     USAGE,
-    // By default the TCP rows also measure an inbound with `sniff: true` (mode sluice-sniff), next to the one without.
-    [...TCP_MODES, 'sluice-sniff'],
+    // By default the TCP rows also measure an inbound with `sniff: true` (mode sluice-sniff), next to the one without,
+    // and firewall.offload (mode sluice-offload: the kernel forwards the flows).
+    [...TCP_MODES, 'sluice-sniff', 'sluice-offload'],
   );
   if (flags['cpu-prof']) return profile(flags);
   return compare(flags);

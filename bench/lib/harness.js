@@ -8,14 +8,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { assertRoot, ensureTools, processTree } = require('./env');
 const { createBenchTopology, sleep } = require('./topo');
-const { GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
+const { FORWARDING_MODES, GatewayFirewall, ProxyProcess, makeWorkdir } = require('./proxies');
 
 /** Default modes: the comparison issue #4 asks for. */
 const ALL_MODES = ['plain', 'sluice', 'v2ray'];
 /** Default modes of the TCP workloads, which HAProxy (a TCP-only peer) also runs (issue #14). */
 const TCP_MODES = [...ALL_MODES, 'haproxy'];
 /** Opt-in modes: Sluice variants (see SLUICE_VARIANTS in proxies.js), and HAProxy where it is not a default. */
-const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff'];
+const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff', 'sluice-offload'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -37,7 +37,10 @@ const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations
                    and sluice-base (this config run by the build that
                    SLUICE_BASE_BIN names: before/after in one run),
                    sluice-sniff (the inbound with sniff: true; part of
-                   tcp-throughput.js's default)
+                   tcp-throughput.js's default), sluice-offload
+                   (firewall.offload with the remote sent to direct by the
+                   first rule: the kernel forwards the flows; part of the
+                   TCP workloads' default)
   --write          write docs/benchmarks.md even with --quick
   --no-write       print only
   -v, --verbose    log every setup command`;
@@ -255,7 +258,12 @@ async function interleave(ctx, measure, { pauseMs = 1000, watchPids = {} } = {})
       await ctx.activate(mode);
       await ctx.flushConntrack();
       const background = ctx.flags.quick ? undefined : await waitQuiet(ctx.log);
+      const offloadedBefore = FORWARDING_MODES.has(mode) ? await ctx.firewall.offloadedBytes() : 0;
       const r = await withCpu({ proxy: ctx.proxies[mode]?.pid, ...watchPids }, () => measure(mode, rep));
+      // Without the final drop, only the offload counters show that the kernel's offload path carried the run.
+      if (FORWARDING_MODES.has(mode) && (await ctx.firewall.offloadedBytes()) === offloadedBefore) {
+        throw new Error(`${mode}: the offload counters did not move, so the run did not take the offload path`);
+      }
       let v = r.value;
       if (v !== null && typeof v === 'object') {
         for (const [k, pct] of Object.entries(v.cpu ?? {})) if (pct !== undefined) r.cpu[k] = pct;

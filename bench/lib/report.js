@@ -17,7 +17,13 @@ const END = '<!-- bench:results:end -->';
 /** The peers measured next to Sluice, in column order. */
 const PEERS = ['v2ray', 'haproxy'];
 /** Column titles. */
-const NAMES = { plain: 'plain forwarding', sluice: 'Sluice', v2ray: 'v2ray', haproxy: 'HAProxy' };
+const NAMES = { plain: 'plain forwarding', sluice: 'Sluice', 'sluice-offload': 'Sluice, offload', v2ray: 'v2ray', haproxy: 'HAProxy' };
+/**
+ * Sluice's own columns: as configured for the targets, and with
+ * `firewall.offload` taking the flows (the kernel forwards them; issue #14
+ * measures it in a column of its own, outside the targets).
+ */
+const SLUICE_COLUMNS = ['sluice', 'sluice-offload'];
 
 /**
  * The workloads (targets of issue #14), in table order. `target` is a ratio
@@ -50,6 +56,7 @@ function makeRow(key, samples, machine, { quick = false, reps, notes, extra } = 
     ...WORKLOADS[key],
     plain: med('plain'),
     sluice: med('sluice'),
+    'sluice-offload': med('sluice-offload'),
     v2ray: med('v2ray'),
     haproxy: med('haproxy'),
     samples,
@@ -110,8 +117,8 @@ function renderTable(rows) {
   const machines = [...new Set(ordered.map((r) => machineLine(r.machine)))];
   const out = [BEGIN, ''];
   out.push(machines.length === 1 ? `Machine: ${machines[0]}.` : `Machines: ${machines.join('; ')}.`, '');
-  const modes = ['plain', 'sluice', ...PEERS];
-  const rated = ['sluice', ...PEERS];
+  const modes = ['plain', ...SLUICE_COLUMNS, ...PEERS];
+  const rated = [...SLUICE_COLUMNS, ...PEERS];
   out.push(`| workload | ${modes.map((m) => NAMES[m]).join(' | ')} | ${rated.map((m) => `${NAMES[m]} / plain`).join(' | ')} | target | met? | measured (UTC), commit |`);
   out.push(`|---|${modes.map(() => '---:').join('|')}|${rated.map(() => '---:').join('|')}|---|---|---|`);
   for (const r of ordered) {
@@ -171,7 +178,7 @@ function writeResults(rows) {
 
 /** Prints a row to stdout. */
 function printRow(row) {
-  const columns = ['plain', 'sluice', ...PEERS];
+  const columns = ['plain', ...SLUICE_COLUMNS, ...PEERS];
   const parts = columns.filter((m) => row[m] !== undefined).map((m) => `${m} ${fmt(row[m])}`);
   // Opt-in variants (sluice-workers …) have no column; print their medians and ratios here.
   for (const [m, xs] of Object.entries(row.samples)) {
@@ -179,7 +186,7 @@ function printRow(row) {
     const v = median(xs);
     parts.push(`${m} ${fmt(v)}${row.plain && row.target.min !== undefined ? ` (${(v / row.plain).toFixed(2)} of plain)` : ''}`);
   }
-  const ratios = ['sluice', ...PEERS].filter((m) => row[m] !== undefined && row.plain).map((m) => `${m}/plain ${ratio(row, m)}`);
+  const ratios = [...SLUICE_COLUMNS, ...PEERS].filter((m) => row[m] !== undefined && row.plain).map((m) => `${m}/plain ${ratio(row, m)}`);
   process.stdout.write(`${row.title} [${row.unit}, median of ${row.reps}]: ${parts.join(', ')}${ratios.length ? ` | ${ratios.join(', ')}` : ''} | target ${targetText(row)}: ${verdict(row).replace(/\*/g, '')}\n`);
   if (row.notes) process.stdout.write(`  ${row.notes}\n`);
 }

@@ -43,6 +43,14 @@ describe('cli: sluice check', () => {
     assert.deepEqual(r, { code: 0, stdout: 'config OK: 2 inbounds, 3 outbounds, 2 rules\n  rules[0]: dst_cidr=203.0.113.0/24 -> deny\n  rules[1]: network=udp && dst_port=[53,5000-5100] -> direct\n  final -> direct\n', stderr: '' });
   });
 
+  it('with firewall.offload, says which leading rules the kernel forwards and where that stops', async () => {
+    const offload = GOOD.replace("    - { dst_cidr: [203.0.113.0/24], outbound: deny }\n", '    - { dst_cidr: [198.51.100.0/24], outbound: direct }\n    - { dst_cidr: [203.0.113.0/24], outbound: deny }\n').replace('firewall: { interfaces: [lan0] }', 'firewall: { interfaces: [lan0], offload: true }');
+    const r = await sluice('check', '-c', file('offload.yaml', offload));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\n  Offloaded: rules\[0\] "rules\[0\]" -> direct is forwarded by the kernel and counted in offload_up\/offload_down\.\n/);
+    assert.match(r.stdout, /\n  Not offloaded from rules\[1\] "rules\[1\]" on \(first match wins\): outbound "deny" is of type block, not direct\.\n/);
+  });
+
   it('accepts JSON', async () => {
     const json = JSON.stringify({ inbounds: [{ tag: 'in', type: 'tproxy', listen: '::1', port: 15001 }], outbounds: [{ tag: 'o', type: 'direct', mark: '0x2' }] });
     const r = await sluice('check', '--config', file('good.json', json));

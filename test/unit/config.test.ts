@@ -94,6 +94,7 @@ describe('config: parsing and defaults', () => {
       interfaces: [],
       bypass_cidr: [...DEFAULTS.firewall.bypass_cidr],
       local: false,
+      offload: false,
     });
     assert.deepEqual(c.route, { rules: [], rule_sets: [], final: 'direct', hook_timeout_ms: 1000 }, 'a single outbound is the default final');
   });
@@ -107,7 +108,7 @@ udp: { max_sessions: 7 }
 workers: 4
 relay: { splice: false, native_udp: false }
 route: { final: direct, hook_timeout_ms: 250 }
-firewall: { fwmark: 4, table: 252, bypass_mark: 8, interfaces: [eth1, eth1, "wg*"], bypass_cidr: 10.0.0.0/8, local: true }
+firewall: { fwmark: 4, table: 252, bypass_mark: 8, interfaces: [eth1, eth1, "wg*"], bypass_cidr: 10.0.0.0/8, local: true, offload: true }
 `);
     assert.equal(c.log.level, 'debug');
     assert.deepEqual(c.plugins, ['sluice-plugin-a', '@scope/b']);
@@ -117,7 +118,7 @@ firewall: { fwmark: 4, table: 252, bypass_mark: 8, interfaces: [eth1, eth1, "wg*
     assert.deepEqual(c.relay, { splice: false, native_udp: false });
     assert.equal(c.route.hook_timeout_ms, 250);
     assert.equal(parse(`${MINIMAL}\nworkers: auto`).workers, 'auto');
-    assert.deepEqual(c.firewall, { fwmark: 4, table: 252, bypass_mark: 8, interfaces: ['eth1', 'wg*'], bypass_cidr: ['10.0.0.0/8'], local: true });
+    assert.deepEqual(c.firewall, { fwmark: 4, table: 252, bypass_mark: 8, interfaces: ['eth1', 'wg*'], bypass_cidr: ['10.0.0.0/8'], local: true, offload: true });
   });
 
   it('reads hex numbers both as YAML 0x literals and as strings', () => {

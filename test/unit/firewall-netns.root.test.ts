@@ -55,6 +55,25 @@ inbounds: [{ tag: in6, type: tproxy, listen: "::", port: 15002, network: udp }]
 outbounds: [{ tag: direct, type: direct }]
 firewall: { bypass_cidr: [] }
 `,
+  'firewall.offload: v4 and v6 sets, ports, a src-only rule, local mode': `
+inbounds:
+  - { tag: in4, type: tproxy, listen: 0.0.0.0, port: 15001 }
+  - { tag: in6, type: tproxy, listen: "::", port: 15002 }
+outbounds: [{ tag: direct, type: direct, mark: 0x2 }]
+route:
+  rules:
+    - { dst_cidr: [1.0.1.0/24, 1.0.1.128/25, "2400:3200::/32"], outbound: direct }
+    - { src_cidr: [192.168.1.0/24], dst_port: [443, "8000-8100"], network: tcp, outbound: direct }
+    - { src_port: 5353, outbound: direct }
+firewall: { offload: true, local: true }
+`,
+  'firewall.offload with a redirect inbound, gateway mode': `
+inbounds: [{ tag: r, type: redirect, listen: 0.0.0.0, port: 15005 }]
+outbounds: [{ tag: direct, type: direct }]
+route:
+  rules: [{ dst_cidr: [203.0.113.0/24], outbound: direct }]
+firewall: { offload: true }
+`,
 };
 
 describe('firewall: rulesets in a network namespace', function () {
@@ -91,8 +110,9 @@ describe('firewall: rulesets in a network namespace', function () {
 
       ns(['nft', '-f', '-'], fw.nft);
       const first = ns(['nft', 'list', 'table', 'inet', 'sluice']);
-      assert.match(first, /chain prerouting \{/);
-      assert.match(first, /tproxy ip6? to/);
+      assert.match(first, yaml.includes('redirect') ? /chain nat_prerouting \{/ : /chain prerouting \{/);
+      assert.match(first, yaml.includes('redirect') ? /redirect to :/ : /tproxy ip6? to/);
+      assert.equal(/counter offload_up \{/.test(first), yaml.includes('offload: true'));
       assert.equal(/chain output \{/.test(first), yaml.includes('local: true'));
 
       ns(['nft', '-f', '-'], fw.nft);

@@ -73,7 +73,7 @@ export {
   type RuleSetLookup,
 } from './router';
 export { parseClashRule, parseClashCondition, ClashSyntaxError, type ClashRule, type ClashCondition } from './config/clash-rules';
-export { renderFirewall, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type CommandRunner, type CommandResult } from './firewall';
+export { renderFirewall, planOffload, describeOffload, readOffloadCounters, parseOffloadCounters, OffloadCountersError, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type OffloadPlan, type OffloadRule, type OffloadStop, type OffloadTotals, type PacketBytes, type CommandRunner, type CommandResult } from './firewall';
 export {
   spliceRelayEnds,
   spliceConnectRelay,
@@ -94,3 +94,4 @@ export { isDnsQuery, sniffDnsDatagram, sniffDnsStream } from './sniff/dns';
 export { DatagramSniffer } from './sniff/datagram-sniffer';
 export { clientInitialKeys, QUIC_VERSIONS, type QuicVersion, type QuicInitialKeys } from './sniff/quic-initial-keys';
 export * from './dns';
+export { OffloadMonitor } from './runtime/offload-monitor';

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { checkConfigFile, redactConfig, toConfigDocument } from '../config';
+import { describeOffload, planOffload } from '../firewall';
 import { Router } from '../router';
 import { printError, printWarnings } from './report';
 
@@ -26,6 +27,8 @@ export function registerCheck(program: Command, setExitCode: (code: number) => v
         printWarnings(warnings);
         const summary = `config OK: ${config.inbounds.length} inbounds, ${config.outbounds.length} outbounds, ${config.route.rules.length} rules`;
         const rules = config.route.rules.length === 0 ? [] : router.toString().split('\n');
+        // firewall.offload: which leading rules the kernel forwards by itself, and where that stops.
+        rules.push(...describeOffload(planOffload(config)).map((l) => l.replace(/^# /, '')));
         if (opts.print) {
           // The summary and the rules as YAML comments keep the printed document loadable.
           process.stdout.write([`# ${summary}`, ...rules.map((r) => `#   ${r}`), ''].join('\n') + stringify(redactConfig(toConfigDocument(config))));

@@ -7,6 +7,7 @@ import { checkConfigFile, logWarnings } from '../config';
 import type { SluiceConfig } from '../config/types';
 import { createRootLogger } from '../logger';
 import { LOG_FORMAT_ENV, type LogFormat } from '../logger-pretty';
+import { OffloadMonitor } from '../runtime/offload-monitor';
 import { createServiceNotifier } from '../runtime/systemd-notify';
 import { isNativeErrorLike, printError } from './report';
 import { logStartupSummary } from './startup-summary';
@@ -161,9 +162,13 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         });
       });
       logStartupSummary(runner.logger, config, format);
+      // Offloaded flows never reach Sluice: the kernel's counters are their only record.
+      const offload = config.firewall.offload ? new OffloadMonitor(runner.logger) : undefined;
+      await offload?.check();
       // A pool's start() resolves once every worker listens: one READY=1 for all of them.
       void notifier.notify({ READY: '1', STATUS: serviceStatus(config) });
       const failed = await failure;
+      await offload?.logTotals();
       // Exit explicitly: a plugin's stray timer or pooled socket must not keep a stopped proxy alive.
       await notifier.notify({});
       await new Promise<void>((resolve) => runner.logger.flush(() => resolve()));

@@ -89,6 +89,13 @@ export const FIREWALL_FIELDS: readonly ConfigField[] = [
     description: 'destinations never captured; **a list given here replaces the defaults**',
   },
   { key: 'local', value: boolValue, default: false, description: "also capture this host's own outgoing traffic" },
+  {
+    key: 'offload',
+    value: boolValue,
+    default: false,
+    description:
+      'compile the leading rules that send address/port sets to a plain `direct` outbound into nftables sets: the kernel forwards such flows, they never reach Sluice, and nftables counters count them ([firewall.md](firewall.md#kernel-fast-path-firewalloffload))',
+  },
 ];
 
 /** The top-level keys that are plain values, not sections. */

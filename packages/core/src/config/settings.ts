@@ -136,5 +136,6 @@ export function readFirewall(root: Obj, outbounds: readonly OutboundEntry[], iss
     interfaces: [...new Set(interfaces)],
     bypass_cidr: bypass,
     local: readBoolField(obj, fieldOf(FIREWALL_FIELDS, 'local'), 'firewall', issues),
+    offload: readBoolField(obj, fieldOf(FIREWALL_FIELDS, 'offload'), 'firewall', issues),
   };
 }

@@ -158,6 +158,12 @@ export interface FirewallConfig {
   readonly bypass_cidr: readonly string[];
   /** Also capture this host's own outgoing traffic (output chain). */
   readonly local: boolean;
+  /**
+   * Compile the leading rules that send address/port sets to a plain `direct`
+   * outbound into nftables sets: such flows are forwarded by the kernel and
+   * never reach Sluice; nftables counters count them. Default false.
+   */
+  readonly offload: boolean;
 }
 
 /** `timeouts`, in milliseconds. */

@@ -3,7 +3,10 @@ import ipaddr from 'ipaddr.js';
 import type { Network } from '../adapter/flow';
 import { parseCidr } from '../config/net';
 import type { InboundConfig, SluiceConfig } from '../config/types';
+import { normalizeCidr } from './cidr-text';
 import { renderDnsHijack } from './dns-hijack';
+import { describeOffload, planOffload } from './offload-plan';
+import { OFFLOAD_COUNTERS, renderOffload, type OffloadRules } from './offload-render';
 
 /** The nftables table Sluice owns; nothing outside it is ever touched. */
 export const NFT_TABLE = 'inet sluice';
@@ -32,18 +35,6 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * `/etc/iproute2/rt_protos` and the kernel's list.
  */
 export const ROUTE_PROTOCOL = 250;
-
-/** `addr/prefix` with host bits cleared and the address in canonical form. */
-function normalizeCidr(text: string): string {
-  const c = parseCidr(text);
-  if (!c) return text;
-  const b = c.bytes;
-  const addr =
-    c.family === 4
-      ? Array.from(b).join('.')
-      : ipaddr.fromByteArray(Array.from(b)).toString();
-  return `${addr}/${c.prefix}`;
-}
 
 /** `meta l4proto tcp` or `meta l4proto { tcp, udp }`. */
 function l4(networks: readonly Network[]): string {
@@ -168,7 +159,7 @@ function loopbackWarnings(steering: readonly Steering[], local: boolean): string
  * The nat chains of `redirect` inbounds. nat chains see only a connection's
  * first packet (conntrack does the rest), so no reply rule is needed here.
  */
-function natChains(config: SluiceConfig, steering: readonly Steering[], v4: readonly string[], v6: readonly string[]): string[] {
+function natChains(config: SluiceConfig, steering: readonly Steering[], v4: readonly string[], v6: readonly string[], offload: OffloadRules): string[] {
   if (steering.length === 0) return [];
   const fw = config.firewall;
   const skip = [
@@ -189,6 +180,7 @@ function natChains(config: SluiceConfig, steering: readonly Steering[], v4: read
     ...(ifaces.length > 0
       ? ['\t\t# Capture only what arrives on the configured interfaces.', `\t\tiifname != { ${ifaces.map((n) => `"${n}"`).join(', ')} } return`]
       : []),
+    ...offloadSkip(offload.up, 'return'),
     ...steering.map(redirectRule),
     '\t}',
   ];
@@ -200,11 +192,49 @@ function natChains(config: SluiceConfig, steering: readonly Steering[], v4: read
         '\t\ttype nat hook output priority -100; policy accept;',
         ...skip,
         "\t\t# This host's own connections.",
+        ...offloadSkip(offload.up, 'return'),
         ...steering.map(redirectRule),
         '\t}',
       ]
     : [];
   return [...prerouting, ...output];
+}
+
+/** `firewall.offload`: flows of the offloaded rules are left to the kernel's forwarding, never captured. */
+function offloadSkip(matches: readonly string[], verdict: 'accept' | 'return', what = 'flows of the offloaded rules are forwarded by the kernel, not captured'): string[] {
+  if (matches.length === 0) return [];
+  return [`\t\t# firewall.offload: ${what}.`, ...matches.map((m) => `\t\t${m} ${verdict}`)];
+}
+
+/**
+ * The chains that count offloaded traffic. Offloaded flows of a gateway's
+ * clients are forwarded, so the forward hook sees them and nothing Sluice
+ * proxies (that is delivered locally); this host's own offloaded connections
+ * (local mode) pass output and input instead. The first matching rule
+ * counts a packet.
+ */
+function offloadCounting(config: SluiceConfig, offload: OffloadRules): string[] {
+  if (offload.up.length === 0) return [];
+  const count = (matches: readonly string[], counter: string): string[] => matches.map((m) => `\t\t${m} counter name ${counter} return`);
+  // By conntrack direction: a reply to a client inside an offloaded set would match the request's addresses too.
+  const up = count(offload.up.map((m) => `ct direction original ${m}`), OFFLOAD_COUNTERS.up);
+  const down = count(offload.down.map((m) => `ct direction reply ${m}`), OFFLOAD_COUNTERS.down);
+  const forward = ['', '\tchain offload_forward {', '\t\ttype filter hook forward priority filter; policy accept;', ...up, ...down, '\t}'];
+  if (!config.firewall.local) return forward;
+  return [
+    ...forward,
+    '',
+    '\tchain offload_output {',
+    '\t\ttype filter hook output priority filter; policy accept;',
+    ...markBypass(config),
+    ...up,
+    '\t}',
+    '',
+    '\tchain offload_input {',
+    '\t\ttype filter hook input priority filter; policy accept;',
+    ...down,
+    '\t}',
+  ];
 }
 
 /**
@@ -241,6 +271,8 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
   // Redirect-only configs need no mangle chain, unless transparent outbounds' replies must reach Sluice.
   const mangle = steering.length > 0 || transparent;
   const hijack = renderDnsHijack(config);
+  const plan = planOffload(config);
+  const offload = renderOffload(plan);
 
   const prerouting = mangle
     ? [
@@ -256,8 +288,13 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
             ]
           : []),
         ...bypassRules(v4, v6, fw.local),
+        // Local mode passes every reply above already. A gateway tells replies from requests by conntrack, not by
+        // addresses alone: a client's own address may be in an offloaded set (a rule sending the LAN direct), and its
+        // requests would then look like replies and escape capture.
+        ...(fw.local ? [] : offloadSkip(offload.down.map((m) => `ct direction reply ${m}`), 'accept', 'replies of offloaded flows pass untouched')),
         ...interfaceRules(config),
         ...(hijack?.exempt ?? []),
+        ...offloadSkip(offload.up, 'accept'),
         ...steering.map(
           (s) =>
             `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} tproxy ip${s.family === 6 ? '6' : ''} to ${tproxyTarget(s)} meta mark set ${fwmark} accept`,
@@ -273,6 +310,7 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
         '\t\ttype route hook output priority mangle; policy accept;',
         ...markBypass(config),
         ...bypassRules(v4, v6, true),
+        ...offloadSkip(offload.up, 'accept'),
         "\t\t# This host's own connections: the mark reroutes them via lo into prerouting above.",
         ...steering.map((s) => `\t\tmeta nfproto ipv${s.family} ${l4(s.inbound.network)} meta mark set ${fwmark}`),
         '\t}',
@@ -280,12 +318,13 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
     : [];
 
   // Policy routing delivers what the mangle chain marked; transparent outbounds' replies may come in either family.
-  const nat = natChains(config, redirects, v4, v6);
+  const nat = natChains(config, redirects, v4, v6, offload);
   if (!mangle && nat[0] === '') nat.shift();
   const families = [...new Set([...steering.map((s) => s.family), ...(transparent ? redirects.map((s) => s.family) : [])])].sort();
   const nft = [
     `# Generated by sluice rules: ${fw.local ? 'local' : 'gateway'} mode, fwmark ${fwmark} -> table ${fw.table}, bypass mark ${hex(fw.bypass_mark)}.`,
     ...skipped,
+    ...describeOffload(plan),
     '# Declaring the table before deleting it makes this file re-appliable; no other table is touched.',
     `table ${NFT_TABLE} {}`,
     `delete table ${NFT_TABLE}`,
@@ -293,11 +332,13 @@ export function renderFirewall(config: SluiceConfig): RenderedFirewall {
     `table ${NFT_TABLE} {`,
     ...(v4.length > 0 ? bypassSet('bypass4', 'ipv4_addr', v4) : []),
     ...(v6.length > 0 ? bypassSet('bypass6', 'ipv6_addr', v6) : []),
-    ...(v4.length + v6.length > 0 ? [''] : []),
+    ...offload.declarations,
+    ...(v4.length + v6.length + offload.declarations.length > 0 ? [''] : []),
     ...prerouting,
     ...output,
     ...nat,
     ...(hijack?.chain ?? []),
+    ...offloadCounting(config, offload),
     '}',
     '',
   ].join('\n');
