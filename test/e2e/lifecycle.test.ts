@@ -52,23 +52,18 @@ describe('e2e: Sluice lifecycle', function () {
     assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   });
 
-  it('SIGTERM: exits 0 within drain_ms plus a margin, logs that it stopped, and logs the flow it cut', async function () {
+  it('SIGTERM: drains, cuts the flow still open at the end of the drain (its access line says so), logs that it stopped, and exits 0', async function () {
     const hold: ProbeServer = await startHalfCloseServer(env.topo, 16);
     const sluice = await env.startSluice();
     // A client that never finishes its request keeps a flow open through the drain.
     const client = env.topo.spawn('client', 'socat', ['-u', '-', `TCP4:${A.remote.v4}:${hold.port}`], { stdio: ['pipe', 'ignore', 'pipe'] });
     try {
       await hold.probe.waitForEvent('connection', (e) => e.peer === A.gwWan.v4);
-      const started = Date.now();
       sluice.child.kill('SIGTERM');
-      const status = await Promise.race([
-        sluice.exited,
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error(`still running ${DRAIN_MS + 3000} ms after SIGTERM\n${sluice.describe()}`)), DRAIN_MS + 3000),
-        ),
-      ]);
-      const ms = Date.now() - started;
-      assert.equal(status.code, 0, `exit ${formatExit(status)} after ${ms} ms\n${sluice.describe()}`);
+      // The open flow would keep Sluice up for ever without the drain's end: exiting at all is the event that counts
+      // (a hang is mocha's timeout).
+      const status = await sluice.exited;
+      assert.equal(status.code, 0, `exit ${formatExit(status)}\n${sluice.describe()}`);
       assert.ok(
         sluice.lines.some((l) => typeof l.msg === 'string' && /\bstop/i.test(l.msg)),
         `no stop line in the log\n${sluice.describe()}`,
@@ -77,7 +72,7 @@ describe('e2e: Sluice lifecycle', function () {
       const dst = `${A.remote.v4}:${hold.port}`;
       const cut = sluice.flows().find((f) => f.dst === dst);
       assert.ok(cut, `no access-log line for the flow to ${dst}\n${sluice.describe()}`);
-      assert.notEqual(cut.error, undefined, `a cut flow should carry an error: ${JSON.stringify(cut)}`);
+      assert.match(cut.error ?? '', /shutdown/, `a flow cut at the end of the drain says so: ${JSON.stringify(cut)}`);
     } finally {
       client.kill('SIGKILL');
     }

@@ -10,6 +10,16 @@ export function fuzzInputs(): number {
   return n;
 }
 
+/**
+ * The mocha timeout of a test that runs one target: 2 ms an input on average
+ * (several times what the slowest target, the config loader, reports on a
+ * busy machine), at least a minute. Only there to stop a run that hangs; how
+ * fast a target runs is reported, never asserted.
+ */
+export function fuzzTimeoutMs(): number {
+  return Math.max(60_000, fuzzInputs() * 2);
+}
+
 /** `SLUICE_FUZZ_INPUT`: run only that input of the seed's sequence (to replay a failure). */
 function onlyInput(): number | undefined {
   const env = process.env.SLUICE_FUZZ_INPUT;
@@ -28,12 +38,6 @@ export interface FuzzTarget<I> {
   check(input: I): void | Promise<void>;
   /** How to print an input in a failure report. */
   show?(input: I): string;
-  /**
-   * The fraction of {@link fuzzInputs} this target runs (default 1), for a
-   * target whose every input costs far more than the others' (the config
-   * loader: a YAML parse each). Says so in the report line.
-   */
-  readonly share?: number;
 }
 
 /** What a run saw: printed by the tests, for the closing note's "inputs fuzzed". */
@@ -86,7 +90,7 @@ function defaultShow(input: unknown): string {
  * traces would dominate, so `Error.stackTraceLimit` is 0 during the run. Returns
  * the timing report, and prints it as one line.
  */
-export async function runFuzz<I>(target: FuzzTarget<I>, inputs = Math.ceil(fuzzInputs() * (target.share ?? 1)), seed = fuzzSeed()): Promise<FuzzReport> {
+export async function runFuzz<I>(target: FuzzTarget<I>, inputs = fuzzInputs(), seed = fuzzSeed()): Promise<FuzzReport> {
   const show = target.show ?? defaultShow;
   const only = onlyInput();
   let slowest = { index: -1, ms: -1 };

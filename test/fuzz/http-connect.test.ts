@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { isSluiceError } from '@sluice/core';
 import { MAX_RESPONSE_HEAD, exchange } from 'sluice-plugin-http-connect';
-import { runFuzz } from './harness';
+import { fuzzTimeoutMs, runFuzz } from './harness';
 import type { Prng } from './prng';
 import { buffered, serverStream } from './fake-stream';
 
@@ -45,7 +45,8 @@ function expected(bytes: Buffer): { ok: boolean; rest: Buffer } | undefined {
 }
 
 describe('fuzz: http-connect response head', () => {
-  it('resolves on 2xx leaving exactly the bytes after the head, or rejects with an http-connect error', async () => {
+  it('resolves on 2xx leaving exactly the bytes after the head, or rejects with an http-connect error', async function () {
+    this.timeout(fuzzTimeoutMs());
     const live = new AbortController().signal;
     const gone = AbortSignal.abort(new Error('gone'));
     await runFuzz({

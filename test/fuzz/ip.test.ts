@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { isIP, SocketAddress } from 'node:net';
 import { bytesToIp, ipToBytes } from '@sluice/plugin-socks';
-import { runFuzz } from './harness';
+import { fuzzTimeoutMs, runFuzz } from './harness';
 import type { Prng } from './prng';
 
 /*
@@ -23,7 +23,8 @@ function addressText(rng: Prng): string {
 }
 
 describe('fuzz: socks address text and bytes', () => {
-  it('ipToBytes reads exactly the IP literals Node does; bytesToIp output reads back to the same bytes', async () => {
+  it('ipToBytes reads exactly the IP literals Node does; bytesToIp output reads back to the same bytes', async function () {
+    this.timeout(fuzzTimeoutMs());
     await runFuzz({
       name: 'ip text',
       generate: (rng) => ({ text: addressText(rng), bytes: rng.bytes(rng.pick([4, 16])) }),

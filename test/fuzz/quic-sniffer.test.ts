@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { QuicSniffer } from '@sluice/core';
 import { clientHello, cryptoFrame, protectInitial, QUIC_DRAFT29, QUIC_V1, QUIC_V2, splitInitials, varint } from '../helpers/quic-initial';
-import { runFuzz } from './harness';
+import { fuzzTimeoutMs, runFuzz } from './harness';
 import type { Prng } from './prng';
 
 /*
@@ -114,11 +114,9 @@ function datagrams(rng: Prng): Buffer[] {
 
 describe('fuzz: QUIC sniffer', () => {
   it('answers every datagram sequence without throwing, without changing a datagram, and finds only plausible names', async function () {
-    this.timeout(600_000);
+    this.timeout(fuzzTimeoutMs());
     await runFuzz({
       name: 'quic sniffer',
-      // Half of the sniffers' 100,000 inputs; the TLS and HTTP sniffers run the other half.
-      share: 0.5,
       generate: datagrams,
       check: (ds) => {
         const sniffer = new QuicSniffer();

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { MAX_CLIENT_HELLO_BYTES, sniffHttp, sniffTls, type SniffOutcome } from '@sluice/core';
 import { clientHello, inRecords, padding, type TlsExtension } from '../helpers/client-hello';
-import { runFuzz } from './harness';
+import { fuzzTimeoutMs, runFuzz } from './harness';
 import type { Prng } from './prng';
 
 /*
@@ -72,10 +72,10 @@ function extension(rng: Prng): TlsExtension {
 }
 
 describe('fuzz: TCP sniffers', () => {
-  it('TLS: never throws, answers only once, and finds exactly the name of a well-formed ClientHello', async () => {
+  it('TLS: never throws, answers only once, and finds exactly the name of a well-formed ClientHello', async function () {
+    this.timeout(fuzzTimeoutMs());
     await runFuzz({
       name: 'sniff tls',
-      share: 0.5,
       generate: (rng) => {
         if (rng.chance(0.1)) {
           const garbage = rng.bytes(rng.size(600));
@@ -108,11 +108,11 @@ describe('fuzz: TCP sniffers', () => {
     });
   });
 
-  it('HTTP: never throws, answers only once, and finds exactly the Host of a well-formed request head', async () => {
+  it('HTTP: never throws, answers only once, and finds exactly the Host of a well-formed request head', async function () {
+    this.timeout(fuzzTimeoutMs());
     const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
     await runFuzz({
       name: 'sniff http',
-      share: 0.5,
       generate: (rng) => {
         const host = name(rng);
         const value = rng.pick([host, `${host}:${rng.int(65536)}`, `[2001:db8::${rng.int(0xffff).toString(16)}]`, `[::1]:${rng.int(99999)}`]);

@@ -11,7 +11,7 @@ import {
   parseSocks5Reply,
   type HandshakeRequest,
 } from '@sluice/plugin-socks';
-import { runFuzz } from './harness';
+import { fuzzTimeoutMs, runFuzz } from './harness';
 import type { Prng } from './prng';
 import { buffered, serverStream } from './fake-stream';
 import { expectedFrame } from './udp-frame-oracle';
@@ -44,7 +44,8 @@ function mutate(rng: Prng, bytes: Buffer): Buffer {
 }
 
 describe('fuzz: socks', () => {
-  it('SOCKS5 reply parser: returns, asks for more (and only more), or throws a socks error; at most 3 steps', async () => {
+  it('SOCKS5 reply parser: returns, asks for more (and only more), or throws a socks error; at most 3 steps', async function () {
+    this.timeout(fuzzTimeoutMs());
     await runFuzz({
       name: 'socks5 reply',
       generate: (rng) => (rng.chance(0.1) ? rng.bytes(rng.size(40)) : mutate(rng, socks5Reply(rng))),
@@ -75,7 +76,8 @@ describe('fuzz: socks', () => {
     });
   });
 
-  it('method choice, auth reply and SOCKS4 reply: return or throw a socks error', async () => {
+  it('method choice, auth reply and SOCKS4 reply: return or throw a socks error', async function () {
+    this.timeout(fuzzTimeoutMs());
     const parsers = [
       (b: Buffer) => void parseMethodChoice(b, false),
       (b: Buffer) => void parseMethodChoice(b, true),
@@ -98,7 +100,8 @@ describe('fuzz: socks', () => {
     });
   });
 
-  it('handshake over a stream: settles with the bound address or a socks error, and leaves exactly the bytes after the reply', async () => {
+  it('handshake over a stream: settles with the bound address or a socks error, and leaves exactly the bytes after the reply', async function () {
+    this.timeout(fuzzTimeoutMs());
     const versions: HandshakeRequest['version'][] = [5, 5, 5, 4, '4a'];
     // Shared by every input: handshake only adds and removes its listener.
     const live = new AbortController().signal;
@@ -153,7 +156,8 @@ describe('fuzz: socks', () => {
     });
   });
 
-  it('UDP frame decoder: never throws, agrees with RFC 1928 §7, data is a view of the frame, and IP frames re-encode to themselves', async () => {
+  it('UDP frame decoder: never throws, agrees with RFC 1928 §7, data is a view of the frame, and IP frames re-encode to themselves', async function () {
+    this.timeout(fuzzTimeoutMs());
     await runFuzz({
       name: 'socks udp frame',
       generate: (rng) => {

@@ -117,14 +117,23 @@ export async function assertFootprintReturns(sluice: SluiceProcess, before: Foot
 
 /**
  * Sluice is still running, and a fresh HTTP flow through it works (within
- * curl's `maxTimeS`: longer while a flood keeps a shared machine busy).
+ * curl's `maxTimeS`: longer while a flood keeps a shared machine busy), to
+ * the remote's address of each family in `families` (IPv4 unless told).
  */
-export async function assertStillServing(env: E2EEnv, http: ProbeServer, maxTimeS = 5): Promise<void> {
+export async function assertStillServing(
+  env: E2EEnv,
+  http: ProbeServer,
+  maxTimeS = 5,
+  families: readonly (4 | 6)[] = [4],
+): Promise<void> {
   const sluice = env.sluice!;
   assert.equal(sluice.exitStatus, undefined, `Sluice exited\n${sluice.describe(20)}`);
-  const r = await curl(env.topo, `http://${formatEndpoint(A.remote.v4, http.port)}/after-fault`, maxTimeS);
-  assert.equal(r.exitCode, 0, `a flow after the fault failed: ${describeCurl(r)}`);
-  assert.equal(r.httpCode, 200, describeCurl(r));
+  for (const family of families) {
+    const host = family === 4 ? A.remote.v4 : A.remote.v6;
+    const r = await curl(env.topo, `http://${formatEndpoint(host, http.port)}/after-fault`, maxTimeS);
+    assert.equal(r.exitCode, 0, `a flow (IPv${family}) after the fault failed: ${describeCurl(r)}`);
+    assert.equal(r.httpCode, 200, describeCurl(r));
+  }
 }
 
 /**

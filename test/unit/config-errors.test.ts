@@ -170,6 +170,32 @@ firewall: { table: 0 }
     assert.match(dup[0], /^YAML syntax error at line 2, column 1: Map keys must be unique/);
   });
 
+  it('refuses map keys that are maps or lists (an alias of one too), with their position, and prints nothing', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    const consoleWarn = console.warn;
+    process.on('warning', onWarning);
+    console.warn = (...args: unknown[]) => void warnings.push(args.join(' '));
+    try {
+      assert.deepEqual(issues('log: { level: info }\n? [a, b]\n: 1\n'), ['YAML error at line 2, column 3: a key must be a single value, not a map or a list']);
+      assert.deepEqual(issues('udp: &u { max_sessions: 5 }\ntimeouts: { *u : 2 }\n'), [
+        'YAML error at line 2, column 13: a key must be a single value, not a map or a list',
+      ]);
+      assert.deepEqual(issues('{"log": {"level": "info"}, {"a": 1}: 2}'), ['YAML error at line 1, column 28: a key must be a single value, not a map or a list']);
+      // process.emitWarning emits on a later tick.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+      console.warn = consoleWarn;
+    }
+    assert.deepEqual(warnings, []);
+  });
+
+  it('refuses an alias inside the node it refers to (a value that contains itself; found by the config fuzzer: stack overflow)', () => {
+    assert.deepEqual(issues('route:\n  rules: &r\n    - { any: *r, outbound: direct }\n'), ['YAML error at line 3, column 14: alias *r is inside the node it refers to']);
+    assert.deepEqual(issues('timeouts: &t { <<: *t }\n'), ['YAML error at line 1, column 20: alias *t is inside the node it refers to']);
+  });
+
   it('refuses a document that is not a mapping', () => {
     assert.match(issues('- a\n- b\n')[0], /^the config must be a mapping/);
     assert.deepEqual(issues(''), ['inbounds: at least one inbound is required', 'outbounds: at least one outbound is required']);

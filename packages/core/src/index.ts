@@ -11,6 +11,7 @@ export * from './errors';
 export * from './tokens';
 export { registerCoreServices, type CoreServices } from './services';
 export { formatEndpoint, unmapAddress, addressFamily } from './util/endpoint';
+export { upstreamRefusal } from './util/upstream-refusal';
 export { createRootLogger } from './logger';
 export { Sluice, createSluice, type SluiceOptions, type SluiceEvents } from './runtime/sluice';
 export { describeReload, type ReloadSummary } from './runtime/reload-summary';
@@ -29,7 +30,16 @@ export { BUILTIN_PLUGINS, loadPlugin, registerPlugins } from './outbound/plugins
 export { definitionsByType, planOutbounds, createOutbounds, type PlannedOutbound } from './outbound/registry';
 export type * from './config/types';
 export { flowClosedChannel, flowRoutedChannel, type FlowOutcome } from './flow/access-log';
-export { loadConfigFile, parseConfig, validateConfigFile, redactConfig, toConfigDocument, DEFAULTS, LOG_LEVELS, type ParseConfigOptions } from './config';
+export {
+  loadConfigFile,
+  parseConfig,
+  validateConfigFile,
+  redactConfig,
+  toConfigDocument,
+  DEFAULTS,
+  LOG_LEVELS,
+  type ParseConfigOptions,
+} from './config';
 export { validateOutbounds } from './config/validate-outbounds';
 export { configJsonSchema, builtinOutboundDefinitions, configDocTables, fillDocTables, fieldTable, outboundTable, schemaLabel, optionsJsonSchema } from './schema';
 export type { ConfigField, ValueSpec, JsonSchema } from './config-keys/field';

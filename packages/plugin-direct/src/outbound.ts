@@ -18,6 +18,7 @@ import {
   type TcpConnectPlanner,
   type TcpFdDialer,
   type UdpFdDialer,
+  upstreamRefusal,
 } from '@sluice/core';
 import type { NativeBinding } from '@sluice/native';
 import type { DirectOptions } from './options';
@@ -313,7 +314,7 @@ function connectUdp(socket: dgram.Socket, dst: Destination): Promise<void> {
 export interface UdpChannelStats {
   /** Datagrams handed to the kernel. */
   sent: number;
-  /** Datagrams that could not be sent (bad destination, `EMSGSIZE`, ICMP errors reported on send…). */
+  /** Datagrams that could not be sent (bad destination, `EMSGSIZE`, an ICMP refusal reported on send, which also ends the channel…). */
   dropped: number;
 }
 
@@ -323,13 +324,20 @@ export interface UdpChannelStats {
  * relay, say) disconnects it for good, after which it sends to each address.
  * `send` never throws: a datagram that cannot be sent is dropped, counted in
  * {@link UdpSocketChannel.stats} and logged at debug (the first of each
- * session, and the totals on close), as a lost datagram would be.
+ * session, and the totals on close), as a lost datagram would be. An ICMP
+ * port, host or network unreachable for an earlier datagram (which a
+ * connected socket reports as `ECONNREFUSED`, `EHOSTUNREACH` or `ENETUNREACH`
+ * on a later receive or send) ends the channel: it closes and tells the
+ * receiver through `onClose` with core's {@link upstreamRefusal}, so the
+ * session ends at once with that reason, as on the native datagram path.
  */
 export class UdpSocketChannel implements PacketChannel {
   /** What happened to the datagrams given to {@link send}. */
   readonly stats: UdpChannelStats = { sent: 0, dropped: 0 };
   private receiver?: PacketReceiver;
   private closed = false;
+  /** A refusal that came before {@link setReceiver}: reported to the receiver when it is set. */
+  private refusal?: Error;
 
   constructor(
     private readonly socket: dgram.Socket,
@@ -337,8 +345,10 @@ export class UdpSocketChannel implements PacketChannel {
     private readonly logger?: Logger,
   ) {
     socket.on('message', (msg, rinfo) => this.receiver?.onPacket(msg, { address: unmapAddress(rinfo.address), port: rinfo.port }));
-    // ICMP errors (port unreachable) surface here; a UDP session survives them, as it would without a proxy.
-    socket.on('error', () => {});
+    // A receive error: an ICMP refusal ends the session; anything else costs at most one datagram.
+    socket.on('error', (err) => {
+      if (!this.endOnRefusal(err)) this.logger?.debug({ err }, 'direct: udp socket error');
+    });
   }
 
   send(data: Buffer, dst: Destination): void {
@@ -359,6 +369,7 @@ export class UdpSocketChannel implements PacketChannel {
 
   setReceiver(receiver: PacketReceiver): void {
     this.receiver = receiver;
+    if (this.refusal !== undefined) receiver.onClose(this.refusal);
   }
 
   close(): void {
@@ -369,9 +380,25 @@ export class UdpSocketChannel implements PacketChannel {
   }
 
   private readonly onSent = (err: Error | null): void => {
-    if (err) this.drop(err);
-    else this.stats.sent++;
+    if (!err) return void this.stats.sent++;
+    this.drop(err);
+    this.endOnRefusal(err);
   };
+
+  /**
+   * When `err` is the remote's refusal, closes the channel and tells the
+   * receiver (once; later errors of a closed channel are ignored). True when
+   * it was a refusal.
+   */
+  private endOnRefusal(err: unknown): boolean {
+    const refusal = upstreamRefusal(err);
+    if (refusal === undefined) return false;
+    if (this.closed) return true;
+    this.close();
+    this.refusal = refusal;
+    this.receiver?.onClose(refusal);
+    return true;
+  }
 
   private drop(err: unknown): void {
     if (++this.stats.dropped === 1) this.logger?.debug({ err }, 'direct: udp datagram dropped');

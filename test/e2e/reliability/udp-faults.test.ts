@@ -59,10 +59,9 @@ describe('e2e reliability: upstream UDP faults', function () {
 
   /**
    * Sends to a closed UDP port of the remote, which answers ICMP port
-   * unreachable. `expectError` is what the session's access line must say
-   * (undefined: a clean end, as the JavaScript datagram path still ends it).
+   * unreachable. `expectError` is what the session's access line must say.
    */
-  async function icmpUnreachable(path: string, family: 4 | 6, expectError: RegExp | undefined): Promise<void> {
+  async function icmpUnreachable(path: string, family: 4 | 6, expectError: RegExp): Promise<void> {
     const sluice = env.sluice!;
     const before = footprint(sluice.child.pid!);
     const [client, remote] = family === 4 ? [A.client.v4, A.remote.v4] : [A.client.v6, A.remote.v6];
@@ -74,12 +73,11 @@ describe('e2e reliability: upstream UDP faults', function () {
     console.log(`      [outcome] ICMP unreachable (${path}, IPv${family}): session up ${flow.up} B, down ${flow.down} B, error: ${flow.error}`);
     assert.equal(flow.dst, formatEndpoint(remote, port), describeFlows([flow]));
     assert.equal(flow.down, 0, describeFlows([flow]));
-    if (expectError) assert.match(flow.error ?? '', expectError, describeFlows([flow]));
-    else assert.equal(flow.error, undefined, describeFlows([flow]));
+    assert.match(flow.error ?? '', expectError, describeFlows([flow]));
     const echoed = await udpExchange(udpEcho.port, 3, remote);
     assert.equal(echoed.replies, 3, `UDP to a live server after the fault: ${JSON.stringify(echoed)}`);
     await assertStillServing(env, http);
-    await assertFootprintReturns(sluice, before, `ICMP unreachable (UDP, ${path})`);
+    await assertFootprintReturns(sluice, before, `ICMP unreachable (UDP, ${path}, IPv${family})`);
   }
 
   it('ICMP port unreachable (native datagram path): the session ends with the error in its access line, nothing leaks, and UDP still works', async function () {
@@ -91,13 +89,22 @@ describe('e2e reliability: upstream UDP faults', function () {
     await icmpUnreachable('native path', 6, /^upstream: ECONNREFUSED/);
   });
 
-  // The JavaScript path's PacketChannel has no way to report an ICMP error
-  // (plugin-direct drops them), so there the session still ends by idle timeout.
-  it('ICMP port unreachable (relay.native_udp: false): the JavaScript datagram path ends the session cleanly at udp_idle_ms', async function () {
-    await env.stopSluice();
-    await startReliabilitySluice(env, 'relay: { native_udp: false }\n');
-    await assertStillServing(env, http);
-    await udpExchange(udpEcho.port, 1);
-    await icmpUnreachable('JavaScript path', 4, undefined);
+  // The JavaScript path: direct's UdpSocketChannel reports the refusal through the PacketChannel's onClose.
+  describe('relay.native_udp: false (the JavaScript datagram path)', function () {
+    before(async function () {
+      await env.stopSluice();
+      await startReliabilitySluice(env, 'relay: { native_udp: false }\n');
+      await assertStillServing(env, http);
+      await udpExchange(udpEcho.port, 1);
+      await udpExchange(udpEcho.port, 1, A.remote.v6);
+    });
+
+    it('ICMP port unreachable: the session ends at once with the error in its access line, nothing leaks, and UDP still works', async function () {
+      await icmpUnreachable('JavaScript path', 4, /^upstream: ECONNREFUSED \(port unreachable\)$/);
+    });
+
+    it('ICMP port unreachable over IPv6: the same', async function () {
+      await icmpUnreachable('JavaScript path', 6, /^upstream: ECONNREFUSED \(port unreachable\)$/);
+    });
   });
 });

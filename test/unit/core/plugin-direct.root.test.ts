@@ -201,6 +201,34 @@ describe('DirectOutbound', () => {
     assert.deepEqual(ch.stats, { sent: 1, dropped: 3 });
   });
 
+  for (const host of ['127.0.0.1', '::1']) {
+    it(`UdpSocketChannel: ICMP port unreachable from the remote (${host}) closes the channel and reports SLUICE_ERR_UPSTREAM through onClose, once`, async () => {
+      // A port that was free a moment ago: the kernel answers datagrams to it with ICMP port unreachable.
+      const probe = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      await new Promise<void>((r) => probe.bind(0, host, r));
+      const dst = { address: host, port: probe.address().port };
+      await new Promise<void>((r) => probe.close(() => r()));
+      const fdsBefore = openFds();
+      const o = new DirectOutbound('d', parseDirectOptions({ tag: 'd', type: 'direct' }, 'o'), native);
+      const ch = (await o.dialUdp(ctx({ network: 'udp', dst }))) as UdpSocketChannel;
+      const closes: (Error | undefined)[] = [];
+      ch.setReceiver({ onPacket: () => assert.fail('no reply can come from a closed port'), onClose: (err) => closes.push(err) });
+      ch.send(Buffer.from('first'), dst);
+      // The refusal of the first datagram is reported on a later receive or send; keep sending until it is.
+      await waitFor('the channel to report the refusal', () => {
+        ch.send(Buffer.from('again'), dst);
+        return closes.length > 0;
+      });
+      ch.send(Buffer.from('after the refusal'), dst); // a closed channel drops quietly
+      await new Promise<void>((r) => setImmediate(r));
+      assert.equal(closes.length, 1, 'onClose is called once');
+      assert.equal((closes[0] as { code?: string }).code, 'SLUICE_ERR_UPSTREAM');
+      assert.equal(closes[0]!.message, 'upstream: ECONNREFUSED (port unreachable)');
+      ch.close(); // idempotent after closing itself
+      await waitFor('the channel\'s socket closed', () => openFds() === fdsBefore);
+    });
+  }
+
   it('dialUdpFd: a socket connected to the session\'s destination, from local_address, errors as SLUICE_ERR_DIAL', async () => {
     const echo = dgram.createSocket('udp4');
     echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));

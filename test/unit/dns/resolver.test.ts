@@ -135,6 +135,17 @@ describe('dns resolver', function () {
     assert.equal(svc.counters.upstreamErrors, 1);
   });
 
+  it('SERVFAIL when an upstream replies with a query (QR clear), never passing it on (found by the upstream-response fuzzer)', async () => {
+    const up = await stub(() => ({ type: 'query', answers: [{ type: 'A', name: 'echo.test', ttl: 60, data: '203.0.113.5' } as dnsPacket.Answer] }));
+    // Over TCP: the UDP transport already drops such replies (and would end in a timeout).
+    const { port, svc } = await service(dnsConfig({ upstreams: [`tcp://127.0.0.1:${up.port}`] }));
+    const r = await queryUdp(port, query('echo.test', 'A', { id: 9 }));
+    assert.equal(decode(r).id, 9);
+    assert.ok((r[2] & 0x80) !== 0, 'QR set: a response');
+    assert.equal(decode(r).rcode, 'SERVFAIL');
+    assert.equal(svc.counters.upstreamErrors, 1);
+  });
+
   it('caches NXDOMAIN for the SOA negative TTL', async () => {
     const up = await stub(() => ({
       flags: 3,

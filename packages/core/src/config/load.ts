@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { isAlias, isCollection, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError } from '../errors';
 import type { SluiceConfig } from './types';
 import { normalizeConfig } from './normalize';
@@ -20,8 +20,9 @@ export interface ParseConfigOptions {
  */
 export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'): unknown {
   const lineCounter = new LineCounter();
-  // YAML 1.2 core schema: `0x2` is the number 2, and `yes`/`on` stay strings.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, schema: 'core' });
+  // YAML 1.2 core schema: `0x2` is the number 2, and `yes`/`on` stay strings. `logLevel: 'error'`: the library
+  // never prints to the console; what it would warn about that matters is an issue here (structureIssues).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, schema: 'core', logLevel: 'error' });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
@@ -30,12 +31,42 @@ export function parseDocumentText(text: string, format: 'yaml' | 'json' = 'yaml'
       }),
     );
   }
+  const structural = structureIssues(doc, lineCounter, format);
+  if (structural.length > 0) throw new ConfigError(structural);
   try {
     return doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     // Some problems surface only when the value is built: an alias before its anchor, an alias bomb.
     throw new ConfigError([{ path: '', message: `${format.toUpperCase()} error: ${(err as Error).message.split('\n')[0]}` }]);
   }
+}
+
+/**
+ * What YAML allows and a config cannot hold, each an issue with its position:
+ * map keys that are maps or lists (`? [a, b]: 1`, or an alias of one), which
+ * a JavaScript object could only hold stringified (the yaml library would
+ * warn on the console); and an alias inside the node its anchor names
+ * (`a: &x [*x]`), which makes a value that contains itself, so checking it
+ * would never end.
+ */
+function structureIssues(doc: Document, lineCounter: LineCounter, format: 'yaml' | 'json'): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const issue = (node: unknown, problem: string): void => {
+    const at = (node as { range?: [number, number, number] }).range?.[0] ?? 0;
+    const { line, col } = lineCounter.linePos(at);
+    issues.push({ path: '', message: `${format.toUpperCase()} error at line ${line}, column ${col}: ${problem}` });
+  };
+  visit(doc, {
+    Pair(_, pair) {
+      const key = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
+      if (isCollection(key)) issue(pair.key, 'a key must be a single value, not a map or a list');
+    },
+    Alias(_, alias, path) {
+      const target = alias.resolve(doc);
+      if (target !== undefined && path.includes(target)) issue(alias, `alias *${alias.source} is inside the node it refers to`);
+    },
+  });
+  return issues;
 }
 
 /**

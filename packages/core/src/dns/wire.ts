@@ -139,6 +139,8 @@ export interface ResponseInfo {
 /** Reads a response without re-encoding it. @throws {MalformedQuery} when it is not a well-formed message. */
 export function inspectResponse(buf: Buffer): ResponseInfo {
   if (buf.length < HEADER) throw new MalformedQuery('shorter than a DNS header');
+  // A message with QR clear is a query, whatever an upstream meant by it: passed on, the client would drop it and wait.
+  if ((buf[2] & 0x80) === 0) throw new MalformedQuery('not a response (QR clear)');
   let minAnswerTtl: number | undefined;
   let soaTtl: number | undefined;
   const addresses: { address: string; ttl: number }[] = [];
@@ -207,7 +209,8 @@ export function withId(response: Buffer, id: number): Buffer {
  * header and question only, TC set, so the client retries over TCP.
  */
 export function truncatedFor(response: Buffer): Buffer {
-  const end = skipName(response, HEADER) + 4;
+  // With no question, the header alone: what follows it is the first answer, not a question to keep.
+  const end = response.readUInt16BE(4) === 0 ? HEADER : skipName(response, HEADER) + 4;
   const out = Buffer.from(response.subarray(0, end));
   out[2] |= 0x02;
   out.writeUInt16BE(response.readUInt16BE(4) === 0 ? 0 : 1, 4);
