@@ -21,6 +21,7 @@
         "src/splice_pump.cc",
         "src/splice_relay.cc",
         "src/tcp_acceptor.cc",
+        "src/tcp_connect.cc",
         "src/tcp_dial.cc",
         "src/udp_sessions.cc",
         "src/udp_socket.cc"

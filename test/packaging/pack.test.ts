@@ -18,6 +18,41 @@ function cleanEnv(): NodeJS.ProcessEnv {
 const run = (cmd: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> =>
   runCommand(cmd, args, { env: cleanEnv(), ...opts });
 
+/**
+ * Run with `node -e` in the install folder: starts a Sluice from the installed
+ * @sluice/core with `control.ui` on loopback (inbound on the mock binding), and
+ * prints `{ file: { status, body } }` for GET /ui/<file> of each dashboard file.
+ */
+const SERVE_UI_SCRIPT = `
+const net = require('node:net');
+const { createSluice, parseConfig } = require('@sluice/core');
+const { createMockBinding, captureLogger } = require('@sluice/core/testing');
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+(async () => {
+  const [inbound, api] = [await freePort(), await freePort()];
+  const config = parseConfig(JSON.stringify({
+    inbounds: [{ tag: 'in', type: 'tproxy', listen: '127.0.0.1', port: inbound, network: ['tcp'] }],
+    outbounds: [{ tag: 'out', type: 'direct' }],
+    route: { final: 'out' },
+    control: { listen: '127.0.0.1:' + api, ui: true },
+  }), { baseDir: process.cwd() });
+  const sluice = createSluice(config, { logger: captureLogger('info').logger, native: createMockBinding() });
+  await sluice.start();
+  const served = {};
+  try {
+    for (const file of ['index.html', 'app.js', 'app.css']) {
+      const res = await fetch('http://127.0.0.1:' + api + '/ui/' + file);
+      served[file] = { status: res.status, body: await res.text() };
+    }
+  } finally {
+    await sluice.stop();
+  }
+  process.stdout.write(JSON.stringify(served));
+})().catch((err) => { console.error(err); process.exit(1); });
+`;
+
 // The repository's workspaces link each other and hoist every dependency to the root, which hides a
 // dependency a package uses but does not declare. This installs the packed tarballs the way a user
 // gets them from a registry: alone, in an empty folder, without dev dependencies. Needs the npm
@@ -72,8 +107,17 @@ describe('packaging: the packed workspaces, installed with --omit=dev in an empt
     assert.equal(r.stdout, readFileSync(path.join(REPO_ROOT, 'packages/core/schema/sluice.schema.json'), 'utf8'));
   });
 
-  it('the installed @sluice/core carries the built dashboard (ui-dist/), which control.ui serves', function () {
+  it('the installed @sluice/core carries the built dashboard (ui-dist/), which control.ui serves', async function () {
     for (const file of ['index.html', 'app.js', 'app.css']) assert.ok(existsSync(path.join(app, 'node_modules/@sluice/core/ui-dist', file)), `ui-dist/${file}`);
+    // The files being in the tarball is not enough: the control server finds them relative to its own
+    // compiled module, so serve them from the installed package (on the mock binding: no TPROXY needed).
+    const r = await run(process.execPath, ['-e', SERVE_UI_SCRIPT], { cwd: app, allowFailure: true, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    const served = JSON.parse(r.stdout) as Record<string, { status: number; body: string }>;
+    for (const file of ['index.html', 'app.js', 'app.css']) {
+      assert.equal(served[file]?.status, 200, `GET /ui/${file}`);
+      assert.equal(served[file]?.body, readFileSync(path.join(REPO_ROOT, 'packages/core/ui-dist', file), 'utf8'), `GET /ui/${file}`);
+    }
   });
 
   it('the native addon loads', async function () {

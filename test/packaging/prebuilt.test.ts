@@ -86,4 +86,22 @@ describe('packaging: @sluice/native installs prebuilt, without a compiler', func
     assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
     assert.equal(r.stdout, 'function boolean');
   });
+
+  it('installed with its install script skipped (--ignore-scripts, as npm does to a script allowScripts does not approve), the prebuild still loads', async function () {
+    const skipped = path.join(tmp, 'app-ignore-scripts');
+    mkdirSync(skipped);
+    writeFileSync(path.join(skipped, 'package.json'), `${JSON.stringify({ name: 'sluice-prebuilt-ignore-scripts-test', private: true })}\n`);
+    await runClean(process.execPath, [npmCli(), 'install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', tarball], {
+      cwd: skipped,
+      env: bare,
+      timeoutMs: 10 * 60_000,
+    });
+    const r = await runClean(process.execPath, ['-e', "process.stdout.write(typeof require('@sluice/native').native().closeFd)"], {
+      cwd: skipped,
+      env: bare,
+      allowFailure: true,
+    });
+    assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
+    assert.equal(r.stdout, 'function');
+  });
 });

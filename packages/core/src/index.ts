@@ -84,7 +84,15 @@ export {
 } from './router';
 export { parseClashRule, parseClashCondition, ClashSyntaxError, type ClashRule, type ClashCondition } from './config/clash-rules';
 export { renderFirewall, planOffload, describeOffload, readOffloadCounters, parseOffloadCounters, OffloadCountersError, NFT_TABLE, applyFirewall, removeFirewall, spawnRunner, FirewallCommandError, type RenderedFirewall, type OffloadPlan, type OffloadRule, type OffloadStop, type OffloadTotals, type PacketBytes, type CommandRunner, type CommandResult } from './firewall';
-export { spliceRelayEnds, spliceAvailable, DEFAULT_SPLICE_PIPE_SIZE, type SpliceRelayOptions } from './relay/splice-relay';
+export {
+  spliceRelayEnds,
+  spliceConnectRelay,
+  spliceAvailable,
+  DEFAULT_SPLICE_PIPE_SIZE,
+  type SpliceRelayOptions,
+  type ConnectingRelay,
+  type ConnectingRelayResult,
+} from './relay/splice-relay';
 export { TcpRelayer, type RelayEnd } from './relay/relay';
 export * from './doctor';
 export type { SniffOutcome } from './sniff/outcome';

@@ -257,6 +257,24 @@ export interface SpliceRelayOptions {
    * `fs.pipe-max-size`) the pipe keeps its size. Default: no growth.
    */
   pipeSize?: number;
+  /**
+   * Connect B here instead of taking it: the relay opens the upstream socket
+   * with these options (as {@link TcpDialOptions}), starts a non-blocking
+   * `connect()` and begins relaying once it completes, with no call back into
+   * JavaScript in between. `fdB` must then be null and `adopt` set. Until
+   * the connect completes the client is not read. A connect that fails (at
+   * once or later) or outlasts `timeoutMs` ends the relay with both sockets
+   * reset, reported in {@link SpliceRelayResult.connectError} or
+   * {@link SpliceRelayResult.connectTimedOut}. Setup errors (bad options,
+   * `EPERM` for a mark) throw from the constructor, owning nothing.
+   */
+  connect?: SpliceRelayConnect;
+}
+
+/** {@link SpliceRelayOptions.connect}: where and how to connect B. */
+export interface SpliceRelayConnect extends TcpDialOptions {
+  /** The connect gives up after this long (`connectTimedOut`); 0 or absent: no limit. */
+  timeoutMs?: number;
 }
 
 /** How a {@link SpliceRelay} ended; passed to its `onDone` callback. */
@@ -272,6 +290,12 @@ export interface SpliceRelayResult {
    * Both sockets were then closed with a reset (`SO_LINGER` 0).
    */
   error?: string;
+  /** With {@link SpliceRelayOptions.connect}: whether B's connect completed (the flow was relayed). */
+  connected?: boolean;
+  /** With {@link SpliceRelayOptions.connect}: the connect's error (`code` `ECONNREFUSED`…, `syscall` `connect`). */
+  connectError?: NativeError;
+  /** With {@link SpliceRelayOptions.connect}: the connect outlasted its `timeoutMs`. */
+  connectTimedOut?: boolean;
   /**
    * True when `splice()` was refused for this flow (`EINVAL`/`ENOSYS`: an fd
    * type, kernel or sandbox without splice for these fds). The relay did not
@@ -388,9 +412,10 @@ export interface SpliceRelayConstructor {
    * `onDone` is called exactly once, from the event loop (never inside
    * `abort()`), after every fd is closed. The relay keeps itself and the event
    * loop alive until then; on environment teardown (a worker exiting) it
-   * resets both sockets without calling `onDone`.
+   * resets both sockets without calling `onDone`. With
+   * {@link SpliceRelayOptions.connect}, `fdB` is null and the relay makes B.
    */
-  new (fdA: number, fdB: number, options: SpliceRelayOptions, onDone: (result: SpliceRelayResult) => void): SpliceRelay;
+  new (fdA: number, fdB: number | null, options: SpliceRelayOptions, onDone: (result: SpliceRelayResult) => void): SpliceRelay;
 }
 
 /**

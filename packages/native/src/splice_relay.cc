@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <initializer_list>
+#include <optional>
 #include <utility>
 
 #include "args.h"
@@ -14,6 +15,7 @@
 #include "errors.h"
 #include "js_callback.h"
 #include "modules.h"
+#include "tcp_connect.h"
 
 namespace sluice {
 namespace {
@@ -96,13 +98,30 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<SpliceRelay>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   const int fd_a = static_cast<int>(IntArg(info, 0, kClassName, "fdA", 0, INT32_MAX));
-  const int fd_b = static_cast<int>(IntArg(info, 1, kClassName, "fdB", 0, INT32_MAX));
-  if (fd_a == fd_b) ThrowInvalid(env, kClassName, "fdA and fdB are the same fd");
   const OptionReader options(env, kClassName, info[2]);
+  const Napi::Value connect = info[2].As<Napi::Object>().Get("connect");
+  connect_mode_ = !connect.IsUndefined();
+  // `adopt`: the caller hands over fds nothing else polls (native accept and dial), so no copy is needed.
+  const bool adopt = info[2].As<Napi::Object>().Get("adopt").ToBoolean().Value();
+  int fd_b = -1;
+  if (connect_mode_) {
+    if (!info[1].IsNull()) ThrowInvalid(env, kClassName, "fdB must be null when options.connect is given");
+    if (!adopt) ThrowInvalid(env, kClassName, "options.connect needs options.adopt (the client fd is handed over)");
+  } else {
+    fd_b = static_cast<int>(IntArg(info, 1, kClassName, "fdB", 0, INT32_MAX));
+    if (fd_a == fd_b) ThrowInvalid(env, kClassName, "fdA and fdB are the same fd");
+  }
   idle_ms_ = static_cast<uint64_t>(options.OptionalInt("idleMs", 0, INT32_MAX).value_or(0));
   const auto bulk_pipe_size = static_cast<size_t>(options.OptionalInt("pipeSize", 0, INT32_MAX).value_or(0));
   up_.SetPending(BufferOption(env, info[2].As<Napi::Object>(), "pendingA"));
   down_.SetPending(BufferOption(env, info[2].As<Napi::Object>(), "pendingB"));
+  std::optional<TcpConnectPlan> plan;
+  if (connect_mode_) {
+    plan = ReadTcpConnectPlan(env, "SpliceRelay options.connect", connect);
+    connect_timeout_ms_ = static_cast<uint64_t>(
+        OptionReader(env, "SpliceRelay options.connect", connect).OptionalInt("timeoutMs", 0, INT32_MAX).value_or(0));
+    connect_endpoint_ = plan->endpoint;
+  }
   if (!info[3].IsFunction()) ThrowInvalid(env, kClassName, "onDone must be a function");
 
   if (napi_get_uv_event_loop(env, &loop_) != napi_ok || loop_ == nullptr) {
@@ -112,10 +131,14 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
   pool_ = PipePool::ForEnv(env, loop_);
   up_.Configure(pool_.get(), bulk_pipe_size);
   down_.Configure(pool_.get(), bulk_pipe_size);
-  // `adopt`: the caller hands over fds nothing else polls (native accept and dial), so no copy is needed.
-  const bool adopt = info[2].As<Napi::Object>().Get("adopt").ToBoolean().Value();
+  if (connect_mode_) {
+    // Before the client fd is taken: a setup failure (EPERM for a mark…) throws owning nothing.
+    // A connect() that fails at once is reported through onDone, as a later failure is.
+    b_.fd = StartTcpConnect(env, *plan, &connect_errno_);
+  }
   if (adopt) {
     for (const int fd : {fd_a, fd_b}) {
+      if (fd < 0) continue;
       const int flags = ::fcntl(fd, F_GETFL);
       if (flags < 0) ThrowErrno(env, errno, "fcntl(F_GETFL)", "fd " + std::to_string(fd));
       if ((flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
@@ -123,7 +146,7 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
       }
     }
     a_.fd.reset(fd_a);
-    b_.fd.reset(fd_b);
+    if (!connect_mode_) b_.fd.reset(fd_b);
   } else {
     a_.fd = DupTcpSocket(env, fd_a);
     b_.fd = DupTcpSocket(env, fd_b);
@@ -138,7 +161,7 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
     // A throwing constructor owns nothing: adopted fds go back to the caller.
     if (adopt) {
       a_.fd.release();
-      b_.fd.release();
+      if (!connect_mode_) b_.fd.release();  // a socket the relay made closes with it
     }
     throw;
   }
@@ -154,15 +177,63 @@ SpliceRelay::SpliceRelay(const Napi::CallbackInfo& info)
   // A running relay stays alive without a JS reference, as a socket does.
   Ref();
   cleanup_hook_ = true;
+  if (!connect_mode_) {
+    StartRunning();
+    return;
+  }
+  state_ = State::kConnecting;
+  if (connect_errno_ != 0) {
+    OnConnected(connect_errno_);
+    return;
+  }
+  // Writability says the connect completed; the client is not polled until then (its bytes wait in the kernel).
+  const int err = poller_->Watch(b_.fd.get(), EPOLLOUT, this);
+  if (err != 0) {
+    OnConnected(-err);
+    return;
+  }
+  b_.events = EPOLLOUT;
+  if (connect_timeout_ms_ > 0) uv_timer_start(timer_.get(), OnConnectTimer, connect_timeout_ms_, 0);
+}
+
+void SpliceRelay::StartRunning() {
+  state_ = State::kRunning;
   OnPumpActivity();
-  if (idle_ms_ > 0) uv_timer_start(timer_.get(), OnIdleTimer, idle_ms_, 0);
+  if (idle_ms_ > 0) {
+    uv_timer_start(timer_.get(), OnIdleTimer, idle_ms_, 0);
+  } else {
+    uv_timer_stop(timer_.get());  // the connect timer, if any
+  }
   UpdateInterest(a_);
   UpdateInterest(b_);
+}
+
+void SpliceRelay::OnConnected(int err) {
+  if (state_ != State::kConnecting) return;
+  if (err != 0) {
+    connect_errno_ = err;
+    Finish(std::string("upstream: connect ") + ErrnoName(err));
+    return;
+  }
+  connected_ = true;
+  StartRunning();
+}
+
+void SpliceRelay::OnConnectTimer(uv_timer_t* timer) {
+  auto* self = static_cast<SpliceRelay*>(timer->data);
+  if (self->state_ != State::kConnecting) return;
+  self->connect_timed_out_ = true;
+  self->Finish("upstream: connect timeout");
 }
 
 SpliceRelay::~SpliceRelay() { Release(false); }
 
 void SpliceRelay::OnFdEvents(int fd, uint32_t events) {
+  if (state_ == State::kConnecting) {
+    // Only B is watched while connecting.
+    OnConnected(TcpConnectResult(fd, events));
+    return;
+  }
   const bool is_a = fd == a_.fd.get();
   SpliceSide& side = is_a ? a_ : b_;
   if ((events & EPOLLERR) != 0) {
@@ -239,7 +310,7 @@ void SpliceRelay::OnPumpFailure(const SpliceSide& side, int err, const char* sys
 }
 
 void SpliceRelay::Finish(const std::string& error) {
-  if (state_ != State::kRunning) return;
+  if (state_ != State::kRunning && state_ != State::kConnecting) return;
   state_ = State::kDelivering;
   error_ = error;
   CloseIo(!error.empty());
@@ -280,6 +351,13 @@ void SpliceRelay::OnDeliver(uv_timer_t* timer) {
     object.Set("down", self->down_.delivered());
     if (!self->error_.empty()) object.Set("error", self->error_);
     if (self->splice_refused_) object.Set("spliceRefused", true);
+    if (self->connect_mode_) {
+      object.Set("connected", self->connected_);
+      if (self->connect_errno_ != 0) {
+        object.Set("connectError", ErrnoError(env, self->connect_errno_, "connect", self->connect_endpoint_).Value());
+      }
+      if (self->connect_timed_out_) object.Set("connectTimedOut", true);
+    }
     result = object;
   } catch (const Napi::Error&) {
     // Only when JavaScript cannot run (teardown) or memory is short: every fd is closed already.
@@ -291,7 +369,7 @@ void SpliceRelay::OnDeliver(uv_timer_t* timer) {
 }
 
 void SpliceRelay::Release(bool reset) {
-  if (state_ == State::kRunning) {
+  if (state_ == State::kRunning || state_ == State::kConnecting) {
     // Only on environment teardown (or destruction) of a running relay.
     state_ = State::kDelivering;
     CloseIo(reset);
@@ -313,7 +391,7 @@ void SpliceRelay::OnEnvCleanup(void* self) {
 
 Napi::Value SpliceRelay::Abort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (state_ != State::kRunning) return Napi::Boolean::New(env, false);
+  if (state_ != State::kRunning && state_ != State::kConnecting) return Napi::Boolean::New(env, false);
   std::string reason = "abort()";
   if (info.Length() > 0 && info[0].IsString()) reason = info[0].As<Napi::String>().Utf8Value();
   Finish("aborted: " + reason);
@@ -322,7 +400,7 @@ Napi::Value SpliceRelay::Abort(const Napi::CallbackInfo& info) {
 
 Napi::Value SpliceRelay::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const bool open = state_ == State::kRunning;
+  const bool open = state_ == State::kRunning || state_ == State::kConnecting;
   Napi::Object stats = Napi::Object::New(env);
   stats.Set("up", up_.delivered());
   stats.Set("down", down_.delivered());

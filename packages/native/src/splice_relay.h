@@ -23,20 +23,29 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay>, private FdPoller::Watc
  public:
   static Napi::Function DefineClass(Napi::Env env);
 
-  // new SpliceRelay(fdA, fdB, { idleMs, pendingA, pendingB, pipeSize, adopt }, onDone).
+  // new SpliceRelay(fdA, fdB, { idleMs, pendingA, pendingB, pipeSize, adopt, connect }, onDone).
   // Dups both fds (the relay owns the copies; JavaScript then destroys its
   // own sockets, which sends nothing to the peers), or with `adopt` takes them.
+  // With `connect` (a TcpConnectPlan plus timeoutMs; fdB null, adopt set) the
+  // relay opens B itself and starts relaying once that connect completes: one
+  // call from JavaScript per flow instead of dial, wait, relay.
   explicit SpliceRelay(const Napi::CallbackInfo& info);
   ~SpliceRelay() override;
 
  private:
-  enum class State { kRunning, kDelivering, kDone };
+  // kConnecting: B's connect is in progress (options.connect); nothing is relayed yet.
+  enum class State { kConnecting, kRunning, kDelivering, kDone };
 
   void OnFdEvents(int fd, uint32_t events) override;
   void OnPumpActivity() override;
   void OnPumpFailure(const SpliceSide& side, int err, const char* syscall) override;
   void OnSpliceRefused() override { splice_refused_ = true; }
   static void OnIdleTimer(uv_timer_t* timer);
+  static void OnConnectTimer(uv_timer_t* timer);
+  // B's connect finished (err 0) or failed: relay, or end the flow with the connect error.
+  void OnConnected(int err);
+  // Starts relaying: interest in both sockets, the idle timer.
+  void StartRunning();
   static void OnDeliver(uv_timer_t* timer);
   static void OnEnvCleanup(void* self);
 
@@ -72,6 +81,14 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay>, private FdPoller::Watc
   std::string error_;
   bool splice_refused_ = false;
   bool cleanup_hook_ = false;
+  // options.connect: the relay made B. Reported in onDone as connected /
+  // connectError / connectTimedOut, so JavaScript can tell a failed dial from a failed flow.
+  bool connect_mode_ = false;
+  bool connected_ = false;
+  int connect_errno_ = 0;
+  bool connect_timed_out_ = false;
+  uint64_t connect_timeout_ms_ = 0;
+  std::string connect_endpoint_;
 };
 
 }  // namespace sluice

@@ -1,16 +1,10 @@
 #include "tcp_dial.h"
 
-#include <errno.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include "args.h"
 #include "errors.h"
 #include "js_callback.h"
 #include "modules.h"
-#include "socket_setup.h"
+#include "tcp_connect.h"
 
 namespace sluice {
 namespace {
@@ -19,36 +13,12 @@ constexpr const char* kClassName = "TcpDial";
 
 TcpDial::TcpDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpDial>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
-  const OptionReader options(env, kClassName, info[0]);
-  const std::string address = options.RequiredString("address");
-  const auto port = static_cast<uint16_t>(options.RequiredInt("port", 1, 65535));
-  const auto mark = options.OptionalInt("mark", 0, UINT32_MAX);
-  const auto device = options.OptionalString("device");
-  if (device && (device->empty() || device->size() >= IFNAMSIZ)) {
-    ThrowInvalid(env, kClassName, "options.device \"" + *device + "\" is not a valid interface name");
-  }
-  const auto local_address = options.OptionalString("localAddress");
-  const bool transparent = options.Bool("transparent", false);
+  const TcpConnectPlan plan = ReadTcpConnectPlan(env, kClassName, info[0]);
   if (!info[1].IsFunction()) ThrowInvalid(env, kClassName, "callback must be a function");
-  const SockAddr remote = ParseSockAddrOrThrow(env, kClassName, address, port);
-  endpoint_ = EndpointString(remote);
-
-  UniqueFd fd = OpenSocket(env, remote.family(), SOCK_STREAM);
-  if (mark) SetMark(env, fd.get(), static_cast<uint32_t>(*mark));
-  if (device) BindToDevice(env, fd.get(), *device);
-  if (transparent) SetTransparent(env, fd.get(), remote.family(), false);
-  if (local_address) {
-    const SockAddr local = ParseSockAddrOrThrow(env, kClassName, *local_address, 0);
-    if (local.family() != remote.family()) {
-      ThrowInvalid(env, kClassName, "options.localAddress \"" + *local_address + "\" is not of the family of " + address);
-    }
-    Bind(env, fd.get(), local);
-  }
-  // As net.connect({ noDelay: true }) does: a relay must not hold back small segments.
-  SetIntOption(env, fd.get(), IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
-  if (::connect(fd.get(), remote.get(), remote.length) != 0 && errno != EINPROGRESS) {
-    ThrowErrno(env, errno, "connect", endpoint_);
-  }
+  endpoint_ = plan.endpoint;
+  int connect_err = 0;
+  UniqueFd fd = StartTcpConnect(env, plan, &connect_err);
+  if (connect_err != 0) ThrowErrno(env, connect_err, "connect", endpoint_);
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     throw Napi::Error::New(env, "TcpDial: no libuv event loop for this environment");
@@ -93,16 +63,7 @@ void TcpDial::OnEnvCleanup(void* self) {
   dial->Release();
 }
 
-void TcpDial::OnFdEvents(int, uint32_t events) {
-  int err = 0;
-  // Writable without an error is connected: no need to ask for SO_ERROR.
-  if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
-    socklen_t length = sizeof err;
-    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0) err = errno;
-    if (err == 0 && (events & EPOLLERR) != 0) err = EBADF;  // as libuv's uv_poll reported it
-  }
-  Complete(err);
-}
+void TcpDial::OnFdEvents(int, uint32_t events) { Complete(TcpConnectResult(fd_.get(), events)); }
 
 void TcpDial::Complete(int err) {
   if (!pending_) return;

@@ -10,9 +10,12 @@ import {
   unmapAddress,
   type Destination,
   type FlowContext,
+  type FlowMetadata,
   type Outbound,
   type PacketChannel,
   type PacketReceiver,
+  type TcpConnectPlan,
+  type TcpConnectPlanner,
   type TcpFdDialer,
   type UdpFdDialer,
   upstreamRefusal,
@@ -27,7 +30,7 @@ type Logger = FlowContext['logger'];
  * this host. Sockets that need options Node cannot set (mark, interface,
  * transparent source) are made by the native module and adopted by Node.
  */
-export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
+export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner, UdpFdDialer {
   readonly type = 'direct';
   readonly networks = ['tcp', 'udp'] as const;
   private readonly needsNative: boolean;
@@ -44,10 +47,10 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
    * The configured `local_address` of `family`; else, with `transparent`, the
    * client's own address (when of that family), so the remote sees the client.
    */
-  private localAddressFor(family: 4 | 6, ctx: FlowContext): string | undefined {
+  private localAddressFor(family: 4 | 6, flow: FlowMetadata): string | undefined {
     const configured = this.options.local_address?.find((a) => addressFamily(a) === family);
     if (configured !== undefined || !this.options.transparent) return configured;
-    const client = unmapAddress(ctx.flow.src.address);
+    const client = unmapAddress(flow.src.address);
     return net.isIP(client) !== 0 && addressFamily(client) === family ? client : undefined;
   }
 
@@ -91,7 +94,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   /** Socket errors become `SLUICE_ERR_DIAL` with the errno; aborts and timeouts pass as they are. */
   private dialError(err: unknown, signal: AbortSignal, ctx: FlowContext, address: string, port: number): unknown {
     if (err === signal.reason || err === ctx.signal.reason || !isErrnoError(err)) return err;
-    return new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${port} failed (${err.code})`, { cause: err });
+    return connectFailed(err, address, port);
   }
 
   /** {@link TcpFdDialer.dialTcpFd}: connects in the native module (no `net.Socket`); same errors as {@link dialTcp}. */
@@ -105,6 +108,30 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
     } finally {
       done();
     }
+  }
+
+  /**
+   * {@link TcpConnectPlanner.planTcpConnect}: the connect {@link dialTcpFd}
+   * would make, for the relay to make itself. Undefined when the address is
+   * a name to resolve first, or with `connect_timeout_ms` (core's connect
+   * timeout bounds the native connect; this outbound's own one is kept on
+   * the `dialTcpFd` path).
+   */
+  planTcpConnect(dst: Destination, flow: FlowMetadata): TcpConnectPlan | undefined {
+    if (this.options.connect_timeout_ms !== undefined) return undefined;
+    const address = dst.host !== undefined && flow.hostSource !== 'dns' ? dst.host : dst.address;
+    if (net.isIP(address) === 0) return undefined;
+    const port = dst.port;
+    return {
+      address,
+      port,
+      mark: this.options.mark,
+      device: this.options.interface,
+      localAddress: this.localAddressFor(addressFamily(address), flow),
+      transparent: this.options.transparent,
+      // Captures no context: the plan lives as long as the flow.
+      dialError: (err) => connectFailed(err, address, port),
+    };
   }
 
   private connectFd(address: string, port: number, signal: AbortSignal, ctx: FlowContext): Promise<number> {
@@ -121,7 +148,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
           port,
           mark: this.options.mark,
           device: this.options.interface,
-          localAddress: this.localAddressFor(addressFamily(address), ctx),
+          localAddress: this.localAddressFor(addressFamily(address), ctx.flow),
           transparent: this.options.transparent,
         },
         (err, fd) => {
@@ -158,7 +185,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
 
   private connect(address: string, port: number, signal: AbortSignal, ctx: FlowContext): Promise<net.Socket> {
     const family = addressFamily(address);
-    const localAddress = this.localAddressFor(family, ctx);
+    const localAddress = this.localAddressFor(family, ctx.flow);
     let socket: net.Socket;
     if (this.needsNative) {
       const fd = this.native().createSocket({
@@ -218,7 +245,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   }
 
   private bindUdp(socket: dgram.Socket, family: 4 | 6, ctx: FlowContext): Promise<void> {
-    const localAddress = this.localAddressFor(family, ctx);
+    const localAddress = this.localAddressFor(family, ctx.flow);
     return new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       const done = (): void => {
@@ -257,7 +284,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
         family,
         mark: this.options.mark,
         device: this.options.interface,
-        localAddress: this.localAddressFor(family, ctx),
+        localAddress: this.localAddressFor(family, ctx.flow),
         transparent: this.options.transparent,
         connectAddress: address,
         connectPort: dst.port,
@@ -268,6 +295,11 @@ export class DirectOutbound implements Outbound, TcpFdDialer, UdpFdDialer {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A socket error of a connect to `address:port` as `SLUICE_ERR_DIAL`, naming the errno. */
+function connectFailed(err: NodeJS.ErrnoException, address: string, port: number): SluiceError {
+  return new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${port} failed (${err.code})`, { cause: err });
 }
 
 /** `socket.connect` as a promise: its callback is the only place a connect error (or a lookup error) is reported. */

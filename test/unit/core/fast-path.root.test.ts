@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
-import { BlockOutbound, ErrorCode, flowClosedChannel, spliceAvailable, type Destination, type FlowContext, type Outbound, type TcpFdDialer } from '@sluice/core';
+import { BlockOutbound, ErrorCode, flowClosedChannel, spliceAvailable, type Destination, type FlowContext, type FlowMetadata, type Outbound, type TcpConnectPlan, type TcpConnectPlanner, type TcpFdDialer } from '@sluice/core';
 import { createFlowHarness, type FlowHarness } from '@sluice/core/testing';
 import { DirectOutbound } from '@sluice/plugin-direct';
 import { forEachAccepted, native, type TcpAcceptor } from '@sluice/native';
@@ -31,6 +31,23 @@ class Redirect implements Outbound {
     return this.direct.dialTcpFd({ ...dst, port: this.port() }, ctx);
   }
   async close(): Promise<void> {}
+}
+
+/** {@link Redirect} that also plans its connects (as `direct` does): the relay then connects and relays in one step. */
+class PlannedRedirect extends Redirect implements TcpConnectPlanner {
+  plans = 0;
+  private readonly planner = new DirectOutbound('direct', { transparent: false }, native);
+  constructor(
+    tag: string,
+    private readonly target: () => number,
+    private readonly plan = true,
+  ) {
+    super(tag, target);
+  }
+  planTcpConnect(dst: Destination, flow: FlowMetadata): TcpConnectPlan | undefined {
+    this.plans++;
+    return this.plan ? this.planner.planTcpConnect({ ...dst, port: this.target() }, flow) : undefined;
+  }
 }
 
 type Mode = 'stream' | 'fd';
@@ -245,6 +262,64 @@ describe('TCP flows: native fast path (FastAcceptor + dialTcpFd + splice)', func
     assert.equal(f.line.up, 5);
     assert.equal(f.line.down, 5);
     assert.equal(f.line.error, undefined);
+  });
+
+  it('an outbound that plans its connect is connected and relayed in one native step, with the same access-log line', async () => {
+    const echo = await echoServer();
+    try {
+      const planned = new PlannedRedirect('direct', () => echo.port);
+      const p = await oneFlow('fd', planned, { send: 'hi' });
+      assert.equal(p.received, 'echo:hi');
+      assert.deepEqual([planned.plans, planned.fds, planned.streams], [1, 0, 0], 'planTcpConnect, no dial');
+      const dialled = new Redirect('direct', () => echo.port);
+      const d = await oneFlow('fd', dialled, { send: 'hi' });
+      assert.deepEqual(comparable(p.line, p.listenPort), comparable(d.line, d.listenPort));
+    } finally {
+      echo.close();
+    }
+  });
+
+  it('a refused planned connect resets the client and logs what the dial would have', async () => {
+    const port = await closedPort();
+    const planned = new PlannedRedirect('direct', () => port);
+    const f = await oneFlow('fd', planned);
+    assert.deepEqual([planned.plans, planned.fds], [1, 0]);
+    assert.equal(f.error, 'ECONNRESET');
+    assert.equal(f.line.error, `direct: connect to 127.0.0.1:${port} failed (ECONNREFUSED)`);
+    assert.equal(f.line.up, 0);
+    assert.equal(f.line.down, 0);
+  });
+
+  it('abortAll() while a planned connect is in flight resets the client and logs the reason', async () => {
+    // A listener whose backlog is full: the SYN gets no answer, so the connect stays in progress.
+    const n = native();
+    const stuck = n.openTransparentListener({ address: '127.0.0.1', port: 0, backlog: 1 });
+    const fillers: net.Socket[] = [];
+    try {
+      const port = n.localAddress(stuck).port;
+      for (let i = 0; i < 4; i++) fillers.push(net.connect({ port, host: '127.0.0.1' }).on('error', () => {}));
+      await new Promise((r) => setTimeout(r, 100));
+      const planned = new PlannedRedirect('direct', () => port);
+      const f = await oneFlow('fd', planned, { connectTimeoutMs: 60_000, onAccepted: (h) => setTimeout(() => h.abortAll('shutting down'), 100) });
+      assert.equal(planned.plans, 1);
+      assert.equal(f.error, 'ECONNRESET');
+      assert.equal(f.line.error, 'shutting down');
+    } finally {
+      fillers.forEach((s) => s.destroy());
+      n.closeFd(stuck);
+    }
+  });
+
+  it('an outbound that cannot plan this connect is dialled as before', async () => {
+    const echo = await echoServer();
+    try {
+      const unplanned = new PlannedRedirect('direct', () => echo.port, false);
+      const f = await oneFlow('fd', unplanned, { send: 'hi' });
+      assert.equal(f.received, 'echo:hi');
+      assert.deepEqual([unplanned.plans, unplanned.fds, unplanned.streams], [1, 1, 0]);
+    } finally {
+      echo.close();
+    }
   });
 
   it('block (no dialTcpFd) adopts the fd as a socket and resets at once', async () => {

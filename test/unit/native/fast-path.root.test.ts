@@ -284,6 +284,75 @@ describe('native: SpliceRelay with adopt', () => {
   });
 });
 
+describe('native: SpliceRelay with options.connect', () => {
+  type ConnectResult = { up: number; down: number; error?: string; connected?: boolean; connectError?: NativeError; connectTimedOut?: boolean };
+
+  it('connects B itself, then relays both ways, and says it connected', async () => {
+    const n = native();
+    const [client, upstream] = await Promise.all([0, 1].map(() => echoServerWith()));
+    try {
+      // fdA: a dialled fd whose far end (client's accepted socket) plays the client.
+      const fdA = await dial({ address: '127.0.0.1', port: client!.port });
+      const done = new Promise<ConnectResult>((resolve) => {
+        new n.SpliceRelay(fdA, null, { adopt: true, connect: { address: '127.0.0.1', port: upstream!.port, timeoutMs: 5_000 } }, resolve);
+      });
+      const [c, u] = await Promise.all([client!.accepted, upstream!.accepted]);
+      c!.write('ping');
+      const [up] = await onceWithin<[Buffer]>(u!, 'data');
+      assert.equal(up.toString(), 'ping');
+      u!.write('pong!');
+      const [down] = await onceWithin<[Buffer]>(c!, 'data');
+      assert.equal(down.toString(), 'pong!');
+      c!.end();
+      u!.end();
+      const r = await done;
+      assert.deepEqual({ up: r.up, down: r.down, error: r.error, connected: r.connected }, { up: 4, down: 5, error: undefined, connected: true });
+    } finally {
+      client!.server.close();
+      upstream!.server.close();
+    }
+  });
+
+  it('a refused connect ends the relay with connectError ECONNREFUSED and resets the client', async () => {
+    const n = native();
+    const client = await echoServerWith();
+    const port = await closedPort();
+    try {
+      const fdA = await dial({ address: '127.0.0.1', port: client.port });
+      const c = await client.accepted;
+      const reset = new Promise<NodeJS.ErrnoException>((resolve) => c.once('error', resolve));
+      const r = await new Promise<ConnectResult>((resolve) => {
+        new n.SpliceRelay(fdA, null, { adopt: true, connect: { address: '127.0.0.1', port } }, resolve);
+      });
+      assert.equal(r.connected, false);
+      assert.equal(r.connectError?.code, 'ECONNREFUSED');
+      assert.equal(r.connectError?.syscall, 'connect');
+      assert.equal(r.connectTimedOut, undefined);
+      assert.match(r.error ?? '', /ECONNREFUSED/);
+      assert.equal((await reset).code, 'ECONNRESET');
+      // The relay closed the client fd it adopted.
+      assert.throws(() => n.localAddress(fdA), { code: 'EBADF' });
+    } finally {
+      client.server.close();
+    }
+  });
+
+  it('bad connect options throw EINVAL and leave the client fd to the caller', async () => {
+    const n = native();
+    const client = await echoServerWith();
+    try {
+      const fdA = await dial({ address: '127.0.0.1', port: client.port });
+      assert.throws(() => new n.SpliceRelay(fdA, null, { adopt: true, connect: { address: 'not-an-ip', port: 80 } }, () => {}), { code: 'EINVAL' });
+      assert.throws(() => new n.SpliceRelay(fdA, 5, { adopt: true, connect: { address: '127.0.0.1', port: 80 } }, () => {}), { code: 'EINVAL' });
+      assert.throws(() => new n.SpliceRelay(fdA, null, { connect: { address: '127.0.0.1', port: 80 } }, () => {}), { code: 'EINVAL' });
+      assert.equal(n.localAddress(fdA).address, '127.0.0.1', 'the fd is still open');
+      n.closeFd(fdA);
+    } finally {
+      client.server.close();
+    }
+  });
+});
+
 describe('native: one epoll set for dials and relays', () => {
   it('a running relay keeps the event loop alive, as a socket does, and lets it go when done', async () => {
     // The peers live here; the relay in a child whose only handles are the dial and the relay.

@@ -1,10 +1,11 @@
 import type * as net from 'node:net';
 import type { Logger } from 'pino';
-import { isTcpFdDialer } from '../adapter/capabilities';
+import { isTcpConnectPlanner, isTcpFdDialer, type TcpConnectPlan } from '../adapter/capabilities';
 import type { Destination, Endpoint, FlowMetadata } from '../adapter/flow';
 import type { AcceptedConnection } from '../adapter/inbound';
 import { ErrorCode, SluiceError, describeError } from '../errors';
 import type { RelayEnd, TcpRelayer } from '../relay/relay';
+import type { ConnectingRelayResult } from '../relay/splice-relay';
 import type { TcpRelay } from '../relay/stream-relay';
 import { unmapAddress } from '../util/endpoint';
 import { logFlowClosed, reportFlowRouted, type FlowListener } from './access-log';
@@ -51,7 +52,10 @@ class TcpFlow implements LiveFlow {
   outbound = '';
   /** The route table the flow was routed with, released when it ends. */
   table: RouteTable | undefined;
+  /** Made when an outbound is dialled (a planned connect needs none). */
   ctx: FlowContextImpl | undefined;
+  /** An abort that came before the flow had a context (while it was routed): the dial is not started. */
+  earlyAbort: unknown;
   /** The client connection until the relay owns it. */
   client: AcceptedConnection | undefined;
   relay: TcpRelay | undefined;
@@ -66,7 +70,8 @@ class TcpFlow implements LiveFlow {
   /** Aborts the flow's signal (the outbound cancels its dial) and stops waiting for the dial. */
   abort(reason: unknown): void {
     const ctx = this.ctx;
-    ctx?.controller.abort(reason);
+    if (ctx) ctx.controller.abort(reason);
+    else this.earlyAbort ??= reason;
     const giveUp = this.giveUp;
     this.giveUp = undefined;
     // The signal keeps its first reason; the wait ends with that one.
@@ -156,7 +161,6 @@ export class TcpFlows {
   /** Routes the flow (the dispatch is synchronous without a hook), then dials. */
   private route(f: TcpFlow): void {
     const flow = f.flow;
-    f.ctx = new FlowContextImpl(flow, this.logger);
     // No async functions and no promise of our own on this path: the dispatch is synchronous without a hook.
     let d: Dispatch | Promise<Dispatch>;
     try {
@@ -242,12 +246,19 @@ export class TcpFlows {
     f.table = d.table;
     d.table.acquire();
     reportFlowRouted(this.logger, f.flow, d.rule, d.target.tag, this.listener);
-    const ctx = f.ctx!;
     const target = d.target;
     let dial: Promise<RelayEnd>;
     try {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (f.earlyAbort !== undefined) throw f.earlyAbort;
       const dst = f.dialDst ?? f.flow.dst;
+      // The fast path: a bare client fd, nothing to replay, and an outbound that can describe its connect.
+      const client = f.client;
+      if (typeof client === 'number' && f.replay === undefined && isTcpConnectPlanner(target) && this.relayer.acceptsFds) {
+        const plan = target.planTcpConnect(dst, f.flow);
+        if (plan !== undefined && this.connectAndRelay(f, client, plan)) return;
+      }
+      // Only a dial needs a context (its signal, its logger).
+      const ctx = (f.ctx = new FlowContextImpl(f.flow, this.logger));
       dial = this.relayer.acceptsFds && isTcpFdDialer(target) ? target.dialTcpFd(dst, ctx) : target.dialTcp(dst, ctx);
     } catch (err) {
       this.fail(f, err);
@@ -279,6 +290,34 @@ export class TcpFlows {
         this.fail(f, err);
       },
     );
+  }
+
+  /**
+   * Connect and relay in one native step (see {@link TcpConnectPlanner}):
+   * the relay owns the client from here, bounded by the connect timeout, and
+   * a failed connect ends the flow with the error and reset the dial would
+   * have given. False, owning nothing, when the relay refuses.
+   */
+  private connectAndRelay(f: TcpFlow, client: number, plan: TcpConnectPlan): boolean {
+    const relay = this.relayer.connectAndStart(client, plan, this.opts.connectTimeoutMs);
+    if (relay === undefined) return false;
+    f.relay = relay;
+    f.client = undefined;
+    void relay.result.then((r) => this.finishConnected(f, r, plan));
+    return true;
+  }
+
+  /** The end of a {@link connectAndRelay} flow: a failed connect is logged as the dial's failure, as {@link fail} would. */
+  private finishConnected(f: TcpFlow, r: ConnectingRelayResult, plan: TcpConnectPlan): void {
+    if (r.connected) {
+      this.finish(f, r.up, r.down, r.error);
+      return;
+    }
+    let err: unknown;
+    if (r.connectTimedOut) err = new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${this.opts.connectTimeoutMs} ms`);
+    else if (r.connectError !== undefined) err = plan.dialError(r.connectError);
+    else err = new SluiceError(ErrorCode.SHUTDOWN, r.error ?? 'aborted before the upstream connected');
+    this.finish(f, 0, 0, describeError(err));
   }
 
   /** Both ends are connected: the relay takes them. */

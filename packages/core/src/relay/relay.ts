@@ -1,7 +1,8 @@
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { NativeBinding } from '@sluice/native';
-import { spliceAvailable, spliceRelayEnds, type SpliceRelayOptions } from './splice-relay';
+import type { TcpConnectPlan } from '../adapter/capabilities';
+import { spliceAvailable, spliceConnectRelay, spliceRelayEnds, type ConnectingRelay, type SpliceRelayOptions } from './splice-relay';
 import { relayTcp, type TcpRelay } from './stream-relay';
 
 /**
@@ -63,6 +64,27 @@ export class TcpRelayer {
       this.close(upstream);
       return { result: Promise.resolve({ up: 0, down: 0, error: (err as Error).message }), abort() {}, bytes: () => ({ up: 0, down: 0 }) };
     }
+  }
+
+  /**
+   * Connects the upstream `plan` describes and relays `client` (a bare fd)
+   * to it in one native step, the connect bounded by `timeoutMs`. The relay
+   * owns `client` from here on. Undefined, owning nothing, when the splice
+   * relay is off or refuses: dial and {@link start} then.
+   */
+  connectAndStart(client: number, plan: TcpConnectPlan, timeoutMs: number): ConnectingRelay | undefined {
+    const native = this.splice;
+    if (native === undefined) return undefined;
+    const connect = {
+      address: plan.address,
+      port: plan.port,
+      mark: plan.mark,
+      device: plan.device,
+      localAddress: plan.localAddress,
+      transparent: plan.transparent,
+      timeoutMs,
+    };
+    return spliceConnectRelay(client, connect, this.opts, native);
   }
 
   /**

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { NativeBinding, SpliceRelay, SpliceRelayResult } from '@sluice/native';
+import type { NativeBinding, NativeError, SpliceRelay, SpliceRelayConnect, SpliceRelayResult } from '@sluice/native';
 import type { TcpRelay, TcpRelayOptions, TcpRelayResult } from './stream-relay';
 
 /** Options of {@link spliceRelayEnds}. */
@@ -111,6 +111,33 @@ export function spliceRelayEnds(
   return relay;
 }
 
+/** How a relay that made its own upstream ({@link spliceConnectRelay}) ended. */
+export interface ConnectingRelayResult extends TcpRelayResult {
+  /** Whether the upstream connect completed; when false nothing was relayed and `error` says why. */
+  readonly connected: boolean;
+  /** The connect's error (`ECONNREFUSED`…), when it failed. */
+  readonly connectError?: NativeError;
+  /** The connect outlasted its timeout. */
+  readonly connectTimedOut?: boolean;
+}
+
+/** A {@link TcpRelay} whose result also tells how its upstream connect went. */
+export interface ConnectingRelay extends TcpRelay {
+  readonly result: Promise<ConnectingRelayResult>;
+}
+
+/**
+ * Relays the bare client fd `client` to an upstream the native relay connects
+ * itself (`connect`): one native call per flow instead of dial, wait, relay.
+ * The relay adopts `client`. Returns undefined, owning nothing, when the relay
+ * cannot start (splice unavailable, bad options, a socket option refused):
+ * dial the usual way then.
+ */
+export function spliceConnectRelay(client: number, connect: SpliceRelayConnect, opts: SpliceRelayOptions, native: NativeBinding): ConnectingRelay | undefined {
+  if (!spliceAvailable(native)) return undefined;
+  return startRelay(native, client, null, opts, { adopt: true, connect }, 0, 0) as ConnectingRelay | undefined;
+}
+
 /** Where running relays write their counters (one flow read at a time, on this thread). */
 const scratch = new Float64Array(2);
 
@@ -122,9 +149,9 @@ const scratch = new Float64Array(2);
 function startRelay(
   native: NativeBinding,
   fdA: number,
-  fdB: number,
+  fdB: number | null,
   opts: SpliceRelayOptions,
-  pending: { pendingA?: Buffer; pendingB?: Buffer; adopt?: boolean },
+  pending: { pendingA?: Buffer; pendingB?: Buffer; adopt?: boolean; connect?: SpliceRelayConnect },
   upBefore: number,
   downBefore: number,
 ): TcpRelay | undefined {
@@ -135,11 +162,20 @@ function startRelay(
     const up = upBefore + r.up;
     const down = downBefore + r.down;
     const error = abortReason ?? r.error;
-    settle(error === undefined ? { up, down } : { up, down, error });
+    const ended: TcpRelayResult = error === undefined ? { up, down } : { up, down, error };
+    if (r.connected === undefined) settle(ended);
+    else settle({ ...ended, connected: r.connected, connectError: r.connectError, connectTimedOut: r.connectTimedOut } as ConnectingRelayResult);
   };
   let relay: SpliceRelay;
   try {
-    const options = { idleMs: opts.idleMs, pendingA: pending.pendingA, pendingB: pending.pendingB, adopt: pending.adopt, pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE };
+    const options = {
+      idleMs: opts.idleMs,
+      pendingA: pending.pendingA,
+      pendingB: pending.pendingB,
+      adopt: pending.adopt,
+      pipeSize: opts.pipeSize ?? DEFAULT_SPLICE_PIPE_SIZE,
+      connect: pending.connect,
+    };
     relay = new native.SpliceRelay(fdA, fdB, options, onDone);
   } catch {
     return undefined;
