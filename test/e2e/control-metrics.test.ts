@@ -4,29 +4,12 @@ import type { ChildProcess } from 'node:child_process';
 import { curl, describeCurl } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startHttpServer, type ProbeServer } from '../helpers/servers';
+import { parseMetrics, type Sample } from '../helpers/metrics';
 import { contractConfig, describeFlows, writeFile } from '../helpers/sluice';
 
 const SECRET = 'e2e-secret';
 const API = 'http://127.0.0.1:19090';
 
-/** One sample of the text exposition format. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-function parseMetrics(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
 
 function sum(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
   return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);

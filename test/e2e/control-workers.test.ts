@@ -5,6 +5,7 @@ import { TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
 import { useE2E } from '../helpers/env';
 import { startHttpServer, startUdpEchoServer, type ProbeServer } from '../helpers/servers';
+import { parseMetrics, type Sample } from '../helpers/metrics';
 import { contractConfig, describeFlows, writeFile } from '../helpers/sluice';
 
 const SECRET = 'e2e-secret';
@@ -12,24 +13,6 @@ const API = 'http://127.0.0.1:19091';
 /** The repository root: where the WebSocket client run in the gateway finds `ws`. */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
-/** One sample of the text exposition format. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-function parseMetrics(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { formatEndpoint, runProbe, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
+import { digFromClient } from '../helpers/dig';
 import { useE2E } from '../helpers/env';
 import { Dnsmasq, startUdpEchoServer, type ProbeServer } from '../helpers/servers';
 import { applySluiceRules, contractConfig, writeFile } from '../helpers/sluice';
@@ -67,12 +68,8 @@ describe('e2e: protocol: dns → hijack-dns, names for UDP flows, fake-IP UDP', 
     await echo?.probe.stop();
   });
 
-  async function digVia(server: string, name: string, type: 'A' | 'AAAA', tcp: boolean, source: string, port = 53): Promise<string[]> {
-    const args = ['-b', source, '-p', String(port), '+short', '+time=3', '+tries=1', tcp ? '+tcp' : '+notcp', `@${server}`, name, type];
-    const r = await env.topo.exec('client', 'dig', args, { allowFailure: true, timeoutMs: 10_000 });
-    assert.equal(r.code, 0, `dig ${args.join(' ')}: exit ${r.code}: ${r.stdout}${r.stderr}\n${env.sluice?.describe(20) ?? ''}`);
-    return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-  }
+  const digVia = (server: string, name: string, type: 'A' | 'AAAA', tcp: boolean, source: string, port = 53): Promise<string[]> =>
+    digFromClient(env.topo, { server, name, type, tcp, source, port }, env.sluice?.describe(20) ?? '');
 
   describe('mode: mapping', () => {
     before(async () => {

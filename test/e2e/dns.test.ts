@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
+import { digFromClient } from '../helpers/dig';
 import { useE2E } from '../helpers/env';
 import { Dnsmasq, startHttpServer, type ProbeServer } from '../helpers/servers';
 import { applySluiceRules, contractConfig, writeFile } from '../helpers/sluice';
@@ -52,12 +53,8 @@ describe('e2e: the DNS resolver, hijack and fake IPs', function () {
     await http?.probe.stop();
   });
 
-  async function digVia(server: string, name: string, type: 'A' | 'AAAA', tcp: boolean, source: string): Promise<string[]> {
-    const args = ['-b', source, '+short', '+time=3', '+tries=1', tcp ? '+tcp' : '+notcp', `@${server}`, name, type];
-    const r = await env.topo.exec('client', 'dig', args, { allowFailure: true, timeoutMs: 10_000 });
-    assert.equal(r.code, 0, `dig ${args.join(' ')}: exit ${r.code}: ${r.stdout}${r.stderr}`);
-    return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-  }
+  const digVia = (server: string, name: string, type: 'A' | 'AAAA', tcp: boolean, source: string, port = 53): Promise<string[]> =>
+    digFromClient(env.topo, { server, name, type, tcp, source, port });
 
   describe('mode: mapping', () => {
     before(async () => {
