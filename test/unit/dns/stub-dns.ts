@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import { parseConfig, type DnsConfig } from '@sluice/core';
 
@@ -149,3 +153,14 @@ export function dnsConfig(section: Record<string, unknown>): DnsConfig {
   return { ...dns, listen: [{ address: '127.0.0.1', port: 0 }] };
 }
 
+
+/** A self-signed certificate for `dns.test` and 127.0.0.1, made with openssl, for the DoT and DoH tests. */
+export function certificate(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-dns-cert-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=dns.test', '-addext', 'subjectAltName=DNS:dns.test,IP:127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    return { key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,16 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as https from 'node:https';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tls from 'node:tls';
 import * as dnsPacket from 'dns-packet';
 import pino from 'pino';
 import { createUpstream, isConfigError, parseConfig, TcpUpstream, TlsUpstream, HttpsUpstream, plainTransport } from '@sluice/core';
 import { waitUntil } from '../core/fakes';
-import { answerBytes, decode, query } from './stub-dns';
+import { answerBytes, certificate, decode, query } from './stub-dns';
 
 const answer = (q: dnsPacket.Question): Partial<dnsPacket.Packet> => ({ answers: [{ type: 'A', name: q.name, ttl: 60, data: '203.0.113.44' } as dnsPacket.Answer] });
 const logger = pino({ level: 'silent' });
@@ -66,16 +62,6 @@ function streamServer(make: (handler: (s: net.Socket) => void) => net.Server, dr
       return new Promise<void>((r) => server.close(() => r()));
     },
   };
-}
-
-function certificate(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-dns-cert-'));
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=dns.test', '-addext', 'subjectAltName=DNS:dns.test,IP:127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
-    return { key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 const ask = (u: { exchange(q: Buffer, s: AbortSignal): Promise<Buffer> }, name: string, id: number) => u.exchange(query(name, 'A', { id }), AbortSignal.timeout(5000)).then(decode);
