@@ -44,9 +44,12 @@ export class E2EEnv {
     if (this.opts.sluice ?? true) await this.startSluice();
   }
 
-  /** Starts `sluice run -c <config>` in the gateway and waits for "sluice started". */
-  async startSluice(configPath = this.configPath): Promise<SluiceProcess> {
-    this.sluice = await startSluice(this.topo, { args: ['run', '-c', configPath] });
+  /**
+   * Starts `sluice run -c <config>` in the gateway and waits for "sluice
+   * started"; `nodeArgs` go to node before the script.
+   */
+  async startSluice(configPath = this.configPath, nodeArgs: readonly string[] = []): Promise<SluiceProcess> {
+    this.sluice = await startSluice(this.topo, { args: ['run', '-c', configPath], nodeArgs });
     return this.sluice;
   }
 

@@ -47,6 +47,8 @@ export interface StartSluiceOptions {
   readonly role?: NamespaceRole;
   /** A command that runs node, such as `['setpriv', '--inh-caps=-net_admin', '--']`. */
   readonly wrapper?: readonly string[];
+  /** Options for node itself, before the script (such as `['--expose-gc']`). */
+  readonly nodeArgs?: readonly string[];
   /** Wait for "sluice started" (default true); on timeout the process is killed and the error rethrown. */
   readonly waitStarted?: boolean;
   readonly startTimeoutMs?: number;
@@ -55,7 +57,7 @@ export interface StartSluiceOptions {
 /** Spawns Sluice in a namespace of `topo`. */
 export async function startSluice(topo: Topology, opts: StartSluiceOptions): Promise<SluiceProcess> {
   const role = opts.role ?? 'gw';
-  const argv = [...(opts.wrapper ?? []), process.execPath, SLUICE_BIN, ...opts.args];
+  const argv = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), SLUICE_BIN, ...opts.args];
   const child = topo.spawn(role, argv[0]!, argv.slice(1));
   const sluice = new SluiceProcess(child, `sluice ${opts.args.join(' ')} in ${topo.names[role]}`);
   if (opts.waitStarted ?? true) {

@@ -6,6 +6,7 @@ import {
   assertFootprintReturns,
   assertStillServing,
   footprint,
+  GC_NODE_ARGS,
   reliabilityConfig,
   spawnNodeClient,
 } from '../../helpers/reliability';
@@ -91,7 +92,7 @@ describe('e2e reliability: a SOCKS server with hostile or truncated replies', fu
     http = await startHttpServer(env.topo);
     hostile = spawnNodeClient(env.topo, 'remote', HOSTILE_SOCKS, [A.remote.v4, ...CASES.map((c) => c.name)]);
     const listening = await hostile.waitFor((l) => l.event === 'listening', 10_000, 'the hostile SOCKS server listening');
-    await env.startSluice(writeFile(env.tmp, 'socks-faults.yaml', sluiceConfig(listening.ports as Record<string, number>)));
+    await env.startSluice(writeFile(env.tmp, 'socks-faults.yaml', sluiceConfig(listening.ports as Record<string, number>)), GC_NODE_ARGS);
     await assertStillServing(env, http);
   });
   after(async function () {

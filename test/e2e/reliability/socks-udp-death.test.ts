@@ -6,6 +6,7 @@ import {
   assertFootprintReturns,
   assertStillServing,
   footprint,
+  GC_NODE_ARGS,
   reliabilityConfig,
   spawnNodeClient,
 } from '../../helpers/reliability';
@@ -58,7 +59,7 @@ describe('e2e reliability: the SOCKS server dies during a UDP session', function
         'route:\n',
         `route:\n  rules:\n    - { network: [udp], dst_port: ${udpEcho.port}, dst_cidr: ["${A.remote.v6}/128"], outbound: dante6 }\n    - { network: [udp], dst_port: ${udpEcho.port}, outbound: dante }\n`,
       );
-    await env.startSluice(writeFile(env.tmp, 'socks-udp-death.yaml', config));
+    await env.startSluice(writeFile(env.tmp, 'socks-udp-death.yaml', config), GC_NODE_ARGS);
     await assertStillServing(env, http);
     // One session per family first: the inbound's reply socket for each destination (kept 60 s after its
     // last use) is then part of the baseline, not counted as a leak of the test that opened it.

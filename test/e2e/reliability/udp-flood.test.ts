@@ -4,9 +4,11 @@ import { useE2E } from '../../helpers/env';
 import {
   assertFootprintReturns,
   assertStillServing,
+  collectGarbage,
   footprint,
   samplePeak,
   spawnNodeClient,
+  type AfterCollection,
   type Footprint,
   startNodeServer,
   startReliabilitySluice,
@@ -73,6 +75,9 @@ const UDP_IDLE_MS = 8000;
 /** fds Sluice may hold past its baseline and the capped sessions: a reply socket per destination, curl flows, splice pipes (pool of 16), log. */
 const FD_SLACK = 64;
 
+/** How far the heap may grow over one flood once collected: a leak bound, under ~100 bytes per session of a flood. */
+const HEAP_SLACK_KIB = 1024;
+
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 
 describe('e2e reliability: UDP from 50,000 source ports', function () {
@@ -91,14 +96,17 @@ describe('e2e reliability: UDP from 50,000 source ports', function () {
     // taken after it, so what the test compares is what a flood leaves behind, not what the first one needs.
     const pid = env.sluice!.child.pid!;
     const first = footprint(pid);
+    const started = (await collectGarbage(env.sluice!))!;
     const warm = await runFlood();
-    warmPeakRssKiB = warm.peak.rssKiB;
+    warmCollected = (await collectGarbage(env.sluice!))!;
     console.log(
-      `      [warm-up] UDP flood: ${warm.sessions} sessions; Sluice fds ${first.fds} -> peak ${warm.peak.fds}, RSS ${mib(first.rssKiB)} -> peak ${mib(warm.peak.rssKiB)} MiB, after ${mib(footprint(pid).rssKiB)} MiB`,
+      `      [warm-up] UDP flood: ${warm.sessions} sessions; Sluice fds ${first.fds} -> peak ${warm.peak.fds}, RSS ${mib(first.rssKiB)} -> peak ${mib(warm.peak.rssKiB)} MiB; ` +
+        `after full collections (RSS without V8's emptied pages, heap) ${mib(started.rssKiB)}, ${mib(started.heapUsedKiB)} MiB before it, ` +
+        `${mib(warmCollected.rssKiB)}, ${mib(warmCollected.heapUsedKiB)} MiB after it`,
     );
   });
-  /** The first flood's peak RSS: what memory a flood of this size needs. */
-  let warmPeakRssKiB = 0;
+  /** Sluice's memory after the first flood and full garbage collections: what the second is held to. */
+  let warmCollected: AfterCollection;
   after(async function () {
     for (const p of procs.splice(0)) await p.stop('SIGKILL');
   });
@@ -187,9 +195,16 @@ describe('e2e reliability: UDP from 50,000 source ports', function () {
     assert.ok(r.peak.fds <= before.fds + MAX_SESSIONS + FD_SLACK, `Sluice held ${r.peak.fds} fds (baseline ${before.fds}, cap ${MAX_SESSIONS})`);
     assert.equal(sluice.exitStatus, undefined, 'Sluice exited');
     await assertStillServing(env, http);
-    // Bounded memory: a second flood ends within the slack of what the first one needed at its peak. Right
-    // after a flood, how much of its garbage V8 has collected varies from run to run; growth flood after flood
-    // (a leak) does not fit under this bound.
-    await assertFootprintReturns(sluice, { fds: before.fds, rssKiB: Math.max(before.rssKiB, warmPeakRssKiB) }, `UDP from ${SOURCE_PORTS} source ports`);
+    // Bounded memory: after the second flood and full collections, Sluice holds no more than after the first
+    // (plus slack; the first grows malloc's arenas and V8's code once). The heap is the sharp check: what
+    // JavaScript still references once the flood's sessions are gone; a leak of even 100 bytes per session
+    // (~1.6 MiB a flood) shows there.
+    await assertFootprintReturns(sluice, { fds: before.fds, rssKiB: warmCollected.rssKiB }, `UDP from ${SOURCE_PORTS} source ports`);
+    const collected = (await collectGarbage(sluice))!;
+    console.log(`      [heap] after a full collection: ${mib(warmCollected.heapUsedKiB)} MiB after the first flood, ${mib(collected.heapUsedKiB)} MiB after the second`);
+    assert.ok(
+      collected.heapUsedKiB < warmCollected.heapUsedKiB + HEAP_SLACK_KIB,
+      `the JavaScript heap grew from ${mib(warmCollected.heapUsedKiB)} MiB to ${mib(collected.heapUsedKiB)} MiB over one flood (bound: +${mib(HEAP_SLACK_KIB)} MiB)`,
+    );
   });
 });
