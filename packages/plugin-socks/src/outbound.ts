@@ -129,7 +129,9 @@ export class SocksOutbound implements Outbound {
       const relay = await this.relayEndpoint(bound, control, ctx);
       const carrier = await this.openCarrier(relay, control, ctx);
       const logger = ctx.logger.child({ outbound: this.tag, relay: formatEndpoint(relay) });
-      return new SocksUdpChannel({ control, carrier, relay, logger });
+      // A fake-IP flow sends the name, as its TCP flows do: its replies reach the client from the fake address anyway.
+      const sendHost = ctx.flow.addressedTo !== undefined;
+      return new SocksUdpChannel({ control, carrier, relay, logger, sendHost });
     } catch (err) {
       control.destroy();
       throw err;

@@ -21,6 +21,13 @@ export interface SocksUdpSession {
    */
   readonly relay: Endpoint;
   readonly logger: Logger;
+  /**
+   * Frame a destination's `host` (ATYP domain) instead of its address. Only
+   * for a flow the client addressed to a fake IP (the flow's `addressedTo`):
+   * core answers such a client from the fake address whatever address the
+   * relay reports, so the relay may resolve the name itself. Default false.
+   */
+  readonly sendHost?: boolean;
 }
 
 /** Counters of one session, logged at debug when it closes. */
@@ -69,11 +76,12 @@ export class SocksUdpChannel implements PacketChannel {
 
   send(data: Buffer, dst: Destination): void {
     if (this.closed) return;
-    // The IP, not dst.host: a relay that resolved the name could answer from another
-    // address than the one the client sent to, and the reply would not reach it.
+    // The IP, not dst.host, unless the client sent to a fake IP: a relay that resolved the name could
+    // answer from another address than the one the client sent to, and the reply would not reach it.
+    const address = this.session.sendHost === true && dst.host !== undefined ? dst.host : dst.address;
     let frame: Buffer;
     try {
-      frame = encodeUdpFrame({ address: dst.address, port: dst.port }, data);
+      frame = encodeUdpFrame({ address, port: dst.port }, data);
     } catch (err) {
       this.drop('unencodable', err);
       return;

@@ -33,6 +33,15 @@ export interface FlowMetadata {
   readonly hostSource?: HostSource;
   /** A protocol its first bytes were recognised as that names no host (a DNS query), on an inbound with `sniff: true`. */
   readonly protocol?: DetectedProtocol;
+  /**
+   * The address the client sent to, when it is not `dst.address`: the DNS
+   * resolver (`dns.mode: fake-ip`) replaced a fake IP by a real address of
+   * `dst.host`. Set only then. The client must never see the real address:
+   * replies reach it from this one, whatever address answered, so an
+   * outbound may dial `dst.host` (SOCKS5 sends the name, for TCP and UDP)
+   * and let its far side pick the address.
+   */
+  readonly addressedTo?: Endpoint;
 }
 
 /** Where a flow's host name came from: its first bytes (`sniff`) or the DNS answer its address came from (`dns`). */

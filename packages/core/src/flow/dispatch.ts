@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Destination, FlowMetadata, HostSource } from '../adapter/flow';
+import type { Destination, Endpoint, FlowMetadata, HostSource } from '../adapter/flow';
 import type { Outbound } from '../adapter/outbound';
 import type { FlowRouter, HostResolution, HostResolver, RouteDecision, RoutingHook } from '../adapter/router';
 import { ErrorCode, SluiceError } from '../errors';
@@ -148,7 +148,9 @@ export class Dispatcher {
  * routes, dials or logs it: the flow object is the one record of the flow.
  */
 function withHost(flow: FlowMetadata, r: HostResolution): FlowMetadata {
-  const f = flow as { dst: Destination; hostSource?: HostSource };
+  const f = flow as { dst: Destination; hostSource?: HostSource; addressedTo?: Endpoint };
+  // A fake IP replaced by a real address: the flow keeps the one the client sent to.
+  if (r.dst.address !== flow.dst.address) f.addressedTo = { address: flow.dst.address, port: flow.dst.port };
   f.dst = r.dst;
   f.hostSource = 'dns';
   return flow;

@@ -71,12 +71,6 @@ class UdpSession implements ExpiringSession, LiveFlow {
   channel: PacketChannel | undefined;
   /** The destination datagrams are sent to through the channel: the sniffed name only with `override_destination`. */
   sendTo: Destination;
-  /**
-   * The destination the client addressed, which replies must come from. It
-   * differs from the flow's `dst` only for a fake IP: the flow is dialled at
-   * a real address of the name, and the client must never see that address.
-   */
-  readonly replyFrom: Endpoint;
   /** While `sniffing`: the sniffer and the timer that routes without a name when it runs out. */
   sniffer: DatagramSniffer | undefined;
   sniffTimer: NodeJS.Timeout | undefined;
@@ -97,7 +91,6 @@ class UdpSession implements ExpiringSession, LiveFlow {
     private readonly onDequeue: (bytes: number) => void,
   ) {
     this.sendTo = ctx.flow.dst;
-    this.replyFrom = ctx.flow.dst;
   }
 
   get flow(): FlowMetadata {
@@ -441,8 +434,8 @@ export class UdpSessions {
   private useChannel(s: UdpSession, channel: PacketChannel): void {
     const { src } = s.ctx.flow;
     const dst = s.sendTo;
-    // A fake IP's session answers from the fake address, whatever real address replied.
-    const fake = s.replyFrom.address !== s.ctx.flow.dst.address ? s.replyFrom : undefined;
+    // A fake IP's session answers from the fake address, whatever address replied.
+    const fake = s.ctx.flow.addressedTo;
     s.owner = 'channel';
     s.channel = channel;
     channel.setReceiver({
@@ -459,9 +452,9 @@ export class UdpSessions {
   /** From here the inbound's relay owns the session; its queued datagrams go first. */
   private handOver(s: UdpSession, relay: UdpSessionRelay, fd: number): void {
     const id = ++this.nextRelayId;
-    const { src } = s.ctx.flow;
+    const { src, addressedTo, dst: { address, port } } = s.ctx.flow;
     // The relay answers from this address: the one the client sent to (a fake IP stays fake).
-    const dst = s.replyFrom;
+    const dst = addressedTo ?? { address, port };
     const queued = s.takePending();
     let pushedOut: readonly UdpSessionEnd[];
     try {
