@@ -22,6 +22,12 @@ describe('dns names for flows', function () {
     await svc.start();
     try {
       const ok = new FakeOutbound('ok');
+      const dialled: FlowMetadata[] = [];
+      const dialUdp = ok.onDialUdp;
+      ok.onDialUdp = (c) => {
+        dialled.push(c.flow);
+        return dialUdp(c);
+      };
       const deny = new FakeOutbound('deny');
       deny.onDialUdp = () => Promise.reject(new Error('blocked'));
       const { logger } = captureLogger();
@@ -44,6 +50,8 @@ describe('dns names for flows', function () {
       await waitUntil(() => h.routed.length === 3, 'third flow routed');
       assert.deepEqual([h.routed[2].host, h.routed[2].outbound], ['allowed.test', 'ok']);
       assert.equal(ok.channels.length, 2);
+      // Named by the mapping, not readdressed: the client sent to the address dialled.
+      assert.equal(dialled[1].addressedTo, undefined);
       h.closeAll('test');
       await waitUntil(() => h.closed.length === 3, 'access lines');
       const line = h.closed.find((c) => c.host === 'allowed.test')!;

@@ -248,12 +248,20 @@ describe('protocol: dns and hijack-dns', function () {
         assert.equal(fakeIp, '100.64.0.1');
 
         const direct = new FakeOutbound('direct');
+        const dialled: FlowMetadata[] = [];
+        const dialUdp = direct.onDialUdp;
+        direct.onDialUdp = (c) => {
+          dialled.push(c.flow);
+          return dialUdp(c);
+        };
         const { logger } = captureLogger();
         const h = createFlowHarness({ outbounds: [direct], route: 'direct', logger, hosts: svc.hosts });
         const port = new FakeDatagramPort('in');
         h.sink.onDatagram(Buffer.from('ping'), { address: '192.0.2.10', port: 6000 }, { address: fakeIp, port: 9000 }, port);
         await waitUntil(() => direct.channels.length === 1 && direct.channels[0].sent.length === 1, 'datagram sent');
         assert.deepEqual(direct.channels[0].sent[0].dst, { address: '203.0.113.80', port: 9000, host: 'game.test' });
+        // The outbound is told the client sent to a fake IP (a SOCKS outbound then frames the name).
+        assert.deepEqual(dialled[0].addressedTo, { address: fakeIp, port: 9000 });
         direct.channels[0].reply(Buffer.from('pong'), { address: '203.0.113.80', port: 9000 });
         assert.deepEqual(port.replies, [{ data: 'pong', from: `${fakeIp}:9000`, to: '192.0.2.10:6000' }]);
         h.closeAll('test');

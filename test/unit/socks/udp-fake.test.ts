@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import * as dgram from 'node:dgram';
-import { ErrorCode, isSluiceError, type Endpoint, type PacketChannel } from '@sluice/core';
+import { ErrorCode, isSluiceError, type Destination, type Endpoint, type FlowMetadata, type Outbound, type PacketChannel } from '@sluice/core';
 import { encodeUdpFrame, type SocksUdpChannel } from '@sluice/plugin-socks';
-import { flowCtx, makeSocks, nextPacket, scriptedServer, testDirect } from './helpers';
+import { TestFlowContext, flowCtx, makeSocks, nextPacket, scriptedServer, testDirect } from './helpers';
 
 /** A fake UDP relay: records what arrives and can answer from itself or from a stranger. */
 async function fakeRelay(): Promise<{ sock: dgram.Socket; port: number; got: { frame: Buffer; from: Endpoint }[]; next(): Promise<Endpoint> }> {
@@ -110,6 +110,57 @@ describe('socks UDP against a scripted server', () => {
     await srv.clientClosed; // the control connection went with the channel
     await srv.close();
     relay.sock.close();
+  });
+
+  /** The ATYP and address of a frame the relay got: `[3, name]` for a name, `[1, ip]` for IPv4. */
+  function framedAddress(frame: Buffer): [number, string] {
+    if (frame[3] === 0x03) return [3, frame.subarray(5, 5 + frame[4]).toString()];
+    assert.equal(frame[3], 0x01, 'IPv4 or a name');
+    return [1, [...frame.subarray(4, 8)].join('.')];
+  }
+
+  /** What the relay got for one datagram to `to`, sent through a channel dialled for `flow`. */
+  async function frameFor(flow: FlowMetadata, to: Destination, via?: 'direct'): Promise<[number, string]> {
+    const relay = await fakeRelay();
+    const srv = await scriptedServer([Buffer.from([5, 0]), associateReply([127, 0, 0, 1], relay.port)]);
+    const others: Record<string, Outbound> = via ? { direct: testDirect() } : {};
+    const channel = await makeSocks({ server: '127.0.0.1', port: srv.port, ...(via ? { via } : {}) }, others).dialUdp!(new TestFlowContext(flow));
+    try {
+      const arrived = relay.next();
+      channel.send(Buffer.from('q'), to);
+      await arrived;
+      return framedAddress(relay.got[0].frame);
+    } finally {
+      channel.close();
+      relay.sock.close();
+      await srv.close();
+    }
+  }
+
+  describe('the destination a datagram is framed with', () => {
+    const src = { address: '192.0.2.10', port: 6000 };
+    const named = { address: '203.0.113.80', port: 9000, host: 'game.test' };
+    // A fake-IP flow as core hands it over: dialled at a real address, with the name and the fake address the client sent to.
+    const fakeIpFlow: FlowMetadata = { id: 'f', network: 'udp', inbound: 'in', src, dst: named, hostSource: 'dns', addressedTo: { address: '100.64.0.1', port: 9000 } };
+
+    it('a flow the client addressed to a fake IP: the name (ATYP domain), so the relay resolves it', async () => {
+      assert.deepEqual(await frameFor(fakeIpFlow, named), [3, 'game.test']);
+    });
+
+    it('the same through a via outbound (the chain composes the same channel)', async () => {
+      assert.deepEqual(await frameFor(fakeIpFlow, named, 'direct'), [3, 'game.test']);
+    });
+
+    it('a fake-IP flow\'s datagram to a destination with no name (a via hop\'s, to the next relay): the IP', async () => {
+      assert.deepEqual(await frameFor(fakeIpFlow, { address: '198.51.100.9', port: 1080 }), [1, '198.51.100.9']);
+    });
+
+    it('a name from the DNS mapping (mode: mapping) or a sniffer: the IP the client sent to, which replies must come from', async () => {
+      const mapped: FlowMetadata = { id: 'm', network: 'udp', inbound: 'in', src, dst: named, hostSource: 'dns' };
+      assert.deepEqual(await frameFor(mapped, named), [1, '203.0.113.80']);
+      const sniffed: FlowMetadata = { id: 's', network: 'udp', inbound: 'in', src, dst: named, sniffed: 'quic' };
+      assert.deepEqual(await frameFor(sniffed, named), [1, '203.0.113.80']);
+    });
   });
 
   it('uses a relay given by a concrete address', async () => {
