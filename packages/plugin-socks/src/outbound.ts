@@ -7,6 +7,7 @@ import {
   type Destination,
   type Endpoint,
   type FlowContext,
+  type FlowMetadata,
   type Network,
   type Outbound,
   type OutboundDeps,
@@ -21,17 +22,28 @@ import type { SocksOptions } from './options';
 import { SocksUdpChannel } from './udp-channel';
 
 /**
- * `ctx` with another signal. Not `{ ...ctx, signal }`: core's context makes its
- * logger lazily in a getter, which a spread would drop.
+ * `ctx` with another signal (and flow). Not `{ ...ctx, signal }`: core's context
+ * makes its logger lazily in a getter, which a spread would drop.
  */
-function withSignal(ctx: FlowContext, signal: AbortSignal): FlowContext {
+function withSignal(ctx: FlowContext, signal: AbortSignal, flow: FlowMetadata = ctx.flow): FlowContext {
   return {
-    flow: ctx.flow,
+    flow,
     signal,
     get logger() {
       return ctx.logger;
     },
   };
+}
+
+/**
+ * The flow as the `via` outbound's UDP channel sees it: going to the relay. A
+ * `direct` via connects its socket to `dst` (and picks its family by it), and
+ * the flow's own destination may be unreachable from here, or of the other
+ * family: only the relay is talked to. The client's fake IP is no concern of it.
+ */
+function towardsRelay(flow: FlowMetadata, relay: Endpoint): FlowMetadata {
+  const { addressedTo: _fake, ...rest } = flow;
+  return { ...rest, dst: relay };
 }
 
 /**
@@ -187,7 +199,7 @@ export class SocksOutbound implements Outbound {
     return withDeadline(
       ms,
       ctx.signal,
-      (signal) => dialUdp(withSignal(ctx, signal)),
+      (signal) => dialUdp(withSignal(ctx, signal, towardsRelay(ctx.flow, relay))),
       (c) => c.close(),
       errors.connectTimeout,
       (err) => errors.fromVia(viaTag!, err),

@@ -151,6 +151,26 @@ describe('socks UDP against a scripted server', () => {
       assert.deepEqual(await frameFor(fakeIpFlow, named, 'direct'), [3, 'game.test']);
     });
 
+    it('the via\'s channel is dialled towards the relay, not the flow\'s destination (which only the server may reach)', async () => {
+      const relay = await fakeRelay();
+      const srv = await scriptedServer([Buffer.from([5, 0]), associateReply([127, 0, 0, 1], relay.port)]);
+      const direct = testDirect();
+      const seen: FlowMetadata[] = [];
+      const dialUdp = direct.dialUdp!.bind(direct);
+      direct.dialUdp = (ctx) => {
+        seen.push(ctx.flow);
+        return dialUdp(ctx);
+      };
+      const channel = await makeSocks({ server: '127.0.0.1', port: srv.port, via: 'direct' }, { direct }).dialUdp!(new TestFlowContext(fakeIpFlow));
+      channel.close();
+      relay.sock.close();
+      await srv.close();
+      assert.equal(seen.length, 1);
+      assert.deepEqual(seen[0].dst, { address: '127.0.0.1', port: relay.port });
+      assert.equal(seen[0].addressedTo, undefined, 'the via talks to the relay, which is what it was sent to');
+      assert.equal(seen[0].id, fakeIpFlow.id, 'the same flow otherwise');
+    });
+
     it('a fake-IP flow\'s datagram to a destination with no name (a via hop\'s, to the next relay): the IP', async () => {
       assert.deepEqual(await frameFor(fakeIpFlow, { address: '198.51.100.9', port: 1080 }), [1, '198.51.100.9']);
     });
