@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
+import { formatEndpoint, runProbe, TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
 import { digFromClient } from '../helpers/dig';
 import { useE2E } from '../helpers/env';
-import { Dnsmasq, startHttpServer, type ProbeServer } from '../helpers/servers';
+import { Dnsmasq, startHttpServer, startUdpEchoServer, type ProbeServer } from '../helpers/servers';
 import { applySluiceRules, contractConfig, writeFile } from '../helpers/sluice';
-import { startMicrosocks } from '../helpers/socks-servers';
+import { danteConfig, startDante, startMicrosocks, type DanteServer } from '../helpers/socks-servers';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { ChildWatch } from '@sluice/testbed';
 import { waitFor } from '../helpers/wait';
@@ -13,6 +13,8 @@ import { waitFor } from '../helpers/wait';
 /** The fake range of these tests: the test bed's own addresses sit in the default 198.18.0.0/15. */
 const FAKE4 = '100.64.0.0/24';
 const MICRO_PORT = 1090;
+/** dante, in the remote too, carries the UDP case: microsocks has no UDP ASSOCIATE. */
+const DANTE_PORT = 1091;
 /** microsocks runs in the remote and connects from its address, which the gateway never uses. */
 const MICRO_OUT = A.remote.v4;
 
@@ -122,6 +124,8 @@ describe('e2e: the DNS resolver, hijack and fake IPs', function () {
   });
   describe('through a SOCKS server', () => {
     let micro: ChildWatch;
+    let dante: DanteServer;
+    let echo: ProbeServer;
     let etcNetns: string;
     before(async () => {
       // The remote's own resolver (its /etc/hosts, as `ip netns exec` mounts it) knows sockweb.test as the remote;
@@ -132,14 +136,25 @@ describe('e2e: the DNS resolver, hijack and fake IPs', function () {
       writeFileSync(`${etcNetns}/hosts`, `127.0.0.1 localhost\n${A.remote.v4} sockweb.test\n`);
       // No `-b`: dnsmasq refuses queries from an extra /32 address as non-local.
       micro = await startMicrosocks(env.topo, { address: A.remote.v4, port: MICRO_PORT });
-      const socks = `  - { tag: hop, type: socks, server: ${A.remote.v4}, port: ${MICRO_PORT}, via: direct }\n`;
-      const base = contractConfig().replace('  - { tag: deny, type: block }\n', `  - { tag: deny, type: block }\n${socks}`).replace('  final: direct', '  final: hop').replace('log: { level: info }', 'log: { level: debug }');
+      // Started after the hosts file is written: dante resolves names in UDP frames with it too.
+      dante = await startDante(env.topo, env.tmp, 'udphop', danteConfig({ internal: [{ address: A.remote.v4, port: DANTE_PORT }], external: [A.remote.v4], clientFrom: ['0.0.0.0/0'] }));
+      echo = await startUdpEchoServer(env.topo, 'remote');
+      // The client's UDP to the echo server goes to dante (through direct, as TCP goes to microsocks); only the
+      // client's: were dante sent the address, its datagram to 192.0.2.99 would come back through the gateway, not loop.
+      const socks = `  - { tag: hop, type: socks, server: ${A.remote.v4}, port: ${MICRO_PORT}, via: direct }\n  - { tag: udphop, type: socks, server: ${A.remote.v4}, port: ${DANTE_PORT}, via: direct }\n`;
+      const base = contractConfig()
+        .replace('  - { tag: deny, type: block }\n', `  - { tag: deny, type: block }\n${socks}`)
+        .replace('  rules:\n', `  rules:\n    - { network: udp, src_cidr: [${A.client.v4}/32], dst_port: [${echo.port}], outbound: udphop }\n`)
+        .replace('  final: direct', '  final: hop')
+        .replace('log: { level: info }', 'log: { level: debug }');
       const section = dnsSection('fake-ip', `${env.tmp}/fake-socks.json`).replace(`upstreams: ["udp://${A.remote.v4}:53"]`, `upstreams: [{ address: "tcp://${A.remote.v4}:53", via: hop }]`);
       await env.startSluice(writeFile(env.tmp, 'socks.yaml', base + section));
     });
     after(async () => {
       await env.stopSluice();
       await micro?.stop('SIGKILL');
+      await dante?.stop('SIGKILL');
+      await echo?.probe.stop();
       rmSync(etcNetns, { recursive: true, force: true });
     });
 
@@ -152,6 +167,22 @@ describe('e2e: the DNS resolver, hijack and fake IPs', function () {
       const line = await waitFor('dnsmasq query for sockweb.test', () => dnsmasq.queries().find((l) => l.includes(' sockweb.test from')));
       assert.match(line, new RegExp(`from ${MICRO_OUT.replace(/\./g, '\\.')}$`), line);
       assert.match(r.body, new RegExp(MICRO_OUT.replace(/\./g, '\\.')), 'the HTTP server saw microsocks');
+    });
+
+    it('UDP to a fake IP reaches the server through dante by name, and the reply comes back from the fake IP', async () => {
+      const [fake] = await digVia(A.remote.v4, 'sockweb.test', 'A', false, A.client.v4);
+      assert.match(fake, /^100\.64\.0\.\d+$/);
+      // udp-send is connected to the fake address: the kernel drops a reply from any other source.
+      const r = await runProbe(env.topo, 'client', ['udp-send', '--host', fake, '--port', String(echo.port), '--message', 'by-name']);
+      assert.equal(r.ok, true, `${JSON.stringify(r)}\n${env.sluice!.describe(20)}\ndante: ${dante.stderr.split('\n').slice(-6).join('\n')}`);
+      assert.deepEqual(r.from, { address: fake, port: echo.port });
+      // The echo server saw dante, which resolved sockweb.test itself: Sluice's upstream says 192.0.2.99, where nothing listens.
+      const reply = JSON.parse(r.reply as string) as { peer: string; echo: string };
+      assert.deepEqual([reply.peer, reply.echo], [A.remote.v4, 'by-name']);
+      assert.ok(dante.sessions().some((l) => l.includes('udp/udpassociate')), dante.stderr);
+      const flow = await env.sluice!.waitForFlow((f) => f.network === 'udp' && (f as { host?: string }).host === 'sockweb.test', 5000, 'the fake-IP UDP session');
+      assert.equal(flow.outbound, 'udphop');
+      assert.equal(flow.dst, formatEndpoint('192.0.2.99', echo.port), 'the flow carries the upstream\'s address; dante got the name');
     });
   });
 });
