@@ -40,13 +40,21 @@ export interface TcpConnectPlan {
    * core's `timeouts.connect_ms`, and when `ms` is the smaller the flow fails
    * with `error()`, as {@link TcpFdDialer.dialTcpFd} would have.
    */
-  readonly timeout?: { readonly ms: number; error(): unknown };
+  readonly timeout?: TcpConnectTimeout;
   /**
    * The error the flow reports when this connect fails with `err` (an errno
    * error, `syscall` `connect`): what {@link TcpFdDialer.dialTcpFd} would
    * have rejected with, so the access log reads the same either way.
    */
   dialError(err: NodeJS.ErrnoException): unknown;
+}
+
+/** An outbound's own connect timeout, carried by a {@link TcpConnectPlan}. */
+export interface TcpConnectTimeout {
+  /** Milliseconds from the start of the connect. */
+  readonly ms: number;
+  /** The error the flow reports when this timeout (not core's) ran out. */
+  error(): unknown;
 }
 
 /**
