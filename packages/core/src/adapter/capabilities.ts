@@ -35,6 +35,13 @@ export interface TcpConnectPlan {
   /** `IP_TRANSPARENT`, so `localAddress` may be foreign. */
   readonly transparent?: boolean;
   /**
+   * The outbound's own connect timeout (`direct`'s `connect_timeout_ms`),
+   * when it has one: the connect gives up after the smaller of `ms` and
+   * core's `timeouts.connect_ms`, and when `ms` is the smaller the flow fails
+   * with `error()`, as {@link TcpFdDialer.dialTcpFd} would have.
+   */
+  readonly timeout?: { readonly ms: number; error(): unknown };
+  /**
    * The error the flow reports when this connect fails with `err` (an errno
    * error, `syscall` `connect`): what {@link TcpFdDialer.dialTcpFd} would
    * have rejected with, so the access log reads the same either way.
