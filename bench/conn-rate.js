@@ -16,7 +16,7 @@
  *
  *   node bench/conn-rate.js [--quick] [--reps N] [--modes …] [--seconds S]
  *                           [--connections C] [--threads T] [--workers W]
- *                           [--cpu-prof [--perf] [--prof-dir D]]
+ *                           [--cpu-prof [--perf] [--prof-dir D]] [--syscalls]
  */
 const { execFileSync } = require('node:child_process');
 const { mkdirSync, writeFileSync } = require('node:fs');
@@ -26,6 +26,7 @@ const { waitListening } = require('./lib/topo');
 const { machineInfo } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
 const { profileSluice, PROFILE_OPTIONS, PROFILE_HELP } = require('./lib/profile');
+const { countSyscalls, formatSyscallTable } = require('./lib/syscalls');
 
 const USAGE = `usage: node bench/conn-rate.js [options]
   --seconds S       length of each wrk run (default 5; 2 with --quick)
@@ -35,6 +36,9 @@ const USAGE = `usage: node bench/conn-rate.js [options]
   --server nginx|c|node  Debian's nginx (default), the C epoll server
                     (compiled with cc) or the Node one
   --pause-ms MS     pause between runs (default 3000)
+  --syscalls        instead of the comparison: one wrk run per proxy mode
+                    with strace -c attached to the proxy, then a table of
+                    system calls per accepted connection (needs strace)
 ${PROFILE_HELP}`;
 
 /** First server port; run i uses PORT + i. */
@@ -133,6 +137,7 @@ async function main(argv) {
       workers: { type: 'string' },
       server: { type: 'string' },
       'pause-ms': { type: 'string' },
+      syscalls: { type: 'boolean', default: false },
       ...PROFILE_OPTIONS,
     },
     USAGE,
@@ -155,6 +160,7 @@ async function main(argv) {
       };
     });
   }
+  if (flags.syscalls) return syscallsPerConnection(flags, opts, workers, pauseMs);
   const rows = await withBench('conn', flags, ['wrk', ...(flags.server === undefined || flags.server === 'nginx' ? ['nginx'] : [])], async (ctx) => {
     const { topo, log } = ctx;
     const host = topo.addresses.remote.v4;
@@ -191,6 +197,30 @@ async function main(argv) {
   });
   report(rows, flags.write);
   return rows;
+}
+
+/**
+ * `--syscalls`: for each proxy mode, one wrk run with strace counting the
+ * proxy's system calls; prints calls per connection side by side.
+ */
+async function syscallsPerConnection(flags, opts, workers, pauseMs) {
+  const modes = flags.modes.filter((m) => m !== 'plain');
+  return withBench('conn-sys', { ...flags, modes }, ['wrk', 'strace', ...(flags.server === undefined || flags.server === 'nginx' ? ['nginx'] : [])], async (ctx) => {
+    const host = ctx.topo.addresses.remote.v4;
+    await startServer(ctx, flags, workers, modes.length);
+    const byMode = {};
+    for (const [i, mode] of modes.entries()) {
+      await ctx.activate(mode);
+      await ctx.flushConntrack();
+      const pid = ctx.proxies[mode].pid;
+      const traced = await countSyscalls(pid, ctx.workdir, () => wrk(ctx, 'client', host, PORT + i, opts));
+      byMode[mode] = traced;
+      ctx.log.info(`${mode}: ${fmt(traced.connections)} connections accepted while traced (wrk ${fmt(traced.result.rps)} conn/s under strace)`);
+      await sleep(pauseMs);
+    }
+    process.stdout.write(`System calls per accepted connection (strace -c -f on the proxy; wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s, Connection: close):\n${formatSyscallTable(byMode)}\n`);
+    return [];
+  });
 }
 
 module.exports = { main, parseWrk, wrk, startServer, errorText, PORT, SMALL_BYTES };

@@ -21,6 +21,7 @@ const TOOLS = {
   ss: 'iproute2',
   prlimit: 'util-linux',
   conntrack: 'conntrack',
+  strace: 'strace',
 };
 
 function have(bin) {

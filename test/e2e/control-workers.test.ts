@@ -3,10 +3,10 @@ import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { TOPOLOGY_ADDRESSES as A } from '@sluice/testbed';
 import { curl, describeCurl } from '../helpers/clients';
-import { useE2E } from '../helpers/env';
+import { useE2E, type E2EEnv } from '../helpers/env';
 import { startHttpServer, startUdpEchoServer, type ProbeServer } from '../helpers/servers';
 import { parseMetrics, type Sample } from '../helpers/metrics';
-import { contractConfig, describeFlows, writeFile } from '../helpers/sluice';
+import { contractConfig, describeFlows, writeFile, type FlowLog } from '../helpers/sluice';
 
 const SECRET = 'e2e-secret';
 const API = 'http://127.0.0.1:19091';
@@ -15,6 +15,61 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Opens `GET /logs` over WebSocket in the gateway, runs HTTP flows until two
+ * workers (told apart by the prefix of their flow ids: the pid, and the
+ * thread id in thread mode) have each handled one whose access line came
+ * through, and checks one such line.
+ */
+async function assertLogsFromEveryWorker(env: E2EEnv, http: ProbeServer): Promise<void> {
+  const children: ChildProcess[] = [];
+  try {
+    // A WebSocket client in the gateway, printing each message as a line.
+    const script = `const W = require('ws'); const ws = new W(process.argv[1]);
+      ws.on('open', () => console.log('{"open":true}'));
+      ws.on('message', (m) => console.log(String(m)));
+      ws.on('close', (c, r) => { console.log(JSON.stringify({ closed: c, reason: String(r) })); process.exit(0); });`;
+    const client = env.topo.spawn('gw', process.execPath, ['-e', script, `ws://127.0.0.1:19091/logs?level=info&token=${SECRET}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(client);
+    const messages: Array<{ type?: string; payload?: string; open?: boolean; closed?: number }> = [];
+    let text = '';
+    client.stdout!.on('data', (d: Buffer) => {
+      text += d.toString();
+      const lines = text.split('\n');
+      text = lines.pop()!;
+      for (const l of lines) if (l.trim()) messages.push(JSON.parse(l) as (typeof messages)[number]);
+    });
+    let stderr = '';
+    client.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    while (!messages.some((m) => m.open)) {
+      assert.equal(client.exitCode, null, `the WebSocket client exited: ${stderr}`);
+      await pause(50);
+    }
+    // Flows until both workers have handled some whose access lines came through /logs (the kernel spreads them by 4-tuple).
+    const payloads = (): string[] => messages.flatMap((m) => (typeof m.payload === 'string' ? [m.payload] : []));
+    const seenThrough = (src: string): boolean => payloads().some((p) => p.startsWith(`[TCP] ${src} --> `));
+    // The worker that handled a flow: its flow id's prefix (pid, and thread id in thread mode; see flow-context.ts).
+    const workerOf = (f: FlowLog): string => String(f.flowId).split('-')[0]!;
+    let workersSeen = new Set<string>();
+    for (let i = 0; i < 60 && workersSeen.size < 2; i++) {
+      const r = await curl(env.topo, `http://${A.remote.v4}:${http.port}/logs-${i}`);
+      assert.equal(r.exitCode, 0, describeCurl(r));
+      await pause(100);
+      const flows = env.sluice!.flows().filter((f) => f.dst.endsWith(`:${http.port}`));
+      workersSeen = new Set(flows.filter((f) => seenThrough(f.src)).map(workerOf));
+    }
+    const flows = env.sluice!.flows().filter((f) => f.dst.endsWith(`:${http.port}`));
+    const workers = new Set(flows.map(workerOf));
+    assert.equal(workers.size, 2, `flows should land on both workers: ${describeFlows(flows)}`);
+    assert.equal(workersSeen.size, 2, `/logs should carry access lines from both workers (${[...workers].join(', ')}); got:\n${payloads().join('\n')}`);
+    const line = messages.find((m) => m.payload?.startsWith(`[TCP] ${flows[0]!.src} --> `));
+    assert.equal(line?.type, 'info');
+    assert.match(line!.payload!, new RegExp(`match final using direct, up ${flows[0]!.up} down ${flows[0]!.down}$`));
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+  }
+}
 
 describe('e2e: the control API with two worker processes: every worker\'s logs, per-worker process metrics, live native UDP bytes', function () {
   const env = useE2E({ tag: 'ctlw', sluice: false });
@@ -44,45 +99,7 @@ describe('e2e: the control API with two worker processes: every worker\'s logs, 
   });
 
   it('GET /logs over WebSocket carries the access lines of flows each worker handled', async function () {
-    // A WebSocket client in the gateway, printing each message as a line.
-    const script = `const W = require('ws'); const ws = new W(process.argv[1]);
-      ws.on('open', () => console.log('{"open":true}'));
-      ws.on('message', (m) => console.log(String(m)));
-      ws.on('close', (c, r) => { console.log(JSON.stringify({ closed: c, reason: String(r) })); process.exit(0); });`;
-    const client = env.topo.spawn('gw', process.execPath, ['-e', script, `ws://127.0.0.1:19091/logs?level=info&token=${SECRET}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(client);
-    const messages: Array<{ type?: string; payload?: string; open?: boolean; closed?: number }> = [];
-    let text = '';
-    client.stdout!.on('data', (d: Buffer) => {
-      text += d.toString();
-      const lines = text.split('\n');
-      text = lines.pop()!;
-      for (const l of lines) if (l.trim()) messages.push(JSON.parse(l) as (typeof messages)[number]);
-    });
-    let stderr = '';
-    client.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    while (!messages.some((m) => m.open)) {
-      assert.equal(client.exitCode, null, `the WebSocket client exited: ${stderr}`);
-      await pause(50);
-    }
-    // Flows until both workers have handled some whose access lines came through /logs (the kernel spreads them by 4-tuple).
-    const payloads = (): string[] => messages.flatMap((m) => (typeof m.payload === 'string' ? [m.payload] : []));
-    const seenThrough = (src: string): boolean => payloads().some((p) => p.startsWith(`[TCP] ${src} --> `));
-    let pidsSeen = new Set<number>();
-    for (let i = 0; i < 60 && pidsSeen.size < 2; i++) {
-      const r = await curl(env.topo, `http://${A.remote.v4}:${http.port}/logs-${i}`);
-      assert.equal(r.exitCode, 0, describeCurl(r));
-      await pause(100);
-      const flows = env.sluice!.flows().filter((f) => f.dst.endsWith(`:${http.port}`));
-      pidsSeen = new Set(flows.filter((f) => seenThrough(f.src)).map((f) => (f as unknown as { pid: number }).pid));
-    }
-    const flows = env.sluice!.flows().filter((f) => f.dst.endsWith(`:${http.port}`));
-    const pids = new Set(flows.map((f) => (f as unknown as { pid: number }).pid));
-    assert.equal(pids.size, 2, `flows should land on both workers: ${describeFlows(flows)}`);
-    assert.equal(pidsSeen.size, 2, `/logs should carry access lines from both workers (pids ${[...pids].join(', ')}); got:\n${payloads().join('\n')}`);
-    const line = messages.find((m) => m.payload?.startsWith(`[TCP] ${flows[0]!.src} --> `));
-    assert.equal(line?.type, 'info');
-    assert.match(line!.payload!, new RegExp(`match final using direct, up ${flows[0]!.up} down ${flows[0]!.down}$`));
+    await assertLogsFromEveryWorker(env, http);
   });
 
   it('/metrics has process metrics for worker 0, worker 1 and the pool; /memory counts all three processes', async function () {
@@ -136,5 +153,21 @@ describe('e2e: the control API with two worker processes: every worker\'s logs, 
     // None of this waited for the session's end: no access line yet.
     assert.ok(!env.sluice!.flows().some((f) => f.network === 'udp' && f.dst === `${A.remote.v4}:${udpEcho.port}`), 'the session has not ended');
     sender.kill('SIGKILL');
+  });
+});
+
+describe('e2e: the control API with two worker threads: every worker\'s logs', function () {
+  const env = useE2E({ tag: 'ctlt', sluice: false });
+  let http: ProbeServer;
+
+  before(async function () {
+    http = await startHttpServer(env.topo);
+    const config = `${contractConfig()}workers: 2\nworker_mode: thread\ncontrol: { listen: "127.0.0.1:19091", secret: ${SECRET} }\n`;
+    const sluice = await env.startSluice(writeFile(env.tmp, 'control-threads.yaml', config));
+    await sluice.waitFor((l) => l.msg === 'control API listening', 10_000, 'the control API');
+  });
+
+  it('GET /logs over WebSocket carries the access lines of flows each worker thread handled', async function () {
+    await assertLogsFromEveryWorker(env, http);
   });
 });

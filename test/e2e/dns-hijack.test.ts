@@ -107,8 +107,12 @@ describe('e2e: protocol: dns → hijack-dns, names for UDP flows, fake-IP UDP', 
     }
 
     for (const tcp of [false, true]) {
-      it(`a DNS query to another port (${tcp ? 'TCP' : 'UDP'} ${ODD_PORT}) is found by sniffing and hijacked`, async () => {
+      it(`a DNS query to another port (${tcp ? 'TCP' : 'UDP'} ${ODD_PORT}) is found by sniffing and hijacked, its access line saying protocol: dns`, async () => {
         assert.deepEqual(await digVia(A.remote.v4, 'only-sluice.test', 'A', tcp, A.client.v4, ODD_PORT), ['192.0.2.55']);
+        const net = tcp ? 'tcp' : 'udp';
+        const flow = await env.sluice!.waitForFlow((f) => f.network === net && f.dst === formatEndpoint(A.remote.v4, ODD_PORT), 5000, `the sniffed ${net} DNS flow`);
+        assert.equal(flow.outbound, 'hijack-dns', JSON.stringify(flow));
+        assert.equal(flow.protocol, 'dns', JSON.stringify(flow));
       });
     }
 

@@ -78,10 +78,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
     const onAbort = (): void => controller.abort(ctx.signal.reason);
     if (ctx.signal.aborted) onAbort();
     else ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(
-      () => controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `direct: connect to ${address}:${port} timed out after ${ms} ms`)),
-      ms,
-    );
+    const timer = setTimeout(() => controller.abort(connectTimedOut(address, port, ms)), ms);
     return {
       signal: controller.signal,
       done: () => {
@@ -112,16 +109,15 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
 
   /**
    * {@link TcpConnectPlanner.planTcpConnect}: the connect {@link dialTcpFd}
-   * would make, for the relay to make itself. Undefined when the address is
-   * a name to resolve first, or with `connect_timeout_ms` (core's connect
-   * timeout bounds the native connect; this outbound's own one is kept on
-   * the `dialTcpFd` path).
+   * would make, for the relay to make itself (with `connect_timeout_ms` as
+   * the plan's own timeout). Undefined when the address is a name to
+   * resolve first.
    */
   planTcpConnect(dst: Destination, flow: FlowMetadata): TcpConnectPlan | undefined {
-    if (this.options.connect_timeout_ms !== undefined) return undefined;
     const address = dst.host !== undefined && flow.hostSource !== 'dns' ? dst.host : dst.address;
     if (net.isIP(address) === 0) return undefined;
     const port = dst.port;
+    const ms = this.options.connect_timeout_ms;
     return {
       address,
       port,
@@ -131,6 +127,7 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
       transparent: this.options.transparent,
       // Captures no context: the plan lives as long as the flow.
       dialError: (err) => connectFailed(err, address, port),
+      ...(ms === undefined ? {} : { timeout: { ms, error: () => connectTimedOut(address, port, ms) } }),
     };
   }
 
@@ -300,6 +297,11 @@ export class DirectOutbound implements Outbound, TcpFdDialer, TcpConnectPlanner,
 /** A socket error of a connect to `address:port` as `SLUICE_ERR_DIAL`, naming the errno. */
 function connectFailed(err: NodeJS.ErrnoException, address: string, port: number): SluiceError {
   return new SluiceError(ErrorCode.DIAL, `direct: connect to ${address}:${port} failed (${err.code})`, { cause: err });
+}
+
+/** This outbound's own `connect_timeout_ms` ran out on a connect to `address:port`. */
+function connectTimedOut(address: string, port: number, ms: number): SluiceError {
+  return new SluiceError(ErrorCode.DIAL_TIMEOUT, `direct: connect to ${address}:${port} timed out after ${ms} ms`);
 }
 
 /** `socket.connect` as a promise: its callback is the only place a connect error (or a lookup error) is reported. */

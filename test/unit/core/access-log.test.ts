@@ -48,6 +48,21 @@ describe('access log', () => {
     assert.equal(failed!.error, 'ECONNREFUSED');
   });
 
+  it('names a detected protocol (`protocol: dns`) next to the host fields, and only when one was detected', () => {
+    const { logger, lines } = capture('info');
+    const dnsFlow: FlowMetadata = { ...flow, network: 'udp', dst: { address: '198.19.2.53', port: 5353 }, protocol: 'dns' };
+    const sniffed: FlowMetadata = { ...flow, sniffed: 'http', hostSource: 'sniff' };
+    for (const f of [dnsFlow, sniffed, flow]) logFlowClosed(logger, f, { rule: 'rules[0]', outbound: 'hijack-dns', up: 40, down: 80, startedAt: Date.now() });
+    const [dns, http, plain] = lines();
+    assert.equal(dns!.protocol, 'dns');
+    assert.equal(dns!.host, undefined);
+    assert.equal(dns!.dst, '198.19.2.53:5353');
+    assert.deepEqual([http!.sniffed, http!.host_source, http!.host], ['http', 'sniff', 'example.test']);
+    assert.equal('protocol' in http!, false);
+    assert.equal('protocol' in plain!, false);
+    assert.deepEqual(Object.keys(dns!).filter((k) => k !== 'pid' && k !== 'hostname'), ['level', 'time', 'flowId', 'network', 'src', 'dst', 'inbound', 'rule', 'outbound', 'up', 'down', 'durationMs', 'protocol', 'msg']);
+  });
+
   it('follows the flow logger’s level, also when it changes later; other lines are still redacted', () => {
     const { logger, lines } = capture('info');
     const flowLogger = logger.child({ component: 'flow' });

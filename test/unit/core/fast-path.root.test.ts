@@ -36,13 +36,15 @@ class Redirect implements Outbound {
 /** {@link Redirect} that also plans its connects (as `direct` does): the relay then connects and relays in one step. */
 class PlannedRedirect extends Redirect implements TcpConnectPlanner {
   plans = 0;
-  private readonly planner = new DirectOutbound('direct', { transparent: false }, native);
+  private readonly planner: DirectOutbound;
   constructor(
     tag: string,
     private readonly target: () => number,
     private readonly plan = true,
+    directOptions: ConstructorParameters<typeof DirectOutbound>[1] = { transparent: false },
   ) {
     super(tag, target);
+    this.planner = new DirectOutbound('direct', directOptions, native);
   }
   planTcpConnect(dst: Destination, flow: FlowMetadata): TcpConnectPlan | undefined {
     this.plans++;
@@ -306,6 +308,31 @@ describe('TCP flows: native fast path (FastAcceptor + dialTcpFd + splice)', func
       assert.equal(f.line.error, 'shutting down');
     } finally {
       fillers.forEach((s) => s.destroy());
+      n.closeFd(stuck);
+    }
+  });
+
+  it("a planned connect is bounded by the outbound's own connect_timeout_ms, or by core's when that is shorter", async () => {
+    // A listener whose backlog is full: the SYN gets no answer, so the connect stays in progress.
+    const n = native();
+    const stuck = n.openTransparentListener({ address: '127.0.0.1', port: 0, backlog: 1 });
+    const fillers: net.Socket[] = [];
+    try {
+      const port = n.localAddress(stuck).port;
+      for (let i = 0; i < 8; i++) fillers.push(net.connect({ port, host: '127.0.0.1' }).on('error', () => {}));
+      await new Promise((r) => setTimeout(r, 100));
+      const own = new PlannedRedirect('direct', () => port, true, { transparent: false, connect_timeout_ms: 150 });
+      const a = await oneFlow('fd', own, { connectTimeoutMs: 60_000 });
+      assert.deepEqual([own.plans, own.fds], [1, 0], 'planned, not dialled');
+      assert.equal(a.error, 'ECONNRESET');
+      // The message the dialTcpFd path gives for the outbound's own timeout (see plugin-direct.root.test.ts).
+      assert.equal(a.line.error, `direct: connect to 127.0.0.1:${port} timed out after 150 ms`);
+      const core = new PlannedRedirect('direct', () => port, true, { transparent: false, connect_timeout_ms: 60_000 });
+      const b = await oneFlow('fd', core, { connectTimeoutMs: 150 });
+      assert.deepEqual([core.plans, core.fds], [1, 0], 'planned, not dialled');
+      assert.equal(b.line.error, 'connect timeout after 150 ms');
+    } finally {
+      fillers.forEach((f) => f.destroy());
       n.closeFd(stuck);
     }
   });

@@ -1,10 +1,12 @@
 import { strict as assert } from 'node:assert';
+import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import pino from 'pino';
-import { DnsService, type DnsConfig, type Outbound } from '@sluice/core';
-import { FakeOutbound } from '../core/fakes';
-import { decode, dnsConfig, query, queryTcp, queryUdp, startStubDns, type StubDns } from './stub-dns';
+import type { Logger } from 'pino';
+import { DnsResolver, DnsService, UdpUpstream, plainTransport, type DnsConfig, type Outbound } from '@sluice/core';
+import { FakeOutbound, captureLogger, waitUntil } from '../core/fakes';
+import { decode, dnsConfig, query, queryTcp, queryUdp, repliesTo, startStubDns, type StubDns } from './stub-dns';
 
 const silent = pino({ level: 'silent' });
 
@@ -23,8 +25,8 @@ describe('dns resolver', function () {
     return s;
   }
 
-  async function service(config: DnsConfig, outbounds: Outbound[] = []): Promise<{ svc: DnsService; port: number }> {
-    const svc = new DnsService(config, { logger: silent, outbound: (tag) => outbounds.find((o) => o.tag === tag), baseDir: '/tmp' });
+  async function service(config: DnsConfig, outbounds: Outbound[] = [], logger: Logger = silent): Promise<{ svc: DnsService; port: number }> {
+    const svc = new DnsService(config, { logger, outbound: (tag) => outbounds.find((o) => o.tag === tag), baseDir: '/tmp' });
     await svc.start();
     cleanup.push(() => svc.close());
     return { svc, port: svc.ports[0].udp };
@@ -146,9 +148,10 @@ describe('dns resolver', function () {
     assert.equal(svc.counters.upstreamErrors, 1);
   });
 
-  it('SERVFAIL, never cached, when an upstream answers a different name (TCP) or type (UDP) than asked', async () => {
+  it('SERVFAIL at once, never cached, when a stream (TCP) upstream answers a different question than asked', async () => {
     const otherName = await stub((q) => ({ questions: [{ ...q, name: 'other.test' }], answers: [{ type: 'A', name: 'other.test', ttl: 60, data: '203.0.113.6' } as dnsPacket.Answer] }));
-    const tcp = await service(dnsConfig({ upstreams: [`tcp://127.0.0.1:${otherName.port}`] }));
+    const { logger, lines } = captureLogger();
+    const tcp = await service(dnsConfig({ upstreams: [`tcp://127.0.0.1:${otherName.port}`] }), [], logger);
     for (const id of [10, 11]) {
       const r = decode(await queryUdp(tcp.port, query('asked.test', 'A', { id })));
       assert.equal(r.id, id);
@@ -157,12 +160,97 @@ describe('dns resolver', function () {
     assert.equal(otherName.seen.tcp.length, 2, 'the mismatched reply was not cached');
     assert.equal(tcp.svc.counters.mismatchedReplies, 2);
     assert.equal(tcp.svc.counters.cacheHits, 0);
+    const failed = lines.filter((l) => l.msg === 'dns upstream failed: SERVFAIL');
+    assert.equal(failed.length, 2);
+    assert.match(String(failed[0].err), /answered a different question than asked\.test A/);
+  });
 
-    const otherType = await stub((q) => ({ questions: [{ ...q, type: 'AAAA' }], answers: [{ type: 'AAAA', name: q.name, ttl: 60, data: '2001:db8::1' } as dnsPacket.Answer] }));
-    const udp = await service(dnsConfig({ upstreams: [`udp://127.0.0.1:${otherType.port}`] }));
-    const r = decode(await queryUdp(udp.port, query('asked.test', 'A', { id: 12 })));
+  it('UDP: discards a reply with the right ID to another question and waits for the genuine one (RFC 5452 §9.1)', async () => {
+    const up = await stub((q) => [
+      { questions: [{ ...q, name: 'other.test' }], answers: [{ type: 'A', name: 'other.test', ttl: 60, data: '203.0.113.66' } as dnsPacket.Answer] },
+      ...(q.name === 'typed.test' ? [{ questions: [{ ...q, type: 'AAAA' as const }], answers: [{ type: 'AAAA', name: q.name, ttl: 60, data: '2001:db8::66' } as dnsPacket.Answer] }] : []),
+      a('203.0.113.8'),
+    ]);
+    const { logger, lines } = captureLogger();
+    const { port, svc } = await service(dnsConfig({ upstreams: [`udp://127.0.0.1:${up.port}`] }), [], logger);
+    const r = decode(await queryUdp(port, query('asked.test', 'A', { id: 14 })));
+    assert.equal(r.id, 14);
+    assert.equal(r.rcode, 'NOERROR');
+    assert.equal(r.answers[0].data, '203.0.113.8');
+    assert.equal(svc.counters.mismatchedReplies, 1);
+    assert.equal(svc.counters.upstreamErrors, 0);
+    const discarded = lines.filter((l) => l.msg === 'dns upstream reply to another question discarded');
+    assert.deepEqual(
+      discarded.map((l) => [l.name, l.type, l.from]),
+      [['asked.test', 'A', `127.0.0.1:${up.port}`]],
+    );
+    const t = decode(await queryUdp(port, query('typed.test', 'A', { id: 15 })));
+    assert.equal(t.answers[0].data, '203.0.113.8', 'a reply to another type is discarded too');
+    assert.equal(svc.counters.mismatchedReplies, 3);
+    assert.equal(up.seen.udp.length, 2, 'one datagram per query: the genuine reply came to the first');
+  });
+
+  it('UDP: an upstream that only answers other questions fails the query by timeout, the error saying why', async () => {
+    const up = await stub((q) => [
+      { questions: [{ ...q, name: 'other.test' }], answers: [{ type: 'A', name: 'other.test', ttl: 60, data: '203.0.113.66' } as dnsPacket.Answer] },
+      { questions: [{ ...q, class: 'CH' as const }] },
+    ]);
+    const { logger, lines } = captureLogger();
+    const resolver = new DnsResolver({
+      config: dnsConfig({ upstreams: [`udp://127.0.0.1:${up.port}`] }),
+      upstreams: new Map([['main', new UdpUpstream('main', `udp://127.0.0.1:${up.port}`, { host: '127.0.0.1', port: up.port }, plainTransport)]]),
+      logger,
+      upstreamTimeoutMs: 300,
+    });
+    const r = decode(await resolver.handle(query('asked.test', 'A', { id: 16 }), { client: { address: '127.0.0.1', port: 5353 }, transport: 'udp' }));
+    assert.equal(r.id, 16);
     assert.equal(r.rcode, 'SERVFAIL');
-    assert.equal(udp.svc.counters.mismatchedReplies, 1);
+    assert.equal(resolver.counters.mismatchedReplies, 2);
+    assert.equal(resolver.counters.upstreamErrors, 1);
+    const failed = lines.filter((l) => l.msg === 'dns upstream failed: SERVFAIL');
+    assert.deepEqual(
+      failed.map((l) => l.err),
+      ['dns: upstream main timed out (2 replies to another question discarded)'],
+    );
+  });
+
+  it('UDP: a datagram from another address or port than the server is not a reply (shared socket and `via` channel)', async () => {
+    // The shared socket: a spoofer on another port answers first, right ID and question, wrong address.
+    const server = dgram.createSocket('udp4');
+    const spoofer = dgram.createSocket('udp4');
+    await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
+    await new Promise<void>((r) => spoofer.bind(0, '127.0.0.1', r));
+    cleanup.push(async () => {
+      server.close();
+      spoofer.close();
+    });
+    const serverPort = server.address().port;
+    const answerFrom = (data: string) => () => a(data);
+    server.on('message', (msg, rinfo) => {
+      const [spoofed] = repliesTo(msg, answerFrom('203.0.113.66'));
+      spoofer.send(spoofed, rinfo.port, rinfo.address, () => server.send(repliesTo(msg, answerFrom('203.0.113.9'))[0], rinfo.port, rinfo.address));
+    });
+    const plain = await service(dnsConfig({ upstreams: [`udp://127.0.0.1:${serverPort}`] }));
+    const r = decode(await queryUdp(plain.port, query('spoofed.test')));
+    assert.equal(r.answers[0].data, '203.0.113.9');
+
+    // Through a `via` outbound's channel, which may be unconnected: the packet's source is checked as well.
+    const via = new FakeOutbound('direct');
+    const { port, svc } = await service(dnsConfig({ upstreams: [{ address: 'udp://192.0.2.53', via: 'direct' }] }), [via]);
+    const pending = queryUdp(port, query('via-udp.test', 'A', { id: 17 }));
+    await waitUntil(() => via.channels[0]?.sent.length === 1, 'the query sent on the channel');
+    const channel = via.channels[0];
+    assert.deepEqual(channel.sent[0].dst, { address: '192.0.2.53', port: 53 });
+    const sent = channel.sent[0].data;
+    channel.reply(repliesTo(sent, answerFrom('203.0.113.66'))[0], { address: '192.0.2.54', port: 53 });
+    channel.reply(repliesTo(sent, answerFrom('203.0.113.67'))[0], { address: '192.0.2.53', port: 5353 });
+    channel.reply(repliesTo(sent, (q) => ({ questions: [{ ...q, name: 'other.test' }] }))[0], { address: '192.0.2.53', port: 53 });
+    channel.reply(repliesTo(sent, answerFrom('203.0.113.10'))[0], { address: '192.0.2.53', port: 53 });
+    const v = decode(await pending);
+    assert.equal(v.id, 17);
+    assert.equal(v.answers[0].data, '203.0.113.10');
+    assert.equal(svc.counters.mismatchedReplies, 1, 'only the reply from the server to another question is counted');
+    assert.ok(channel.closed);
   });
 
   it('accepts an upstream answer whose name differs only in case (0x20)', async () => {

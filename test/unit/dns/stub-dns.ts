@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import { parseConfig, type DnsConfig } from '@sluice/core';
 
-/** What the stub answers for one question; the stub copies the query's ID and question. */
-export type StubAnswer = (q: dnsPacket.Question, query: dnsPacket.Packet) => Partial<dnsPacket.Packet> | Buffer | 'drop';
+/** One reply of the stub: a packet (the query's ID and question unless it names its own) or raw bytes (the ID set). */
+export type StubReply = Partial<dnsPacket.Packet> | Buffer;
+
+/** What the stub answers for one question: a reply, several sent in order, or none. */
+export type StubAnswer = (q: dnsPacket.Question, query: dnsPacket.Packet) => StubReply | readonly StubReply[] | 'drop';
 
 /** A DNS server on loopback answering over UDP and TCP on one port, counting the queries it saw. */
 export interface StubDns {
@@ -21,17 +24,25 @@ export interface StubDns {
   close(): Promise<void>;
 }
 
-/** Encodes the stub's answer for a query. */
-export function answerBytes(query: Buffer, answer: StubAnswer): Buffer | undefined {
+/** Encodes the stub's replies to a query, in the order they are sent. */
+export function repliesTo(query: Buffer, answer: StubAnswer): Buffer[] {
   const p = dnsPacket.decode(query);
   const a = answer(p.questions![0], p);
-  if (a === 'drop') return undefined;
-  if (Buffer.isBuffer(a)) {
-    const out = Buffer.from(a);
-    out.writeUInt16BE(p.id!, 0);
-    return out;
-  }
-  return dnsPacket.encode({ id: p.id, type: 'response', flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: p.questions, ...a } as dnsPacket.Packet);
+  if (a === 'drop') return [];
+  const replies: readonly StubReply[] = Array.isArray(a) ? a : [a as StubReply];
+  return replies.map((r) => {
+    if (Buffer.isBuffer(r)) {
+      const out = Buffer.from(r);
+      out.writeUInt16BE(p.id!, 0);
+      return out;
+    }
+    return dnsPacket.encode({ id: p.id, type: 'response', flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: p.questions, ...r } as dnsPacket.Packet);
+  });
+}
+
+/** Encodes the stub's (first) reply to a query. */
+export function answerBytes(query: Buffer, answer: StubAnswer): Buffer | undefined {
+  return repliesTo(query, answer)[0];
 }
 
 /** Starts a stub DNS server on `address` (a free port). `tcpAnswer` answers TCP queries when given (else `answer`). */
@@ -49,11 +60,11 @@ export async function startStubDns(answer: StubAnswer, opts: { address?: string;
         buf = buf.subarray(2 + q.length);
         seen.tcp.push(dnsPacket.decode(q));
         raw.push(Buffer.from(q));
-        const r = answerBytes(q, opts.tcpAnswer ?? answer);
-        if (!r) continue;
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(r.length);
-        sock.write(Buffer.concat([len, r]));
+        for (const r of repliesTo(q, opts.tcpAnswer ?? answer)) {
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(r.length);
+          sock.write(Buffer.concat([len, r]));
+        }
       }
     });
   });
@@ -63,8 +74,16 @@ export async function startStubDns(answer: StubAnswer, opts: { address?: string;
   udp.on('message', (msg, rinfo) => {
     seen.udp.push(dnsPacket.decode(msg));
     raw.push(Buffer.from(msg));
-    const r = answerBytes(msg, answer);
-    if (r) udp.send(r, rinfo.port, rinfo.address);
+    // One after the other, each handed to the kernel before the next: they arrive in order on loopback.
+    const send = (rest: Buffer[]): void => {
+      if (rest.length === 0) return;
+      try {
+        udp.send(rest[0], rinfo.port, rinfo.address, (err) => err || send(rest.slice(1)));
+      } catch {
+        // Closed by the test meanwhile: the rest is not sent.
+      }
+    };
+    send(repliesTo(msg, answer));
   });
   await new Promise<void>((r) => udp.bind(port, address, r));
   return {

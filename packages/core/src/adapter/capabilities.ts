@@ -35,11 +35,26 @@ export interface TcpConnectPlan {
   /** `IP_TRANSPARENT`, so `localAddress` may be foreign. */
   readonly transparent?: boolean;
   /**
+   * The outbound's own connect timeout (`direct`'s `connect_timeout_ms`),
+   * when it has one: the connect gives up after the smaller of `ms` and
+   * core's `timeouts.connect_ms`, and when `ms` is the smaller the flow fails
+   * with `error()`, as {@link TcpFdDialer.dialTcpFd} would have.
+   */
+  readonly timeout?: TcpConnectTimeout;
+  /**
    * The error the flow reports when this connect fails with `err` (an errno
    * error, `syscall` `connect`): what {@link TcpFdDialer.dialTcpFd} would
    * have rejected with, so the access log reads the same either way.
    */
   dialError(err: NodeJS.ErrnoException): unknown;
+}
+
+/** An outbound's own connect timeout, carried by a {@link TcpConnectPlan}. */
+export interface TcpConnectTimeout {
+  /** Milliseconds from the start of the connect. */
+  readonly ms: number;
+  /** The error the flow reports when this timeout (not core's) ran out. */
+  error(): unknown;
 }
 
 /**

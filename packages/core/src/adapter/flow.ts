@@ -103,4 +103,6 @@ export interface FlowClosedEvent extends FlowEventFields {
   readonly durationMs: number;
   /** Why it ended, when it did not end cleanly. */
   readonly error?: string;
+  /** A protocol the flow's first bytes were recognised as that names no host (`dns`): {@link FlowMetadata.protocol}. */
+  readonly protocol?: DetectedProtocol;
 }

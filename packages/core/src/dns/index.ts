@@ -16,5 +16,5 @@ export { SuffixNameMatcher, filterMatcher, type NameMatcher, type NamePatterns, 
 export { TcpUpstream, TlsUpstream, UdpUpstream, type DnsUpstream, type UpstreamTlsOptions } from './upstream';
 export { HttpsUpstream, type DohMethod } from './upstream-https';
 export { createUpstream, type UpstreamDeps } from './upstreams';
-export { plainTransport, outboundTransport, type UpstreamTransport } from './transport';
+export { plainTransport, outboundTransport, type ReplyFilter, type UpstreamTransport } from './transport';
 export { parseQuery, inspectResponse, formErr, MalformedQuery, type QueryInfo, type ResponseInfo } from './wire';

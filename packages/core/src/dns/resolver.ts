@@ -2,12 +2,14 @@ import { isIP } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../adapter/flow';
+import { formatEndpoint } from '../util/endpoint';
 import { ErrorCode, SluiceError } from '../errors';
 import type { DnsConfig } from '../config/dns';
 import { DnsCache, type Clock } from './cache';
 import type { FakeIp } from './fake-ip';
 import type { IpNameMap } from './ip-name-map';
 import { SuffixNameMatcher, type NameMatcher, type DnsRuleSetLookup } from './name-matcher';
+import type { ReplyFilter } from './transport';
 import type { DnsUpstream } from './upstream';
 import { answersQuestion, formErr, inspectResponse, MalformedQuery, parseQuery, Rcode, synthesize, truncatedFor, type QueryInfo, type ResponseInfo } from './wire';
 
@@ -26,7 +28,11 @@ export interface DnsCounters {
   readonly cacheHits: number;
   /** Upstream exchanges that failed (timeout, refused, bad answer): each answered SERVFAIL. */
   readonly upstreamErrors: number;
-  /** Upstream replies dropped because they answered a different question (name, type or class) than asked. */
+  /**
+   * Upstream replies dropped because they answered a different question
+   * (name, type or class) than asked: over UDP each is discarded and the
+   * query waits on for the genuine reply; over a stream the query fails.
+   */
   readonly mismatchedReplies: number;
   /** Queries answered FORMERR. */
   readonly malformed: number;
@@ -48,6 +54,8 @@ export interface DnsResolverOptions {
   readonly fakeIp?: FakeIp;
   readonly ruleSets?: DnsRuleSetLookup;
   readonly clock?: Clock;
+  /** How long an upstream exchange may take before the client gets SERVFAIL; 5000 ms by default. */
+  readonly upstreamTimeoutMs?: number;
 }
 
 /** Where a query came in, for the debug line and the UDP size limit. */
@@ -137,14 +145,16 @@ export class DnsResolver {
     const upstream = this.upstreamFor(q.name);
     let response: Buffer;
     let info: ResponseInfo;
+    const filter = this.replyFilter(upstream, q);
     // A timer cleared on the answer: AbortSignal.timeout's timers stay until they fire.
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new SluiceError(ErrorCode.DIAL_TIMEOUT, `dns: upstream ${upstream.tag} timed out`)), UPSTREAM_TIMEOUT_MS);
+    const timer = setTimeout(() => controller.abort(timedOut(upstream, filter.count)), this.opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS);
     try {
-      response = await upstream.exchange(query, controller.signal);
+      response = await upstream.exchange(query, controller.signal, filter);
+      // A stream upstream (or a UDP one's TCP retry) returns what its connection answered: a wrong answer there fails the query.
       if (!answersQuestion(response, q)) {
         this.stats.mismatchedReplies++;
-        throw new SluiceError(ErrorCode.UPSTREAM, `dns: upstream ${upstream.tag} answered a different question than ${q.name}`);
+        throw new SluiceError(ErrorCode.UPSTREAM, `dns: upstream ${upstream.tag} answered a different question than ${q.name} ${typeName(q.type)}`);
       }
       info = inspectResponse(response);
     } catch (err) {
@@ -157,6 +167,26 @@ export class DnsResolver {
     this.cache.put(key, response, info);
     this.remember(q.name, info);
     return { response, upstream: upstream.tag, cached: false, info };
+  }
+
+  /**
+   * The filter a UDP upstream applies to replies to `q` (RFC 5452 §9.1): one
+   * that answers another question is counted, logged and discarded, and the
+   * query keeps waiting for the genuine reply.
+   */
+  private replyFilter(upstream: DnsUpstream, q: QueryInfo): ReplyFilter & { readonly count: number } {
+    let count = 0;
+    return {
+      get count() {
+        return count;
+      },
+      accepts: (reply) => answersQuestion(reply, q),
+      discarded: (_reply, from) => {
+        count++;
+        this.stats.mismatchedReplies++;
+        this.opts.logger.debug({ upstream: upstream.tag, name: q.name, type: typeName(q.type), from: formatEndpoint(from) }, 'dns upstream reply to another question discarded');
+      },
+    };
   }
 
   private remember(name: string, info: ResponseInfo): void {
@@ -185,6 +215,12 @@ export class DnsResolver {
     if (!found) this.opts.logger.debug({ name: q.name, type, upstream, rcode: response[3] & 0xf, answers: response.readUInt16BE(6) }, 'dns: no address for a fake-IP flow');
     return found?.address;
   }
+}
+
+/** The error of a query its upstream did not answer in time, saying how many replies to another question were discarded meanwhile. */
+function timedOut(upstream: DnsUpstream, discarded: number): SluiceError {
+  const why = discarded === 0 ? '' : ` (${discarded} ${discarded === 1 ? 'reply' : 'replies'} to another question discarded)`;
+  return new SluiceError(ErrorCode.DIAL_TIMEOUT, `dns: upstream ${upstream.tag} timed out${why}`);
 }
 
 function safeInspect(response: Buffer): ResponseInfo | undefined {

@@ -2,9 +2,24 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Destination, FlowContext, FlowMetadata } from '../adapter/flow';
+import type { Destination, Endpoint, FlowContext, FlowMetadata } from '../adapter/flow';
 import type { Outbound } from '../adapter/outbound';
 import { ErrorCode, SluiceError } from '../errors';
+import { canonicalIp } from './fake-ip-pool';
+
+/**
+ * How a datagram exchange judges a reply that carries its query's ID and
+ * comes from the server's address and port. RFC 5452 §9.1: a reply is
+ * accepted only when it also answers the question asked; any other is a
+ * spoofed or stale datagram, so it is discarded and the exchange keeps
+ * waiting for the genuine reply until its signal aborts.
+ */
+export interface ReplyFilter {
+  /** Whether `reply` answers the question asked. Must not throw. */
+  accepts(reply: Buffer): boolean;
+  /** Told of each reply {@link ReplyFilter.accepts} refused, before the exchange goes on waiting. */
+  discarded(reply: Buffer, from: Endpoint): void;
+}
 
 /**
  * How an upstream's bytes leave: a plain socket of this host, or an
@@ -14,8 +29,13 @@ import { ErrorCode, SluiceError } from '../errors';
 export interface UpstreamTransport {
   /** A byte stream to `host:port` (`host` an IP or a name). */
   openStream(host: string, port: number, signal: AbortSignal): Promise<Duplex>;
-  /** Sends one query to `server` and resolves with the first response carrying its ID (and QR set). */
-  datagram(payload: Buffer, server: { address: string; port: number }, signal: AbortSignal): Promise<Buffer>;
+  /**
+   * Sends one query to `server` and resolves with the first response from
+   * `server`'s address and port that carries its ID (QR set) and that
+   * `filter` accepts; datagrams from anywhere else are not replies and are
+   * dropped. Rejects when `signal` aborts.
+   */
+  datagram(payload: Buffer, server: { address: string; port: number }, signal: AbortSignal, filter?: ReplyFilter): Promise<Buffer>;
 }
 
 function aborted(signal: AbortSignal): SluiceError {
@@ -44,8 +64,8 @@ export const plainTransport: UpstreamTransport = {
       });
     });
   },
-  datagram(payload, server, signal) {
-    return sharedUdp(net.isIPv6(server.address) ? 6 : 4).exchange(payload, server, signal);
+  datagram(payload, server, signal, filter) {
+    return sharedUdp(net.isIPv6(server.address) ? 6 : 4).exchange(payload, server, signal, filter);
   },
 };
 
@@ -54,8 +74,20 @@ function isResponseTo(reply: Buffer, id: number): boolean {
   return reply.length >= 12 && reply.readUInt16BE(0) === id && (reply[2] & 0x80) !== 0;
 }
 
+/**
+ * Whether a response to `id` from `from` settles the exchange: true when
+ * `filter` (if any) accepts it; a refused one is reported to the filter and
+ * the exchange keeps waiting.
+ */
+function settles(reply: Buffer, from: Endpoint, filter: ReplyFilter | undefined): boolean {
+  if (!filter || filter.accepts(reply)) return true;
+  filter.discarded(reply, from);
+  return false;
+}
+
 interface Pending {
   readonly resolve: (reply: Buffer) => void;
+  readonly filter?: ReplyFilter;
 }
 
 /**
@@ -77,8 +109,9 @@ class SharedUdpSocket {
     sock.on('message', (msg, rinfo) => {
       if (msg.length < 12) return;
       const key = `${rinfo.address}|${rinfo.port}|${msg.readUInt16BE(0)}`;
+      // Keyed by the source too: a datagram from an address and port no query went to is not a reply (RFC 5452 §9.1).
       const p = this.pending.get(key);
-      if (p && isResponseTo(msg, msg.readUInt16BE(0))) p.resolve(msg);
+      if (p && isResponseTo(msg, msg.readUInt16BE(0)) && settles(msg, { address: rinfo.address, port: rinfo.port }, p.filter)) p.resolve(msg);
     });
     // A send error (ICMP unreachable surfaces here on Linux) fails nothing by itself: the query times out.
     sock.on('error', () => {});
@@ -87,7 +120,7 @@ class SharedUdpSocket {
     return sock;
   }
 
-  exchange(payload: Buffer, server: { address: string; port: number }, signal: AbortSignal): Promise<Buffer> {
+  exchange(payload: Buffer, server: { address: string; port: number }, signal: AbortSignal, filter?: ReplyFilter): Promise<Buffer> {
     const sock = this.open();
     let id = payload.readUInt16BE(0);
     let key = `${server.address}|${server.port}|${id}`;
@@ -109,7 +142,7 @@ class SharedUdpSocket {
       const onAbort = (): void => done(aborted(signal));
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(key, { resolve: (reply) => done(undefined, reply) });
+      this.pending.set(key, { resolve: (reply) => done(undefined, reply), filter });
       sock.send(payload, server.port, server.address, (err) => err && done(err));
     });
   }
@@ -149,10 +182,11 @@ export function outboundTransport(tag: string, lookup: (tag: string) => Outbound
       const dst = destination(host, port);
       return outbound.dialTcp(dst, ctx(queryFlow('tcp', dst), signal));
     },
-    async datagram(payload, server, signal) {
+    async datagram(payload, server, signal, filter) {
       const outbound = current();
       if (!outbound.dialUdp) throw new SluiceError(ErrorCode.UNSUPPORTED_NETWORK, `dns: outbound "${outbound.tag}" (${outbound.type}) does not carry udp`);
       const dst = destination(server.address, server.port);
+      const serverIp = canonicalIp(server.address) ?? server.address;
       const channel = await outbound.dialUdp(ctx(queryFlow('udp', dst), signal));
       return new Promise<Buffer>((resolve, reject) => {
         const done = (err: Error | undefined, reply?: Buffer): void => {
@@ -165,8 +199,10 @@ export function outboundTransport(tag: string, lookup: (tag: string) => Outbound
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
         channel.setReceiver({
-          onPacket: (data) => {
-            if (isResponseTo(data, payload.readUInt16BE(0))) done(undefined, data);
+          onPacket: (data, from) => {
+            // The channel may carry datagrams from elsewhere (an unconnected socket): only the server's are replies.
+            if (from.port !== server.port || (canonicalIp(from.address) ?? from.address) !== serverIp) return;
+            if (isResponseTo(data, payload.readUInt16BE(0)) && settles(data, from, filter)) done(undefined, data);
           },
           onClose: (err) => done(err ?? new SluiceError(ErrorCode.DIAL, `dns: outbound "${outbound.tag}" closed the channel`)),
         });

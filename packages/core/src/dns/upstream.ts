@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { ErrorCode, SluiceError } from '../errors';
 import { StreamPipeline } from './stream-pipeline';
-import type { UpstreamTransport } from './transport';
+import type { ReplyFilter, UpstreamTransport } from './transport';
 
 /** One upstream resolver: sends a query (wire bytes), resolves with the response (wire bytes). */
 export interface DnsUpstream {
@@ -11,8 +11,16 @@ export interface DnsUpstream {
   readonly tag: string;
   /** The URL as configured, for logs. */
   readonly address: string;
-  /** The response has the query's ID. Rejects with a {@link SluiceError} on failure or when `signal` aborts. */
-  exchange(query: Buffer, signal: AbortSignal): Promise<Buffer>;
+  /**
+   * The response has the query's ID. Rejects with a {@link SluiceError} on
+   * failure or when `signal` aborts. A datagram upstream (`udp://`) discards
+   * a reply `filter` refuses and keeps waiting for one it accepts (RFC 5452
+   * §9.1); a stream upstream (`tcp://`, `tls://`, `https://`) resolves with
+   * what its connection answered, which the caller must check itself: there a
+   * wrong answer comes from the upstream, not a spoofer, so waiting longer
+   * would not help.
+   */
+  exchange(query: Buffer, signal: AbortSignal, filter?: ReplyFilter): Promise<Buffer>;
   /** Closes connections kept open between queries. */
   close?(): void;
 }
@@ -144,11 +152,11 @@ export class UdpUpstream implements DnsUpstream {
     this.tcp = new TcpUpstream(tag, address, server, transport);
   }
 
-  async exchange(query: Buffer, signal: AbortSignal): Promise<Buffer> {
+  async exchange(query: Buffer, signal: AbortSignal, filter?: ReplyFilter): Promise<Buffer> {
     const { bytes } = withFreshId(query);
     let reply: Buffer;
     try {
-      reply = await this.transport.datagram(bytes, { address: this.server.host, port: this.server.port }, signal);
+      reply = await this.transport.datagram(bytes, { address: this.server.host, port: this.server.port }, signal, filter);
     } catch (err) {
       throw upstreamError(this, err);
     }

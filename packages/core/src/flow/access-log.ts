@@ -69,6 +69,7 @@ export function accessLine(flow: FlowMetadata, outcome: FlowOutcome): FlowClosed
   if (flow.sniffed !== undefined) line.sniffed = flow.sniffed;
   const hostSource = flow.hostSource ?? (flow.sniffed !== undefined ? 'sniff' : undefined);
   if (hostSource !== undefined && flow.dst.host !== undefined) line.host_source = hostSource;
+  if (flow.protocol !== undefined) line.protocol = flow.protocol;
   const chain = chainOf(flow);
   if (chain !== undefined) line.chain = chain;
   if (outcome.error !== undefined) line.error = outcome.error;

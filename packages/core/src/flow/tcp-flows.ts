@@ -299,7 +299,7 @@ export class TcpFlows {
    * have given. False, owning nothing, when the relay refuses.
    */
   private connectAndRelay(f: TcpFlow, client: number, plan: TcpConnectPlan): boolean {
-    const relay = this.relayer.connectAndStart(client, plan, this.opts.connectTimeoutMs);
+    const relay = this.relayer.connectAndStart(client, plan, Math.min(this.opts.connectTimeoutMs, plan.timeout?.ms ?? Infinity));
     if (relay === undefined) return false;
     f.relay = relay;
     f.client = undefined;
@@ -314,7 +314,9 @@ export class TcpFlows {
       return;
     }
     let err: unknown;
-    if (r.connectTimedOut) err = new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${this.opts.connectTimeoutMs} ms`);
+    const own = plan.timeout;
+    if (r.connectTimedOut && own !== undefined && own.ms < this.opts.connectTimeoutMs) err = own.error();
+    else if (r.connectTimedOut) err = new SluiceError(ErrorCode.DIAL_TIMEOUT, `connect timeout after ${this.opts.connectTimeoutMs} ms`);
     else if (r.connectError !== undefined) err = plan.dialError(r.connectError);
     else err = new SluiceError(ErrorCode.SHUTDOWN, r.error ?? 'aborted before the upstream connected');
     this.finish(f, 0, 0, describeError(err));
