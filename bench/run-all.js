@@ -2,9 +2,9 @@
 'use strict';
 /**
  * Runs every benchmark (each in its own process and topology) and leaves the
- * results table in docs/benchmarks.md. `npm run bench` runs this.
+ * results table and the scaling section in docs/benchmarks.md. `npm run bench` runs this.
  *
- *   node bench/run-all.js [--quick] [--reps N] [--modes …] [--only tcp,dns,conn,memory,route]
+ *   node bench/run-all.js [--quick] [--reps N] [--modes …] [--only tcp,dns,conn,memory,route,scaling]
  *                         [--cpu-prof] [--write|--no-write] [-v]
  * --cpu-prof adds the profiled 1-stream run at the end. Other flags are passed on.
  */
@@ -18,6 +18,8 @@ const SCRIPTS = {
   conn: 'conn-rate.js',
   memory: 'memory.js',
   route: 'route-decision.js',
+  // How cost grows (issue #14): its own section of docs/benchmarks.md.
+  scaling: 'scaling.js',
 };
 
 function main() {

@@ -141,7 +141,10 @@ async function execWithCpu(ctx, role, cmd, args, opts = {}) {
   const statFile = path.join(ctx.workdir, `stat-${process.hrtime.bigint()}`);
   const script = 'f=$1; shift; "$@"; rc=$?; cat /proc/$$/stat > "$f"; exit $rc';
   const t0 = Date.now();
-  const result = await ctx.topo.exec(role, 'sh', ['-c', script, 'sh', statFile, cmd, ...args], opts);
+  // The command gets its own deadline, a little inside the exec's: when the exec's timer kills the shell, a
+  // command still running (iperf3 -P 100 can spin forever) would hold the output pipe open, and nothing ends.
+  const deadline = opts.timeoutMs === undefined ? [] : ['timeout', '-s', 'KILL', String(Math.max(1, Math.floor(opts.timeoutMs / 1000) - 2))];
+  const result = await ctx.topo.exec(role, 'sh', ['-c', script, 'sh', statFile, ...deadline, cmd, ...args], opts);
   const wall = (Date.now() - t0) / 1000;
   let cpu;
   try {
