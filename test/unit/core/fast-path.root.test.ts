@@ -52,6 +52,25 @@ class PlannedRedirect extends Redirect implements TcpConnectPlanner {
   }
 }
 
+/**
+ * Runs `body` with the port of a loopback listener whose backlog is full:
+ * a SYN to it gets no answer, so a connect stays in progress.
+ */
+async function withStuckListener(body: (port: number) => Promise<void>): Promise<void> {
+  const n = native();
+  const stuck = n.openTransparentListener({ address: '127.0.0.1', port: 0, backlog: 1 });
+  const fillers: net.Socket[] = [];
+  try {
+    const port = n.localAddress(stuck).port;
+    for (let i = 0; i < 8; i++) fillers.push(net.connect({ port, host: '127.0.0.1' }).on('error', () => {}));
+    await new Promise((r) => setTimeout(r, 100));
+    await body(port);
+  } finally {
+    fillers.forEach((f) => f.destroy());
+    n.closeFd(stuck);
+  }
+}
+
 type Mode = 'stream' | 'fd';
 
 /** A loopback listener feeding `h().sink` the way the tproxy inbound does in `mode`. */
@@ -293,34 +312,17 @@ describe('TCP flows: native fast path (FastAcceptor + dialTcpFd + splice)', func
   });
 
   it('abortAll() while a planned connect is in flight resets the client and logs the reason', async () => {
-    // A listener whose backlog is full: the SYN gets no answer, so the connect stays in progress.
-    const n = native();
-    const stuck = n.openTransparentListener({ address: '127.0.0.1', port: 0, backlog: 1 });
-    const fillers: net.Socket[] = [];
-    try {
-      const port = n.localAddress(stuck).port;
-      for (let i = 0; i < 4; i++) fillers.push(net.connect({ port, host: '127.0.0.1' }).on('error', () => {}));
-      await new Promise((r) => setTimeout(r, 100));
+    await withStuckListener(async (port) => {
       const planned = new PlannedRedirect('direct', () => port);
       const f = await oneFlow('fd', planned, { connectTimeoutMs: 60_000, onAccepted: (h) => setTimeout(() => h.abortAll('shutting down'), 100) });
       assert.equal(planned.plans, 1);
       assert.equal(f.error, 'ECONNRESET');
       assert.equal(f.line.error, 'shutting down');
-    } finally {
-      fillers.forEach((s) => s.destroy());
-      n.closeFd(stuck);
-    }
+    });
   });
 
   it("a planned connect is bounded by the outbound's own connect_timeout_ms, or by core's when that is shorter", async () => {
-    // A listener whose backlog is full: the SYN gets no answer, so the connect stays in progress.
-    const n = native();
-    const stuck = n.openTransparentListener({ address: '127.0.0.1', port: 0, backlog: 1 });
-    const fillers: net.Socket[] = [];
-    try {
-      const port = n.localAddress(stuck).port;
-      for (let i = 0; i < 8; i++) fillers.push(net.connect({ port, host: '127.0.0.1' }).on('error', () => {}));
-      await new Promise((r) => setTimeout(r, 100));
+    await withStuckListener(async (port) => {
       const own = new PlannedRedirect('direct', () => port, true, { transparent: false, connect_timeout_ms: 150 });
       const a = await oneFlow('fd', own, { connectTimeoutMs: 60_000 });
       assert.deepEqual([own.plans, own.fds], [1, 0], 'planned, not dialled');
@@ -331,10 +333,7 @@ describe('TCP flows: native fast path (FastAcceptor + dialTcpFd + splice)', func
       const b = await oneFlow('fd', core, { connectTimeoutMs: 150 });
       assert.deepEqual([core.plans, core.fds], [1, 0], 'planned, not dialled');
       assert.equal(b.line.error, 'connect timeout after 150 ms');
-    } finally {
-      fillers.forEach((f) => f.destroy());
-      n.closeFd(stuck);
-    }
+    });
   });
 
   it('an outbound that cannot plan this connect is dialled as before', async () => {
