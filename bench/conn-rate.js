@@ -21,7 +21,7 @@
 const { execFileSync } = require('node:child_process');
 const { mkdirSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
-const { TCP_MODES, parseFlags, withBench, interleave, execWithCpu, runMain, sleep, fmt } = require('./lib/harness');
+const { TCP_MODES, parseFlags, withBench, interleave, execWithCpu, runMain, sleep, fmt, median } = require('./lib/harness');
 const { waitListening } = require('./lib/topo');
 const { machineInfo } = require('./lib/env');
 const { makeRow, report } = require('./lib/report');
@@ -127,6 +127,22 @@ async function startServer(ctx, flags, workers, ports) {
   return { server, kind };
 }
 
+/**
+ * The row's bound, measured in the same run: bench/lib/node-floor.js is a
+ * Node process that does nothing per connection but Sluice's native accept
+ * and connect-and-splice (no routing, flow table or logging), so its rate is
+ * the most a Node proxy with one event loop gets here, and Sluice's ratio to it
+ * is what Sluice's own code costs.
+ */
+function floorNote(samples) {
+  if (!samples['node-floor']) return [];
+  const floor = median(samples['node-floor']);
+  const parts = [`node-floor (bench/lib/node-floor.js: native accept + connect-and-splice, nothing else) ${fmt(floor)} conn/s`];
+  if (samples.haproxy) parts.push(`${(floor / median(samples.haproxy)).toFixed(2)} × HAProxy`);
+  if (samples.sluice) parts.push(`Sluice ${(median(samples.sluice) / floor).toFixed(2)} × node-floor`);
+  return [parts.join(', ')];
+}
+
 async function main(argv) {
   const flags = parseFlags(
     argv,
@@ -141,8 +157,9 @@ async function main(argv) {
       ...PROFILE_OPTIONS,
     },
     USAGE,
-    // firewall.offload (mode sluice-offload) has a row of its own next to the proxies.
-    [...TCP_MODES, 'sluice-offload'],
+    // firewall.offload (mode sluice-offload) has a row of its own next to the proxies;
+    // node-floor is the least any Node proxy does per connection (see floorNote).
+    [...TCP_MODES, 'sluice-offload', 'node-floor'],
   );
   const opts = {
     seconds: Number(flags.seconds ?? (flags.quick ? 2 : 5)),
@@ -190,6 +207,7 @@ async function main(argv) {
       { pauseMs, watchPids: { server: server.pid } },
     );
     const notes = [
+      ...floorNote(samples),
       `wrk -t ${opts.threads} -c ${opts.connections} -d ${opts.seconds}s; ${{ nginx: 'nginx', c: 'C epoll', node: 'Node' }[kind]} server (${workers} process) alone ${fmt(local.rps)} conn/s`,
       ...problems,
     ].join('; ');

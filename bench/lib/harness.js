@@ -15,7 +15,7 @@ const ALL_MODES = ['plain', 'sluice', 'v2ray'];
 /** Default modes of the TCP workloads, which HAProxy (a TCP-only peer) also runs (issue #14). */
 const TCP_MODES = [...ALL_MODES, 'haproxy'];
 /** Opt-in modes: Sluice variants (see SLUICE_VARIANTS in proxies.js), and HAProxy where it is not a default. */
-const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff', 'sluice-offload'];
+const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff', 'sluice-offload', 'node-floor'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -40,7 +40,10 @@ const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations
                    tcp-throughput.js's default), sluice-offload
                    (firewall.offload with the remote sent to direct by the
                    first rule: the kernel forwards the flows; part of the
-                   TCP workloads' default)
+                   TCP workloads' default), node-floor (TCP only:
+                   bench/lib/node-floor.js, Sluice's native accept and
+                   connect-and-splice with nothing else, the floor of a
+                   Node proxy)
   --write          write docs/benchmarks.md even with --quick
   --no-write       print only
   -v, --verbose    log every setup command`;

@@ -108,7 +108,7 @@ async function profileSluice(name, flags, tools, setup) {
   fs.mkdirSync(dir, { recursive: true });
   const before = new Set(fs.readdirSync(dir));
   const mode = flags['prof-mode'] ?? 'sluice';
-  if (!mode.startsWith('sluice')) throw new Error(`--prof-mode ${mode}: only Sluice variants can be profiled`);
+  if (!mode.startsWith('sluice') && mode !== 'node-floor') throw new Error(`--prof-mode ${mode}: only Sluice variants and node-floor can be profiled`);
   const out = await withBench(
     name,
     { ...flags, modes: [mode] },

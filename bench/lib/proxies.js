@@ -7,7 +7,9 @@
  *   outbound, behind the same firewall (rendered by `sluice rules` for its port);
  * - `haproxy`: Debian's HAProxy (TCP only), `bind … transparent` and a
  *   server at 0.0.0.0 (each connection's original destination), behind the
- *   same firewall.
+ *   same firewall;
+ * - `node-floor`: bench/lib/node-floor.js (TCP only), Sluice's native accept
+ *   and connect-and-splice with nothing around them: the floor of a Node proxy.
  * In the proxy modes the gateway also drops everything it would forward, so a
  * proxy that is down (or a rule that does not match) fails the run instead of
  * silently measuring plain forwarding.
@@ -20,9 +22,9 @@ const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
-const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, haproxy: 15007, 'sluice-sniff': 15008, 'sluice-offload': 15009 };
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, haproxy: 15007, 'sluice-sniff': 15008, 'sluice-offload': 15009, 'node-floor': 15010 };
 /** Peers that carry TCP only (no UDP listener to wait for). */
-const TCP_ONLY = new Set(['haproxy']);
+const TCP_ONLY = new Set(['haproxy', 'node-floor']);
 const BYPASS_MARK = 2;
 
 /**
@@ -294,6 +296,8 @@ class ProxyProcess {
         const cwd = this.kind === 'sluice-base' ? path.resolve(path.dirname(sluiceBin(this.kind)), '../../..') : undefined;
         child = this.topo.spawn('gw', process.execPath, args, cwd ? { cwd } : {});
       }
+    } else if (this.kind === 'node-floor') {
+      child = this.topo.spawn('gw', process.execPath, [...(this.opts.nodeArgs ?? []), path.join(__dirname, 'node-floor.js'), String(this.port), String(BYPASS_MARK)]);
     } else if (this.kind === 'haproxy') {
       const cfg = path.join(this.workdir, `haproxy-${this.port}.cfg`);
       fs.writeFileSync(cfg, haproxyConfig(this.port));
