@@ -15,7 +15,7 @@ const ALL_MODES = ['plain', 'sluice', 'v2ray'];
 /** Default modes of the TCP workloads, which HAProxy (a TCP-only peer) also runs (issue #14). */
 const TCP_MODES = [...ALL_MODES, 'haproxy'];
 /** Opt-in modes: Sluice variants (see SLUICE_VARIANTS in proxies.js), and HAProxy where it is not a default. */
-const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff', 'sluice-offload', 'node-floor'];
+const EXTRA_MODES = ['haproxy', 'sluice-nosplice', 'sluice-workers', 'sluice-info', 'sluice-base', 'sluice-sniff', 'sluice-offload', 'node-floor', 'sluice-threads'];
 
 const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false },
@@ -32,7 +32,8 @@ const COMMON_HELP = `  --quick          smoke run: 1 repetition, short durations
   --modes LIST     comma-separated, from plain,sluice,v2ray (the default;
                    the TCP workloads add haproxy) and
                    the Sluice variants sluice-nosplice (relay.splice: false)
-                   and sluice-workers (workers: auto), sluice-info
+                   and sluice-workers (workers: auto), sluice-threads
+                   (workers: auto, worker_mode: thread), sluice-info
                    (log level info: an access-log line per flow, to a file)
                    and sluice-base (this config run by the build that
                    SLUICE_BASE_BIN names: before/after in one run),

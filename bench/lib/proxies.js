@@ -22,7 +22,7 @@ const { fileLimits, processTree } = require('./env');
 
 const SLUICE_BIN = path.join(ROOT, 'packages/core/bin/sluice.js');
 /** Inbound ports in the gateway, one per proxy mode so all can run side by side. */
-const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, haproxy: 15007, 'sluice-sniff': 15008, 'sluice-offload': 15009, 'node-floor': 15010 };
+const PORTS = { sluice: 15001, v2ray: 15002, 'sluice-nosplice': 15003, 'sluice-workers': 15004, 'sluice-info': 15005, 'sluice-base': 15006, haproxy: 15007, 'sluice-sniff': 15008, 'sluice-offload': 15009, 'node-floor': 15010, 'sluice-threads': 15011 };
 /** Peers that carry TCP only (no UDP listener to wait for). */
 const TCP_ONLY = new Set(['haproxy', 'node-floor']);
 const BYPASS_MARK = 2;
@@ -36,6 +36,8 @@ const SLUICE_VARIANTS = {
   sluice: [],
   'sluice-nosplice': ['relay: { splice: false }'],
   'sluice-workers': ['workers: auto'],
+  // The same event loops as worker threads of one process.
+  'sluice-threads': ['workers: auto', 'worker_mode: thread'],
   // Every flow writes its access-log line ("flow closed", level info).
   'sluice-info': ['log: { level: info }'],
   // The same config run by another checkout's build (SLUICE_BASE_BIN): before/after comparisons in one run.
