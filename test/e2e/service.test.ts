@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ChildWatch, Namespace, runCommand, SLUICE_BIN, type JsonLine } from '@sluice/testbed';
@@ -235,5 +235,59 @@ describe('e2e: sluice as a systemd service', function () {
         await sluice.stop('SIGKILL');
       }
     });
+
+    it('after its terminal hangs up, it keeps running and a SIGTERM still exits 0 (no crash restoring the terminal)', async () => {
+      const configPath = path.join(tmp, 'hangup.yaml');
+      writeFileSync(configPath, config(15016));
+      const pidFile = path.join(tmp, 'hangup.pid');
+      const statusFile = path.join(tmp, 'hangup.status');
+      // sh ignores the hangup so that it outlives the terminal and records how Sluice exits;
+      // Sluice installs its own SIGHUP handler (a reload), so the ignore does not reach it.
+      const script = path.join(tmp, 'hangup.sh');
+      writeFileSync(
+        script,
+        [
+          "trap '' HUP",
+          `'${process.execPath}' '${SLUICE_BIN}' run -c '${configPath}' &`,
+          `echo $! > '${pidFile}'`,
+          'wait $!',
+          `echo $? > '${statusFile}'`,
+          '',
+        ].join('\n'),
+      );
+      const terminal = new ChildWatch(ns.spawn('script', ['-qefc', `sh ${script}`, '/dev/null']), 'sluice run on a terminal that hangs up');
+      let pid = 0;
+      try {
+        await terminal.waitFor((l) => textOf(l).includes('sniff off'), 15_000, 'the inbound line');
+        pid = Number(readFileSync(pidFile, 'utf8'));
+        assert.ok(pid > 0, `pid file: ${readFileSync(pidFile, 'utf8')}`);
+        // Closing the terminal's master side hangs it up: Sluice's stdout then points at a deleted pty.
+        await terminal.stop('SIGKILL');
+        await waitUntil(() => readlinkSync(`/proc/${pid}/fd/1`).endsWith('(deleted)'), 10_000, 'the terminal to hang up');
+        assert.ok(existsSync(`/proc/${pid}`), 'Sluice outlived the hangup');
+        process.kill(pid, 'SIGTERM');
+        await waitUntil(() => existsSync(statusFile) && readFileSync(statusFile, 'utf8').trim() !== '', 15_000, 'Sluice to exit');
+        // 0: a clean stop. Node 20's own terminal restore would abort (134) or crash (139) here without the guard.
+        assert.equal(readFileSync(statusFile, 'utf8').trim(), '0');
+        pid = 0;
+      } finally {
+        await terminal.stop('SIGKILL');
+        if (pid > 0 && existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
+      }
+    });
   });
 });
+
+/** Resolves once `check()` is true (polled every 50 ms); rejects after `timeoutMs` naming `what`. */
+async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (check()) return;
+    } catch {
+      // Not there yet (a file or /proc entry that does not exist yet).
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -571,6 +571,13 @@ export interface NativeBinding {
   TcpAcceptor: TcpAcceptorConstructor;
   /** Closes a TCP socket fd with a reset (`SO_LINGER` {1, 0}), as `socket.resetAndDestroy()` does. */
   resetFd(fd: number): void;
+  /**
+   * Makes `fd` refer to `/dev/null` (opened read-write) in one step
+   * (`dup2()`), whatever it referred to before; no other thread can be handed
+   * that fd number in between. Throws a {@link NativeError} (`syscall`
+   * `open` or `dup2`) when it cannot. For stdio whose terminal has gone away.
+   */
+  reopenDevNull(fd: number): void;
 }
 
 /**
@@ -584,6 +591,7 @@ export const EXPECTED_EXPORTS: Readonly<Record<string, 'function'>> = {
   localAddress: 'function',
   closeFd: 'function',
   resetFd: 'function',
+  reopenDevNull: 'function',
   raiseFileLimit: 'function',
   UdpTransparentSocket: 'function',
   SpliceRelay: 'function',

@@ -1,5 +1,6 @@
-// localAddress, closeFd, resetFd and raiseFileLimit: small operations on fds and the fd budget.
+// localAddress, closeFd, resetFd, reopenDevNull and raiseFileLimit: small operations on fds and the fd budget.
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +42,23 @@ void ResetFd(const Napi::CallbackInfo& info) {
   if (::close(fd) != 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", "fd " + std::to_string(fd));
 }
 
+// reopenDevNull(fd): makes `fd` refer to /dev/null, in one step (dup2), so no
+// other thread can be handed that fd number in between. Node has no dup2.
+void ReopenDevNull(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = FdArg(info, "reopenDevNull");
+  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) ThrowErrno(env, errno, "open", "/dev/null");
+  if (null_fd == fd) return;  // `fd` was free, and /dev/null took it
+  int result;
+  do {
+    result = ::dup2(null_fd, fd);
+  } while (result < 0 && errno == EINTR);
+  const int err = errno;
+  ::close(null_fd);
+  if (result < 0) ThrowErrno(env, err, "dup2", "fd " + std::to_string(fd));
+}
+
 // A proxied TCP flow costs two fds (more with splice pipes), and distributions
 // start processes with a soft limit of 1024: lift it to the hard limit, which
 // needs no privilege. Node has no setrlimit of its own.
@@ -66,6 +84,7 @@ void InitFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("resetFd", Napi::Function::New(env, ResetFd, "resetFd"));
+  exports.Set("reopenDevNull", Napi::Function::New(env, ReopenDevNull, "reopenDevNull"));
   exports.Set("raiseFileLimit", Napi::Function::New(env, RaiseFileLimit, "raiseFileLimit"));
 }
 

@@ -11,6 +11,7 @@ import { OffloadMonitor } from '../runtime/offload-monitor';
 import { createServiceNotifier } from '../runtime/systemd-notify';
 import { isNativeErrorLike, printError } from './report';
 import { logStartupSummary } from './startup-summary';
+import { guardTerminalAtExit } from './terminal-guard';
 
 /** What `run` drives: one in-process Sluice, or a pool of worker threads. */
 interface Runner {
@@ -118,6 +119,8 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
         setExitCode(1);
         return;
       }
+      // Sluice outlives a terminal that hangs up (SIGHUP reloads); its exit must not crash then.
+      guardTerminalAtExit();
       // The signal handlers go in before anything announces readiness: a SIGTERM sent as soon as
       // the summary or READY=1 arrives must find them (Node's default would kill without a drain).
       const failure = new Promise<Error | undefined>((resolve) => {

@@ -97,6 +97,8 @@ export function createMockBinding(options: MockBindingOptions = {}): MockBinding
     localAddress: (fd: number) => fds.get(fd, 'getsockname').local(),
     closeFd: (fd: number) => fds.close(fd, false, 'close'),
     resetFd: (fd: number) => fds.close(fd, true, 'close'),
+    // The mock's fds are numbers only: nothing refers to a file that could change.
+    reopenDevNull: () => undefined,
     raiseFileLimit: fileLimits,
     UdpTransparentSocket,
     SpliceRelay: SpliceRelay as unknown as NativeBinding['SpliceRelay'],
