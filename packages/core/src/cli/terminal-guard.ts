@@ -1,21 +1,5 @@
 import * as tty from 'node:tty';
-import { native, type NativeBinding } from '@sluice/native';
-
-/** What {@link guardTerminalAtExit} needs; injectable for tests. */
-export interface TerminalGuardDeps {
-  /** Whether fd is a terminal now (`tty.isatty`: false once a terminal has hung up, as `TCGETS` then fails with EIO). */
-  readonly isatty: (fd: number) => boolean;
-  /** The binding whose `reopenDevNull` repoints an fd; called only at exit, and only when needed. */
-  readonly native: () => Pick<NativeBinding, 'reopenDevNull'>;
-  /** Where the `exit` listener goes (default `process`). */
-  readonly onExit: (listener: () => void) => void;
-}
-
-const defaultDeps: TerminalGuardDeps = {
-  isatty: (fd) => tty.isatty(fd),
-  native,
-  onExit: (listener) => process.once('exit', listener),
-};
+import { native } from '@sluice/native';
 
 /**
  * Lets `sluice run` exit with its own code after its terminal went away.
@@ -29,21 +13,20 @@ const defaultDeps: TerminalGuardDeps = {
  * that hangup by design (SIGHUP reloads the config), so its eventual stop,
  * however clean, would end in a crash. Node skips an fd that no longer
  * refers to the file it referred to at start, so at exit every fd that was a
- * terminal and is not one any more is pointed at /dev/null. Returns the fds
- * watched (none when no stdio fd is a terminal).
+ * terminal and is not one any more (`isatty` is false once `TCGETS` fails
+ * with EIO) is pointed at /dev/null.
  */
-export function guardTerminalAtExit(deps: TerminalGuardDeps = defaultDeps): number[] {
-  const terminals = [0, 1, 2].filter((fd) => deps.isatty(fd));
-  if (terminals.length === 0) return terminals;
-  deps.onExit(() => {
+export function guardTerminalAtExit(): void {
+  const terminals = [0, 1, 2].filter((fd) => tty.isatty(fd));
+  if (terminals.length === 0) return;
+  process.once('exit', () => {
     for (const fd of terminals) {
-      if (deps.isatty(fd)) continue;
+      if (tty.isatty(fd)) continue;
       try {
-        deps.native().reopenDevNull(fd);
+        native().reopenDevNull(fd);
       } catch {
         // Nothing else can be done while exiting; Node's own check decides then.
       }
     }
   });
-  return terminals;
 }
